@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <usnet/log.h>
+#include <usnet/pkt.h>
+
+#define HUGE_PAGE (2u << 20)
+
+struct usnet_pool {
+	uint8_t *base;	    /* first buffer */
+	size_t region_len;  /* bytes mapped at base */
+	uint32_t stride;    /* bytes from one buffer to the next */
+	uint32_t count;
+	uint32_t nfree;	    /* entries in free[] */
+	uint16_t data_size;
+	uint16_t headroom;
+	uint64_t alloc_fail;
+	uint64_t bad_free;
+	char name[32];
+	struct usnet_pkt **free; /* stack of free buffers */
+};
+
+/* Hugepages when the system has some free, so DMA mappings need fewer IOMMU
+ * entries; plain pages otherwise. MAP_POPULATE: no page faults on the fast
+ * path, and a device never sees a page that is not there yet. */
+static void *map_region(size_t *len)
+{
+	size_t huge_len = (*len + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+	void *p = mmap(NULL, huge_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+
+	if (p != MAP_FAILED) {
+		*len = huge_len;
+		return p;
+	}
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		 -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *conf)
+{
+	struct usnet_pool *pool;
+	uint32_t data_size = conf->data_size ? conf->data_size : USNET_PKT_DATA_SIZE;
+	uint32_t headroom = conf->headroom ? conf->headroom : USNET_PKT_HEADROOM;
+	size_t len;
+
+	if (conf->count == 0 || conf->count > (1u << 24))
+		return usnet_error(EINVAL, "pool size %u is out of range [1, 2^24]", conf->count);
+	if (data_size < 64 || headroom >= data_size)
+		return usnet_error(EINVAL, "pool data size %u / headroom %u is invalid", data_size,
+				   headroom);
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return usnet_error(ENOMEM, "no memory for a pool");
+	pool->free = calloc(conf->count, sizeof(pool->free[0]));
+	if (!pool->free)
+		goto err_free_pool;
+	pool->stride = (uint32_t)((sizeof(struct usnet_pkt) + data_size + 63) & ~63u);
+	pool->count = conf->count;
+	pool->data_size = (uint16_t)data_size;
+	pool->headroom = (uint16_t)headroom;
+	snprintf(pool->name, sizeof(pool->name), "%s", conf->name ? conf->name : "pool");
+	len = (size_t)pool->stride * conf->count;
+	pool->base = map_region(&len);
+	if (!pool->base)
+		goto err_free_stack;
+	pool->region_len = len;
+	/* Push in reverse so the first allocations come from the region's start. */
+	for (uint32_t i = conf->count; i-- > 0;) {
+		struct usnet_pkt *p = (struct usnet_pkt *)(pool->base + (size_t)i * pool->stride);
+
+		p->pool = pool;
+		p->room = (uint16_t)data_size;
+		pool->free[pool->nfree++] = p;
+	}
+	*out = pool;
+	return 0;
+
+err_free_stack:
+	free(pool->free);
+err_free_pool:
+	free(pool);
+	return usnet_error(ENOMEM, "no memory for a pool of %u buffers of %u bytes", conf->count,
+			   data_size);
+}
+
+void usnet_pool_destroy(struct usnet_pool *pool)
+{
+	if (!pool)
+		return;
+	if (pool->nfree != pool->count)
+		USNET_WARN("pool %s destroyed with %u of %u packets still in use", pool->name,
+			   pool->count - pool->nfree, pool->count);
+	munmap(pool->base, pool->region_len);
+	free(pool->free);
+	free(pool);
+}
+
+uint32_t usnet_pool_alloc_bulk(struct usnet_pool *pool, struct usnet_pkt **pkts, uint32_t n)
+{
+	if (n > pool->nfree) {
+		pool->alloc_fail += n - pool->nfree;
+		n = pool->nfree;
+	}
+	pool->nfree -= n;
+	for (uint32_t i = 0; i < n; i++) {
+		struct usnet_pkt *p = pool->free[pool->nfree + i];
+
+		p->data_off = pool->headroom;
+		p->len = 0;
+		p->flags = 0;
+		p->hash = 0;
+		pkts[i] = p;
+	}
+	return n;
+}
+
+struct usnet_pkt *usnet_pkt_alloc(struct usnet_pool *pool)
+{
+	struct usnet_pkt *p;
+
+	return usnet_pool_alloc_bulk(pool, &p, 1) ? p : NULL;
+}
+
+void usnet_pkt_free(struct usnet_pkt *pkt)
+{
+	struct usnet_pool *pool = pkt->pool;
+
+	/* A full stack means this packet was freed twice: refuse rather than
+	 * write past the stack, and count it. */
+	if (pool->nfree == pool->count) {
+		pool->bad_free++;
+		return;
+	}
+	pool->free[pool->nfree++] = pkt;
+}
+
+void usnet_pkt_free_bulk(struct usnet_pkt **pkts, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		usnet_pkt_free(pkts[i]);
+}
+
+void usnet_pool_get_stats(const struct usnet_pool *pool, struct usnet_pool_stats *st)
+{
+	st->count = pool->count;
+	st->available = pool->nfree;
+	st->alloc_fail = pool->alloc_fail;
+	st->bad_free = pool->bad_free;
+}
+
+void usnet_pool_region(const struct usnet_pool *pool, void **base, size_t *len)
+{
+	*base = pool->base;
+	*len = pool->region_len;
+}
+
+int usnet_pool_set_iova(struct usnet_pool *pool, uint64_t (*xlate)(void *ctx, const void *va),
+			void *ctx)
+{
+	for (uint32_t i = 0; i < pool->count; i++) {
+		struct usnet_pkt *p = (struct usnet_pkt *)(pool->base + (size_t)i * pool->stride);
+		uint64_t iova = xlate(ctx, p->data);
+
+		if (!iova)
+			return usnet_error(EFAULT, "pool %s: no bus address for buffer %u",
+					   pool->name, i);
+		p->iova = iova;
+	}
+	return 0;
+}
+
+bool usnet_pool_owns(const struct usnet_pool *pool, const void *p)
+{
+	const uint8_t *b = p;
+
+	return b >= pool->base && b < pool->base + (size_t)pool->count * pool->stride &&
+	       (size_t)(b - pool->base) % pool->stride == 0;
+}

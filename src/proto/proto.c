@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <usnet/proto.h>
+
+uint32_t usnet_csum_add(uint32_t sum, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t acc = sum;
+
+	/* Sum big-endian 16-bit words; a 64-bit accumulator cannot overflow
+	 * for any frame, the carries are folded once at the end. */
+	for (; len >= 2; p += 2, len -= 2)
+		acc += (uint32_t)(p[0] << 8 | p[1]);
+	if (len)
+		acc += (uint32_t)p[0] << 8;
+	while (acc >> 32)
+		acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)acc;
+}
+
+uint16_t usnet_csum_fold(uint32_t sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+uint16_t usnet_ipv4_csum(const struct usnet_ipv4_hdr *ip)
+{
+	size_t hlen = (size_t)(ip->ver_ihl & 0xf) * 4;
+	uint32_t sum = usnet_csum_add(0, ip, 10); /* up to the checksum field */
+
+	return usnet_csum_fold(usnet_csum_add(sum, (const uint8_t *)ip + 12, hlen - 12));
+}
+
+uint16_t usnet_udp4_csum(const struct usnet_ipv4_hdr *ip, const struct usnet_udp_hdr *udp,
+			 uint16_t udp_len)
+{
+	/* RFC 768: pseudo-header of source, destination, zero, protocol, length. */
+	uint32_t sum = usnet_csum_add(0, &ip->src, 8);
+	uint16_t csum;
+
+	sum += USNET_IPPROTO_UDP + udp_len;
+	sum = usnet_csum_add(sum, udp, 6);
+	sum = usnet_csum_add(sum, (const uint8_t *)udp + 8, (size_t)udp_len - 8);
+	csum = usnet_csum_fold(sum);
+	return csum ? csum : 0xffff; /* 0 means "no checksum" */
+}
+
+int usnet_udp4_build(uint8_t *buf, size_t room, const struct usnet_udp4_flow *flow,
+		     uint16_t frame_len, const void *payload, size_t plen)
+{
+	struct usnet_eth_hdr *eth = (struct usnet_eth_hdr *)buf;
+	struct usnet_ipv4_hdr *ip = (struct usnet_ipv4_hdr *)(buf + USNET_ETH_HLEN);
+	struct usnet_udp_hdr *udp = (struct usnet_udp_hdr *)(ip + 1);
+	size_t room_for_payload = (size_t)frame_len - USNET_UDP4_HLEN;
+
+	if (frame_len < USNET_ETH_MIN_FRAME || frame_len > USNET_ETH_MAX_FRAME || frame_len > room)
+		return -EINVAL;
+	memcpy(eth->dst, flow->dst_mac, 6);
+	memcpy(eth->src, flow->src_mac, 6);
+	eth->type = htons(USNET_ETHERTYPE_IPV4);
+	ip->ver_ihl = 0x45;
+	ip->tos = 0;
+	ip->total_len = htons((uint16_t)(frame_len - USNET_ETH_HLEN));
+	ip->id = 0;
+	ip->frag_off = htons(0x4000); /* DF */
+	ip->ttl = flow->ttl ? flow->ttl : 64;
+	ip->proto = USNET_IPPROTO_UDP;
+	ip->src = htonl(flow->src_ip);
+	ip->dst = htonl(flow->dst_ip);
+	ip->csum = usnet_ipv4_csum(ip);
+	udp->sport = htons(flow->sport);
+	udp->dport = htons(flow->dport);
+	udp->len = htons((uint16_t)(frame_len - USNET_ETH_HLEN - 20));
+	if (plen > room_for_payload)
+		plen = room_for_payload;
+	if (plen)
+		memcpy(udp + 1, payload, plen);
+	memset((uint8_t *)(udp + 1) + plen, 0, room_for_payload - plen);
+	udp->csum = usnet_udp4_csum(ip, udp, ntohs(udp->len));
+	return frame_len;
+}
+
+int usnet_udp4_parse(const uint8_t *frame, size_t len, struct usnet_udp4_view *v)
+{
+	const struct usnet_ipv4_hdr *ip;
+	const struct usnet_udp_hdr *udp;
+	size_t ihl, ip_len, udp_len;
+
+	memset(v, 0, sizeof(*v));
+	if (len < USNET_ETH_HLEN + 20)
+		return -EBADMSG;
+	v->eth = (const struct usnet_eth_hdr *)frame;
+	if (v->eth->type != htons(USNET_ETHERTYPE_IPV4))
+		return -EPROTO;
+	ip = (const struct usnet_ipv4_hdr *)(frame + USNET_ETH_HLEN);
+	ihl = (size_t)(ip->ver_ihl & 0xf) * 4;
+	ip_len = ntohs(ip->total_len);
+	if ((ip->ver_ihl >> 4) != 4 || ihl < 20 || ip_len < ihl ||
+	    USNET_ETH_HLEN + ip_len > len)
+		return -EBADMSG;
+	if (ip->proto != USNET_IPPROTO_UDP || (ntohs(ip->frag_off) & 0x3fff))
+		return -EPROTO;
+	if (ip_len < ihl + 8)
+		return -EBADMSG;
+	udp = (const struct usnet_udp_hdr *)((const uint8_t *)ip + ihl);
+	udp_len = ntohs(udp->len);
+	if (udp_len < 8 || udp_len > ip_len - ihl)
+		return -EBADMSG;
+	v->ip = ip;
+	v->udp = udp;
+	v->payload = (const uint8_t *)(udp + 1);
+	v->payload_len = (uint16_t)(udp_len - 8);
+	v->ip_csum_ok = usnet_csum_fold(usnet_csum_add(0, ip, ihl)) == 0;
+	if (udp->csum == 0) {
+		v->udp_csum_ok = true;
+	} else {
+		uint32_t sum = usnet_csum_add(0, &ip->src, 8);
+
+		sum += USNET_IPPROTO_UDP + (uint32_t)udp_len;
+		v->udp_csum_ok = usnet_csum_fold(usnet_csum_add(sum, udp, udp_len)) == 0;
+	}
+	return 0;
+}
+
+int usnet_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+int usnet_parse_ipv4(const char *s, uint32_t *ip)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*ip = ntohl(a.s_addr);
+	return 0;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* Pools: sizing, exhaustion reported by counts, refill, double free refused. */
+#include <errno.h>
+#include <string.h>
+
+#include <usnet/pkt.h>
+
+#include "check.h"
+
+#define N 100
+
+static void test_exhaustion_and_refill(void)
+{
+	struct usnet_pool_conf conf = {.count = N, .name = "t"};
+	struct usnet_pool *pool;
+	struct usnet_pkt *pkts[N + 10];
+	struct usnet_pool_stats st;
+
+	CHECK_EQ(usnet_pool_create(&pool, &conf), 0);
+	/* Ask for more than there is: get all, the shortfall is counted. */
+	CHECK_EQ(usnet_pool_alloc_bulk(pool, pkts, N + 10), N);
+	usnet_pool_get_stats(pool, &st);
+	CHECK_EQ(st.available, 0);
+	CHECK_EQ(st.alloc_fail, 10);
+	CHECK(usnet_pkt_alloc(pool) == NULL);
+	CHECK_EQ(usnet_pool_alloc_bulk(pool, pkts + N, 5), 0);
+
+	/* Every buffer is distinct, owned, fresh, and writable over its room. */
+	for (int i = 0; i < N; i++) {
+		CHECK(usnet_pool_owns(pool, pkts[i]));
+		CHECK(pkts[i]->pool == pool);
+		CHECK_EQ(pkts[i]->len, 0);
+		CHECK_EQ(pkts[i]->data_off, USNET_PKT_HEADROOM);
+		CHECK_EQ(pkts[i]->room, USNET_PKT_DATA_SIZE);
+		memset(pkts[i]->data, i, pkts[i]->room);
+		for (int j = 0; j < i; j++)
+			if (pkts[j] == pkts[i])
+				CHECK(!"duplicate buffer");
+	}
+	for (int i = 0; i < N; i++)
+		CHECK_EQ(pkts[i]->data[pkts[i]->room - 1], (uint8_t)i); /* no overlap */
+
+	/* Refill, then all can be taken again. */
+	usnet_pkt_free_bulk(pkts, N / 2);
+	for (int i = N / 2; i < N; i++)
+		usnet_pkt_free(pkts[i]);
+	usnet_pool_get_stats(pool, &st);
+	CHECK_EQ(st.available, N);
+	CHECK_EQ(usnet_pool_alloc_bulk(pool, pkts, N), N);
+	usnet_pkt_free_bulk(pkts, N);
+
+	/* A double free is refused and counted, not written past the stack. */
+	usnet_pkt_free(pkts[0]);
+	usnet_pool_get_stats(pool, &st);
+	CHECK_EQ(st.available, N);
+	CHECK_EQ(st.bad_free, 1);
+	CHECK(!usnet_pool_owns(pool, (uint8_t *)pkts[0] + 1));
+	usnet_pool_destroy(pool);
+}
+
+static void test_headroom_ops(void)
+{
+	struct usnet_pool_conf conf = {.count = 1, .data_size = 256, .headroom = 32};
+	struct usnet_pool *pool;
+	struct usnet_pkt *p;
+
+	CHECK_EQ(usnet_pool_create(&pool, &conf), 0);
+	p = usnet_pkt_alloc(pool);
+	CHECK(p != NULL);
+	CHECK_EQ(usnet_pkt_headroom(p), 32);
+	CHECK_EQ(usnet_pkt_tailroom(p), 256 - 32);
+	CHECK(usnet_pkt_append(p, 100) == p->data + 32);
+	CHECK(usnet_pkt_prepend(p, 14) == p->data + 18);
+	CHECK_EQ(p->len, 114);
+	CHECK(usnet_pkt_prepend(p, 19) == NULL);
+	CHECK(usnet_pkt_append(p, 256 - 18 - 114 + 1) == NULL);
+	CHECK(usnet_pkt_adj(p, 14));
+	CHECK(!usnet_pkt_adj(p, 101));
+	CHECK_EQ(p->len, 100);
+	usnet_pkt_free(p);
+	usnet_pool_destroy(pool);
+}
+
+static void test_bad_conf(void)
+{
+	struct usnet_pool *pool = NULL;
+	struct usnet_pool_conf zero = {.count = 0};
+	struct usnet_pool_conf tiny = {.count = 4, .data_size = 32};
+	struct usnet_pool_conf headroom = {.count = 4, .data_size = 256, .headroom = 256};
+
+	CHECK_EQ(usnet_pool_create(&pool, &zero), -EINVAL);
+	CHECK_EQ(usnet_pool_create(&pool, &tiny), -EINVAL);
+	CHECK_EQ(usnet_pool_create(&pool, &headroom), -EINVAL);
+	CHECK(pool == NULL);
+}
+
+int main(void)
+{
+	test_exhaustion_and_refill();
+	test_headroom_ops();
+	test_bad_conf();
+	return check_done("test_pool");
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/* Checksums against known vectors and an independent, deliberately naive
+ * computation; the UDP builder and parser, including malformed frames. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include <usnet/proto.h>
+
+#include "check.h"
+
+/* RFC 1071 computed the slow way: 16-bit one's-complement additions with an
+ * end-around carry after every word. Shares no code with proto.c. */
+static uint16_t naive_csum(const uint8_t *const *parts, const size_t *lens, int nparts)
+{
+	uint32_t s = 0;
+	uint8_t odd = 0;
+	int have_odd = 0;
+
+	for (int k = 0; k < nparts; k++) {
+		for (size_t i = 0; i < lens[k]; i++) {
+			if (!have_odd) {
+				odd = parts[k][i];
+				have_odd = 1;
+				continue;
+			}
+			s += (uint32_t)(odd << 8 | parts[k][i]);
+			if (s > 0xffff)
+				s = (s & 0xffff) + 1;
+			have_odd = 0;
+		}
+	}
+	if (have_odd) {
+		s += (uint32_t)odd << 8;
+		if (s > 0xffff)
+			s = (s & 0xffff) + 1;
+	}
+	return (uint16_t)~s;
+}
+
+static void test_known_vector(void)
+{
+	/* A commonly cited IPv4 header with checksum 0xb861. */
+	static const uint8_t hdr[20] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+					0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+	struct usnet_ipv4_hdr ip;
+
+	memcpy(&ip, hdr, sizeof(ip));
+	CHECK_EQ(ntohs(usnet_ipv4_csum(&ip)), 0xb861);
+	CHECK_EQ(usnet_csum_fold(usnet_csum_add(0, hdr, 20)), 0); /* verifies as valid */
+}
+
+static void test_udp_frames(void)
+{
+	struct usnet_udp4_flow flow = {
+		.src_mac = {0x02, 0, 0, 0, 0, 1},
+		.dst_mac = {0x02, 0, 0, 0, 0, 2},
+		.src_ip = 0xc6120001, /* 198.18.0.1 */
+		.dst_ip = 0xc6120002,
+		.sport = 1024,
+		.dport = 9,
+	};
+	uint8_t frame[1600];
+	uint8_t payload[1500];
+
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 7 + 3);
+	for (uint16_t len = 60; len <= 1514; len = (uint16_t)(len + 37)) {
+		struct usnet_udp4_view v;
+		const uint8_t *ip = frame + 14, *udp = frame + 34;
+		uint8_t pseudo[12];
+		const uint8_t *parts[3];
+		size_t lens[3];
+		uint16_t udp_len = (uint16_t)(len - 34), stored;
+		uint8_t zero_udp[8];
+
+		flow.sport = (uint16_t)(1024 + len);
+		CHECK_EQ(usnet_udp4_build(frame, sizeof(frame), &flow, len, payload, len % 200), len);
+
+		/* IPv4 header checksum, recomputed naively with the field zeroed. */
+		uint8_t iph[20];
+		memcpy(iph, ip, 20);
+		iph[10] = iph[11] = 0;
+		parts[0] = iph;
+		lens[0] = 20;
+		CHECK_EQ(naive_csum(parts, lens, 1), ip[10] << 8 | ip[11]);
+
+		/* UDP checksum over pseudo-header, header with csum zeroed, payload. */
+		memcpy(pseudo, ip + 12, 8);
+		pseudo[8] = 0;
+		pseudo[9] = 17;
+		pseudo[10] = (uint8_t)(udp_len >> 8);
+		pseudo[11] = (uint8_t)udp_len;
+		memcpy(zero_udp, udp, 8);
+		zero_udp[6] = zero_udp[7] = 0;
+		parts[0] = pseudo;
+		lens[0] = 12;
+		parts[1] = zero_udp;
+		lens[1] = 8;
+		parts[2] = udp + 8;
+		lens[2] = udp_len - 8u;
+		stored = (uint16_t)(udp[6] << 8 | udp[7]);
+		uint16_t expect = naive_csum(parts, lens, 3);
+		CHECK_EQ(stored, expect ? expect : 0xffff);
+
+		CHECK_EQ(usnet_udp4_parse(frame, len, &v), 0);
+		CHECK(v.ip_csum_ok);
+		CHECK(v.udp_csum_ok);
+		CHECK_EQ(v.payload_len, len - 42);
+		CHECK_EQ(ntohs(v.udp->sport), flow.sport);
+		CHECK_EQ(memcmp(v.payload, payload, len % 200 < len - 42u ? len % 200 : len - 42u), 0);
+
+		/* Any flipped bit in IP header or UDP part is detected. */
+		frame[len - 1] ^= 0x10;
+		CHECK_EQ(usnet_udp4_parse(frame, len, &v), 0);
+		CHECK(!v.udp_csum_ok);
+		frame[len - 1] ^= 0x10;
+		frame[22] ^= 0x01; /* TTL */
+		CHECK_EQ(usnet_udp4_parse(frame, len, &v), 0);
+		CHECK(!v.ip_csum_ok);
+	}
+}
+
+static void test_build_limits(void)
+{
+	struct usnet_udp4_flow flow = {0};
+	uint8_t frame[1600];
+
+	CHECK_EQ(usnet_udp4_build(frame, sizeof(frame), &flow, 59, NULL, 0), -EINVAL);
+	CHECK_EQ(usnet_udp4_build(frame, sizeof(frame), &flow, 1515, NULL, 0), -EINVAL);
+	CHECK_EQ(usnet_udp4_build(frame, 100, &flow, 101, NULL, 0), -EINVAL);
+	CHECK_EQ(usnet_udp4_build(frame, sizeof(frame), &flow, 60, NULL, 0), 60);
+}
+
+static void test_parse_malformed(void)
+{
+	struct usnet_udp4_flow flow = {.src_ip = 1, .dst_ip = 2};
+	struct usnet_udp4_view v;
+	uint8_t f[128];
+
+	CHECK_EQ(usnet_udp4_build(f, sizeof(f), &flow, 100, NULL, 0), 100);
+	for (size_t len = 0; len < 34; len++) /* truncated anywhere in the headers */
+		CHECK(usnet_udp4_parse(f, len, &v) < 0);
+	CHECK_EQ(usnet_udp4_parse(f, 99, &v), -EBADMSG); /* IP total length > frame */
+	f[12] = 0x86;					  /* EtherType IPv6 */
+	CHECK_EQ(usnet_udp4_parse(f, 100, &v), -EPROTO);
+	f[12] = 0x08;
+	f[14] = 0x44; /* IHL 4 */
+	CHECK_EQ(usnet_udp4_parse(f, 100, &v), -EBADMSG);
+	f[14] = 0x4f; /* IHL 15 = 60 bytes > total length - UDP */
+	CHECK(usnet_udp4_parse(f, 100, &v) < 0);
+	f[14] = 0x45;
+	f[23] = 6; /* TCP */
+	CHECK_EQ(usnet_udp4_parse(f, 100, &v), -EPROTO);
+	f[23] = 17;
+	f[38] = 0xff; /* UDP length > IP payload */
+	CHECK_EQ(usnet_udp4_parse(f, 100, &v), -EBADMSG);
+	f[38] = 0;
+	f[39] = 7; /* UDP length < 8 */
+	CHECK_EQ(usnet_udp4_parse(f, 100, &v), -EBADMSG);
+}
+
+static void test_addr_parsers(void)
+{
+	uint8_t mac[6];
+	uint32_t ip;
+
+	CHECK_EQ(usnet_parse_mac("02:00:0a:0B:ff:01", mac), 0);
+	CHECK_EQ(mac[3], 0x0b);
+	CHECK_EQ(usnet_parse_mac("02:00:0a:0b:ff", mac), -EINVAL);
+	CHECK_EQ(usnet_parse_mac("02:00:0a:0b:ff:01:02", mac), -EINVAL);
+	CHECK_EQ(usnet_parse_mac("zz:00:0a:0b:ff:01", mac), -EINVAL);
+	CHECK_EQ(usnet_parse_ipv4("198.18.0.1", &ip), 0);
+	CHECK_EQ(ip, 0xc6120001);
+	CHECK_EQ(usnet_parse_ipv4("198.18.0.256", &ip), -EINVAL);
+	CHECK_EQ(usnet_parse_ipv4("198.18.0", &ip), -EINVAL);
+}
+
+int main(void)
+{
+	test_known_vector();
+	test_udp_frames();
+	test_build_limits();
+	test_parse_malformed();
+	test_addr_parsers();
+	return check_done("test_proto");
+}
