@@ -81,7 +81,10 @@ mkdir -p "$stage/usr/bin" "$stage/usr/sbin" "$stage/usr/lib" "$stage/usr/local/b
          "$stage/etc" "$stage/root"
 for d in bin sbin lib lib64 lib32 libx32; do
     if [ -L "/$d" ]; then
-        ln -sfn "$(readlink "/$d")" "$stage/$d"
+        # usr/lib, as a relative link, so nothing points out of the stage
+        target=$(readlink "/$d"); target=${target#/}
+        mkdir -p "$stage/$target"
+        ln -sfn "$target" "$stage/$d"
     elif [ -d "/$d" ]; then
         mkdir -p "$stage/$d"
     fi
@@ -130,10 +133,17 @@ add_libs() {
     done <<<"$out"
 }
 
+# /init mounts over these.
+check_dst() {
+    case "$1" in
+        /proc/*|/sys/*|/dev/*) die "$1: files under /proc, /sys or /dev would be hidden in the guest" ;;
+    esac
+}
 for b in "${bins[@]+"${bins[@]}"}"; do
     [ -f "$b" ] || die "--bin $b: not found"
     [ -x "$b" ] || die "--bin $b: not executable"
     real=$(realpath "$b")
+    check_dst "$real"
     copy_file "$real" "$real"
     chmod 0755 "$stage$real"
     name=${b##*/}
@@ -143,6 +153,7 @@ done
 for l in "${libs[@]+"${libs[@]}"}"; do
     [ -f "$l" ] || die "--lib $l: not found"
     real=$(realpath -s "$l")
+    check_dst "$real"
     copy_file "$real" "$real"
     add_libs "$real"
 done
@@ -161,6 +172,7 @@ for spec in "${files[@]+"${files[@]}"}"; do
     if [[ "$spec" == *=* ]]; then dst=${spec#*=}; else dst=$(realpath -s "$src"); fi
     [[ "$dst" == /* ]] || die "--file $spec: destination must be an absolute path"
     [ -f "$src" ] || die "--file $src: not found"
+    check_dst "$dst"
     copy_file "$src" "$dst"
 done
 # A loader cache for the libraries copied, whatever directories they are in.
@@ -190,7 +202,12 @@ echo usnet-vm >"$stage/etc/hostname"
 
 mkdir -p "$(dirname "$out")"
 tmp_out="$out.tmp.$$"
-(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
+# "." too: its mode becomes the mode of the guest's / (else world-writable,
+# which DPDK's plugin loader refuses).
+chmod 0755 "$stage"
+mkdir -p "$stage/tmp"
+chmod 1777 "$stage/tmp"
+(cd "$stage" && find . | LC_ALL=C sort |
     cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$tmp_out" ||
     { rm -f "$tmp_out"; die "cpio/gzip failed writing $out"; }
 mv -f "$tmp_out" "$out"

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Smoke test of the VM rig: boots the test VM and checks that its three NICs
+# are there, each in an IOMMU group, bindable to vfio-pci (/dev/vfio/N, a
+# type1v2 container, DMA map, BAR0 mmap) and to uio_pci_generic.
+#
+# usage: smoke.sh [-v]      (-v: show the guest console while it runs)
+# Environment: USNET_VM_CACHE (kernel cache, default <repo>/build/vm-cache),
+# USNET_VM_WORK (initramfs, log, pcaps; default <repo>/build/vm-test/smoke).
+# Exit status: 0 pass, 1 fail, 77 skip (prints "SKIP: reason").
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$script_dir/../.." && pwd)
+export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+work=${USNET_VM_WORK:-$repo_root/build/vm-test/smoke}
+verbose=()
+case "${1:-}" in
+    -v|--verbose) verbose=(-v) ;;
+    "") ;;
+    *) echo "usage: $0 [-v]" >&2; exit 2 ;;
+esac
+
+skip() { echo "SKIP: $*"; exit 77; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+
+# Facilities; in CI all of them are installed.
+command -v qemu-system-x86_64 >/dev/null ||
+    skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg ||
+    skip "qemu-system-x86_64 has no TCG accelerator"
+if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+    skip "no static busybox (apt-get install busybox-static)"
+fi
+command -v cpio >/dev/null || skip "cpio not found (apt-get install cpio)"
+
+t_all=$(now)
+mkdir -p "$work"
+
+t=$(now)
+rc=0
+"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" || rc=$?
+[ "$rc" -ne 77 ] || skip "no guest kernel (see the get-kernel.sh message above)"
+[ "$rc" -eq 0 ] || { echo "smoke: get-kernel.sh failed ($rc)" >&2; exit 1; }
+t_kernel=$(since "$t")
+
+bins=()
+if command -v cc >/dev/null; then
+    cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$work/vfio-probe" \
+        "$script_dir/guest/vfio-probe.c"
+    bins=(--bin "$work/vfio-probe")
+else
+    echo "smoke: no C compiler: the VFIO container checks will SKIP" >&2
+fi
+
+t=$(now)
+"$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" \
+    --script "$script_dir/guest/smoke-test.sh" "${bins[@]+"${bins[@]}"}"
+t_initrd=$(since "$t")
+
+t=$(now)
+rm -rf "$work/pcap"
+rc=0
+"$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" \
+    --initrd "$work/initramfs.cpio.gz" --timeout 90 \
+    --log "$work/console.log" --pcap "$work/pcap" || rc=$?
+t_vm=$(since "$t")
+
+# filter-dump wrote a pcap header for every NIC.
+if [ "$rc" -eq 0 ]; then
+    for nic in virtio e1000 e1000e; do
+        [ -s "$work/pcap/$nic.pcap" ] ||
+            { echo "smoke: FAIL: no pcap written for $nic" >&2; rc=1; }
+    done
+fi
+
+echo "smoke: kernel $(cat "$USNET_VM_CACHE/kernel-release"):" \
+     "get-kernel ${t_kernel} s, initramfs ${t_initrd} s, VM run ${t_vm} s," \
+     "total $(since "$t_all") s"
+case "$rc" in
+    0) echo "smoke: PASS" ;;
+    77) echo "SKIP: the guest skipped every check" ;;
+    *) echo "smoke: FAIL (run-vm.sh status $rc, log $work/console.log)" ;;
+esac
+exit "$rc"
