@@ -85,6 +85,13 @@ uint16_t usnet_tx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pk
 int usnet_port_wait(struct usnet_port *port, uint16_t queue, int timeout_ms);
 /* An fd that polls readable when RX queue `queue` may have packets, or -errno. */
 int usnet_port_fd(struct usnet_port *port, uint16_t queue);
+/*
+ * For callers that poll() several ports' fds at once: prepare RX queue
+ * `queue` to make its fd readable when packets arrive. true: packets may
+ * already be there, so poll the queue again instead of sleeping. Kinds
+ * whose fd needs no preparation return false. usnet_port_wait() does this.
+ */
+bool usnet_port_arm(struct usnet_port *port, uint16_t queue);
 
 /* The pool that backs RX queue `queue`; allocate TX packets from it too. */
 struct usnet_pool *usnet_port_pool(struct usnet_port *port, uint16_t queue);

@@ -11,11 +11,12 @@
 #define HUGE_PAGE (2u << 20)
 
 struct usnet_pool {
-	uint8_t *base;	    /* first buffer */
-	size_t region_len;  /* bytes mapped at base */
-	uint32_t stride;    /* bytes from one buffer to the next */
+	uint8_t *base;	   /* first buffer */
+	size_t region_len; /* bytes mapped at base */
+	uint32_t stride;   /* bytes from one buffer to the next within a page */
+	uint32_t per_page; /* buffers per HUGE_PAGE; none straddles a page boundary */
 	uint32_t count;
-	uint32_t nfree;	    /* entries in free[] */
+	uint32_t nfree; /* entries in free[] */
 	uint16_t data_size;
 	uint16_t headroom;
 	uint64_t alloc_fail;
@@ -24,9 +25,15 @@ struct usnet_pool {
 	struct usnet_pkt **free; /* stack of free buffers */
 };
 
-/* Hugepages when the system has some free, so DMA mappings need fewer IOMMU
+/*
+ * Hugepages when the system has some free, so DMA mappings need fewer IOMMU
  * entries; plain pages otherwise. MAP_POPULATE: no page faults on the fast
- * path, and a device never sees a page that is not there yet. */
+ * path, and a device never sees a page that is not there yet.
+ *
+ * Buffers are laid out in 2 MiB chunks and never straddle a chunk boundary:
+ * without an IOMMU (UIO) two hugepages are rarely physically adjacent, so a
+ * buffer must sit inside one to have a single bus address.
+ */
 static void *map_region(size_t *len)
 {
 	size_t huge_len = (*len + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
@@ -37,9 +44,17 @@ static void *map_region(size_t *len)
 		*len = huge_len;
 		return p;
 	}
-	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-		 -1, 0);
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
+		 0);
 	return p == MAP_FAILED ? NULL : p;
+}
+
+static struct usnet_pkt *buffer(const struct usnet_pool *pool, uint32_t i)
+{
+	size_t off =
+	    (size_t)(i / pool->per_page) * HUGE_PAGE + (size_t)(i % pool->per_page) * pool->stride;
+
+	return (struct usnet_pkt *)(pool->base + off);
 }
 
 int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *conf)
@@ -61,18 +76,21 @@ int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *con
 	if (!pool->free)
 		goto err_free_pool;
 	pool->stride = (uint32_t)((sizeof(struct usnet_pkt) + data_size + 63) & ~63u);
+	pool->per_page = HUGE_PAGE / pool->stride;
 	pool->count = conf->count;
 	pool->data_size = (uint16_t)data_size;
 	pool->headroom = (uint16_t)headroom;
 	snprintf(pool->name, sizeof(pool->name), "%s", conf->name ? conf->name : "pool");
-	len = (size_t)pool->stride * conf->count;
+	/* Full chunks, then the last one only as long as its buffers need. */
+	len = (size_t)((conf->count - 1) / pool->per_page) * HUGE_PAGE +
+	      (size_t)((conf->count - 1) % pool->per_page + 1) * pool->stride;
 	pool->base = map_region(&len);
 	if (!pool->base)
 		goto err_free_stack;
 	pool->region_len = len;
 	/* Push in reverse so the first allocations come from the region's start. */
 	for (uint32_t i = conf->count; i-- > 0;) {
-		struct usnet_pkt *p = (struct usnet_pkt *)(pool->base + (size_t)i * pool->stride);
+		struct usnet_pkt *p = buffer(pool, i);
 
 		p->pool = pool;
 		p->room = (uint16_t)data_size;
@@ -164,7 +182,7 @@ int usnet_pool_set_iova(struct usnet_pool *pool, uint64_t (*xlate)(void *ctx, co
 			void *ctx)
 {
 	for (uint32_t i = 0; i < pool->count; i++) {
-		struct usnet_pkt *p = (struct usnet_pkt *)(pool->base + (size_t)i * pool->stride);
+		struct usnet_pkt *p = buffer(pool, i);
 		uint64_t iova = xlate(ctx, p->data);
 
 		if (!iova)
@@ -178,7 +196,13 @@ int usnet_pool_set_iova(struct usnet_pool *pool, uint64_t (*xlate)(void *ctx, co
 bool usnet_pool_owns(const struct usnet_pool *pool, const void *p)
 {
 	const uint8_t *b = p;
+	size_t off, in_page, i;
 
-	return b >= pool->base && b < pool->base + (size_t)pool->count * pool->stride &&
-	       (size_t)(b - pool->base) % pool->stride == 0;
+	if (b < pool->base || b >= pool->base + pool->region_len)
+		return false;
+	off = (size_t)(b - pool->base);
+	in_page = off % HUGE_PAGE;
+	i = off / HUGE_PAGE * pool->per_page + in_page / pool->stride;
+	return in_page % pool->stride == 0 && in_page / pool->stride < pool->per_page &&
+	       i < pool->count;
 }

@@ -8,8 +8,12 @@
 
 #include "port_impl.h"
 
+extern const struct usnet_port_ops usnet_pci_ops; /* src/ports/pci.c */
+extern const struct usnet_port_ops usnet_memif_ops; /* src/ports/memif.c */
+
 static const struct usnet_port_ops *const kinds[] = {
 	&usnet_null_ops, &usnet_loop_ops, &usnet_pair_ops, &usnet_afpacket_ops, &usnet_tap_ops,
+	&usnet_pci_ops, &usnet_memif_ops,
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -245,6 +249,13 @@ int usnet_port_fd(struct usnet_port *port, uint16_t queue)
 	return port->ops->queue_fd(port, queue);
 }
 
+bool usnet_port_arm(struct usnet_port *port, uint16_t queue)
+{
+	if (queue >= port->info.rx_queues || !port->ops->arm)
+		return false;
+	return port->ops->arm(port, queue);
+}
+
 int usnet_port_wait(struct usnet_port *port, uint16_t queue, int timeout_ms)
 {
 	struct pollfd pfd = {.events = POLLIN};
@@ -252,7 +263,7 @@ int usnet_port_wait(struct usnet_port *port, uint16_t queue, int timeout_ms)
 	pfd.fd = usnet_port_fd(port, queue);
 	if (pfd.fd < 0)
 		return pfd.fd;
-	if (port->ops->arm && port->ops->arm(port, queue))
+	if (usnet_port_arm(port, queue))
 		return 1;
 	switch (poll(&pfd, 1, timeout_ms)) {
 	case -1:

@@ -94,8 +94,39 @@ static void test_bad_conf(void)
 	CHECK(pool == NULL);
 }
 
+/* No buffer straddles a 2 MiB boundary of the region (UIO needs each buffer
+ * inside one physically contiguous hugepage), and all are distinct. */
+static void test_layout(void)
+{
+	struct usnet_pool_conf conf = {.count = 3000, .data_size = 2048};
+	struct usnet_pool *pool;
+	struct usnet_pkt *pkts[3000];
+	void *base;
+	size_t len;
+	unsigned straddle = 0, outside = 0;
+
+	CHECK_EQ(usnet_pool_create(&pool, &conf), 0);
+	usnet_pool_region(pool, &base, &len);
+	CHECK_EQ(usnet_pool_alloc_bulk(pool, pkts, 3000), 3000);
+	for (int i = 0; i < 3000; i++) {
+		size_t start = (size_t)((uint8_t *)pkts[i] - (uint8_t *)base);
+		size_t end = start + sizeof(struct usnet_pkt) + pkts[i]->room - 1;
+
+		straddle += start / (2u << 20) != end / (2u << 20);
+		outside += end >= len;
+		CHECK(usnet_pool_owns(pool, pkts[i]));
+	}
+	CHECK_EQ(straddle, 0);
+	CHECK_EQ(outside, 0);
+	CHECK(len >= 2u * (2u << 20)); /* 3000 buffers of 2112 bytes need two chunks */
+	CHECK(!usnet_pool_owns(pool, (uint8_t *)base + (2u << 20) - 64));
+	usnet_pkt_free_bulk(pkts, 3000);
+	usnet_pool_destroy(pool);
+}
+
 int main(void)
 {
+	test_layout();
 	test_exhaustion_and_refill();
 	test_headroom_ops();
 	test_bad_conf();

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * memif:SOCKETPATH[,role=client|server][,id=N][,secret=S][,rsize=LOG2][,bsize=B]
+ *       [,rxq=N][,txq=N]
+ *
+ * A memif interface (VPP, libmemif, DPDK net_memif, usnetd), copy mode.
+ * role=client (default) connects to a server and owns the shared memory;
+ * role=server listens on SOCKETPATH ("@name": abstract socket) and serves
+ * one client with interface id N. RX queue q is the ring the peer sends on,
+ * TX queue q the ring it receives on; queue counts come from the port conf
+ * (or rxq/txq), ring sizes from rsize (log2) or the conf ring sizes.
+ *
+ * The link is up while the peer is CONNECTED. The control socket is served
+ * from the burst calls, rate-limited (every 100 ms while up, every 1 ms while
+ * down; a client retries connect() at most every 100 ms), and from
+ * usnet_port_wait(), whose fd also wakes on control traffic: an application
+ * survives its peer's restart without doing anything. docs/memif.md.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <usnet/time.h>
+
+#include "../memif/memif.h"
+#include "port_impl.h"
+
+extern const struct usnet_port_ops usnet_memif_ops; /* in the kinds table, port.c */
+
+#define CTL_UP_NS   (100 * 1000 * 1000ull)
+#define CTL_DOWN_NS (1000 * 1000ull)
+
+struct memif_port {
+	struct usnet_port port;
+	struct usnet_memif_client *cl;	/* role=client */
+	struct usnet_memif_server *srv; /* role=server */
+	struct usnet_memif_conn *conn;
+	pthread_mutex_t ctl_lock; /* one thread runs the control side at a time */
+	_Atomic uint64_t next_ctl_ns;
+	int qep[USNET_MAX_QUEUES]; /* per RX queue: epoll of its eventfd + the control fd */
+};
+
+static struct memif_port *to_mp(struct usnet_port *port)
+{
+	return usnet_container_of(port, struct memif_port, port);
+}
+
+/* Serve the control socket if it is due (or forced). Never blocks. */
+static void ctl_step(struct memif_port *mp, bool force)
+{
+	uint64_t now = usnet_now_ns();
+
+	if (!force && now < atomic_load_explicit(&mp->next_ctl_ns, memory_order_relaxed) &&
+	    !atomic_load_explicit(&mp->conn->fault, memory_order_relaxed))
+		return;
+	if (pthread_mutex_trylock(&mp->ctl_lock))
+		return; /* another queue's thread is at it */
+	if (mp->cl)
+		usnet_memif_client_poll(mp->cl);
+	else
+		usnet_memif_server_poll(mp->srv);
+	atomic_store_explicit(&mp->next_ctl_ns,
+			      now + (usnet_memif_up(mp->conn) ? CTL_UP_NS : CTL_DOWN_NS),
+			      memory_order_relaxed);
+	pthread_mutex_unlock(&mp->ctl_lock);
+}
+
+static uint16_t memif_rx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
+			       uint16_t n)
+{
+	struct memif_port *mp = to_mp(port);
+
+	ctl_step(mp, false);
+	return usnet_memif_rx(mp->conn, queue, port->pool[queue], pkts, n, &port->stats[queue]);
+}
+
+static uint16_t memif_tx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
+			       uint16_t n)
+{
+	struct memif_port *mp = to_mp(port);
+
+	ctl_step(mp, false);
+	return usnet_memif_tx(mp->conn, queue, pkts, n, &port->stats[queue]);
+}
+
+static int memif_queue_fd(struct usnet_port *port, uint16_t queue)
+{
+	return to_mp(port)->qep[queue];
+}
+
+static bool memif_arm(struct usnet_port *port, uint16_t queue)
+{
+	struct memif_port *mp = to_mp(port);
+
+	ctl_step(mp, true); /* drains the control fds so that poll() waits for news */
+	return usnet_memif_arm(mp->conn, queue);
+}
+
+static int memif_link(struct usnet_port *port, struct usnet_link *link)
+{
+	struct memif_port *mp = to_mp(port);
+
+	ctl_step(mp, false);
+	link->up = usnet_memif_up(mp->conn);
+	link->speed_mbps = 0;
+	return 0;
+}
+
+/* Server role: the client's eventfds come and go with its connection. */
+static void on_up(void *ctx, struct usnet_memif_conn *c)
+{
+	struct memif_port *mp = ctx;
+
+	for (uint16_t q = 0; q < mp->port.info.rx_queues && q < c->n_c2s; q++) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.fd = c->c2s[q].efd};
+
+		epoll_ctl(mp->qep[q], EPOLL_CTL_ADD, c->c2s[q].efd, &ev);
+	}
+}
+
+static void on_down(void *ctx, struct usnet_memif_conn *c)
+{
+	struct memif_port *mp = ctx;
+
+	/* Before the server closes them: the client holds the same eventfds, so
+	 * closing ours would not take them out of our epoll sets. */
+	for (uint16_t q = 0; q < mp->port.info.rx_queues && q < c->n_c2s; q++)
+		epoll_ctl(mp->qep[q], EPOLL_CTL_DEL, c->c2s[q].efd, NULL);
+}
+
+static void memif_close(struct usnet_port *port)
+{
+	struct memif_port *mp = to_mp(port);
+
+	usnet_memif_client_destroy(mp->cl);
+	usnet_memif_server_destroy(mp->srv);
+	for (int q = 0; q < USNET_MAX_QUEUES; q++)
+		if (mp->qep[q] >= 0)
+			close(mp->qep[q]);
+	pthread_mutex_destroy(&mp->ctl_lock);
+	usnet_port_teardown(port);
+	free(mp);
+}
+
+static int log2_of(struct usnet_spec *spec, uint16_t ring_size, uint32_t rsize, uint8_t *out)
+{
+	uint8_t l = 0;
+
+	if (rsize || !ring_size) {
+		*out = (uint8_t)rsize; /* 0: the default */
+		return 0;
+	}
+	while ((1u << l) < ring_size)
+		l++;
+	if ((1u << l) != ring_size || l > MEMIF_MAX_LOG2_RING)
+		return usnet_error(EINVAL, "memif:%s: ring size %u is not a power of two <= %u",
+				   spec->name, ring_size, 1u << MEMIF_MAX_LOG2_RING);
+	*out = l;
+	return 0;
+}
+
+static int memif_open(struct usnet_port **out, struct usnet_spec *spec,
+		      const struct usnet_port_conf *conf)
+{
+	static const struct usnet_port_conf none;
+	struct usnet_port_conf pc = conf ? *conf : none;
+	const char *role = usnet_spec_opt(spec, "role");
+	const char *secret = usnet_spec_opt(spec, "secret");
+	uint32_t id, rsize, bsize, rxq, txq;
+	struct memif_port *mp;
+	bool server;
+	int err;
+
+	if (!spec->name[0])
+		return usnet_error(EINVAL,
+				   "memif: needs a socket path, e.g. memif:/run/usnet.sock");
+	if (role && strcmp(role, "client") && strcmp(role, "server"))
+		return usnet_error(EINVAL, "memif:%s: role=%s is not client or server", spec->name,
+				   role);
+	server = role && !strcmp(role, "server");
+	if ((err = usnet_spec_opt_u32(spec, "id", 0, UINT32_MAX, 0, &id)) ||
+	    (err = usnet_spec_opt_u32(spec, "rsize", 1, MEMIF_MAX_LOG2_RING, 0, &rsize)) ||
+	    (err = usnet_spec_opt_u32(spec, "bsize", 64, 65535, MEMIF_DEFAULT_BUF_SIZE, &bsize)) ||
+	    (err = usnet_spec_opt_u32(spec, "rxq", 1, USNET_MAX_QUEUES, pc.rx_queues, &rxq)) ||
+	    (err = usnet_spec_opt_u32(spec, "txq", 1, USNET_MAX_QUEUES, pc.tx_queues, &txq)))
+		return err;
+	if (secret && strlen(secret) > MEMIF_SECRET_SZ)
+		return usnet_error(EINVAL, "memif:%s: secret is longer than %d characters",
+				   spec->name, MEMIF_SECRET_SZ);
+	pc.rx_queues = (uint16_t)rxq;
+	pc.tx_queues = (uint16_t)txq;
+
+	mp = calloc(1, sizeof(*mp));
+	if (!mp)
+		return usnet_error(ENOMEM, "memif: out of memory");
+	for (int q = 0; q < USNET_MAX_QUEUES; q++)
+		mp->qep[q] = -1;
+	pthread_mutex_init(&mp->ctl_lock, NULL);
+	err = usnet_port_setup(&mp->port, &usnet_memif_ops, spec, &pc, USNET_MAX_QUEUES, 4096);
+	if (err) {
+		pthread_mutex_destroy(&mp->ctl_lock);
+		free(mp);
+		return err;
+	}
+	usnet_mac_from_name(mp->port.info.mac, spec->kind, spec->name);
+	mp->port.info.mac[5] = (uint8_t)(mp->port.info.mac[5] ^ id ^ (server ? 0x80 : 0));
+
+	if (server) {
+		struct usnet_memif_server_conf sc = {
+		    .path = spec->name,
+		    .max_c2s = mp->port.info.rx_queues,
+		    .max_s2c = mp->port.info.tx_queues,
+		    .on_up = on_up,
+		    .on_down = on_down,
+		    .ctx = mp,
+		};
+
+		err = usnet_memif_server_create(&mp->srv, &sc);
+		if (!err)
+			err = usnet_memif_server_add(mp->srv, &mp->conn, id, secret,
+						     mp->port.info.rx_queues,
+						     mp->port.info.tx_queues, mp);
+	} else {
+		struct usnet_memif_client_conf cc = {
+		    .path = spec->name,
+		    .id = id,
+		    .secret = secret,
+		    .c2s = mp->port.info.tx_queues,
+		    .s2c = mp->port.info.rx_queues,
+		    .buf_size = (uint16_t)bsize,
+		};
+
+		err = log2_of(spec, pc.tx_ring_size, rsize, &cc.log2_c2s);
+		if (!err)
+			err = log2_of(spec, pc.rx_ring_size, rsize, &cc.log2_s2c);
+		if (!err)
+			err = usnet_memif_client_create(&mp->cl, &cc);
+		if (!err)
+			mp->conn = usnet_memif_client_conn(mp->cl);
+	}
+	if (err)
+		goto err_close;
+
+	for (uint16_t q = 0; q < mp->port.info.rx_queues; q++) {
+		int ctl = mp->cl ? usnet_memif_client_fd(mp->cl) : usnet_memif_server_fd(mp->srv);
+		struct epoll_event ev = {.events = EPOLLIN, .data.fd = ctl};
+
+		mp->qep[q] = epoll_create1(EPOLL_CLOEXEC);
+		if (mp->qep[q] < 0 || epoll_ctl(mp->qep[q], EPOLL_CTL_ADD, ctl, &ev) < 0) {
+			err =
+			    usnet_error(errno, "memif:%s: epoll: %s", spec->name, strerror(errno));
+			goto err_close;
+		}
+		if (mp->cl) {
+			ev.data.fd = usnet_memif_rx_efd(mp->conn, q);
+			if (epoll_ctl(mp->qep[q], EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
+				err = usnet_error(errno, "memif:%s: epoll: %s", spec->name,
+						  strerror(errno));
+				goto err_close;
+			}
+		}
+	}
+	ctl_step(mp, true); /* a client connects right away if the server is there */
+	*out = &mp->port;
+	return 0;
+
+err_close:
+	memif_close(&mp->port);
+	return err;
+}
+
+const struct usnet_port_ops usnet_memif_ops = {
+    .kind = "memif",
+    .usage = "memif:SOCKET[,role=client|server,id=N,secret=S]  memif interface (VPP, DPDK, "
+	     "usnetd)",
+    .open = memif_open,
+    .close = memif_close,
+    .rx_burst = memif_rx_burst,
+    .tx_burst = memif_tx_burst,
+    .queue_fd = memif_queue_fd,
+    .arm = memif_arm,
+    .link = memif_link,
+};

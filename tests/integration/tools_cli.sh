@@ -1,0 +1,294 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The command-line tools' interface, on null:/loop: ports (no root, no
+# network): --help texts, argument errors (exact one-line messages, exit
+# status 2 for usage and 1 for runtime errors, never a crash or a sanitizer
+# report), JSON summaries, signals, and a pcap file that tshark reads back.
+# Usage: tools_cli.sh BUILD_DIR
+set -u
+
+BUILD=${1:?usage: $0 BUILD_DIR}
+T=$BUILD/tools
+TMP=$(mktemp -d /tmp/tools_cli.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+checks=0
+
+for tool in pktgen sink fwd capture; do
+	if [ ! -x "$T/usnet-$tool" ]; then
+		echo "FAIL: $T/usnet-$tool not built"
+		exit 1
+	fi
+done
+
+fail() {
+	echo "FAIL: $*"
+	fails=$((fails + 1))
+}
+
+# No crash, no sanitizer report: status below 128, stderr clean.
+check_sane() { # what status errfile
+	checks=$((checks + 1))
+	if [ "$2" -ge 124 ]; then
+		fail "$1: exit status $2 (crash, signal or timeout)"
+		sed 's/^/    /' "$3" | head -20
+	fi
+	if grep -q -e 'Sanitizer' -e 'runtime error:' -e 'AddressSanitizer' "$3"; then
+		fail "$1: sanitizer report"
+		sed 's/^/    /' "$3" | head -40
+	fi
+}
+
+# expect_err STATUS MESSAGE TOOL ARGS...: exits STATUS with exactly one line
+# on stderr that contains MESSAGE (fixed string), nothing on stdout.
+expect_err() {
+	local want=$1 msg=$2 tool=$3 status lines
+	shift 3
+	timeout -k 5 30 "$T/usnet-$tool" "$@" >"$TMP/out" 2>"$TMP/err"
+	status=$?
+	check_sane "usnet-$tool $*" $status "$TMP/err"
+	checks=$((checks + 1))
+	lines=$(wc -l <"$TMP/err")
+	if [ $status -ne "$want" ]; then
+		fail "usnet-$tool $*: exit status $status, expected $want"
+	elif [ "$lines" -ne 1 ]; then
+		fail "usnet-$tool $*: $lines lines on stderr, expected 1"
+		sed 's/^/    /' "$TMP/err" | head -5
+	elif ! grep -qF -- "$msg" "$TMP/err"; then
+		fail "usnet-$tool $*: stderr lacks '$msg': $(cat "$TMP/err")"
+	elif [ -s "$TMP/out" ]; then
+		fail "usnet-$tool $*: wrote to stdout on error"
+	fi
+}
+
+# json_get FILE EXPR: evaluate a Python expression over the parsed JSON object j.
+json_get() {
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# expect_json NAME FILE PYTHON-CONDITION
+expect_json() {
+	checks=$((checks + 1))
+	if ! python3 -m json.tool "$2" >/dev/null 2>&1; then
+		fail "$1: stdout is not valid JSON: $(head -c 300 "$2")"
+		return
+	fi
+	if [ "$(wc -l <"$2")" -ne 1 ]; then
+		fail "$1: JSON is not one line"
+	fi
+	if [ "$(json_get "$2" "bool($3)")" != True ]; then
+		fail "$1: JSON does not satisfy $3: $(cat "$2")"
+	fi
+}
+
+# --- help texts -------------------------------------------------------------
+help_check() { # tool options...
+	local tool=$1 status
+	shift
+	timeout 10 "$T/usnet-$tool" --help >"$TMP/help" 2>"$TMP/err"
+	status=$?
+	check_sane "usnet-$tool --help" $status "$TMP/err"
+	[ $status -eq 0 ] || fail "usnet-$tool --help: exit status $status"
+	[ -s "$TMP/err" ] && fail "usnet-$tool --help wrote to stderr"
+	for opt in "$@" "PORT KINDS" "EXIT STATUS" "EXAMPLES" "null:" "loop:" "Default"; do
+		checks=$((checks + 1))
+		grep -qF -- "$opt" "$TMP/help" || fail "usnet-$tool --help does not mention '$opt'"
+	done
+	# -h is the same text.
+	timeout 10 "$T/usnet-$tool" -h 2>/dev/null | cmp -s - "$TMP/help" ||
+		fail "usnet-$tool -h differs from --help"
+}
+help_check pktgen -p --port -n --count -s --size -r --rate -t --time -f --flows \
+	--src-mac --dst-mac --src-ip --dst-ip --sport --dport -b --burst -q --quiet --json \
+	-h --help 02:00:00:00:00:02 198.18.0.1 198.18.0.2 1024
+help_check sink -p --port -n --count -t --time --idle-timeout --expect -q --quiet --json \
+	-h --help
+help_check fwd -p --port -t --time -b --burst -q --quiet --json -h --help
+help_check capture -p --port -w --write -n --count -t --time -s --snaplen --nano -q \
+	--quiet --json -h --help
+
+# --- usage errors: exit 2, one line naming the problem -------------------------
+expect_err 2 "cannot open port 'bogus': spec 'bogus' has no kind" pktgen -p bogus -n 1
+expect_err 2 "cannot open port 'nosuchkind:x': unknown port kind 'nosuchkind'" \
+	pktgen -p nosuchkind:x -n 1
+expect_err 2 "cannot open port 'null:,bogus=1': null:: unknown option 'bogus'" \
+	pktgen -p null:,bogus=1 -n 1
+expect_err 2 "invalid -s '59': must be between 60 and 1514" pktgen -p null: -s 59
+expect_err 2 "invalid -s '1515': must be between 60 and 1514" pktgen -p null: -s 1515
+expect_err 2 "invalid -s 'abc': not a number" pktgen -p null: -s abc
+expect_err 2 "invalid -n '-1': must not be negative" pktgen -p null: -n -1
+expect_err 2 "invalid -n '1x': not a number" pktgen -p null: -n 1x
+expect_err 2 "invalid -r '0': must be between 1 and 1000000000" pktgen -p null: -r 0
+expect_err 2 "invalid -f '65536': must be between 1 and 65535" pktgen -p null: -f 65536
+expect_err 2 "invalid -b '0': must be between 1 and 256" pktgen -p null: -b 0
+expect_err 2 "invalid -t '0': must be more than 0" pktgen -p null: -t 0
+expect_err 2 "invalid -t 'soon': not a number of seconds" pktgen -p null: -t soon
+expect_err 2 "invalid --dst-mac '02:00:00:00:00': not a MAC address" \
+	pktgen -p null: --dst-mac 02:00:00:00:00
+expect_err 2 "invalid --src-ip '198.18.0.256': not an IPv4 address" \
+	pktgen -p null: --src-ip 198.18.0.256
+expect_err 2 "invalid --dport '65536': must be between 0 and 65535" pktgen -p null: --dport 65536
+expect_err 2 "--sport 65000 with -f 1000 runs past UDP port 65535" \
+	pktgen -p null: --sport 65000 -f 1000
+expect_err 2 "missing -p SPEC" pktgen -n 1
+expect_err 2 "unknown option '--bogus'" pktgen -p null: --bogus
+expect_err 2 "unknown option '-x'" pktgen -p null: -x
+expect_err 2 "option '--json' takes no value" pktgen -p null: --json=1
+expect_err 2 "option '-s' needs a value" pktgen -p null: -s
+expect_err 2 "option '--size' needs a value" pktgen -p null: --size
+expect_err 2 "unexpected argument 'extra'" pktgen -p null: extra
+expect_err 2 "-p given twice" pktgen -p null: -p null:
+
+expect_err 2 "missing -p SPEC" sink -t 1
+expect_err 2 "cannot open port 'nosuchkind:x': unknown port kind" sink -p nosuchkind:x
+expect_err 2 "invalid --idle-timeout 'x': not a number" sink -p null: --idle-timeout x
+expect_err 2 "invalid --expect '-5': must not be negative" sink -p null: --expect -5
+expect_err 2 "invalid -n '-1': must not be negative" sink -p null: -n -1
+expect_err 2 "unknown option '--bogus'" sink -p null: --bogus
+
+expect_err 2 "missing -p SPEC: needs two ports, got 1" fwd -p null:
+expect_err 2 "more than two -p options" fwd -p null: -p null: -p null:
+expect_err 2 "cannot open port 'nosuchkind:x': unknown port kind" fwd -p null: -p nosuchkind:x
+expect_err 2 "invalid -b '257': must be between 1 and 256" fwd -p null: -p null: -b 257
+
+expect_err 2 "missing -w FILE" capture -p null:
+expect_err 2 "missing -p SPEC" capture -w "$TMP/x.pcap"
+expect_err 2 "invalid -s '13': must be between 14 and 262144" capture -p null: -w "$TMP/x.pcap" -s 13
+expect_err 2 "--json and -w - both want stdout" capture -p null: -w - --json
+expect_err 2 "cannot open port 'bogus': spec 'bogus' has no kind" capture -p bogus -w "$TMP/x.pcap"
+
+# --- runtime errors: exit 1 ----------------------------------------------------
+expect_err 1 "cannot write '/nonexistent/dir/x.pcap': No such file or directory" \
+	capture -p null: -w /nonexistent/dir/x.pcap
+# The file is checked before the port: a bad port is not even looked at.
+expect_err 1 "cannot write '/nonexistent/dir/x.pcap'" capture -p bogus -w /nonexistent/dir/x.pcap
+# A port that exists as a kind but cannot be opened (no such interface).
+timeout 30 "$T/usnet-pktgen" -p afpacket:tcli-nonexist0 -n 1 >"$TMP/out" 2>"$TMP/err"
+status=$?
+check_sane "pktgen on a missing interface" $status "$TMP/err"
+[ $status -eq 1 ] || fail "pktgen on a missing interface: exit status $status, expected 1"
+grep -qF "usnet-pktgen: cannot open port 'afpacket:tcli-nonexist0': " "$TMP/err" ||
+	fail "pktgen on a missing interface: $(cat "$TMP/err")"
+# A port that takes nothing (loop: with no reader fills up): exit 1 after 5 s.
+timeout -k 5 30 "$T/usnet-pktgen" -p loop: -n 5000 -q >"$TMP/out" 2>"$TMP/err"
+status=$?
+check_sane "pktgen stall" $status "$TMP/err"
+[ $status -eq 1 ] || fail "pktgen on a stalled port: exit status $status, expected 1"
+grep -qF "port 'loop:' took no frame for 5 s; giving up" "$TMP/err" ||
+	fail "pktgen stall message: $(cat "$TMP/err")"
+
+# --- JSON summaries --------------------------------------------------------------
+timeout -k 5 60 "$T/usnet-pktgen" -p null: -n 100000 --json >"$TMP/out" 2>"$TMP/err"
+status=$?
+check_sane "pktgen -n 100000" $status "$TMP/err"
+[ $status -eq 0 ] || fail "pktgen -p null: -n 100000: exit status $status"
+expect_json "pktgen -n 100000" "$TMP/out" \
+	"j['sent'] == 100000 and j['bytes'] == 6000000 and j['stop'] == 'count' and j['tool'] == 'usnet-pktgen' and j['tx_errors'] == 0 and j['size'] == 60"
+for k in tool port stop seconds sent bytes pps mbps tx_full tx_errors alloc_fail size flows rate; do
+	expect_json "pktgen field $k" "$TMP/out" "'$k' in j"
+done
+
+# Rate limit: 2000 frames at 10k pps take about 0.2 s, exactly 2000 are sent.
+timeout -k 5 60 "$T/usnet-pktgen" -p null: -n 2000 -r 10k -s 1514 -f 7 -q --json >"$TMP/out" 2>"$TMP/err"
+status=$?
+check_sane "pktgen -r" $status "$TMP/err"
+expect_json "pktgen -r 10k" "$TMP/out" \
+	"j['sent'] == 2000 and j['bytes'] == 2000 * 1514 and 0.15 < j['seconds'] < 2 and j['flows'] == 7"
+
+timeout -k 5 60 "$T/usnet-sink" -p null: -t 1 --json >"$TMP/out" 2>"$TMP/err"
+status=$?
+check_sane "sink -t 1" $status "$TMP/err"
+[ $status -eq 0 ] || fail "sink -p null: -t 1: exit status $status"
+expect_json "sink -t 1" "$TMP/out" \
+	"j['stop'] == 'time' and 0.9 < j['seconds'] < 3 and j['frames'] > 0 and j['frames'] == j['other'] + j['malformed'] + j['bad_csum'] + j['received']"
+for k in tool port stop seconds frames bytes pps mbps received unique lost duplicated reordered bad_csum malformed other untracked max_seq port_drops; do
+	expect_json "sink field $k" "$TMP/out" "'$k' in j"
+done
+grep -qE '^usnet-sink: 1\.0 s \| rx [0-9]+ pps [0-9.]+ Mbit/s, total [0-9]+ pkts [0-9]+ B, drops 0 \| received' "$TMP/err" ||
+	fail "sink: no per-second stats line: $(head -3 "$TMP/err")"
+
+# --expect: null: frames are not test frames, so expecting 5 fails with status 1.
+timeout -k 5 60 "$T/usnet-sink" -p null: -t 0.2 -q --expect 5 --json >"$TMP/out" 2>"$TMP/err"
+status=$?
+check_sane "sink --expect" $status "$TMP/err"
+[ $status -eq 1 ] || fail "sink --expect 5 with nothing received: exit status $status, expected 1"
+grep -qF "usnet-sink: --expect 5 failed: unique 0" "$TMP/err" || fail "sink --expect message: $(cat "$TMP/err")"
+expect_json "sink --expect" "$TMP/out" "j['expect'] == 5 and j['expect_ok'] == False"
+timeout -k 5 60 "$T/usnet-sink" -p loop: -t 0.2 -q --expect 0 >"$TMP/out" 2>"$TMP/err"
+status=$?
+[ $status -eq 0 ] || fail "sink --expect 0 on an idle port: exit status $status"
+
+timeout -k 5 60 "$T/usnet-fwd" -p null: -p loop: -t 1 -q --json >"$TMP/out" 2>"$TMP/err"
+status=$?
+check_sane "fwd" $status "$TMP/err"
+[ $status -eq 0 ] || fail "fwd: exit status $status"
+expect_json "fwd" "$TMP/out" \
+	"j['stop'] == 'time' and j['drops'] == 0 and len(j['directions']) == 2 and all(d['rx'] == d['tx'] + d['drops'] and d['rx'] > 0 for d in j['directions']) and j['directions'][0]['from'] == 'null:'"
+
+# --- SIGINT and SIGTERM stop cleanly with a summary ---------------------------
+for sig in INT TERM; do
+	"$T/usnet-sink" -p loop: --json -q >"$TMP/out" 2>"$TMP/err" &
+	pid=$!
+	sleep 0.5
+	kill -s $sig $pid
+	# Bounded wait: it must be gone within 5 s.
+	for _ in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+	if kill -0 $pid 2>/dev/null; then
+		fail "sink ignored SIG$sig"
+		kill -KILL $pid
+	fi
+	wait $pid
+	status=$?
+	check_sane "sink SIG$sig" $status "$TMP/err"
+	[ $status -eq 0 ] || fail "sink after SIG$sig: exit status $status"
+	expect_json "sink SIG$sig" "$TMP/out" "j['stop'] == 'signal'"
+done
+"$T/usnet-pktgen" -p null: -q >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+sleep 0.5
+kill -INT $pid
+for _ in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -0 $pid 2>/dev/null && { fail "pktgen ignored SIGINT"; kill -KILL $pid; }
+wait $pid
+status=$?
+check_sane "pktgen SIGINT" $status "$TMP/err"
+grep -qF "(stopped: signal)" "$TMP/err" || fail "pktgen SIGINT summary: $(cat "$TMP/err")"
+
+# --- capture: a pcap file that tshark and tcpdump read back -------------------
+timeout -k 5 60 "$T/usnet-capture" -p null:,size=100 -n 50 -w "$TMP/c.pcap" -q --json >"$TMP/out" 2>"$TMP/err"
+status=$?
+check_sane "capture -n 50" $status "$TMP/err"
+[ $status -eq 0 ] || fail "capture -n 50: exit status $status: $(cat "$TMP/err")"
+expect_json "capture -n 50" "$TMP/out" \
+	"j['packets'] == 50 and j['bytes'] == 5000 and j['captured_bytes'] == 5000 and j['stop'] == 'count' and j['precision'] == 'us'"
+if command -v tshark >/dev/null; then
+	n=$(timeout 60 tshark -r "$TMP/c.pcap" 2>/dev/null | wc -l)
+	checks=$((checks + 1))
+	[ "$n" -eq 50 ] || fail "tshark reads $n packets from the capture, expected 50"
+	len=$(timeout 60 tshark -r "$TMP/c.pcap" -T fields -e frame.len 2>/dev/null | sort -u)
+	[ "$len" = 100 ] || fail "tshark frame lengths: $len"
+else
+	echo "SKIP (part): tshark not installed, not reading the capture back with it"
+fi
+if command -v tcpdump >/dev/null; then
+	n=$(timeout 60 tcpdump -r "$TMP/c.pcap" 2>/dev/null | wc -l)
+	checks=$((checks + 1))
+	[ "$n" -eq 50 ] || fail "tcpdump reads $n packets from the capture, expected 50"
+	# To stdout, nanosecond timestamps, snapped to 60 bytes.
+	timeout -k 5 60 "$T/usnet-capture" -p null:,size=100 -n 20 -s 60 --nano -w - -q 2>"$TMP/err" \
+		>"$TMP/s.pcap"
+	check_sane "capture -w -" $? "$TMP/err"
+	n=$(timeout 60 tcpdump -r - <"$TMP/s.pcap" 2>/dev/null | wc -l)
+	[ "$n" -eq 20 ] || fail "tcpdump reads $n packets from capture -w -, expected 20"
+	checks=$((checks + 1))
+	[ "$(od -An -tx1 -N4 "$TMP/s.pcap" | tr -d ' ')" = 4d3cb2a1 ] ||
+		fail "capture --nano: not the nanosecond pcap magic"
+	checks=$((checks + 1))
+	[ "$(stat -c %s "$TMP/s.pcap")" -eq $((24 + 20 * (16 + 60))) ] ||
+		fail "capture -s 60: file size $(stat -c %s "$TMP/s.pcap")"
+else
+	echo "SKIP (part): tcpdump not installed"
+fi
+
+echo "tools_cli: $checks checks, $fails failed"
+[ $fails -eq 0 ]

@@ -1,0 +1,838 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * memif: the wire layout, the validation of everything a peer sends (a raw
+ * client speaking to the real server code, malformed on purpose), and a
+ * client and a server memif: port in one process exchanging 10^5 frames
+ * each way, losing the link when the server closes and getting it back.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <usnet/log.h>
+#include <usnet/port.h>
+#include <usnet/time.h>
+
+#include "../../src/memif/memif.h"
+#include "check.h"
+
+static char tmpdir[64], path[100];
+
+/* ---- pure validation ---- */
+
+static void test_layout_and_checks(void)
+{
+	struct memif_msg_hello h = {.min_version = MEMIF_VERSION, .max_version = MEMIF_VERSION};
+	struct usnet_memif_conn c;
+	struct memif_msg_add_region ar = {.index = 0, .size = 4096};
+	struct memif_msg_add_ring rr = {
+	    .flags = MEMIF_ADD_RING_FLAG_C2S, .index = 0, .log2_ring_size = 10};
+	uint8_t secret[MEMIF_SECRET_SZ] = "abc";
+	uint8_t region[4096];
+
+	CHECK_EQ(sizeof(struct memif_msg), 128);
+	CHECK_EQ(sizeof(struct memif_desc), 16);
+	CHECK_EQ(memif_ring_bytes(10), 128 + 16 * 1024);
+	CHECK_EQ(MEMIF_VERSION, 0x200);
+
+	CHECK(usnet_memif_check_hello(&h) == NULL);
+	h.min_version = 0x300;
+	h.max_version = 0x300;
+	CHECK(!strcmp(usnet_memif_check_hello(&h), "Incompatible memif version"));
+
+	memset(&c, 0, sizeof(c));
+	c.max_c2s = 2;
+	c.max_s2c = 1;
+	CHECK(usnet_memif_check_add_region(&c, &ar, 3) == NULL);
+	CHECK(!strcmp(usnet_memif_check_add_region(&c, &ar, -1), "Missing region fd"));
+	ar.index = 1; /* regions come in order */
+	CHECK(!strcmp(usnet_memif_check_add_region(&c, &ar, 3), "Invalid region index"));
+	ar.index = 0;
+	ar.size = 0;
+	CHECK(!strcmp(usnet_memif_check_add_region(&c, &ar, 3), "Invalid region size"));
+	ar.size = 1ull << 33;
+	CHECK(!strcmp(usnet_memif_check_add_region(&c, &ar, 3), "Invalid region size"));
+
+	CHECK(usnet_memif_check_add_ring(&c, &rr, 3) == NULL);
+	CHECK(!strcmp(usnet_memif_check_add_ring(&c, &rr, -1), "Missing interrupt fd"));
+	rr.index = 2;
+	CHECK(!strcmp(usnet_memif_check_add_ring(&c, &rr, 3), "Invalid ring index"));
+	rr.index = 1;
+	rr.flags = 0; /* S2C: only one allowed */
+	CHECK(!strcmp(usnet_memif_check_add_ring(&c, &rr, 3), "Invalid ring index"));
+	rr.index = 0;
+	rr.log2_ring_size = 15;
+	CHECK(!strcmp(usnet_memif_check_add_ring(&c, &rr, 3), "Invalid ring size"));
+	rr.log2_ring_size = 4;
+	rr.private_hdr_size = 8;
+	CHECK(!strcmp(usnet_memif_check_add_ring(&c, &rr, 3), "Private header not supported"));
+	rr.private_hdr_size = 0;
+	rr.flags = 0x8000;
+	CHECK(!strcmp(usnet_memif_check_add_ring(&c, &rr, 3), "Unknown ring flags"));
+	rr.flags = 0;
+	c.s2c[0].added = true;
+	CHECK(!strcmp(usnet_memif_check_add_ring(&c, &rr, 3), "Ring added twice"));
+
+	CHECK(usnet_memif_check_ring_place(4096, 0, 4) == NULL);
+	CHECK(usnet_memif_check_ring_place(4096, 4096 - 128 - 256, 4) == NULL);
+	CHECK(!strcmp(usnet_memif_check_ring_place(4096, 4096 - 128 - 248, 4),
+		      "Ring outside its region"));
+	CHECK(!strcmp(usnet_memif_check_ring_place(4096, 4, 4), "Misaligned ring"));
+	CHECK(!strcmp(usnet_memif_check_ring_place(1ull << 32, 0xfffffff8u, 14),
+		      "Ring outside its region")); /* 32-bit offset + size must not wrap */
+
+	c.nregions = 1;
+	c.region[0].addr = region;
+	c.region[0].size = sizeof(region);
+	CHECK(usnet_memif_check_buffer(&c, 0, 0, 4096) == NULL);
+	CHECK(usnet_memif_check_buffer(&c, 0, 4000, 96) == NULL);
+	CHECK(!strcmp(usnet_memif_check_buffer(&c, 0, 4000, 97), "Descriptor outside its region"));
+	CHECK(!strcmp(usnet_memif_check_buffer(&c, 0, 0xffffff00u, 0x200),
+		      "Descriptor outside its region"));
+	CHECK(!strcmp(usnet_memif_check_buffer(&c, 1, 0, 1), "Descriptor region invalid"));
+
+	CHECK(usnet_memif_check_secret("", secret) == NULL);
+	CHECK(usnet_memif_check_secret("abc", secret) == NULL);
+	CHECK(!strcmp(usnet_memif_check_secret("abd", secret), "Incorrect secret"));
+	CHECK(!strcmp(usnet_memif_check_secret("ab", secret), "Incorrect secret"));
+	memset(secret, 0, sizeof(secret));
+	CHECK(!strcmp(usnet_memif_check_secret("abc", secret), "Secret required"));
+}
+
+/* ---- a raw client against the real server ---- */
+
+#define RAW_LOG2  4
+#define RAW_SLOTS (1u << RAW_LOG2)
+#define RAW_BUF	  256u
+#define RAW_RING  (128u + 16u * RAW_SLOTS)
+#define RAW_SIZE  (2 * RAW_RING + 2 * RAW_SLOTS * RAW_BUF)
+
+struct raw {
+	int fd, mfd, efd[2];
+	uint8_t *mem;
+};
+
+static struct memif_ring *raw_ring(struct raw *r, int s2c)
+{
+	return (struct memif_ring *)(r->mem + s2c * RAW_RING);
+}
+
+static uint32_t raw_buf(int s2c, unsigned slot)
+{
+	return 2 * RAW_RING + (unsigned)s2c * RAW_SLOTS * RAW_BUF + slot * RAW_BUF;
+}
+
+static void raw_send(struct raw *r, struct memif_msg *m, size_t len, int fd)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr a;
+	} ctl;
+	struct iovec iov = {.iov_base = m, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof(ctl.b);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	CHECK(sendmsg(r->fd, &mh, MSG_NOSIGNAL) == (ssize_t)len);
+}
+
+/* The server's next message, serving it meanwhile; type 0 if none within 2 s. */
+static struct memif_msg raw_recv(struct raw *r, struct usnet_memif_server *srv)
+{
+	struct memif_msg m = {0};
+	uint64_t end = usnet_now_ns() + 2 * USNET_NSEC_PER_SEC;
+
+	while (usnet_now_ns() < end) {
+		usnet_memif_server_poll(srv);
+		if (recv(r->fd, &m, sizeof(m), MSG_DONTWAIT) == (ssize_t)sizeof(m))
+			return m;
+		usleep(100);
+	}
+	m.type = 0;
+	return m;
+}
+
+static bool got_disconnect(struct raw *r, struct usnet_memif_server *srv, const char *why)
+{
+	struct memif_msg m = raw_recv(r, srv);
+
+	if (m.type != MEMIF_MSG_DISCONNECT) {
+		fprintf(stderr, "expected DISCONNECT '%s', got type %u\n", why, m.type);
+		return false;
+	}
+	if (strcmp((char *)m.disconnect.string, why)) {
+		fprintf(stderr, "expected DISCONNECT '%s', got '%s'\n", why, m.disconnect.string);
+		return false;
+	}
+	return true;
+}
+
+static void raw_open(struct raw *r, struct usnet_memif_server *srv)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct memif_msg m;
+
+	memset(r, 0, sizeof(*r));
+	r->mfd = r->efd[0] = r->efd[1] = -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	r->fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	CHECK(connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	m = raw_recv(r, srv);
+	CHECK_EQ(m.type, MEMIF_MSG_HELLO);
+	CHECK_EQ(m.hello.min_version, MEMIF_VERSION);
+	CHECK_EQ(m.hello.max_c2s_ring, 1); /* the server below allows 2 */
+	CHECK_EQ(m.hello.max_log2_ring_size, MEMIF_MAX_LOG2_RING);
+}
+
+static void raw_close(struct raw *r)
+{
+	close(r->fd);
+	if (r->mfd >= 0)
+		close(r->mfd);
+	for (int i = 0; i < 2; i++)
+		if (r->efd[i] >= 0)
+			close(r->efd[i]);
+	if (r->mem)
+		munmap(r->mem, RAW_SIZE);
+}
+
+static void raw_init(struct raw *r, struct usnet_memif_server *srv, uint32_t id, const char *secret)
+{
+	struct memif_msg m = {.type = MEMIF_MSG_INIT};
+
+	m.init.version = MEMIF_VERSION;
+	m.init.id = id;
+	if (secret)
+		memcpy(m.init.secret, secret, strlen(secret));
+	memcpy(m.init.name, "raw-test", 8);
+	raw_send(r, &m, sizeof(m), -1);
+	(void)srv;
+}
+
+/* A sealed memfd with one C2S and one S2C ring, as a client lays it out. */
+static void raw_region(struct raw *r, bool seal)
+{
+	r->mfd = memfd_create("raw", MFD_ALLOW_SEALING);
+	CHECK(ftruncate(r->mfd, RAW_SIZE) == 0);
+	if (seal)
+		CHECK(fcntl(r->mfd, F_ADD_SEALS, F_SEAL_SHRINK) == 0);
+	r->mem = mmap(NULL, RAW_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, r->mfd, 0);
+	for (int s2c = 0; s2c < 2; s2c++) {
+		struct memif_ring *ring = raw_ring(r, s2c);
+
+		ring->cookie = MEMIF_COOKIE;
+		for (unsigned i = 0; i < RAW_SLOTS; i++) {
+			ring->desc[i].offset = raw_buf(s2c, i);
+			ring->desc[i].length = RAW_BUF;
+		}
+		r->efd[s2c] = eventfd(0, EFD_NONBLOCK);
+	}
+}
+
+static void raw_add_region(struct raw *r)
+{
+	struct memif_msg m = {.type = MEMIF_MSG_ADD_REGION};
+
+	m.add_region.index = 0;
+	m.add_region.size = RAW_SIZE;
+	raw_send(r, &m, sizeof(m), r->mfd);
+}
+
+static void raw_add_ring(struct raw *r, int s2c, uint32_t offset, uint8_t log2, int fd)
+{
+	struct memif_msg m = {.type = MEMIF_MSG_ADD_RING};
+
+	m.add_ring.flags = s2c ? 0 : MEMIF_ADD_RING_FLAG_C2S;
+	m.add_ring.index = 0;
+	m.add_ring.offset = offset;
+	m.add_ring.log2_ring_size = log2;
+	raw_send(r, &m, sizeof(m), fd);
+}
+
+/* INIT..CONNECT by the book; CHECKs every ACK. true when CONNECTED. */
+static bool raw_connect(struct raw *r, struct usnet_memif_server *srv)
+{
+	struct memif_msg m = {.type = MEMIF_MSG_CONNECT};
+
+	raw_open(r, srv);
+	raw_init(r, srv, 7, "s3cret");
+	CHECK_EQ(raw_recv(r, srv).type, MEMIF_MSG_ACK);
+	raw_region(r, true);
+	raw_add_region(r);
+	CHECK_EQ(raw_recv(r, srv).type, MEMIF_MSG_ACK);
+	raw_add_ring(r, 0, 0, RAW_LOG2, r->efd[0]);
+	CHECK_EQ(raw_recv(r, srv).type, MEMIF_MSG_ACK);
+	raw_add_ring(r, 1, RAW_RING, RAW_LOG2, r->efd[1]);
+	CHECK_EQ(raw_recv(r, srv).type, MEMIF_MSG_ACK);
+	raw_send(r, &m, sizeof(m), -1);
+	return raw_recv(r, srv).type == MEMIF_MSG_CONNECTED;
+}
+
+/* Put a frame of len bytes (filled with byte b) in C2S slot `slot`. */
+static void raw_put(struct raw *r, unsigned slot, uint32_t len, uint8_t b, uint16_t flags)
+{
+	struct memif_desc *d = &raw_ring(r, 0)->desc[slot % RAW_SLOTS];
+
+	memset(r->mem + raw_buf(0, slot % RAW_SLOTS), b, len);
+	d->offset = raw_buf(0, slot % RAW_SLOTS);
+	d->length = len;
+	d->flags = flags;
+}
+
+static void test_server_validation(void)
+{
+	struct usnet_memif_server_conf sc = {.path = path, .max_c2s = 2, .max_s2c = 2};
+	struct usnet_memif_server *srv;
+	struct usnet_memif_server_stats st;
+	struct usnet_memif_conn *c;
+	struct usnet_queue_stats qs = {0};
+	struct usnet_pool *pool;
+	struct usnet_pool_conf pc = {.count = 64};
+	struct usnet_pkt *pkts[8];
+	struct memif_msg m;
+	struct raw r;
+	int pfd[2];
+
+	CHECK(usnet_memif_server_create(&srv, &sc) == 0);
+	CHECK(usnet_memif_server_add(srv, &c, 7, "s3cret", 1, 1, NULL) == 0);
+	CHECK(usnet_memif_server_add(srv, NULL, 7, NULL, 1, 1, NULL) == -EEXIST);
+	CHECK(usnet_memif_server_add(srv, NULL, 8, NULL, 3, 1, NULL) == -EINVAL);
+	CHECK(usnet_pool_create(&pool, &pc) == 0);
+
+	/* Before INIT: size, type, id, secret, version. */
+	raw_open(&r, srv);
+	memset(&m, 0, sizeof(m));
+	m.type = MEMIF_MSG_INIT;
+	raw_send(&r, &m, 64, -1);
+	CHECK(got_disconnect(&r, srv, "Invalid message size"));
+	raw_close(&r);
+
+	raw_open(&r, srv);
+	raw_region(&r, true);
+	raw_add_region(&r);
+	CHECK(got_disconnect(&r, srv, "Unexpected message"));
+	raw_close(&r);
+
+	raw_open(&r, srv);
+	raw_init(&r, srv, 99, "s3cret");
+	CHECK(got_disconnect(&r, srv, "ID not found"));
+	raw_close(&r);
+
+	raw_open(&r, srv);
+	raw_init(&r, srv, 7, "wrong");
+	CHECK(got_disconnect(&r, srv, "Incorrect secret"));
+	raw_close(&r);
+
+	raw_open(&r, srv);
+	raw_init(&r, srv, 7, NULL);
+	CHECK(got_disconnect(&r, srv, "Secret required"));
+	raw_close(&r);
+
+	raw_open(&r, srv);
+	memset(&m, 0, sizeof(m));
+	m.type = MEMIF_MSG_INIT;
+	m.init.version = 0x100;
+	m.init.id = 7;
+	raw_send(&r, &m, sizeof(m), -1);
+	CHECK(got_disconnect(&r, srv, "Incompatible memif version"));
+	raw_close(&r);
+
+	/* After INIT: regions and rings. Each a violation, counted. */
+	raw_open(&r, srv);
+	raw_init(&r, srv, 7, "s3cret");
+	CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+	memset(&m, 0, sizeof(m));
+	m.type = MEMIF_MSG_ADD_REGION;
+	m.add_region.size = RAW_SIZE;
+	raw_send(&r, &m, sizeof(m), -1);
+	CHECK(got_disconnect(&r, srv, "Missing region fd"));
+	raw_close(&r);
+	CHECK_EQ(c->violations, 1);
+	CHECK(!strcmp(c->reason, "Missing region fd"));
+
+	raw_open(&r, srv);
+	raw_init(&r, srv, 7, "s3cret");
+	CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+	raw_region(&r, false); /* could be shrunk under the server's mapping */
+	raw_add_region(&r);
+	CHECK(got_disconnect(&r, srv, "Region fd not sealed against shrinking"));
+	raw_close(&r);
+
+	raw_open(&r, srv);
+	raw_init(&r, srv, 7, "s3cret");
+	CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+	raw_region(&r, true);
+	raw_add_region(&r);
+	CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+	raw_add_ring(&r, 0, 0, 15, r.efd[0]);
+	CHECK(got_disconnect(&r, srv, "Invalid ring size"));
+	raw_close(&r);
+
+	raw_open(&r, srv);
+	raw_init(&r, srv, 7, "s3cret");
+	CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+	raw_region(&r, true);
+	raw_add_region(&r);
+	CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+	CHECK(pipe(pfd) == 0);
+	raw_add_ring(&r, 0, 0, RAW_LOG2, pfd[0]);
+	CHECK(got_disconnect(&r, srv, "Interrupt fd is not an eventfd"));
+	close(pfd[0]);
+	close(pfd[1]);
+	raw_close(&r);
+
+	/* CONNECT with a ring that does not fit, then one with a bad cookie. */
+	for (int k = 0; k < 2; k++) {
+		raw_open(&r, srv);
+		raw_init(&r, srv, 7, "s3cret");
+		CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+		raw_region(&r, true);
+		raw_add_region(&r);
+		CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+		raw_add_ring(&r, 0, k ? 0 : RAW_SIZE - 64, RAW_LOG2, r.efd[0]);
+		CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+		raw_add_ring(&r, 1, RAW_RING, RAW_LOG2, r.efd[1]);
+		CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+		raw_ring(&r, 0)->cookie = k ? 0xdead : MEMIF_COOKIE;
+		memset(&m, 0, sizeof(m));
+		m.type = MEMIF_MSG_CONNECT;
+		raw_send(&r, &m, sizeof(m), -1);
+		CHECK(got_disconnect(&r, srv, k ? "Wrong ring cookie" : "Ring outside its region"));
+		raw_close(&r);
+	}
+
+	/* A good connection: frames, a chained frame, a frame too long. */
+	CHECK(raw_connect(&r, srv));
+	CHECK(usnet_memif_up(c));
+	CHECK_EQ(atomic_load(&raw_ring(&r, 0)->flags), MEMIF_RING_FLAG_MASK_INT);
+	raw_put(&r, 0, 60, 0xa1, 0);
+	raw_put(&r, 1, 200, 0xb2, MEMIF_DESC_FLAG_NEXT);
+	raw_put(&r, 2, 100, 0xb3, 0);
+	atomic_store(&raw_ring(&r, 0)->head, 3);
+	CHECK_EQ(usnet_memif_rx(c, 0, pool, pkts, 8, &qs), 2);
+	CHECK_EQ(pkts[0]->len, 60);
+	CHECK_EQ(usnet_pkt_data(pkts[0])[59], 0xa1);
+	CHECK_EQ(pkts[1]->len, 300);
+	CHECK_EQ(usnet_pkt_data(pkts[1])[199], 0xb2);
+	CHECK_EQ(usnet_pkt_data(pkts[1])[200], 0xb3);
+	CHECK_EQ(atomic_load(&raw_ring(&r, 0)->tail), 3);
+	usnet_pkt_free_bulk(pkts, 2);
+	/* A chain whose last part is not written yet stays in the ring. */
+	raw_put(&r, 3, 10, 1, MEMIF_DESC_FLAG_NEXT);
+	atomic_store(&raw_ring(&r, 0)->head, 4);
+	CHECK_EQ(usnet_memif_rx(c, 0, pool, pkts, 8, &qs), 0);
+	CHECK_EQ(atomic_load(&raw_ring(&r, 0)->tail), 3);
+	raw_put(&r, 4, 10, 2, 0);
+	atomic_store(&raw_ring(&r, 0)->head, 5);
+	CHECK_EQ(usnet_memif_rx(c, 0, pool, pkts, 8, &qs), 1);
+	CHECK_EQ(pkts[0]->len, 20);
+	usnet_pkt_free(pkts[0]);
+
+	/* Server TX into the buffers the raw client offers on S2C. */
+	{
+		struct usnet_pkt *p = usnet_pkt_alloc(pool);
+
+		memset(usnet_pkt_append(p, 300), 0x5a, 300);
+		CHECK_EQ(usnet_memif_tx(c, 0, &p, 1, &qs), 0); /* nothing offered yet */
+		atomic_store(&raw_ring(&r, 1)->head, RAW_SLOTS);
+		CHECK_EQ(usnet_memif_tx(c, 0, &p, 1, &qs),
+			 1); /* 300 bytes in two 256-byte buffers */
+		CHECK_EQ(atomic_load(&raw_ring(&r, 1)->tail), 2);
+		CHECK_EQ(raw_ring(&r, 1)->desc[0].length, 256);
+		CHECK_EQ(raw_ring(&r, 1)->desc[0].flags, MEMIF_DESC_FLAG_NEXT);
+		CHECK_EQ(raw_ring(&r, 1)->desc[1].length, 44);
+		CHECK_EQ(raw_ring(&r, 1)->desc[1].flags, 0);
+		CHECK_EQ(r.mem[raw_buf(1, 1) + 43], 0x5a);
+	}
+
+	/* Violations found on the data path: the client is cut off with the reason. */
+	raw_put(&r, 5, 10, 0, 0);
+	raw_ring(&r, 0)->desc[5].offset = RAW_SIZE - 4;
+	atomic_store(&raw_ring(&r, 0)->head, 6);
+	CHECK_EQ(usnet_memif_rx(c, 0, pool, pkts, 8, &qs), 0);
+	CHECK(!usnet_memif_up(c));
+	CHECK(got_disconnect(&r, srv, "Descriptor outside its region"));
+	raw_close(&r);
+
+	CHECK(raw_connect(&r, srv));
+	atomic_store(&raw_ring(&r, 0)->head, RAW_SLOTS + 1);
+	CHECK_EQ(usnet_memif_rx(c, 0, pool, pkts, 8, &qs), 0);
+	CHECK(got_disconnect(&r, srv, "C2S head out of range"));
+	raw_close(&r);
+
+	CHECK(raw_connect(&r, srv));
+	raw_ring(&r, 1)->desc[0].length = 0;
+	atomic_store(&raw_ring(&r, 1)->head, 1);
+	pkts[0] = usnet_pkt_alloc(pool);
+	pkts[0]->len = 60;
+	CHECK_EQ(usnet_memif_tx(c, 0, pkts, 1, &qs), 0);
+	usnet_pkt_free(pkts[0]);
+	CHECK(got_disconnect(&r, srv, "Zero-length buffer offered"));
+	raw_close(&r);
+
+	/* A client that just goes away is not a violation. */
+	CHECK(raw_connect(&r, srv));
+	raw_close(&r);
+	for (int i = 0; i < 100 && usnet_memif_up(c); i++) {
+		usnet_memif_server_poll(srv);
+		usleep(1000);
+	}
+	CHECK(!usnet_memif_up(c));
+	CHECK(!strcmp(c->reason, "Connection closed by peer"));
+
+	usnet_memif_server_get_stats(srv, &st);
+	CHECK_EQ(c->violations, 9);
+	CHECK_EQ(st.violations, 9);
+	CHECK_EQ(st.refused, 6);
+	CHECK_EQ(c->connects, 4);
+	CHECK_EQ(qs.rx_errors, 0);
+	usnet_memif_server_destroy(srv);
+	usnet_pool_destroy(pool);
+	CHECK(access(path, F_OK) != 0); /* the socket file is gone */
+}
+
+/* ---- one server, several clients ---- */
+
+static void poll_all(struct usnet_memif_server *srv, struct usnet_memif_client **cl, int n)
+{
+	for (int k = 0; k < 2000; k++) {
+		bool up = true;
+
+		usnet_memif_server_poll(srv);
+		for (int i = 0; i < n; i++) {
+			usnet_memif_client_poll(cl[i]);
+			up &= usnet_memif_up(usnet_memif_client_conn(cl[i]));
+		}
+		if (up)
+			return;
+		usleep(500);
+	}
+}
+
+static unsigned ups, downs;
+
+static void count_up(void *ctx, struct usnet_memif_conn *c)
+{
+	(void)ctx;
+	(void)c;
+	ups++;
+}
+
+static void count_down(void *ctx, struct usnet_memif_conn *c)
+{
+	(void)ctx;
+	(void)c;
+	downs++;
+}
+
+static void test_many_clients(void)
+{
+	struct usnet_memif_server_conf sc = {
+	    .path = path, .on_up = count_up, .on_down = count_down};
+	struct usnet_memif_client_conf cc = {.path = path, .log2_c2s = 5, .log2_s2c = 5};
+	struct usnet_pool_conf pc = {.count = 256};
+	struct usnet_memif_client *cl[3];
+	struct usnet_memif_conn *sc_conn[3];
+	struct usnet_memif_server *srv;
+	struct usnet_queue_stats qs = {0};
+	struct usnet_pool *pool;
+	struct usnet_pkt *pkts[8];
+
+	CHECK(usnet_memif_server_create(&srv, &sc) == 0);
+	CHECK(usnet_pool_create(&pool, &pc) == 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK(usnet_memif_server_add(srv, &sc_conn[i], 10 + i, NULL, 1, 1, NULL) == 0);
+		cc.id = 10 + (uint32_t)i;
+		CHECK(usnet_memif_client_create(&cl[i], &cc) == 0);
+	}
+	poll_all(srv, cl, 3);
+	CHECK_EQ(ups, 3);
+	for (int i = 0; i < 3; i++) {
+		CHECK(usnet_memif_up(sc_conn[i]));
+		CHECK(usnet_memif_up(usnet_memif_client_conn(cl[i])));
+		CHECK(sc_conn[i]->peer_pid == getpid());
+	}
+
+	/* Each client reaches its own interface. */
+	for (int i = 0; i < 3; i++) {
+		struct usnet_pkt *p = usnet_pkt_alloc(pool);
+
+		memset(usnet_pkt_append(p, 60), i, 60);
+		CHECK_EQ(usnet_memif_tx(usnet_memif_client_conn(cl[i]), 0, &p, 1, &qs), 1);
+	}
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(usnet_memif_rx(sc_conn[i], 0, pool, pkts, 8, &qs), 1);
+		CHECK_EQ(usnet_pkt_data(pkts[0])[0], i);
+		usnet_pkt_free(pkts[0]);
+	}
+
+	/* Client 1 corrupts its C2S ring: only it is cut off. */
+	atomic_store(&usnet_memif_client_conn(cl[1])->c2s[0].ring->head, 1000);
+	CHECK_EQ(usnet_memif_rx(sc_conn[1], 0, pool, pkts, 8, &qs), 0);
+	for (int k = 0; k < 100; k++) {
+		usnet_memif_server_poll(srv);
+		for (int i = 0; i < 3; i++)
+			usnet_memif_client_poll(cl[i]);
+	}
+	CHECK(!usnet_memif_up(sc_conn[1]));
+	CHECK(!strcmp(usnet_memif_client_conn(cl[1])->reason, "C2S head out of range"));
+	CHECK(usnet_memif_up(sc_conn[0]) && usnet_memif_up(sc_conn[2]));
+	CHECK_EQ(sc_conn[1]->violations, 1);
+	CHECK_EQ(downs, 1);
+	{
+		struct usnet_pkt *p = usnet_pkt_alloc(pool);
+
+		memset(usnet_pkt_append(p, 60), 2, 60);
+		CHECK_EQ(usnet_memif_tx(sc_conn[2], 0, &p, 1, &qs), 0); /* no buffers offered yet */
+		CHECK_EQ(usnet_memif_rx(usnet_memif_client_conn(cl[2]), 0, pool, pkts, 8, &qs), 0);
+		CHECK_EQ(usnet_memif_tx(sc_conn[2], 0, &p, 1, &qs), 1);
+		CHECK_EQ(usnet_memif_rx(usnet_memif_client_conn(cl[2]), 0, pool, pkts, 8, &qs), 1);
+		usnet_pkt_free(pkts[0]);
+	}
+
+	/* It reconnects by itself (at most 100 ms later) with fresh rings. */
+	poll_all(srv, cl, 3);
+	CHECK(usnet_memif_up(sc_conn[1]));
+	CHECK_EQ(sc_conn[1]->connects, 2);
+
+	for (int i = 0; i < 3; i++)
+		usnet_memif_client_destroy(cl[i]);
+	for (int k = 0; k < 10; k++)
+		usnet_memif_server_poll(srv);
+	CHECK_EQ(downs, 4);
+	CHECK(!strcmp(sc_conn[0]->reason, "Client closed"));
+	usnet_memif_server_destroy(srv);
+	usnet_pool_destroy(pool);
+}
+
+/* ---- two ports, two threads ---- */
+
+#define NFRAMES 100000u
+
+struct side {
+	struct usnet_port *port;
+	uint32_t sent, received, bad;
+	bool sleepy; /* use usnet_port_idle(): exercises arm/kick */
+	uint32_t n;
+};
+
+static void *exchange(void *arg)
+{
+	struct side *s = arg;
+	struct usnet_pool *pool = usnet_port_pool(s->port, 0);
+	struct usnet_idle idle = {.spin = 64};
+	uint64_t end = usnet_now_ns() + 60 * USNET_NSEC_PER_SEC;
+
+	while ((s->sent < s->n || s->received < s->n) && usnet_now_ns() < end) {
+		struct usnet_pkt *pkts[32];
+		uint16_t n, k = 0;
+
+		while (k < 32 && s->sent + k < s->n) {
+			struct usnet_pkt *p = usnet_pkt_alloc(pool);
+			uint32_t seq = s->sent + k;
+
+			if (!p)
+				break;
+			memset(usnet_pkt_append(p, 60), 0, 60);
+			memcpy(usnet_pkt_data(p) + 14, &seq, 4);
+			pkts[k++] = p;
+		}
+		n = usnet_tx_burst(s->port, 0, pkts, k);
+		usnet_pkt_free_bulk(pkts + n, (uint32_t)(k - n));
+		s->sent += n;
+		n = usnet_rx_burst(s->port, 0, pkts, 32);
+		for (uint16_t i = 0; i < n; i++) {
+			uint32_t seq;
+
+			memcpy(&seq, usnet_pkt_data(pkts[i]) + 14, 4);
+			if (seq != s->received || pkts[i]->len != 60)
+				s->bad++;
+			s->received++;
+		}
+		usnet_pkt_free_bulk(pkts, n);
+		if (s->sleepy && s->sent == s->n)
+			usnet_port_idle(s->port, 0, &idle, n, 10);
+	}
+	return NULL;
+}
+
+static bool wait_link(struct usnet_port *a, struct usnet_port *b, bool up, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		struct usnet_link la, lb = {.up = up};
+		struct usnet_pkt *pkts[4];
+
+		/* Bursts drive the control sockets too. */
+		usnet_pkt_free_bulk(pkts, usnet_rx_burst(a, 0, pkts, 4));
+		if (b)
+			usnet_pkt_free_bulk(pkts, usnet_rx_burst(b, 0, pkts, 4));
+		usnet_port_link(a, &la);
+		if (b)
+			usnet_port_link(b, &lb);
+		if (la.up == up && lb.up == up)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static void run_pair(struct usnet_port *cli, struct usnet_port *srv, uint32_t n)
+{
+	struct side a = {.port = cli, .n = n, .sleepy = true}, b = {.port = srv, .n = n};
+	pthread_t ta, tb;
+	uint64_t t0 = usnet_now_ns();
+
+	pthread_create(&ta, NULL, exchange, &a);
+	pthread_create(&tb, NULL, exchange, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	printf("memif: %u frames each way in %.3f s\n", n, usnet_ns_to_s(usnet_now_ns() - t0));
+	CHECK_EQ(a.sent, n);
+	CHECK_EQ(b.sent, n);
+	CHECK_EQ(a.received, n);
+	CHECK_EQ(b.received, n);
+	CHECK_EQ(a.bad, 0);
+	CHECK_EQ(b.bad, 0);
+}
+
+/* 100 ms from now, one frame from the server port (its own thread). */
+static void *send_later(void *arg)
+{
+	struct usnet_port *srv = arg;
+	struct usnet_pkt *p = usnet_pkt_alloc(usnet_port_pool(srv, 0));
+
+	usleep(100 * 1000);
+	memset(usnet_pkt_append(p, 60), 0, 60);
+	if (usnet_tx_burst(srv, 0, &p, 1) != 1)
+		usnet_pkt_free(p);
+	return NULL;
+}
+
+static void test_ports(void)
+{
+	char cspec[200], sspec[200];
+	struct usnet_port_conf conf = {.rx_ring_size = 256, .tx_ring_size = 256, .pool_size = 1024};
+	struct usnet_port *cli, *srv, *bad;
+	struct usnet_queue_stats st;
+	struct usnet_pkt *pkts[4];
+
+	snprintf(cspec, sizeof(cspec), "memif:%s,id=3,secret=pw", path);
+	snprintf(sspec, sizeof(sspec), "memif:%s,role=server,id=3,secret=pw", path);
+
+	CHECK(usnet_port_open(&bad, "memif:/tmp/x,role=peer", NULL) == -EINVAL);
+	CHECK(usnet_port_open(&bad, "memif:/tmp/x,secret=0123456789012345678901234", NULL) ==
+	      -EINVAL);
+	CHECK(usnet_port_open(&bad, "memif:/tmp/x,rsize=15", NULL) == -EINVAL);
+
+	/* The client comes first: no server yet, link down, no error. */
+	CHECK(usnet_port_open(&cli, cspec, &conf) == 0);
+	CHECK(!wait_link(cli, NULL, true, 50));
+	CHECK(usnet_port_open(&srv, sspec, &conf) == 0);
+	CHECK(wait_link(cli, srv, true, 3000));
+
+	run_pair(cli, srv, NFRAMES);
+	usnet_port_stats(cli, 0, &st);
+	CHECK_EQ(st.rx_packets, NFRAMES);
+	CHECK_EQ(st.rx_errors, 0);
+
+	/* Idle: a wait sleeps its whole timeout; a frame from the server wakes it. */
+	CHECK_EQ(usnet_port_wait(cli, 0, 300), 0);
+	{
+		pthread_t t;
+		uint64_t t0 = usnet_now_ns();
+
+		pthread_create(&t, NULL, send_later, srv);
+		CHECK_EQ(usnet_port_wait(cli, 0, 5000), 1);
+		CHECK(usnet_now_ns() - t0 < 2 * USNET_NSEC_PER_SEC);
+		pthread_join(t, NULL);
+		CHECK_EQ(usnet_rx_burst(cli, 0, pkts, 4), 1);
+		usnet_pkt_free(pkts[0]);
+	}
+
+	/* The server goes away: the client sees the link go down and keeps working. */
+	usnet_port_close(srv);
+	CHECK(wait_link(cli, NULL, false, 2000));
+	CHECK_EQ(usnet_rx_burst(cli, 0, pkts, 4), 0);
+	pkts[0] = usnet_pkt_alloc(usnet_port_pool(cli, 0));
+	pkts[0]->len = 60;
+	CHECK_EQ(usnet_tx_burst(cli, 0, pkts, 1), 0);
+	usnet_pkt_free(pkts[0]);
+
+	/* It comes back: the client reconnects by itself. */
+	CHECK(usnet_port_open(&srv, sspec, &conf) == 0);
+	CHECK(wait_link(cli, srv, true, 3000));
+	run_pair(cli, srv, 1000);
+
+	/* 64-byte buffers: a 1000-byte frame travels as a chain of 16, both ways. */
+	usnet_port_close(cli);
+	snprintf(cspec, sizeof(cspec), "memif:%s,id=3,secret=pw,bsize=64", path);
+	CHECK(usnet_port_open(&cli, cspec, &conf) == 0);
+	CHECK(wait_link(cli, srv, true, 3000));
+	for (int way = 0; way < 2; way++) {
+		struct usnet_port *from = way ? srv : cli, *to = way ? cli : srv;
+		struct usnet_pkt *p = usnet_pkt_alloc(usnet_port_pool(from, 0));
+		uint16_t got = 0;
+
+		for (int i = 0; i < 1000; i++)
+			*usnet_pkt_append(p, 1) = (uint8_t)(i * 7 + way);
+		CHECK_EQ(usnet_tx_burst(from, 0, &p, 1), 1);
+		for (int i = 0; i < 1000 && !got; i++)
+			got = usnet_rx_burst(to, 0, pkts, 4);
+		CHECK_EQ(got, 1);
+		if (got) {
+			CHECK_EQ(pkts[0]->len, 1000);
+			CHECK_EQ(usnet_pkt_data(pkts[0])[999], (uint8_t)(999 * 7 + way));
+			CHECK_EQ(usnet_pkt_data(pkts[0])[64], (uint8_t)(64 * 7 + way));
+			usnet_pkt_free(pkts[0]);
+		}
+	}
+
+	/* A client with the wrong secret never gets the link. */
+	snprintf(cspec, sizeof(cspec), "memif:%s,id=3,secret=nope", path);
+	usnet_port_close(srv);
+	CHECK(usnet_port_open(&srv, sspec, &conf) == 0);
+	CHECK(usnet_port_open(&bad, cspec, &conf) == 0);
+	CHECK(!wait_link(bad, srv, true, 300));
+	usnet_port_close(bad);
+
+	usnet_port_close(cli);
+	usnet_port_close(srv);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/usnet-memif-XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/memif.sock", tmpdir);
+	test_layout_and_checks();
+	test_server_validation();
+	test_many_clients();
+	test_ports();
+	unlink(path);
+	rmdir(tmpdir);
+	return check_done("test_memif");
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# VM test of the e1000 / e1000e driver (src/drivers/e1000/): boots the test
+# VM with four Intel NICs wired in pairs by QEMU hubs and runs
+# tests/vm/guest/e1000-test.sh in it (rx, tx, fwd, irq, fault, sigint for
+# both models), then checks on the host, in the pcap QEMU's filter-dump
+# wrote for each NIC, that every frame the NIC under TX test sent is there
+# exactly once, in sequence, with valid IPv4 and UDP checksums (tshark).
+#
+#   hub 1: 0000:00:04.0 e1000  (A, 52:54:00:12:34:02) <-> 0000:00:06.0 e1000  (C, ...:06)
+#   hub 2: 0000:00:05.0 e1000e (B, 52:54:00:12:34:03) <-> 0000:00:07.0 e1000e (D, ...:07)
+#
+# usage: e1000.sh [-v] [-n FRAMES] [-r PPS] [BUILD_DIR]
+#   BUILD_DIR  a usnet build with tools/usnet-{pktgen,sink,fwd} (default
+#              <repo>/build); build it without sanitizers for realistic timing
+#   -n FRAMES  frames per rx/tx/fwd check (default 20000)
+#   -r PPS     pktgen rate for those checks (default 20000: "moderate")
+#   -v         show the guest console while it runs
+# Environment: USNET_VM_CACHE (kernel cache), USNET_VM_WORK (work files,
+# default <repo>/build/vm-test/e1000).
+# Exit status: 0 pass, 1 fail, 77 skip ("SKIP: reason"). Not a ctest test.
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$script_dir/../.." && pwd)
+export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+work=${USNET_VM_WORK:-$repo_root/build/vm-test/e1000}
+
+n=20000 rate=20000 verbose=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -v|--verbose) verbose=(-v) ;;
+        -n) n=$2; shift ;;
+        -r) rate=$2; shift ;;
+        -h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -*) echo "usage: $0 [-v] [-n FRAMES] [-r PPS] [BUILD_DIR]" >&2; exit 2 ;;
+        *) break ;;
+    esac
+    shift
+done
+build=${1:-$repo_root/build}
+[[ "$n" =~ ^[0-9]+$ && "$rate" =~ ^[0-9]+$ ]] || { echo "e1000: -n and -r take numbers" >&2; exit 2; }
+
+skip() { echo "SKIP: $*"; exit 77; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+command -v tshark >/dev/null || skip "tshark not found (apt-get install tshark)"
+command -v cpio >/dev/null || skip "cpio not found (apt-get install cpio)"
+for t in usnet-pktgen usnet-sink usnet-fwd; do
+    [ -x "$build/tools/$t" ] || skip "$build/tools/$t not built (cmake --build $build)"
+done
+
+t_all=$(now)
+mkdir -p "$work"
+rc=0
+"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null || rc=$?
+[ "$rc" -ne 77 ] || skip "no guest kernel (see get-kernel.sh)"
+[ "$rc" -eq 0 ] || { echo "e1000: get-kernel.sh failed ($rc)" >&2; exit 1; }
+
+t=$(now)
+"$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" --script "$script_dir/guest/e1000-test.sh" \
+    --bin "$build/tools/usnet-pktgen" "$build/tools/usnet-sink" "$build/tools/usnet-fwd" 2>/dev/null
+t_initrd=$(since "$t")
+
+pcap=$work/pcap
+rm -rf "$pcap"
+mkdir -p "$pcap"
+t=$(now)
+rc=0
+# The extra pair C, D (run-vm.sh knows only A and B) with their own pcaps.
+"$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" --initrd "$work/initramfs.cpio.gz" \
+    --timeout 300 --log "$work/console.log" --pcap "$pcap" \
+    --net-virtio none --net-e1000 hub:1 --net-e1000e hub:2 \
+    --append "e1000test.n=$n e1000test.rate=$rate" -- \
+    -netdev hubport,id=net-c,hubid=1 \
+    -device e1000,netdev=net-c,bus=pcie.0,addr=0x6.0,mac=52:54:00:12:34:06,romfile= \
+    -object filter-dump,id=dump-c,netdev=net-c,file="$pcap/e1000-c.pcap" \
+    -netdev hubport,id=net-d,hubid=2 \
+    -device e1000e,netdev=net-d,bus=pcie.0,addr=0x7.0,mac=52:54:00:12:34:07,romfile= \
+    -object filter-dump,id=dump-d,netdev=net-d,file="$pcap/e1000e-d.pcap" >"$work/results.txt" ||
+    rc=$?
+t_vm=$(since "$t")
+cat "$work/results.txt"
+log=$work/console.log
+
+# ---- host-side TX checks -----------------------------------------------------
+# pcap_check NAME PCAP SRC_MAC SRC_IP: the frames SRC_MAC sent from SRC_IP
+# are exactly n UDP frames with sequence numbers 0..n-1 in order and good
+# IPv4/UDP checksums (tshark: 1 = good).
+host_fail=0
+pcap_check() {
+    local name=$1 file=$2 mac=$3 ip=$4 out
+    if [ ! -s "$file" ]; then
+        echo "VMTEST FAIL $name: no pcap $file"; host_fail=1; return
+    fi
+    out=$(tshark -r "$file" -Y "eth.src==$mac && ip.src==$ip && udp" \
+        -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
+        -T fields -e ip.checksum.status -e udp.checksum.status -e udp.payload 2>/dev/null |
+        awk -v n="$n" '
+            function hex(s,   i, v) {
+                v = 0
+                for (i = 1; i <= length(s); i++)
+                    v = v * 16 + index("0123456789abcdef", substr(tolower(s), i, 1)) - 1
+                return v
+            }
+            { count++
+              if ($1 != 1 || $2 != 1) bad++
+              seq = hex(substr($3, 1, 16))
+              if (seq != expect) { if (!misorder) first = "frame " count " has seq " seq " (want " expect ")"; misorder++ }
+              expect = seq + 1 }
+            END { printf "%d %d %d %s", count, bad, misorder, first }')
+    read -r count bad misorder first <<<"$out"
+    echo "E1000 pcap $name: $count frames, $bad bad checksums, $misorder out of sequence $first"
+    if [ "$count" = "$n" ] && [ "$bad" = 0 ] && [ "$misorder" = 0 ]; then
+        echo "VMTEST PASS $name"
+    else
+        echo "VMTEST FAIL $name: $count frames (want $n), $bad bad checksums, $misorder out of sequence $first"
+        host_fail=1
+    fi
+}
+if grep -q "VMTEST DONE" "$log"; then
+    pcap_check tx-e1000-pcap "$pcap/e1000.pcap" 52:54:00:12:34:02 198.18.2.1
+    pcap_check tx-e1000e-pcap "$pcap/e1000e.pcap" 52:54:00:12:34:03 198.18.4.1
+fi
+
+# ---- numbers -------------------------------------------------------------------
+echo "--- timings and numbers (from $log)"
+tr -d '\r' <"$log" | grep '^E1000 ' | grep -v '^E1000 json' || true
+pps() { # pps NAME: the pps field of a tool's JSON line in the log
+    tr -d '\r' <"$log" | sed -n "s/^E1000 json $1 .*\"pps\":\([0-9.]*\).*/\1/p" | head -n 1
+}
+for x in rx-e1000-sink tx-e1000-gen rx-e1000e-sink tx-e1000e-gen fwd-cd-sink fwd-dc-sink; do
+    echo "E1000 rate $x $(pps "$x") pps"
+done
+echo "e1000: initramfs ${t_initrd} s, VM run ${t_vm} s, total $(since "$t_all") s (n=$n, rate=$rate)"
+
+if [ "$rc" -ne 0 ] || [ "$host_fail" -ne 0 ]; then
+    echo "e1000: FAIL (run-vm.sh status $rc, log $log)"
+    exit 1
+fi
+echo "e1000: PASS"

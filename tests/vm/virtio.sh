@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# VM test of the virtio-net driver (src/drivers/virtio_net/): QEMU's
+# virtio-net-pci (1af4:1041, iommu_platform=on) behind the emulated Intel
+# IOMMU, driven through VFIO by the usnet tools in the guest, with a UDP
+# socket netdev as the host side.
+#
+# usage: virtio.sh [-v] [--bench] [BUILD_DIR]
+#   BUILD_DIR   where usnet-pktgen, usnet-sink and libusnet.a are built
+#               (default <repo>/build-test)
+#   --bench     instead of the tests: usnet-pktgen vs dpdk-testpmd txonly,
+#               64-byte frames, on the same device in the same VM, 2 rounds
+#               of BENCH_SECS (default 5) seconds each
+#   -v          copy the guest console to stderr while it runs
+#
+# Scenarios (one VMTEST line each, guest/virtio-test.sh):
+#   virtio-tx-send, virtio-tx-capture  (a) pktgen sends exactly N_TX frames;
+#        the filter-dump capture holds exactly those, sequence numbers
+#        0..N_TX-1 in order, IPv4 and UDP checksums valid (tshark)
+#   virtio-rx                          (b) the host sends N_RX frames into the
+#        netdev's UDP socket; usnet-sink receives exactly N_RX
+#   virtio-idle-cpu, virtio-irq-wake   (d) an idle usnet-sink uses < 5% CPU over
+#        5 s; a receiver asleep in usnet_port_wait() (30 s timeout) wakes
+#        on the frame the host sends 6 s later
+#   virtio-iommu-fault                 (e) USNET_FAULT_BAD_IOVA=1: the first RX
+#        buffer goes to an unmapped IOVA; the guest kernel logs the DMAR fault,
+#        the driver counts an rx_error, reports the link down, and the buffer
+#        it owns is untouched; the other N_FAULT-1 frames arrive
+#   virtio-sigint, virtio-reopen, virtio-sigint-capture  (f) pktgen stopped by
+#        SIGINT; every frame it counted was sent; the device opens again
+#
+# Environment: N_TX (10000), N_RX (2000), N_FAULT (20), RX_PPS (5000: rate
+# of the host sender), BENCH_SECS (5), USNET_VM_CACHE, USNET_VM_WORK (default
+# <repo>/build/vm-test/virtio). Exit status: 0 pass, 1 fail, 77 skip.
+# Not registered with ctest: it boots a VM (about a minute under TCG).
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$script_dir/../.." && pwd)
+export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+work=${USNET_VM_WORK:-$repo_root/build/vm-test/virtio}
+N_TX=${N_TX:-10000} N_RX=${N_RX:-2000} N_FAULT=${N_FAULT:-20} RX_PPS=${RX_PPS:-5000}
+BENCH_SECS=${BENCH_SECS:-5}
+MAC=52:54:00:12:34:01 # run-vm.sh gives the virtio NIC this MAC
+
+verbose=() mode=test build=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -v|--verbose) verbose=(-v) ;;
+        --bench) mode=bench ;;
+        -h|--help) sed -n '2,34s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -*) echo "virtio.sh: unknown option $1" >&2; exit 2 ;;
+        *) build=$1 ;;
+    esac
+    shift
+done
+build=$(cd "${build:-$repo_root/build-test}" 2>/dev/null && pwd) ||
+    { echo "virtio.sh: build directory not found (pass BUILD_DIR)" >&2; exit 2; }
+
+skip() { echo "SKIP: $*"; exit 77; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+
+command -v qemu-system-x86_64 >/dev/null ||
+    skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+    skip "no static busybox (apt-get install busybox-static)"
+fi
+for t in cpio python3 cc; do
+    command -v "$t" >/dev/null || skip "$t not found"
+done
+[ "$mode" = bench ] || command -v tshark >/dev/null || skip "tshark not found (apt-get install tshark)"
+[ "$mode" = test ] || command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not found (apt-get install dpdk)"
+for b in tools/usnet-pktgen tools/usnet-sink libusnet.a; do
+    [ -e "$build/$b" ] || { echo "virtio.sh: $build/$b not built" >&2; exit 2; }
+done
+
+t_all=$(now)
+mkdir -p "$work"
+rc=0
+"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null 2>&1 || rc=$?
+[ "$rc" -ne 77 ] || skip "no guest kernel (run tests/vm/get-kernel.sh to see why)"
+[ "$rc" -eq 0 ] || { echo "virtio.sh: get-kernel.sh failed ($rc)" >&2; exit 1; }
+
+# The guest helper links the static library, with the sanitizers if the
+# build has them.
+cflags=(-std=gnu11 -O2 -g -Wall -Wextra -Werror -I"$repo_root/include")
+if grep -q '^USNET_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+    cflags+=(-fsanitize=address,undefined)
+fi
+cc "${cflags[@]}" -o "$work/virtio-check" "$script_dir/guest/virtio-check.c" \
+    "$build/libusnet.a" -lpthread
+
+extra=() pmds=""
+if [ "$mode" = bench ]; then
+    pmds=$(dirname "$(find /usr/lib -name librte_net_virtio.so 2>/dev/null | head -n 1)")
+    [ -d "$pmds" ] || skip "DPDK PMDs not found"
+    extra=(--bin "$(command -v dpdk-testpmd)"
+           --lib "$pmds/librte_mempool_ring.so" "$pmds/librte_net_virtio.so")
+fi
+cat >"$work/virtio-test.conf" <<EOF
+N_TX=$N_TX
+N_RX=$N_RX
+N_FAULT=$N_FAULT
+MODE=$mode
+BENCH_SECS=$BENCH_SECS
+PMD_DIR=$pmds
+EOF
+t=$(now)
+"$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" \
+    --script "$script_dir/guest/virtio-test.sh" \
+    --bin "$build/tools/usnet-pktgen" "$build/tools/usnet-sink" "$work/virtio-check" \
+    "${extra[@]+"${extra[@]}"}" \
+    --file "$work/virtio-test.conf=/etc/virtio-test.conf" --hugepages 128 >/dev/null
+t_initrd=$(since "$t")
+
+# Two free UDP ports: QEMU listens on lport (we send frames there) and
+# sends to rport (nobody listens: the peer always accepts).
+ports=$(python3 - <<'EOF'
+import socket
+s = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+for x in s:
+    x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))
+EOF
+)
+read -r lport rport <<<"$ports"
+
+# send_frames COUNT PPS: usnet-pktgen style test frames (Ethernet/IPv4/UDP,
+# valid checksums, payload = 64-bit big-endian sequence number from 0) into
+# the netdev's socket, one datagram per frame.
+send_frames() {
+    python3 - "$lport" "$1" "$2" "$MAC" <<'EOF'
+import socket, struct, sys, time
+port, count, pps, mac = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+src, dst = bytes([198, 18, 0, 2]), bytes([198, 18, 0, 1])
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+t0 = time.monotonic()
+for seq in range(count):
+    payload = struct.pack("!Q", seq) + bytes(10)
+    ulen = 8 + len(payload)
+    udp = struct.pack("!HHHH", 1024, 9, ulen, 0) + payload
+    uc = csum(src + dst + struct.pack("!BBH", 0, 17, ulen) + udp) or 0xffff
+    udp = udp[:6] + struct.pack("!H", uc) + udp[8:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + ulen, seq & 0xffff, 0, 64, 17, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    eth = bytes.fromhex(mac.replace(":", "")) + bytes.fromhex("020000000009") + b"\x08\x00"
+    sock.sendto(eth + ip + udp, ("127.0.0.1", port))
+    if pps and seq % 10 == 9:
+        lag = t0 + (seq + 1) / pps - time.monotonic()
+        if lag > 0:
+            time.sleep(lag)
+EOF
+}
+
+log="$work/console.log"
+# A log left from an earlier run would match the markers at once.
+rm -rf "$work/pcap" "$log"
+pcap_args=(--pcap "$work/pcap")
+[ "$mode" = test ] || pcap_args=()
+t_vm0=$(now)
+"$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" --initrd "$work/initramfs.cpio.gz" \
+    --timeout 300 --log "$log" "${pcap_args[@]+"${pcap_args[@]}"}" \
+    --net-virtio "udp:$rport:$lport" --net-e1000 none --net-e1000e none \
+    >"$work/run-vm.out" 2>&1 &
+vm=$!
+
+# wait_mark NAME SECONDS: until the guest prints VIRTIO-MARK NAME
+wait_mark() {
+    local end=$((SECONDS + $2))
+    while ! grep -q "VIRTIO-MARK $1" "$log" 2>/dev/null; do
+        kill -0 "$vm" 2>/dev/null || return 1
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.2
+    done
+}
+declare -A t_phase=()
+if [ "$mode" = test ]; then
+    if wait_mark rx-ready 200; then
+        t=$(now); send_frames "$N_RX" "$RX_PPS"; t_phase[rx-send]=$(since "$t")
+    fi
+    if wait_mark wake-ready 120; then
+        sleep 6
+        send_frames 1 0
+    fi
+    if wait_mark fault-ready 120; then
+        send_frames "$N_FAULT" 1000
+    fi
+fi
+vm_rc=0
+wait "$vm" || vm_rc=$?
+t_vm=$(since "$t_vm0")
+cat "$work/run-vm.out"
+results=$(grep -o 'VMTEST \(PASS\|FAIL\|SKIP\).*' "$work/run-vm.out" || true)
+grep -a "^virtio: \|VIRTIO-INFO" "$log" | tr -d '\r' | sed 's/^/  guest: /' >&2 || true
+
+# --- host-side checks of the capture ------------------------------------------
+hfail=0
+ginfo() { # KEY FIELD: a field of a VIRTIO-INFO line
+    tr -d '\r' <"$log" | sed -n "s/.*VIRTIO-INFO $1 .*\\b$2=\\([^ ]*\\).*/\\1/p" | tail -n 1
+}
+if [ "$mode" = test ] && [ -s "$work/pcap/virtio.pcap" ]; then
+    # Frames the guest sent, as "seq ip_status udp_status" (1 = good): runs
+    # of sequence numbers restart at 0 with each pktgen.
+    tshark -r "$work/pcap/virtio.pcap" -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
+        -Y "eth.src == $MAC && udp" -T fields -e udp.payload -e ip.checksum.status \
+        -e udp.checksum.status 2>/dev/null >"$work/tx-frames.txt" || true
+    python3 - "$work/tx-frames.txt" "$N_TX" "$(ginfo sigint sent)" "$(ginfo reopen sent)" <<'EOF' || hfail=1
+import sys
+path, n_tx = sys.argv[1], int(sys.argv[2])
+expect = {"virtio-tx-capture": n_tx}
+try:
+    expect["virtio-sigint-capture"] = int(sys.argv[3])
+    expect["virtio-reopen-capture"] = int(sys.argv[4])
+except ValueError:
+    pass
+runs, bad = [], 0
+for line in open(path):
+    f = line.split()
+    if len(f) < 3 or len(f[0]) < 16:
+        continue
+    seq = int(f[0][:16], 16)
+    if f[1] != "1" or f[2] != "1":
+        bad += 1
+    if seq == 0 or not runs:
+        runs.append([])
+    runs[-1].append(seq)
+ok = True
+for (name, n), run in zip(expect.items(), runs + [[]] * 3):
+    if run == list(range(n)):
+        print(f"VMTEST PASS {name}")
+    else:
+        ok = False
+        desc = f"{len(run)} frames, first {run[:1]}, last {run[-1:]}" if run else "no frames"
+        print(f"VMTEST FAIL {name}: expected sequence 0..{n - 1} in order, captured {desc}")
+if bad:
+    ok = False
+    print(f"VMTEST FAIL virtio-tx-checksums: {bad} captured frames with a bad IPv4/UDP checksum")
+elif runs:
+    print("VMTEST PASS virtio-tx-checksums")
+if len(runs) > len(expect):
+    print(f"virtio.sh: note: {len(runs) - len(expect)} more runs in the capture than expected")
+sys.exit(0 if ok else 1)
+EOF
+elif [ "$mode" = test ]; then
+    echo "VMTEST FAIL virtio-tx-capture: no capture at $work/pcap/virtio.pcap"
+    hfail=1
+fi
+
+if [ "$mode" = bench ]; then
+    echo "virtio.sh: bench, 64-byte frames, TX into a UDP socket netdev, ${BENCH_SECS} s per run:"
+    tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench \([a-z]*\) round=\([0-9]*\) pps=\([0-9.]*\).*/  \1 round \2: \3 pps/p'
+    u=$(tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench usnet .*pps=\([0-9.]*\).*/\1/p' | sort -g | tail -n 1)
+    d=$(tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench testpmd .*pps=\([0-9.]*\).*/\1/p' | sort -g | tail -n 1)
+    if [ -n "$u" ] && [ -n "$d" ] && [ "${d%.*}" -gt 0 ]; then
+        echo "  best of each: usnet ${u%.*} pps, testpmd ${d%.*} pps: ratio $(awk -v a="$u" -v b="$d" 'BEGIN{printf "%.2f", a/b}')"
+    fi
+fi
+
+echo "virtio.sh: timings: initramfs ${t_initrd} s, VM run ${t_vm} s (tx $(ginfo tx ms) ms" \
+     "at $(ginfo tx pps) pps, rx $(ginfo rx ms) ms, host send ${t_phase[rx-send]:-?} s," \
+     "wake after $(ginfo wake woke_ms) ms, idle cpu $(ginfo idle-cpu permille) permille," \
+     "SIGINT exit $(ginfo sigint exit_ms) ms), total $(since "$t_all") s"
+if [ "$vm_rc" -ne 0 ] || [ "$hfail" -ne 0 ]; then
+    echo "virtio.sh: FAIL (run-vm.sh status $vm_rc, log $log)"
+    exit 1
+fi
+[ -n "$results" ] || { echo "virtio.sh: FAIL (no results)"; exit 1; }
+echo "virtio.sh: PASS"

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * usnet-capture: write the frames a port receives to a pcap file with
+ * libpcap (pcap_open_dead(3PCAP) for the link type, pcap_dump_fopen(3PCAP)
+ * to write), so that tcpdump, tshark and Wireshark read it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pcap/pcap.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common.h"
+
+#define BURST	    32
+#define MAX_SNAPLEN 262144 /* tcpdump's default and largest snapshot length */
+
+static const char help_head[] =
+    "NAME\n"
+    "       usnet-capture - write the frames a port receives to a pcap file\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       usnet-capture -p SPEC -w FILE [-n COUNT] [-t SECONDS] [-s SNAPLEN] [--nano]\n"
+    "                     [-q] [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       Receives frames on port SPEC and writes them to FILE in the pcap format\n"
+    "       (link type DLT_EN10MB, Ethernet) that tcpdump -r and tshark -r read.\n"
+    "       Timestamps are the host's real-time clock when a burst was received, in\n"
+    "       microseconds, or nanoseconds with --nano. The file is created before the\n"
+    "       port is opened: if it cannot be written, capture fails at once. Stops\n"
+    "       after COUNT frames, after SECONDS, or on SIGINT/SIGTERM; the file is\n"
+    "       complete in every case. The file is flushed once per second.\n"
+    "\n"
+    "OPTIONS\n"
+    "       -p, --port SPEC\n"
+    "              Port to capture on (required). See PORT KINDS.\n"
+    "       -w, --write FILE\n"
+    "              pcap file to write (required); it is replaced if it exists. '-'\n"
+    "              writes to stdout (then --json is not allowed).\n"
+    "       -n, --count COUNT\n"
+    "              Stop after exactly COUNT frames. 0: no limit. Default: 0.\n"
+    "       -t, --time SECONDS\n"
+    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+    "       -s, --snaplen SNAPLEN\n"
+    "              Store at most SNAPLEN bytes of each frame, 14..262144 (the\n"
+    "              original length is recorded too). Default: 262144.\n"
+    "       --nano\n"
+    "              Nanosecond timestamps (pcap magic 0xa1b23c4d). Default: microseconds.\n"
+    "       -q, --quiet\n"
+    "              No per-second stats line and no startup line on stderr.\n"
+    "       --json\n"
+    "              Print the final summary as one JSON object on stdout instead of a\n"
+    "              line on stderr.\n"
+    "       -h, --help\n"
+    "              Print this help and exit.\n"
+    "\n"
+    "       Numbers take an SI suffix: k (x1000), M (x10^6), G (x10^9).\n";
+
+static const char help_tail[] =
+    "\n"
+    "OUTPUT\n"
+    "       Once per second on stderr: elapsed time, RX rate in pps and Mbit/s, totals\n"
+    "       and drops (the port's rx_dropped + rx_nobuf). JSON fields: tool, port,\n"
+    "       file, stop (count, time, signal, error), seconds, packets, bytes (original\n"
+    "       frame lengths), captured_bytes (bytes stored), pps, mbps, drops, snaplen,\n"
+    "       precision (\"us\" or \"ns\").\n"
+    "\n"
+    "EXAMPLES\n"
+    "       usnet-capture -p afpacket:veth1 -w /tmp/veth1.pcap -n 1000\n"
+    "       usnet-capture -p afpacket:veth1 -w - -q | tcpdump -n -r -\n";
+
+enum {
+	OPT_NANO = 256,
+	OPT_JSON,
+};
+
+static const struct option long_opts[] = {
+    {"port", required_argument, NULL, 'p'},    {"write", required_argument, NULL, 'w'},
+    {"count", required_argument, NULL, 'n'},   {"time", required_argument, NULL, 't'},
+    {"snaplen", required_argument, NULL, 's'}, {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},	       {"nano", no_argument, NULL, OPT_NANO},
+    {"json", no_argument, NULL, OPT_JSON},     {NULL, 0, NULL, 0},
+};
+
+struct opts {
+	const char *spec, *file;
+	uint64_t count;
+	uint64_t duration_ns;
+	uint32_t snaplen;
+	bool nano, quiet, json;
+};
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	int c;
+
+	o->snaplen = MAX_SNAPLEN;
+	while ((c = getopt_long(argc, argv, ":p:w:n:t:s:qh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (o->spec)
+				tool_usage_error("-p given twice");
+			o->spec = optarg;
+			break;
+		case 'w':
+			if (o->file)
+				tool_usage_error("-w given twice");
+			if (!*optarg)
+				tool_usage_error("invalid -w '': empty file name");
+			o->file = optarg;
+			break;
+		case 'n':
+			o->count = tool_arg_u64("-n", optarg, 0, UINT64_MAX);
+			break;
+		case 't':
+			o->duration_ns = tool_arg_seconds("-t", optarg);
+			break;
+		case 's':
+			o->snaplen =
+			    (uint32_t)tool_arg_u64("-s", optarg, USNET_ETH_HLEN, MAX_SNAPLEN);
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'h':
+			tool_help(help_head, help_tail);
+		case OPT_NANO:
+			o->nano = true;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		default:
+			tool_bad_option(c, argv, long_opts);
+		}
+	}
+	if (optind < argc)
+		tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->spec)
+		tool_usage_error("missing -p SPEC: the port to capture on");
+	if (!o->file)
+		tool_usage_error("missing -w FILE: the pcap file to write ('-' for stdout)");
+	if (o->json && !strcmp(o->file, "-"))
+		tool_usage_error("--json and -w - both want stdout");
+}
+
+struct capture {
+	pcap_t *pcap;
+	pcap_dumper_t *dumper;
+	FILE *f;
+	const char *name; /* for messages: the file name, or "-" */
+	uint64_t captured_bytes;
+	int write_errno; /* first write error, 0 if none */
+};
+
+/* Create the file and write the pcap header: 0, or 1 after saying why. */
+static int capture_open(struct capture *cap, const struct opts *o)
+{
+	cap->name = o->file;
+	cap->f = strcmp(o->file, "-") ? fopen(o->file, "wb") : stdout;
+	if (!cap->f) {
+		tool_msg("cannot write '%s': %s", o->file, strerror(errno));
+		return TOOL_EXIT_FAIL;
+	}
+	cap->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, (int)o->snaplen,
+							 o->nano ? PCAP_TSTAMP_PRECISION_NANO
+								 : PCAP_TSTAMP_PRECISION_MICRO);
+	if (!cap->pcap) {
+		tool_msg("cannot write '%s': libpcap: out of memory", o->file);
+		goto err_close;
+	}
+	/* Writes the file header; the dumper owns cap->f from here on. */
+	cap->dumper = pcap_dump_fopen(cap->pcap, cap->f);
+	if (!cap->dumper) {
+		tool_msg("cannot write '%s': %s", o->file, pcap_geterr(cap->pcap));
+		goto err_pcap;
+	}
+	return 0;
+
+err_pcap:
+	pcap_close(cap->pcap);
+err_close:
+	if (cap->f != stdout)
+		fclose(cap->f);
+	return TOOL_EXIT_FAIL;
+}
+
+/* Push buffered frames to the file: false once any write failed. */
+static bool capture_flush(struct capture *cap)
+{
+	errno = 0;
+	if (!cap->write_errno && (pcap_dump_flush(cap->dumper) || ferror(cap->f)))
+		cap->write_errno = errno ? errno : EIO;
+	return !cap->write_errno;
+}
+
+/* 0, or 1 if the file could not be completed. */
+static int capture_close(struct capture *cap)
+{
+	bool ok = capture_flush(cap);
+
+	pcap_dump_close(cap->dumper); /* fclose()s the stream */
+	pcap_close(cap->pcap);
+	if (!ok) {
+		tool_msg("cannot write '%s': %s", cap->name, strerror(cap->write_errno));
+		return TOOL_EXIT_FAIL;
+	}
+	return 0;
+}
+
+static void dump_burst(struct capture *cap, const struct opts *o, struct usnet_pkt **pkts,
+		       uint16_t n)
+{
+	struct pcap_pkthdr h;
+	struct timespec ts;
+
+	/* One timestamp per burst: the frames arrived no later than now. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h.ts.tv_sec = ts.tv_sec;
+	/* With nanosecond precision the dumper takes tv_usec as nanoseconds
+	 * (pcap_open_dead_with_tstamp_precision(3PCAP)). */
+	h.ts.tv_usec = o->nano ? ts.tv_nsec : ts.tv_nsec / 1000;
+	errno = 0;
+	for (uint16_t i = 0; i < n; i++) {
+		h.len = pkts[i]->len;
+		h.caplen = h.len < o->snaplen ? h.len : o->snaplen;
+		pcap_dump((u_char *)cap->dumper, &h, usnet_pkt_data(pkts[i]));
+		cap->captured_bytes += h.caplen;
+	}
+	/* pcap_dump() reports nothing; the stream's error flag and errno do. */
+	if (ferror(cap->f) && !cap->write_errno)
+		cap->write_errno = errno ? errno : EIO;
+}
+
+static uint64_t port_drops(struct usnet_port *port)
+{
+	struct usnet_queue_stats st;
+
+	usnet_port_stats(port, 0, &st);
+	return st.rx_dropped + st.rx_nobuf;
+}
+
+static const char *capture_loop(const struct opts *o, struct usnet_port *port, struct capture *cap,
+				struct tool_meter *meter, double *seconds)
+{
+	struct usnet_pkt *pkts[BURST];
+	struct usnet_idle idle = {0};
+	struct tool_run run;
+	const char *stop;
+	uint64_t now;
+
+	tool_run_start(&run, o->duration_ns, o->quiet);
+	for (;;) {
+		uint16_t want = BURST, n;
+
+		if (o->count && o->count - meter->pkts < want)
+			want = (uint16_t)(o->count - meter->pkts);
+		n = usnet_rx_burst(port, 0, pkts, want);
+		if (n) {
+			dump_burst(cap, o, pkts, n);
+			for (uint16_t i = 0; i < n; i++)
+				meter->bytes += pkts[i]->len;
+			meter->pkts += n;
+			usnet_pkt_free_bulk(pkts, n);
+		}
+		now = usnet_now_ns();
+		if (tool_run_line_due(&run, now)) {
+			meter->drops = port_drops(port);
+			tool_run_line(&run, now, meter, 1, NULL);
+			if (!capture_flush(cap)) {
+				stop = "error";
+				break;
+			}
+		}
+		if (cap->write_errno) {
+			stop = "error";
+			break;
+		}
+		if (o->count && meter->pkts >= o->count) {
+			stop = "count";
+			break;
+		}
+		if (tool_run_over(&run, now)) {
+			stop = tool_stop ? "signal" : "time";
+			break;
+		}
+		usnet_port_idle(port, 0, &idle, n, tool_run_timeout_ms(&run, now, 100));
+	}
+	meter->drops = port_drops(port);
+	*seconds = tool_run_seconds(&run, now);
+	return stop;
+}
+
+static void report(const struct opts *o, const struct capture *cap, const struct tool_meter *m,
+		   double seconds, const char *stop)
+{
+	double pps = tool_rate(m->pkts, seconds), mbps = tool_rate(m->bytes, seconds) * 8e-6;
+
+	if (o->json) {
+		struct tool_json j;
+
+		tool_json_begin(&j, stdout);
+		tool_json_str(&j, "tool", tool_name);
+		tool_json_str(&j, "port", o->spec);
+		tool_json_str(&j, "file", o->file);
+		tool_json_str(&j, "stop", stop);
+		tool_json_f64(&j, "seconds", seconds, 6);
+		tool_json_u64(&j, "packets", m->pkts);
+		tool_json_u64(&j, "bytes", m->bytes);
+		tool_json_u64(&j, "captured_bytes", cap->captured_bytes);
+		tool_json_f64(&j, "pps", pps, 1);
+		tool_json_f64(&j, "mbps", mbps, 3);
+		tool_json_u64(&j, "drops", m->drops);
+		tool_json_u64(&j, "snaplen", o->snaplen);
+		tool_json_str(&j, "precision", o->nano ? "ns" : "us");
+		tool_json_end(&j);
+		return;
+	}
+	tool_msg("%llu frames (%llu bytes, %llu stored) written to '%s' in %.3f s: %.0f pps, "
+		 "%.2f Mbit/s; port drops %llu (stopped: %s)",
+		 (unsigned long long)m->pkts, (unsigned long long)m->bytes,
+		 (unsigned long long)cap->captured_bytes, o->file, seconds, pps, mbps,
+		 (unsigned long long)m->drops, stop);
+}
+
+int main(int argc, char **argv)
+{
+	struct tool_meter meter = {.label = "rx"};
+	struct capture cap = {0};
+	struct usnet_port *port;
+	struct opts o = {0};
+	const char *stop;
+	double seconds;
+	int status;
+
+	tool_init("usnet-capture");
+	parse_args(argc, argv, &o);
+	status = capture_open(&cap, &o);
+	if (status)
+		return status;
+	status = tool_open_port(&port, o.spec, NULL);
+	if (status) {
+		capture_close(&cap);
+		return status;
+	}
+	if (!o.quiet)
+		tool_msg("capturing on '%s' to '%s'", o.spec, o.file);
+	stop = capture_loop(&o, port, &cap, &meter, &seconds);
+	usnet_port_close(port);
+	status = capture_close(&cap);
+	report(&o, &cap, &meter, seconds, stop);
+	if (o.json && (fflush(stdout) || ferror(stdout)))
+		status = TOOL_EXIT_FAIL;
+	return status;
+}

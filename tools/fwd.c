@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * usnet-fwd: forward frames between two ports in both directions, in one
+ * thread.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/* How long one burst may wait for a full TX queue before the rest is dropped. */
+#define TX_RETRY_NS 100000ull
+
+static const char help_head[] =
+    "NAME\n"
+    "       usnet-fwd - forward frames between two ports, both directions\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       usnet-fwd -p SPEC0 -p SPEC1 [-t SECONDS] [-b BURST] [-q] [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       Receives on each port and sends what it got, unchanged, out of the other\n"
+    "       (0>1 and 1>0), in one thread. When the other port's TX queue is full, the\n"
+    "       rest of the burst is retried for up to 100 microseconds, then freed and\n"
+    "       counted as drops: the only place fwd drops frames, and it counts them.\n"
+    "       When both ports are idle it sleeps in poll() on both ports' descriptors\n"
+    "       instead of spinning. Runs for SECONDS, or until SIGINT/SIGTERM.\n"
+    "\n"
+    "OPTIONS\n"
+    "       -p, --port SPEC\n"
+    "              A port; give exactly two (required). See PORT KINDS.\n"
+    "       -t, --time SECONDS\n"
+    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+    "       -b, --burst BURST\n"
+    "              Frames per rx_burst call, 1..256. Default: 32.\n"
+    "       -q, --quiet\n"
+    "              No per-second stats line and no startup line on stderr.\n"
+    "       --json\n"
+    "              Print the final summary as one JSON object on stdout instead of a\n"
+    "              line on stderr.\n"
+    "       -h, --help\n"
+    "              Print this help and exit.\n";
+
+static const char help_tail[] =
+    "\n"
+    "OUTPUT\n"
+    "       Once per second on stderr, per direction: forwarded rate in pps and Mbit/s,\n"
+    "       totals, and drops (TX refused). JSON fields: tool, stop (time, signal),\n"
+    "       seconds, forwarded, drops, and directions: an array of two objects with\n"
+    "       from, to, rx, rx_bytes, tx, tx_bytes, drops, port_drops (the input port's\n"
+    "       rx_dropped + rx_nobuf), pps, mbps.\n"
+    "\n"
+    "EXAMPLES\n"
+    "       usnet-fwd -p afpacket:veth1 -p afpacket:veth2\n"
+    "       usnet-fwd -p null: -p null: -t 5 --json -q\n";
+
+enum {
+	OPT_JSON = 256,
+};
+
+static const struct option long_opts[] = {
+    {"port", required_argument, NULL, 'p'},
+    {"time", required_argument, NULL, 't'},
+    {"burst", required_argument, NULL, 'b'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {NULL, 0, NULL, 0},
+};
+
+struct opts {
+	const char *spec[2];
+	unsigned nspec;
+	uint64_t duration_ns;
+	uint16_t burst;
+	bool quiet, json;
+};
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	int c;
+
+	o->burst = 32;
+	while ((c = getopt_long(argc, argv, ":p:t:b:qh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (o->nspec == 2)
+				tool_usage_error("more than two -p options");
+			o->spec[o->nspec++] = optarg;
+			break;
+		case 't':
+			o->duration_ns = tool_arg_seconds("-t", optarg);
+			break;
+		case 'b':
+			o->burst = (uint16_t)tool_arg_u64("-b", optarg, 1, USNET_MAX_BURST);
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'h':
+			tool_help(help_head, help_tail);
+		case OPT_JSON:
+			o->json = true;
+			break;
+		default:
+			tool_bad_option(c, argv, long_opts);
+		}
+	}
+	if (optind < argc)
+		tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->nspec != 2)
+		tool_usage_error("missing -p SPEC: needs two ports, got %u", o->nspec);
+}
+
+struct dir {
+	struct usnet_port *in, *out;
+	const char *from, *to;
+	uint64_t rx, rx_bytes, port_drops;
+	struct tool_meter *m; /* pkts/bytes: forwarded; drops: refused by out */
+};
+
+/* One burst from in to out; returns the frames received. */
+static uint16_t forward(struct dir *d, uint16_t burst)
+{
+	struct usnet_pkt *pkts[USNET_MAX_BURST];
+	uint16_t n = usnet_rx_burst(d->in, 0, pkts, burst), sent;
+	uint64_t bytes = 0, deadline = 0;
+
+	if (!n)
+		return 0;
+	for (uint16_t i = 0; i < n; i++)
+		bytes += pkts[i]->len;
+	d->rx += n;
+	d->rx_bytes += bytes;
+	sent = usnet_tx_burst(d->out, 0, pkts, n);
+	while (sent < n) {
+		uint64_t now = usnet_now_ns();
+
+		if (!deadline)
+			deadline = now + TX_RETRY_NS;
+		else if (now >= deadline)
+			break;
+		sent =
+		    (uint16_t)(sent + usnet_tx_burst(d->out, 0, pkts + sent, (uint16_t)(n - sent)));
+	}
+	for (uint16_t i = sent; i < n; i++)
+		bytes -= pkts[i]->len;
+	if (sent < n) {
+		usnet_pkt_free_bulk(pkts + sent, (uint32_t)(n - sent));
+		d->m->drops += (uint64_t)(n - sent);
+	}
+	d->m->pkts += sent;
+	d->m->bytes += bytes;
+	return n;
+}
+
+static uint64_t port_drops(struct usnet_port *port)
+{
+	struct usnet_queue_stats st;
+
+	usnet_port_stats(port, 0, &st);
+	return st.rx_dropped + st.rx_nobuf;
+}
+
+static void report(const struct opts *o, const struct dir d[2], double seconds, const char *stop)
+{
+	if (o->json) {
+		struct tool_json j;
+
+		tool_json_begin(&j, stdout);
+		tool_json_str(&j, "tool", tool_name);
+		tool_json_str(&j, "stop", stop);
+		tool_json_f64(&j, "seconds", seconds, 6);
+		tool_json_u64(&j, "forwarded", d[0].m->pkts + d[1].m->pkts);
+		tool_json_u64(&j, "drops", d[0].m->drops + d[1].m->drops);
+		tool_json_open(&j, "directions", '[');
+		for (int i = 0; i < 2; i++) {
+			tool_json_open(&j, NULL, '{');
+			tool_json_str(&j, "from", d[i].from);
+			tool_json_str(&j, "to", d[i].to);
+			tool_json_u64(&j, "rx", d[i].rx);
+			tool_json_u64(&j, "rx_bytes", d[i].rx_bytes);
+			tool_json_u64(&j, "tx", d[i].m->pkts);
+			tool_json_u64(&j, "tx_bytes", d[i].m->bytes);
+			tool_json_u64(&j, "drops", d[i].m->drops);
+			tool_json_u64(&j, "port_drops", d[i].port_drops);
+			tool_json_f64(&j, "pps", tool_rate(d[i].m->pkts, seconds), 1);
+			tool_json_f64(&j, "mbps", tool_rate(d[i].m->bytes, seconds) * 8e-6, 3);
+			tool_json_close(&j, '}');
+		}
+		tool_json_close(&j, ']');
+		tool_json_end(&j);
+		return;
+	}
+	for (int i = 0; i < 2; i++)
+		tool_msg("%s: '%s' -> '%s': rx %llu, tx %llu frames %llu bytes, drops %llu, port "
+			 "drops %llu; %.0f pps, %.2f Mbit/s in %.3f s (stopped: %s)",
+			 d[i].m->label, d[i].from, d[i].to, (unsigned long long)d[i].rx,
+			 (unsigned long long)d[i].m->pkts, (unsigned long long)d[i].m->bytes,
+			 (unsigned long long)d[i].m->drops, (unsigned long long)d[i].port_drops,
+			 tool_rate(d[i].m->pkts, seconds), tool_rate(d[i].m->bytes, seconds) * 8e-6,
+			 seconds, stop);
+}
+
+int main(int argc, char **argv)
+{
+	struct usnet_port *ports[2] = {NULL, NULL};
+	struct tool_idle idle = {0};
+	struct tool_meter m[2] = {{.label = "0>1"}, {.label = "1>0"}};
+	struct tool_run run;
+	struct opts o = {0};
+	struct dir d[2];
+	const char *stop;
+	uint64_t now;
+	int status;
+
+	tool_init("usnet-fwd");
+	parse_args(argc, argv, &o);
+	status = tool_open_port(&ports[0], o.spec[0], NULL);
+	if (status)
+		return status;
+	status = tool_open_port(&ports[1], o.spec[1], NULL);
+	if (status)
+		goto out_close0;
+	memset(d, 0, sizeof(d));
+	for (int i = 0; i < 2; i++) {
+		d[i].in = ports[i];
+		d[i].out = ports[1 - i];
+		d[i].from = o.spec[i];
+		d[i].to = o.spec[1 - i];
+		d[i].m = &m[i];
+	}
+	if (!o.quiet)
+		tool_msg("forwarding between '%s' and '%s'", o.spec[0], o.spec[1]);
+	tool_run_start(&run, o.duration_ns, o.quiet);
+	for (;;) {
+		unsigned handled = forward(&d[0], o.burst);
+
+		handled += forward(&d[1], o.burst);
+		now = usnet_now_ns();
+		if (tool_run_line_due(&run, now))
+			tool_run_line(&run, now, m, 2, NULL);
+		if (tool_run_over(&run, now)) {
+			stop = tool_stop ? "signal" : "time";
+			break;
+		}
+		tool_idle_many(ports, 2, &idle, handled, tool_run_timeout_ms(&run, now, 100));
+	}
+	for (int i = 0; i < 2; i++)
+		d[i].port_drops = port_drops(ports[i]);
+	report(&o, d, tool_run_seconds(&run, now), stop);
+	if (o.json && (fflush(stdout) || ferror(stdout)))
+		status = TOOL_EXIT_FAIL;
+	usnet_port_close(ports[1]);
+out_close0:
+	usnet_port_close(ports[0]);
+	return status;
+}
