@@ -17,7 +17,11 @@ deps:
 demo: all
 	scripts/demo.sh $(BUILD)
 
+# The Release build is compiled too: -O2/-O3 finds warnings (-Werror) that
+# the Debug build cannot, and `make demo` uses it.
 test: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUSNET_SANITIZE=ON
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600

@@ -214,7 +214,7 @@ static int link_basename(const char *root, const char *bdf, const char *attr, ch
 	base = base ? base + 1 : target;
 	if (strlen(base) >= len)
 		return usnet_error(ENAMETOOLONG, "%s -> %s: name too long", path, target);
-	snprintf(out, len, "%s", base);
+	memcpy(out, base, strlen(base) + 1);
 	return 0;
 }
 
@@ -230,7 +230,7 @@ static void first_entry(const char *dir, char *out, size_t len)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' || strlen(e->d_name) >= len)
 			continue;
-		snprintf(out, len, "%s", e->d_name);
+		memcpy(out, e->d_name, strlen(e->d_name) + 1);
 		break;
 	}
 	closedir(d);

@@ -864,7 +864,7 @@ static const char *irq_index_name(uint32_t index)
 /* Try one kind of interrupt with n vectors: n on success, -errno. */
 static int try_irqs(struct usnet_pci_dev *dev, uint32_t index, unsigned n)
 {
-	int fds[USNET_PCI_MAX_IRQS];
+	int fds[USNET_PCI_MAX_IRQS] = {0};
 	int err;
 
 	for (unsigned i = 0; i < n; i++) {

@@ -175,6 +175,8 @@ static void add_tag(struct usnet_pkt *p, uint16_t vid)
 {
 	uint8_t *d = usnet_pkt_prepend(p, 4);
 
+	if (!d)
+		return; /* pool buffers always have the headroom; never taken */
 	memmove(d, d + 4, 12);
 	d[12] = 0x81;
 	d[13] = 0x00;
