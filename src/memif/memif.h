@@ -168,6 +168,12 @@ struct usnet_memif_server_conf {
 	 * goes down (before its memory is released). May be NULL. */
 	void (*on_up)(void *ctx, struct usnet_memif_conn *c);
 	void (*on_down)(void *ctx, struct usnet_memif_conn *c);
+	/* Called when a client's INIT names a served interface that is free,
+	 * with the client's SO_PEERCRED, before mode and secret are checked:
+	 * NULL admits it, anything else is the reason sent in DISCONNECT (and
+	 * counted in `refused`). May be NULL (usnetd's per-interface ACL). */
+	const char *(*on_init)(void *ctx, struct usnet_memif_conn *c, pid_t pid, uid_t uid,
+			       gid_t gid);
 	void *ctx;
 };
 
@@ -190,6 +196,9 @@ void usnet_memif_server_destroy(struct usnet_memif_server *srv);
 int usnet_memif_server_add(struct usnet_memif_server *srv, struct usnet_memif_conn **out,
 			   uint32_t id, const char *secret, uint16_t max_c2s, uint16_t max_s2c,
 			   void *user);
+/* End c's connection (if any), sending DISCONNECT with reason; not a violation. */
+void usnet_memif_server_disconnect(struct usnet_memif_server *srv, struct usnet_memif_conn *c,
+				   const char *reason);
 /* Disconnect (if connected) and forget interface id. No burst may run on it. */
 void usnet_memif_server_remove(struct usnet_memif_server *srv, uint32_t id);
 /* One non-blocking step: accept, handshakes, disconnects. 0 or -errno. */

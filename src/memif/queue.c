@@ -264,6 +264,12 @@ uint16_t usnet_memif_rx(struct usnet_memif_conn *c, uint16_t q, struct usnet_poo
 		do {
 			const uint8_t *src;
 
+			if (used == r->size) {
+				/* Every slot holds this chain and the last still says NEXT:
+				 * it can never end, and would be re-read on every poll. */
+				fault(c, "Descriptor chain longer than the ring");
+				goto partial;
+			}
 			if (used == avail)
 				goto partial; /* the rest of the chain is not written yet */
 			d = desc_read(&ring->desc[(uint16_t)(slot + used) & r->mask]);

@@ -846,6 +846,16 @@ static void pending_read(struct usnet_memif_server *srv, struct pending *p, uint
 		pending_close(srv, p, "Already connected");
 		return;
 	}
+	if (getsockopt(p->fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		pending_close(srv, p, "Peer credentials unavailable");
+		return;
+	}
+	bad = srv->conf.on_init ? srv->conf.on_init(srv->conf.ctx, c, cred.pid, cred.uid, cred.gid)
+				: NULL;
+	if (bad) {
+		pending_close(srv, p, bad);
+		return;
+	}
 	if (m.init.mode != MEMIF_MODE_ETHERNET) {
 		pending_close(srv, p, "Only ethernet mode supported");
 		return;
@@ -867,11 +877,9 @@ static void pending_read(struct usnet_memif_server *srv, struct pending *p, uint
 	c->deadline_ns = now + HANDSHAKE_NS;
 	c->peer_if_name[0] = '\0';
 	copy_name(c->peer_name, sizeof(c->peer_name), m.init.name, MEMIF_NAME_SZ);
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
-		c->peer_pid = cred.pid;
-		c->peer_uid = cred.uid;
-		c->peer_gid = cred.gid;
-	}
+	c->peer_pid = cred.pid;
+	c->peer_uid = cred.uid;
+	c->peer_gid = cred.gid;
 }
 
 /* The region fd must stay at least as large as announced while we map it. */
@@ -1201,6 +1209,13 @@ int usnet_memif_server_add(struct usnet_memif_server *srv, struct usnet_memif_co
 	if (out)
 		*out = c;
 	return 0;
+}
+
+void usnet_memif_server_disconnect(struct usnet_memif_server *srv, struct usnet_memif_conn *c,
+				   const char *reason)
+{
+	if (c->fd >= 0)
+		server_down(srv, c, reason, true, false);
 }
 
 void usnet_memif_server_remove(struct usnet_memif_server *srv, uint32_t id)

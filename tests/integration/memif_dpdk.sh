@@ -39,11 +39,13 @@ fail() {
 }
 
 # start_testpmd NAME VDEV_ARGS: io forward, one port looped onto itself,
-# statistics every second; runs at most 60 s.
+# statistics every second; runs at most 60 s. --no-flush-rx: testpmd would
+# otherwise drop what arrives before its forwarding starts, and our client
+# may connect (and send) before that.
 start_testpmd() {
 	timeout -s INT 60 "$testpmd" -l 0-1 --no-huge -m 256 --no-pci \
 		--file-prefix "memif_dpdk_$$_$1" --vdev="net_memif0,$2" -- \
-		--forward-mode=io --port-topology=loop --stats-period 1 --disable-link-check \
+		--forward-mode=io --port-topology=loop --stats-period 1 --disable-link-check --no-flush-rx \
 		--nb-cores=1 --total-num-mbufs=8192 >"$tmp/$1.testpmd.log" 2>&1 &
 	pids+=($!)
 	tp_pid=$!

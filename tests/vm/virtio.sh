@@ -104,6 +104,8 @@ N_FAULT=$N_FAULT
 MODE=$mode
 BENCH_SECS=$BENCH_SECS
 PMD_DIR=$pmds
+BENCH_OPTS="${BENCH_OPTS:-}"
+ROUNDS="$(seq -s " " 1 "${BENCH_ROUNDS:-2}")"
 EOF
 t=$(now)
 "$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" \
@@ -255,6 +257,7 @@ fi
 
 if [ "$mode" = bench ]; then
     echo "virtio.sh: bench, 64-byte frames, TX into a UDP socket netdev, ${BENCH_SECS} s per run:"
+    echo "  pktgen on null: (no device): $(tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench null pps=\([0-9.]*\).*/\1/p') pps"
     tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench \([a-z]*\) round=\([0-9]*\) pps=\([0-9.]*\).*/  \1 round \2: \3 pps/p'
     u=$(tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench usnet .*pps=\([0-9.]*\).*/\1/p' | sort -g | tail -n 1)
     d=$(tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench testpmd .*pps=\([0-9.]*\).*/\1/p' | sort -g | tail -n 1)

@@ -53,10 +53,16 @@ json_get() {
 start_sink() {
     _n=$1; shift
     rm -f "$T/$_n.json" "$T/$_n.err"
-    usnet-sink "$@" --json >"$T/$_n.json" 2>"$T/$_n.err" &
+    echo "E1000 at $(now) start $_n"
+    timeout 120 usnet-sink "$@" --json >"$T/$_n.json" 2>"$T/$_n.err" &
     sink_pid=$!
+    wait_ready "$_n"
+}
+# wait_ready NAME: until the tool wrote its first line to $T/NAME.err, then
+# the e1000 model's one second.
+wait_ready() {
     _i=0
-    while [ ! -s "$T/$_n.err" ] && [ "$_i" -lt 100 ]; do
+    while [ ! -s "$T/$1.err" ] && [ "$_i" -lt 100 ]; do
         usleep 100000
         _i=$((_i + 1))
     done
@@ -80,7 +86,8 @@ wait_pid() {
 
 pktgen() { # pktgen NAME ARGS...
     _n=$1; shift
-    usnet-pktgen "$@" -q --json >"$T/$_n.json" 2>"$T/$_n.err"
+    echo "E1000 at $(now) start $_n"
+    timeout 60 usnet-pktgen "$@" -q --json >"$T/$_n.json" 2>"$T/$_n.err"
 }
 
 # report NAME: copy a tool's JSON summary to the console for the host.
@@ -143,8 +150,10 @@ rxtx $D $MAC_D $B 4 tx-e1000e
 # RCTL.UPE. Packets received on A are sent on B from A's pool: the copy path.
 t0=$(now)
 rm -f $T/fwd.json $T/fwd.err
-usnet-fwd -p "pci:$A,promisc=1,rxd=$RXD" -p "pci:$B,promisc=1,rxd=$RXD" -t 120 -q --json >$T/fwd.json 2>$T/fwd.err &
+timeout 180 usnet-fwd -p "pci:$A,promisc=1,rxd=$RXD" -p "pci:$B,promisc=1,rxd=$RXD" -t 120 \
+    --json >$T/fwd.json 2>$T/fwd.err &
 fwd_pid=$!
+wait_ready fwd
 fwd_ok=1
 for dir in cd dc; do
     if [ $dir = cd ]; then src=$C dst=$D dmac=$MAC_D; else src=$D dst=$C dmac=$MAC_C; fi

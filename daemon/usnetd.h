@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * usnetd: the network driver as its own process (docs/usnetd.md).
+ *
+ * One thread owns the uplink ports and serves memif clients (the internal
+ * server API of src/memif/memif.h); every client interface is a port of an
+ * L2 switch whose other port is its segment's uplink. This header is what
+ * the daemon's files share; nothing here is public API.
+ *
+ *   config.c   the configuration: file, command line, defaults
+ *   switch.c   MAC table, forwarding verdicts, MAC derivation, flow hash
+ *   ctl.c      the control socket usnetctl talks to (ctl_proto.h)
+ *   usnetd.c   main(), the poll loop, sleeping, --supervise, logging
+ */
+#ifndef USNETD_H
+#define USNETD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <usnet/port.h>
+
+#include "../src/memif/memif.h"
+
+#define USNETD_VERSION	    "0.1.0"
+#define USNETD_MAX_UPLINKS  8
+#define USNETD_MAX_IFACES   256 /* what the memif server serves at most */
+#define USNETD_MAX_ACL	    16	/* uids, and gids, per interface */
+#define USNETD_NAME_SZ	    32
+#define USNETD_PATH_SZ	    108 /* sockaddr_un.sun_path */
+#define USNETD_SPEC_SZ	    208 /* usnet_spec_parse() takes up to 200 characters */
+#define USNETD_BATCH	    32	/* frames per burst and per destination batch */
+#define USNETD_DFLT_SOCKET  "/run/usnet/usnetd.sock"
+#define USNETD_DFLT_CONTROL "/run/usnet/usnetd.ctl"
+
+/* ---- configuration (config.c) ---- */
+
+struct usnetd_uplink_conf {
+	char name[USNETD_NAME_SZ]; /* "u0", "u1"... unless a section names it */
+	char spec[USNETD_SPEC_SZ];
+	bool rx;      /* poll its RX queues (off: a send-only uplink such as null:) */
+	bool promisc; /* receive frames for client MACs, not just the port's own */
+	uint16_t rx_queues;
+};
+
+struct usnetd_iface_conf {
+	uint32_t id;
+	bool id_set;
+	char name[USNETD_NAME_SZ];
+	uint8_t mac[6];
+	bool mac_set; /* else derived from id (usnetd_mac_derive()) */
+	uid_t uids[USNETD_MAX_ACL];
+	gid_t gids[USNETD_MAX_ACL];
+	unsigned nuids, ngids; /* both 0: anyone who can open the socket */
+	char secret[MEMIF_SECRET_SZ + 1];
+	bool any_src_mac; /* may send from any source MAC */
+	uint16_t queues;  /* rings per direction at most; 0: the global `queues` */
+	char uplink[USNETD_NAME_SZ]; /* "": the first uplink; "none": no uplink */
+	bool auto_made;		     /* from auto_ids, not configured */
+};
+
+struct usnetd_conf {
+	char socket_path[USNETD_PATH_SZ];
+	char control_path[USNETD_PATH_SZ]; /* "": derived from socket_path */
+	mode_t socket_mode;
+	uid_t socket_uid; /* (uid_t)-1: leave as created */
+	gid_t socket_gid;
+	int core;	      /* -1: no pinning */
+	uint32_t spin_us;     /* busy-poll this long after the last frame, then sleep */
+	uint32_t pool_size;   /* daemon packet pool */
+	uint16_t queues;      /* rings per direction and client at most */
+	uint8_t mac_prefix[2]; /* derived MACs: PREFIX:ID(32 bits, big-endian) */
+	uint32_t auto_lo, auto_hi;
+	bool auto_ids;	      /* serve ids auto_lo..auto_hi without a section */
+	bool auto_ids_set;    /* given explicitly (else: 0-15 when nothing is configured) */
+	bool use_syslog;
+	int log_level;	      /* enum usnet_log_level */
+	bool supervise;
+	bool check_only;      /* --check: print the configuration and exit */
+	unsigned nuplinks, nifaces;
+	struct usnetd_uplink_conf uplink[USNETD_MAX_UPLINKS];
+	struct usnetd_iface_conf iface[USNETD_MAX_IFACES];
+};
+
+/* Defaults: socket paths, mode 0660, no pinning, 100 us spin... */
+void usnetd_conf_init(struct usnetd_conf *c);
+/* Read a config file into c (on top of what is there). 0 or -errno with usnet_last_error(). */
+int usnetd_conf_load(struct usnetd_conf *c, const char *path);
+/* Parse config text (for tests and the file reader); `origin` names it in errors. */
+int usnetd_conf_parse(struct usnetd_conf *c, const char *text, const char *origin);
+/* One global "key = value" setting, as the command line gives them. */
+int usnetd_conf_set(struct usnetd_conf *c, const char *key, const char *val);
+/* "-i ID[,key=value...]": add or amend interface ID. */
+int usnetd_conf_iface_arg(struct usnetd_conf *c, const char *arg);
+/* "-u SPEC" (rx polled) or "-U SPEC" (send-only). */
+int usnetd_conf_uplink_arg(struct usnetd_conf *c, const char *spec, bool rx);
+/*
+ * Check consistency and fill in what is derived: control path, auto ids,
+ * MACs, interface names, uplink references. 0 or -EINVAL.
+ */
+int usnetd_conf_finish(struct usnetd_conf *c);
+/* The effective configuration, in the file's syntax. */
+void usnetd_conf_print(const struct usnetd_conf *c, void *file);
+
+/* ---- switch (switch.c) ---- */
+
+/* A stable locally administered unicast MAC for interface id. */
+void usnetd_mac_derive(const uint8_t prefix[2], uint32_t id, uint8_t mac[6]);
+int usnetd_mac_format(char *buf, unsigned len, const uint8_t mac[6]);
+
+#define USNETD_MAC_SLOTS 1024 /* power of two, > 2 * USNETD_MAX_IFACES */
+
+/* MAC -> interface index, open addressing; filled once at start. */
+struct usnetd_mactab {
+	struct {
+		uint8_t mac[6];
+		int16_t idx; /* -1: empty */
+	} slot[USNETD_MAC_SLOTS];
+};
+
+void usnetd_mactab_init(struct usnetd_mactab *t);
+/* 0, -EEXIST (that MAC is taken), -ENOSPC. */
+int usnetd_mactab_add(struct usnetd_mactab *t, const uint8_t mac[6], int idx);
+/* The interface index owning mac, or -1. */
+int usnetd_mactab_find(const struct usnetd_mactab *t, const uint8_t mac[6]);
+
+/* Where a frame goes (usnetd_switch_from_*()). */
+enum usnetd_verdict {
+	USNETD_TO_IFACE,     /* unicast to one client interface (*dst) */
+	USNETD_TO_UPLINK,    /* unicast to the segment's uplink */
+	USNETD_FLOOD,	     /* broadcast/multicast: every client of the segment and the uplink */
+	USNETD_DROP_RUNT,    /* shorter than an Ethernet header */
+	USNETD_DROP_SRC_MAC, /* a client sent from a MAC not its own */
+	USNETD_DROP_NOWHERE, /* unicast to no client, and no uplink to send it to */
+	USNETD_DROP_FILTERED /* from the uplink: not for a client, or looped back */
+};
+
+/* Who a segment member is, for the verdict functions. */
+struct usnetd_sw_port {
+	const uint8_t *mac; /* the interface's MAC */
+	int segment;	    /* uplink index, -1 for none */
+	bool any_src_mac;
+};
+
+/*
+ * A frame from client interface `src` (ports[src]). *dst: the interface
+ * for USNETD_TO_IFACE. Frames to a client of another segment leave
+ * through this segment's uplink, like any other unicast.
+ */
+enum usnetd_verdict usnetd_switch_from_iface(const struct usnetd_mactab *t,
+					     const struct usnetd_sw_port *ports, int src,
+					     const uint8_t *frame, uint32_t len, int *dst);
+/* A frame from the uplink of segment `seg`. */
+enum usnetd_verdict usnetd_switch_from_uplink(const struct usnetd_mactab *t,
+					      const struct usnetd_sw_port *ports, int seg,
+					      const uint8_t *frame, uint32_t len, int *dst);
+/* A hash of the frame's flow (IPv4 addresses and ports, else MACs) to spread queues. */
+uint32_t usnetd_flow_hash(const uint8_t *frame, uint32_t len);
+
+/* ---- the daemon (usnetd.c) ---- */
+
+/* Frames collected for one destination during one source burst. */
+struct usnetd_batch {
+	uint16_t n;
+	uint16_t q;    /* client: the S2C ring they go to */
+	bool dirty;    /* on the flush list */
+	struct usnet_pkt *pkts[USNETD_BATCH];
+};
+
+struct usnetd_uplink {
+	const struct usnetd_uplink_conf *conf;
+	struct usnet_port *port;
+	unsigned idx;
+	uint16_t rxq; /* RX queues polled (0: send-only) */
+	int fd_ok;    /* its RX queues have fds to sleep on */
+	struct usnetd_batch out;
+	/* Switch counters; the port keeps its own (usnet_port_stats()). */
+	uint64_t rx_frames, rx_bytes;	/* received from the uplink */
+	uint64_t rx_flooded;		/* of those, broadcast/multicast */
+	uint64_t rx_filtered;		/* of those, for no client (or looped back) */
+	uint64_t tx_frames, tx_bytes;	/* handed to the uplink */
+	uint64_t tx_drops;		/* the uplink refused them (queue full) */
+};
+
+struct usnetd_iface {
+	struct usnetd_iface_conf *conf;
+	unsigned idx;
+	struct usnet_memif_conn *conn;
+	struct usnetd_uplink *uplink; /* its segment's uplink, NULL if none */
+	bool up;
+	uint64_t up_since_ns;
+	struct usnetd_batch out;
+	char refusal[MEMIF_REASON_SZ]; /* the last ACL refusal (on_init's return value) */
+	struct usnet_queue_stats rxst[USNET_MEMIF_MAX_RINGS], txst[USNET_MEMIF_MAX_RINGS];
+	/* Switch counters, kept across connections. */
+	uint64_t rx_frames, rx_bytes;	/* frames the client sent */
+	uint64_t tx_frames, tx_bytes;	/* frames copied into its rings */
+	uint64_t tx_drops;		/* for it, but its S2C rings were full (or it left) */
+	uint64_t src_mac_drops;		/* it sent from a MAC not its own */
+	uint64_t other_drops;		/* runts, hairpins, no uplink, pool empty */
+	uint64_t refused;		/* connections refused by the ACL */
+};
+
+struct usnetd_ctl;
+
+struct usnetd {
+	struct usnetd_conf *conf;
+	struct usnet_memif_server *srv;
+	struct usnet_pool *pool; /* client frames and flood copies */
+	unsigned nup, nifs;
+	struct usnetd_uplink up[USNETD_MAX_UPLINKS];
+	struct usnetd_iface *ifs;
+	struct usnetd_sw_port *swp; /* per interface, for the verdict functions */
+	struct usnetd_iface *active[USNETD_MAX_IFACES]; /* connected interfaces */
+	unsigned nactive;
+	struct usnetd_mactab mactab;
+	struct usnetd_batch *flush[USNETD_MAX_IFACES + USNETD_MAX_UPLINKS];
+	unsigned nflush;
+	int ep_ctl;   /* control events: memif server, control socket, signals */
+	int ep_sleep; /* ep_ctl + uplink fds + client C2S eventfds */
+	int sigfd;
+	struct usnetd_ctl *ctl;
+	bool stop;
+	bool ctl_due; /* a data-path fault waits for the memif control side */
+	uint64_t start_ns;
+	uint64_t loops, sleeps, busy_ns_total;
+};
+
+/* ---- control socket (ctl.c) ---- */
+
+/* Listen on path (mode 0600). 0 or -errno. */
+int usnetd_ctl_open(struct usnetd_ctl **out, struct usnetd *d, const char *path);
+void usnetd_ctl_close(struct usnetd_ctl *ctl);
+/* Its epoll fd: readable when usnetd_ctl_poll() has work. */
+int usnetd_ctl_fd(const struct usnetd_ctl *ctl);
+/* Accept, answer requests, drop idle connections. Never blocks. */
+void usnetd_ctl_poll(struct usnetd_ctl *ctl);
+
+#endif
