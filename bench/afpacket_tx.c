@@ -9,6 +9,9 @@
  *	warm-up. Prints the rate the port took frames at and, with -p, the
  *	rate the peer interface counted them arriving
  *	(/sys/class/net/PEER/statistics/rx_packets): the frames actually sent.
+ *	Also the CPU time the process used per frame sent (the veth's
+ *	receive side runs in the sender's context, so it is included), which
+ *	other load on the machine moves much less than the rates.
  *
  *   afpacket_tx rx [-t SECS] [-c CPU] SPEC
  *	Receive on SPEC for SECS seconds (start the sender first); prints the
@@ -66,6 +69,14 @@ static long long read_counter(const char *ifname)
 	return v;
 }
 
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * USNET_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
 static void build(uint8_t *buf, size_t room, const uint8_t *src_mac, uint16_t size)
 {
 	struct usnet_udp4_flow flow = {
@@ -92,7 +103,7 @@ static int cmd_rate(int argc, char **argv)
 	struct usnet_queue_stats st0, st1;
 	uint8_t tmpl[2048];
 	uint16_t held = 0;
-	uint64_t t0, t1, end;
+	uint64_t t0, t1, end, c0 = 0, c1;
 	long long rx0 = -1, rx1 = -1;
 
 	while ((opt = getopt(argc, argv, "t:s:b:c:p:")) != -1) {
@@ -142,6 +153,7 @@ static int cmd_rate(int argc, char **argv)
 			usnet_port_stats(port, 0, &st0);
 			rx0 = peer ? read_counter(peer) : -1;
 			t0 = usnet_now_ns();
+			c0 = cpu_ns();
 		}
 		for (;;) {
 			uint16_t sent;
@@ -162,6 +174,7 @@ static int cmd_rate(int argc, char **argv)
 		}
 	}
 	t1 = usnet_now_ns();
+	c1 = cpu_ns();
 	usnet_port_stats(port, 0, &st1);
 	/* Let the last frames land before reading the peer's counter. */
 	usleep(50000);
@@ -170,10 +183,12 @@ static int cmd_rate(int argc, char **argv)
 		double dt = (double)(t1 - t0) / 1e9;
 		double took = (double)(st1.tx_packets - st0.tx_packets) / dt / 1e6;
 		double got = rx0 >= 0 && rx1 >= 0 ? (double)(rx1 - rx0) / dt / 1e6 : -1;
+		double frames = (double)(st1.tx_packets - st0.tx_packets);
 
 		printf("%-40s size %4u burst %3u  took %7.3f Mpps  delivered %7.3f Mpps "
-		       "(%6.2f Gb/s)  tx_full %llu tx_errors %llu\n",
+		       "(%6.2f Gb/s)  cpu %6.1f ns/frame  tx_full %llu tx_errors %llu\n",
 		       argv[optind], size, burst, took, got, got * size * 8 / 1e3,
+		       frames ? (double)(c1 - c0) / frames : 0,
 		       (unsigned long long)(st1.tx_full - st0.tx_full),
 		       (unsigned long long)(st1.tx_errors - st0.tx_errors));
 	}

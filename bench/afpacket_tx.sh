@@ -12,8 +12,10 @@
 # The rate is the receiving veth's kernel counter (rx_packets) over SECS
 # seconds: frames that really crossed. The methods run interleaved, ROUNDS
 # times, and the median per method is reported, because other load on the
-# machine moves absolute numbers; compare methods within one run. The veth
-# pair lives in a namespace this script creates and deletes.
+# machine moves absolute numbers; compare methods within one run. Next to
+# it, the sender's CPU time per frame (the veth's receive side included),
+# which that load moves much less. The veth pair lives in a namespace this
+# script creates and deletes.
 #
 # Environment: SECS (3), ROUNDS (5), CPU (1), LAT_N (500).
 set -euo pipefail
@@ -39,7 +41,8 @@ ip -n "$NS" link set "$A" up
 ip -n "$NS" link set "$B" up
 
 methods=("tx=mmsg" "tx=ring" "tx=mmsg,qdisc_bypass=1" "tx=ring,qdisc_bypass=1")
-declare -A res
+declare -A res cpu
+median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 echo "load before: $(cat /proc/loadavg)"
 for size in 60 1514; do
 	for ((r = 0; r < ROUNDS; r++)); do
@@ -47,18 +50,21 @@ for size in 60 1514; do
 			line=$(nsx timeout $((SECS + 10)) "$BIN" rate -t "$SECS" -s "$size" -c "$CPU" \
 				-p "$B" "afpacket:$A,$m")
 			mpps=$(sed -n 's/.*delivered *\([0-9.]*\) Mpps.*/\1/p' <<<"$line")
+			ns=$(sed -n 's/.*cpu *\([0-9.]*\) ns.*/\1/p' <<<"$line")
 			res["$size $m"]+="$mpps "
+			cpu["$size $m"]+="$ns "
 		done
 	done
 done
 echo "load after:  $(cat /proc/loadavg)"
-printf "%-26s %6s  %-12s  %s\n" method size "median Mpps" "all rounds"
+printf "%-24s %5s  %-20s %-16s %s\n" method size "median Mpps" "median cpu/frame" "all rounds (Mpps)"
 for size in 60 1514; do
 	for m in "${methods[@]}"; do
-		med=$(tr ' ' '\n' <<<"${res["$size $m"]}" | sed '/^$/d' | sort -n |
-			awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+		med=$(median <<<"${res["$size $m"]}")
+		ns=$(median <<<"${cpu["$size $m"]}")
 		gbps=$(awk -v m="$med" -v s="$size" 'BEGIN {printf "%.2f", m * s * 8 / 1000}')
-		printf "%-26s %6s  %-12s  %s\n" "$m" "$size" "$med ($gbps Gb/s)" "${res["$size $m"]}"
+		printf "%-24s %5s  %-20s %-16s %s\n" "$m" "$size" "$med ($gbps Gb/s)" "$ns ns" \
+			"${res["$size $m"]}"
 	done
 done
 

@@ -8,6 +8,7 @@
 . /lib/vmtest.sh
 
 SECS=5 ROUNDS=3 SIZE=60
+PMDS=/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0 # copied there by mkinitramfs.sh --lib
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
     case "$arg" in
@@ -36,7 +37,8 @@ run_dpdk() { # run_dpdk BDF -> pps on stdout
     rm -f $T/testpmd.log
     {
         i=0
-        while ! grep -q "testpmd>" $T/testpmd.log 2>/dev/null && [ $i -lt 600 ]; do
+        while ! grep -q "testpmd>" $T/testpmd.log 2>/dev/null && [ $i -lt 600 ] &&
+            ! grep -q "exiting with code" $T/testpmd.log 2>/dev/null; do
             usleep 100000
             i=$((i + 1))
         done
@@ -49,6 +51,7 @@ run_dpdk() { # run_dpdk BDF -> pps on stdout
         sleep 1
         echo quit
     } | timeout $((SECS + 90)) dpdk-testpmd -l 0-1 -n 1 -a "$1" --file-prefix bench \
+        -d "$PMDS/librte_mempool_ring.so.23" -d "$PMDS/librte_net_e1000.so.23" \
         --log-level=lib.eal:error -- --forward-mode=txonly --txpkts=$SIZE --burst=32 \
         --nb-cores=1 --total-num-mbufs=8192 -i >$T/testpmd.log 2>&1
     grep "Tx-pps:" $T/testpmd.log | tail -n 1 | awk '{ print $2 }'

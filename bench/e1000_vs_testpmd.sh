@@ -46,12 +46,12 @@ echo "          start; 1 s; show port stats 0; $SECS s; show port stats 0 (its T
 printf "   %-7s %5s %12s %12s %7s\n" nic round "usnet pps" "DPDK pps" ratio
 tr -d '\r' <"$log" | grep '^BENCH' | while read -r tag nic r u d; do
     if [ "$tag" = BENCH-LOG ]; then echo "   $nic $r $u $d"; continue; fi
-    ratio=$(awk -v u="$u" -v d="$d" 'BEGIN { if (d > 0 && u > 0) printf "%.2f", u / d; else print "-" }')
+    ratio=$(awk -v u="$u" -v d="$d" 'BEGIN { if (d + 0 > 0 && u + 0 > 0) printf "%.2f", u / d; else print "-" }')
     printf "   %-7s %5s %12s %12s %7s\n" "$nic" "$r" "$u" "$d" "$ratio"
     echo "$nic $ratio" >>"$work/ratios"
 done
 for nic in e1000 e1000e; do
-    m=$(tr -d '\r' <"$log" | awk -v n="$nic" '$1 == "BENCH" && $2 == n && $5 > 0 { print $4 / $5 }' |
+    m=$(tr -d '\r' <"$log" | awk -v n="$nic" '$1 == "BENCH" && $2 == n && $5 + 0 > 0 && $4 + 0 > 0 { print $4 / $5 }' |
         sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", v[int((NR + 1) / 2)] }')
     echo "RESULT e1000_tx_ratio_$nic=${m:-none}"
 done

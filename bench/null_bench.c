@@ -157,14 +157,14 @@ int main(int argc, char **argv)
 	usnet_port_close(port);
 	secs = usnet_ns_to_s(t1 - t0);
 	mpps = (double)done / secs / 1e6;
-	printf("null: %s burst %u, cpu %d: %" PRIu64 " packets in %.3f s = %.2f Mpps",
-	       spec, burst, cpu, done, secs, mpps);
+	printf("null: %s burst %u, cpu %d: %" PRIu64 " packets in %.3f s = %.2f Mpps", spec, burst,
+	       cpu, done, secs, mpps);
 	if (c1 != c0)
 		printf(", %.2f TSC cycles/packet", (double)(c1 - c0) / (double)done);
 	printf(", cpu share %.0f%% (port stats: rx %" PRIu64 " tx %" PRIu64 " rx_nobuf %" PRIu64
 	       ")\n",
-	       100.0 * (double)(cpu_t1 - cpu_t0) / (double)(t1 - t0), st.rx_packets,
-	       st.tx_packets, st.rx_nobuf);
+	       100.0 * (double)(cpu_t1 - cpu_t0) / (double)(t1 - t0), st.rx_packets, st.tx_packets,
+	       st.rx_nobuf);
 	printf("RESULT null burst=%u packets=%" PRIu64 " seconds=%.3f mpps=%.2f "
 	       "cycles_per_pkt=%.2f cpu=%.0f\n",
 	       burst, done, secs, mpps, c1 != c0 ? (double)(c1 - c0) / (double)done : 0.0,

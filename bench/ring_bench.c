@@ -37,17 +37,17 @@
 
 struct bench {
 	struct usnet_ring *ring;
-	uint64_t items;	  /* stop after this many (producer side) */
-	uint64_t max_ns;  /* or after this long */
+	uint64_t items;	 /* stop after this many (producer side) */
+	uint64_t max_ns; /* or after this long */
 	uint32_t batch;
-	int cpu[2];	  /* producer, consumer */
+	int cpu[2];	   /* producer, consumer */
 	_Atomic int ready; /* threads pinned and waiting */
 	_Atomic bool go;
 	/* Set by the producer when it stops early on time: the real count. */
 	_Atomic uint64_t produced;
 	_Atomic bool producer_done;
 	uint64_t consumed;
-	uint64_t bad;	    /* items out of sequence */
+	uint64_t bad;	      /* items out of sequence */
 	uint64_t empty_polls; /* consumer bursts that returned 0 */
 	uint64_t full_polls;  /* producer bursts that enqueued less than asked */
 	uint64_t t_start, t_end;
@@ -66,10 +66,10 @@ static uint64_t thread_cpu_ns(void)
 }
 
 /* One burst in and out again on the same thread; returns items that came out. */
-__attribute__((noinline)) uint32_t ring_roundtrip(struct usnet_ring *r, void *const *in,
-						   void **out, uint32_t n);
-__attribute__((noinline)) uint32_t ring_roundtrip(struct usnet_ring *r, void *const *in,
-						   void **out, uint32_t n)
+__attribute__((noinline)) uint32_t ring_roundtrip(struct usnet_ring *r, void *const *in, void **out,
+						  uint32_t n);
+__attribute__((noinline)) uint32_t ring_roundtrip(struct usnet_ring *r, void *const *in, void **out,
+						  uint32_t n)
 {
 	uint32_t put = usnet_ring_enqueue_burst(r, in, n);
 
@@ -103,16 +103,17 @@ static int single_thread(struct bench *b)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr,
-		"usage: %s [-n ITEMS] [-t SECONDS] [-b BATCH] [-s RING_SIZE] [-p CPU] [-c CPU] [-S]\n"
-		"  -n ITEMS      items to pass (default 100000000)\n"
-		"  -t SECONDS    stop after this long even if ITEMS are not through (default 30)\n"
-		"  -b BATCH      items per enqueue/dequeue burst, 1..%u (default 32)\n"
-		"  -s RING_SIZE  ring slots, power of two (default 1024)\n"
-		"  -p CPU -c CPU producer and consumer cores (default 0 and 1)\n"
-		"  -S            single thread: enqueue and dequeue each burst on one core\n"
-		"                (for instruction counts under callgrind)\n",
-		prog, MAX_BATCH);
+	fprintf(
+	    stderr,
+	    "usage: %s [-n ITEMS] [-t SECONDS] [-b BATCH] [-s RING_SIZE] [-p CPU] [-c CPU] [-S]\n"
+	    "  -n ITEMS      items to pass (default 100000000)\n"
+	    "  -t SECONDS    stop after this long even if ITEMS are not through (default 30)\n"
+	    "  -b BATCH      items per enqueue/dequeue burst, 1..%u (default 32)\n"
+	    "  -s RING_SIZE  ring slots, power of two (default 1024)\n"
+	    "  -p CPU -c CPU producer and consumer cores (default 0 and 1)\n"
+	    "  -S            single thread: enqueue and dequeue each burst on one core\n"
+	    "                (for instruction counts under callgrind)\n",
+	    prog, MAX_BATCH);
 }
 
 static int pin(int cpu)

@@ -161,10 +161,15 @@ uint32_t usnetd_flow_hash(const uint8_t *frame, uint32_t len);
 /* ---- the daemon (usnetd.c) ---- */
 
 /* Frames collected for one destination during one source burst. */
+struct usnetd_iface;
+struct usnetd_uplink;
+
 struct usnetd_batch {
 	uint16_t n;
 	uint16_t q;    /* client: the S2C ring they go to */
 	bool dirty;    /* on the flush list */
+	struct usnetd_iface *iface;   /* the destination: a client... */
+	struct usnetd_uplink *uplink; /* ...or an uplink */
 	struct usnet_pkt *pkts[USNETD_BATCH];
 };
 
@@ -192,6 +197,7 @@ struct usnetd_iface {
 	uint64_t up_since_ns;
 	struct usnetd_batch out;
 	char refusal[MEMIF_REASON_SZ]; /* the last ACL refusal (on_init's return value) */
+	uint64_t refused_ns, down_ns;  /* when it was last refused, last went down */
 	struct usnet_queue_stats rxst[USNET_MEMIF_MAX_RINGS], txst[USNET_MEMIF_MAX_RINGS];
 	/* Switch counters, kept across connections. */
 	uint64_t rx_frames, rx_bytes;	/* frames the client sent */
@@ -224,7 +230,8 @@ struct usnetd {
 	bool stop;
 	bool ctl_due; /* a data-path fault waits for the memif control side */
 	uint64_t start_ns;
-	uint64_t loops, sleeps, busy_ns_total;
+	uint64_t next_srv; /* when usnet_memif_server_poll() is due regardless */
+	uint64_t loops, sleeps, sleep_ns;
 };
 
 /* ---- control socket (ctl.c) ---- */

@@ -377,7 +377,9 @@ static void send_loop(const struct opts *o, struct usnet_port *port, struct fram
 			pending = (uint16_t)(pending + got);
 		}
 		ntx = pending < want ? pending : (uint16_t)want;
-		taken = ntx ? usnet_tx_burst(port, 0, pkts, ntx) : 0;
+		/* Called even with nothing to send: a port reclaims finished
+		 * transmissions in tx_burst, which is how an empty pool refills. */
+		taken = usnet_tx_burst(port, 0, pkts, ntx);
 		if (taken) {
 			meter.pkts += taken;
 			meter.bytes += (uint64_t)taken * fr->size;

@@ -30,6 +30,7 @@
 #include "../src/platform/pci.h"
 #include "../src/ports/pci_port.h"
 #include "common.h"
+#include "usnetctl_usnetd.h"
 
 #define BIND_WAIT_MS 3000
 
@@ -40,6 +41,7 @@ static const char usage_text[] =
     "usage: usnetctl [OPTIONS] status [--json]\n"
     "       usnetctl [OPTIONS] bind ADDR [vfio-pci|uio_pci_generic] [--force]\n"
     "       usnetctl [OPTIONS] unbind ADDR\n"
+    "       usnetctl [OPTIONS] clients|uplinks|stats [--json] [--all] [--socket PATH]\n"
     "\n"
     "PCI network devices and the drivers they are bound to.\n"
     "\n"
@@ -52,13 +54,21 @@ static const char usage_text[] =
     "                  loading the module if needed; the driver it had is recorded\n"
     "                  under the run directory for unbind\n"
     "  unbind ADDR     give ADDR back to the kernel driver it had before bind\n"
+    "  clients         usnetd's client interfaces: id, state, pid, uid, gid, MAC,\n"
+    "                  queues, peer name, time up or why the last connection ended\n"
+    "  uplinks         usnetd's uplink ports: spec, MAC, link, counters\n"
+    "  stats           usnetd itself, then rx/tx/drop counters per uplink and client\n"
+    "                  (TX-DROPS: its rings were full; SRC-DROPS: wrong source MAC;\n"
+    "                  INVALID: disconnected for invalid descriptors or messages)\n"
     "\n"
     "options:\n"
-    "  --json          status as one JSON object\n"
+    "  --json          status, clients, uplinks, stats: one JSON object\n"
     "  --force         bind even if the device's interface is up with addresses\n"
     "                  (IPv6 link-local addresses do not count)\n"
     "  --sysfs DIR     sysfs root (default /sys; tests use a fake tree)\n"
     "  --run-dir DIR   where bind records original drivers (default /run/usnet)\n"
+    "  --socket PATH   usnetd's control socket (default " USNETCTL_DFLT_CONTROL ")\n"
+    "  --all           clients/stats: every served interface, not just active ones\n"
     "  -h, --help      this text\n"
     "\n"
     "exit status: 0 success, 1 failure, 2 usage error\n";
@@ -566,9 +576,11 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"help", no_argument, NULL, 'h'},	       {"json", no_argument, NULL, 'j'},
 	    {"force", no_argument, NULL, 'f'},	       {"sysfs", required_argument, NULL, 's'},
-	    {"run-dir", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0},
+	    {"run-dir", required_argument, NULL, 'r'}, {"socket", required_argument, NULL, 'S'},
+	    {"all", no_argument, NULL, 'a'},	       {NULL, 0, NULL, 0},
 	};
-	bool json = false, force = false;
+	const char *ctl_sock = USNETCTL_DFLT_CONTROL;
+	bool json = false, force = false, all = false;
 	const char *cmd;
 	int c, nargs;
 
@@ -590,14 +602,28 @@ int main(int argc, char **argv)
 		case 'r':
 			run_dir = optarg;
 			break;
+		case 'S':
+			ctl_sock = optarg;
+			break;
+		case 'a':
+			all = true;
+			break;
 		default:
 			tool_bad_option(c, argv, opts);
 		}
 	}
 	if (optind >= argc)
-		tool_usage_error("no command given: status, bind or unbind (see --help)");
+		tool_usage_error("no command given: status, bind, unbind, clients, uplinks or "
+				 "stats (see --help)");
 	cmd = argv[optind++];
 	nargs = argc - optind;
+	if (!strcmp(cmd, "clients") || !strcmp(cmd, "uplinks") || !strcmp(cmd, "stats")) {
+		if (nargs)
+			tool_usage_error("%s takes no arguments (got '%s')", cmd, argv[optind]);
+		if (force)
+			tool_usage_error("--force is for bind");
+		return usnetctl_usnetd(cmd, ctl_sock, json, all);
+	}
 	if (!strcmp(cmd, "status")) {
 		if (nargs)
 			tool_usage_error("status takes no arguments (got '%s')", argv[optind]);
@@ -620,5 +646,7 @@ int main(int argc, char **argv)
 			tool_usage_error("--force is for bind");
 		return cmd_unbind(argv[optind]);
 	}
-	tool_usage_error("unknown command '%s': status, bind or unbind (see --help)", cmd);
+	tool_usage_error("unknown command '%s': status, bind, unbind, clients, uplinks or stats "
+			 "(see --help)",
+			 cmd);
 }

@@ -75,6 +75,8 @@ void usnet_port_close(struct usnet_port *port);
 
 uint16_t usnet_rx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
 			uint16_t n);
+/* Ports reclaim finished transmissions (freeing the packets to their pools)
+ * inside tx_burst; n == 0 only reclaims. Call it when a TX pool runs dry. */
 uint16_t usnet_tx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
 			uint16_t n);
 

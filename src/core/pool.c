@@ -160,8 +160,25 @@ void usnet_pkt_free(struct usnet_pkt *pkt)
 
 void usnet_pkt_free_bulk(struct usnet_pkt **pkts, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
-		usnet_pkt_free(pkts[i]);
+	uint32_t i = 0;
+
+	/* Runs of packets from one pool (the common case) cost one bounds
+	 * check per run; a run that would overflow the stack falls back to
+	 * usnet_pkt_free(), which counts the double free. */
+	while (i < n) {
+		struct usnet_pool *pool = pkts[i]->pool;
+		uint32_t end = i + 1;
+
+		while (end < n && pkts[end]->pool == pool)
+			end++;
+		if (end - i > pool->count - pool->nfree) {
+			for (; i < end; i++)
+				usnet_pkt_free(pkts[i]);
+			continue;
+		}
+		for (; i < end; i++)
+			pool->free[pool->nfree++] = pkts[i];
+	}
 }
 
 void usnet_pool_get_stats(const struct usnet_pool *pool, struct usnet_pool_stats *st)

@@ -59,6 +59,7 @@ enum {
 #define MSGS_PER_POLL 64		       /* bound on the work one poll does per socket */
 #define MAX_PENDING   16		       /* accepted sockets that have not sent INIT yet */
 #define MAX_IFACES    256
+#define DRAIN_NS      (200 * 1000 * 1000ull)  /* client close: wait this long for the server */
 
 /* ---- messages ---- */
 
@@ -665,6 +666,33 @@ err_free:
 	return err;
 }
 
+/*
+ * Before a connected client hangs up: give the server a moment (bounded)
+ * to take the frames tx_burst already accepted, so that a program that
+ * sends N frames and closes has sent N. Ring cursors are valid only if a
+ * burst ran in this connection (r->gen).
+ */
+static void client_drain(struct usnet_memif_conn *c)
+{
+	uint32_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+	uint64_t end = usnet_now_ns() + DRAIN_NS;
+
+	while (usnet_now_ns() < end) {
+		bool pending = false;
+
+		for (uint16_t i = 0; i < c->n_c2s; i++) {
+			struct usnet_memif_ring *r = &c->c2s[i];
+
+			/* Acquire pairs with the server's release of tail. */
+			pending |= r->ring && r->gen == gen &&
+				   atomic_load_explicit(&r->ring->tail, memory_order_acquire) != r->own;
+		}
+		if (!pending)
+			return;
+		usleep(500);
+	}
+}
+
 /* The caller guarantees no burst runs any more. */
 void usnet_memif_client_destroy(struct usnet_memif_client *cl)
 {
@@ -673,6 +701,8 @@ void usnet_memif_client_destroy(struct usnet_memif_client *cl)
 	if (!cl)
 		return;
 	c = &cl->conn;
+	if (usnet_memif_up(c))
+		client_drain(c);
 	if (c->fd >= 0)
 		conn_down(c, "Client closed", true, false);
 	for (int i = 0; i < USNET_MEMIF_MAX_RINGS; i++) {

@@ -26,6 +26,7 @@
 struct pair_queue {
 	struct usnet_ring *wire; /* frames sent towards this end's RX queue */
 	struct usnet_ring *back; /* buffers this end received, back to the sender */
+	uint32_t outstanding;	 /* sender's buffers on wire or back; sender-only */
 	int wake_fd;		 /* eventfd the sender writes while the receiver sleeps */
 	_Atomic bool sleeping;
 };
@@ -47,8 +48,10 @@ static void reclaim(struct pair_queue *q)
 	struct usnet_pkt *done[64];
 	uint32_t n;
 
-	while ((n = usnet_ring_dequeue_burst(q->back, (void **)done, 64)) > 0)
+	while ((n = usnet_ring_dequeue_burst(q->back, (void **)done, 64)) > 0) {
 		usnet_pkt_free_bulk(done, n);
+		q->outstanding -= n;
+	}
 }
 
 static uint16_t pair_tx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
@@ -63,7 +66,13 @@ static uint16_t pair_tx_burst(struct usnet_port *port, uint16_t queue, struct us
 	/* Our buffers come back on the peer's return ring for this queue. */
 	rq = &end->peer->q[queue];
 	reclaim(rq);
+	/* At most one ring's worth of our buffers on wire and back together,
+	 * so the receiver can always return what it takes, even after we stop
+	 * sending (and reclaiming). */
+	if (n > rq->wire->mask + 1 - rq->outstanding)
+		n = (uint16_t)(rq->wire->mask + 1 - rq->outstanding);
 	sent = (uint16_t)usnet_ring_enqueue_burst(rq->wire, (void *const *)pkts, n);
+	rq->outstanding += sent;
 	/* seq_cst pairs with the one in pair_arm(): either the receiver sees
 	 * our frames before sleeping, or we see it sleeping and wake it. */
 	atomic_thread_fence(memory_order_seq_cst);
@@ -98,7 +107,7 @@ static uint16_t pair_rx_burst(struct usnet_port *port, uint16_t queue, struct us
 		memcpy(usnet_pkt_data(pkts[i]), usnet_pkt_data(in[i]), len);
 		pkts[i]->len = len;
 	}
-	/* The return ring is as large as the wire, so this always fits. */
+	/* Always fits: the sender keeps at most one ring's worth outstanding. */
 	usnet_ring_enqueue_burst(q->back, (void *const *)in, got);
 	usnet_pkt_free_bulk(pkts + got, (uint32_t)(n - got));
 	return got;
@@ -202,7 +211,7 @@ static int create_end(struct pair_end **out, const struct usnet_port_ops *ops,
 		return usnet_error(ENOMEM, "%s: out of memory", spec->kind);
 	for (uint16_t i = 0; i < USNET_MAX_QUEUES; i++)
 		end->q[i].wake_fd = -1;
-	err = usnet_port_setup(&end->port, ops, spec, conf, USNET_MAX_QUEUES, 2048);
+	err = usnet_port_setup(&end->port, ops, spec, conf, USNET_MAX_QUEUES, 4096);
 	if (err) {
 		free(end);
 		return err;

@@ -13,7 +13,7 @@
 #   BUILD_DIR  a usnet build with tools/usnet-{pktgen,sink,fwd} (default
 #              <repo>/build); build it without sanitizers for realistic timing
 #   -n FRAMES  frames per rx/tx/fwd check (default 20000)
-#   -r PPS     pktgen rate for those checks (default 20000: "moderate")
+#   -r PPS     pktgen rate for those checks (default 10000: "moderate")
 #   -v         show the guest console while it runs
 # Environment: USNET_VM_CACHE (kernel cache), USNET_VM_WORK (work files,
 # default <repo>/build/vm-test/e1000).
@@ -25,7 +25,7 @@ repo_root=$(cd "$script_dir/../.." && pwd)
 export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/e1000}
 
-n=20000 rate=20000 verbose=()
+n=20000 rate=10000 verbose=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -v|--verbose) verbose=(-v) ;;

@@ -27,9 +27,17 @@
 #        it owns is untouched; the other N_FAULT-1 frames arrive
 #   virtio-sigint, virtio-reopen, virtio-sigint-capture  (f) pktgen stopped by
 #        SIGINT; every frame it counted was sent; the device opens again
+#   virtio-mq, virtio-mq-capture       multiqueue (root only: it needs a TAP): a
+#        second virtio-net at 00:06.0 with mq=on and a 2-queue TAP, moved into
+#        a test namespace; 2 queue pairs (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET);
+#        N_MQ frames in 16 flows from the namespace arrive spread over both RX
+#        queues; MQ_TX frames sent on each TX queue reach the TAP
 #
 # Environment: N_TX (10000), N_RX (2000), N_FAULT (20), RX_PPS (5000: rate
-# of the host sender), BENCH_SECS (5), USNET_VM_CACHE, USNET_VM_WORK (default
+# of the host sender), N_MQ (400; 0: no multiqueue NIC), MQ_TX (100),
+# BENCH_SECS (5), BENCH_ROUNDS (2), BENCH_OPTS (spec options for pktgen's
+# port, e.g. ",event_idx=0"), QEMU_EXTRA (more qemu arguments, e.g.
+# "-global virtio-net-pci.vectors=0": no MSI-X, INTx), USNET_VM_CACHE, USNET_VM_WORK (default
 # <repo>/build/vm-test/virtio). Exit status: 0 pass, 1 fail, 77 skip.
 # Not registered with ctest: it boots a VM (about a minute under TCG).
 set -euo pipefail
@@ -39,6 +47,7 @@ repo_root=$(cd "$script_dir/../.." && pwd)
 export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/virtio}
 N_TX=${N_TX:-10000} N_RX=${N_RX:-2000} N_FAULT=${N_FAULT:-20} RX_PPS=${RX_PPS:-5000}
+N_MQ=${N_MQ:-400} MQ_TX=${MQ_TX:-100}
 BENCH_SECS=${BENCH_SECS:-5}
 MAC=52:54:00:12:34:01 # run-vm.sh gives the virtio NIC this MAC
 
@@ -47,7 +56,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -v|--verbose) verbose=(-v) ;;
         --bench) mode=bench ;;
-        -h|--help) sed -n '2,34s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,44s/^# \{0,1\}//p' "$0"; exit 0 ;;
         -*) echo "virtio.sh: unknown option $1" >&2; exit 2 ;;
         *) build=$1 ;;
     esac
@@ -90,6 +99,14 @@ fi
 cc "${cflags[@]}" -o "$work/virtio-check" "$script_dir/guest/virtio-check.c" \
     "$build/libusnet.a" -lpthread
 
+# Multiqueue needs a TAP (root, /dev/net/tun) and a namespace for its far end.
+mq_tap="" mq_ns=""
+if [ "$mode" = test ] && [ "$N_MQ" -gt 0 ] && [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] &&
+   command -v ip >/dev/null && ip netns list >/dev/null 2>&1; then
+    mq_tap="vnmq$$" mq_ns="virtio-mq-$$"
+else
+    N_MQ=0
+fi
 extra=() pmds=""
 if [ "$mode" = bench ]; then
     pmds=$(dirname "$(find /usr/lib -name librte_net_virtio.so 2>/dev/null | head -n 1)")
@@ -101,6 +118,8 @@ cat >"$work/virtio-test.conf" <<EOF
 N_TX=$N_TX
 N_RX=$N_RX
 N_FAULT=$N_FAULT
+N_MQ=$N_MQ
+MQ_TX=$MQ_TX
 MODE=$mode
 BENCH_SECS=$BENCH_SECS
 PMD_DIR=$pmds
@@ -166,12 +185,44 @@ log="$work/console.log"
 rm -rf "$work/pcap" "$log"
 pcap_args=(--pcap "$work/pcap")
 [ "$mode" = test ] || pcap_args=()
+qemu_mq=()
+if [ -n "$mq_tap" ]; then
+    mkdir -p "$work/pcap"
+    # shellcheck disable=SC2054 # commas belong to qemu's option syntax
+    qemu_mq=(-netdev "tap,id=net-mq,ifname=$mq_tap,script=no,downscript=no,queues=2"
+             -device "virtio-net-pci,disable-legacy=on,iommu_platform=on,netdev=net-mq,mq=on,vectors=6,bus=pcie.0,addr=0x6.0,mac=52:54:00:12:34:06,romfile=")
+    # (filter-dump refuses multiqueue netdevs: tcpdump on the TAP instead)
+fi
+vm="" dump=""
+cleanup() {
+    [ -z "$vm" ] || kill "$vm" 2>/dev/null || true
+    [ -z "$dump" ] || kill "$dump" 2>/dev/null || true
+    [ -z "$mq_ns" ] || ip netns del "$mq_ns" 2>/dev/null || true
+}
+trap cleanup EXIT
 t_vm0=$(now)
 "$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" --initrd "$work/initramfs.cpio.gz" \
     --timeout 300 --log "$log" "${pcap_args[@]+"${pcap_args[@]}"}" \
     --net-virtio "udp:$rport:$lport" --net-e1000 none --net-e1000e none \
-    >"$work/run-vm.out" 2>&1 &
+    -- "${qemu_mq[@]+"${qemu_mq[@]}"}" ${QEMU_EXTRA:-} >"$work/run-vm.out" 2>&1 &
 vm=$!
+if [ -n "$mq_tap" ]; then
+    # QEMU creates the TAP at start, one queue after the other: move it
+    # only once both are attached (tx-1 appears), or QEMU would create a
+    # second device for queue 1. Its far end goes into our namespace, quiet
+    # (no IPv6 autoconfiguration), so only our frames cross it.
+    for _ in $(seq 1 200); do
+        [ -e "/sys/class/net/$mq_tap/queues/tx-1" ] && break
+        sleep 0.1
+    done
+    ip netns add "$mq_ns"
+    ip link set "$mq_tap" netns "$mq_ns"
+    ip netns exec "$mq_ns" sysctl -qw "net.ipv6.conf.$mq_tap.disable_ipv6=1"
+    ip -n "$mq_ns" link set "$mq_tap" up
+    timeout 300 ip netns exec "$mq_ns" tcpdump -i "$mq_tap" --immediate-mode -B 32768 -U -Z root -w "$work/pcap/mq.pcap" \
+        2>"$work/tcpdump.err" &
+    dump=$!
+fi
 
 # wait_mark NAME SECONDS: until the guest prints VIRTIO-MARK NAME
 wait_mark() {
@@ -194,9 +245,32 @@ if [ "$mode" = test ]; then
     if wait_mark fault-ready 120; then
         send_frames "$N_FAULT" 1000
     fi
+    if wait_mark mq-ready 120 && [ -n "$mq_tap" ]; then
+        # 16 UDP flows: the TAP spreads them over its queues by flow hash.
+        ip netns exec "$mq_ns" python3 - "$mq_tap" "$N_MQ" <<'EOF'
+import socket, struct, sys, time
+dev, count = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((dev, 0))
+for i in range(count):
+    sport = 3000 + i % 16
+    udp = struct.pack("!HHHH", sport, 9, 18, 0) + struct.pack("!Q", i) + bytes(2)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 38, i, 0, 64, 17, 0,
+                     bytes([198, 18, 1, 2]), bytes([198, 18, 1, 1]))
+    s.send(bytes.fromhex("525400123406" "020000000010" "0800") + ip + udp)
+    if i % 10 == 9:
+        time.sleep(0.002)
+EOF
+    fi
 fi
 vm_rc=0
 wait "$vm" || vm_rc=$?
+vm=""
+if [ -n "$dump" ]; then
+    kill -INT "$dump" 2>/dev/null || true
+    wait "$dump" || true
+    dump=""
+fi
 t_vm=$(since "$t_vm0")
 cat "$work/run-vm.out"
 results=$(grep -o 'VMTEST \(PASS\|FAIL\|SKIP\).*' "$work/run-vm.out" || true)
@@ -254,6 +328,19 @@ elif [ "$mode" = test ]; then
     echo "VMTEST FAIL virtio-tx-capture: no capture at $work/pcap/virtio.pcap"
     hfail=1
 fi
+if [ -n "$mq_tap" ] && [ -n "$(ginfo mq sent)" ]; then
+    # The frames each TX queue sent carry UDP source port 2000 + queue.
+    for q in 0 1; do
+        n=$(tshark -r "$work/pcap/mq.pcap" -Y "eth.src == 52:54:00:12:34:06 && udp.srcport == $((2000 + q))" \
+            2>/dev/null | wc -l)
+        if [ "$n" -eq "$MQ_TX" ]; then
+            echo "VMTEST PASS virtio-mq-capture-q$q"
+        else
+            echo "VMTEST FAIL virtio-mq-capture-q$q: $n frames from TX queue $q captured, expected $MQ_TX ($(grep dropped "$work/tcpdump.err" | tr '\n' ' '))"
+            hfail=1
+        fi
+    done
+fi
 
 if [ "$mode" = bench ]; then
     echo "virtio.sh: bench, 64-byte frames, TX into a UDP socket netdev, ${BENCH_SECS} s per run:"
@@ -269,6 +356,7 @@ fi
 echo "virtio.sh: timings: initramfs ${t_initrd} s, VM run ${t_vm} s (tx $(ginfo tx ms) ms" \
      "at $(ginfo tx pps) pps, rx $(ginfo rx ms) ms, host send ${t_phase[rx-send]:-?} s," \
      "wake after $(ginfo wake woke_ms) ms, idle cpu $(ginfo idle-cpu permille) permille," \
+     "mq rx q0 $(ginfo mq q0) q1 $(ginfo mq q1)," \
      "SIGINT exit $(ginfo sigint exit_ms) ms), total $(since "$t_all") s"
 if [ "$vm_rc" -ne 0 ] || [ "$hfail" -ne 0 ]; then
     echo "virtio.sh: FAIL (run-vm.sh status $vm_rc, log $log)"

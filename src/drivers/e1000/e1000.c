@@ -42,6 +42,7 @@
 #define E1000_RING_MIN 8 /* RDLEN/TDLEN are multiples of 128 bytes: 8 descriptors */
 #define E1000_RING_MAX 4096
 #define E1000_REFILL_MIN 32	    /* refill the RX ring once this many slots are free */
+#define E1000_TX_RS_EVERY 32	    /* TX descriptors per write-back request, at most */
 #define E1000_HARVEST_EVERY 1024    /* rx_burst calls between statistics reads */
 #define E1000_RESET_TIMEOUT_NS (100 * 1000 * 1000ull)
 #define E1000_EERD_TIMEOUT_NS (50 * 1000 * 1000ull)
@@ -143,12 +144,17 @@ struct e1000_port {
 	bool rx_skip;	  /* dropping the rest of a frame that spans descriptors */
 	uint32_t harvest_countdown;
 
-	/* TX: slots [tx_clean, tx_tail) belong to the device. */
+	/* TX: slots [tx_clean, tx_tail) belong to the device. tx_rs[] holds
+	 * the free-running indices of the descriptors with RS set, oldest at
+	 * tx_rs_head. */
 	struct e1000_tx_desc *txd;
 	struct usnet_pkt **tx_bufs;
+	uint32_t *tx_rs;
 	uint32_t tx_n, tx_mask;
 	uint32_t tx_clean;
 	uint32_t tx_tail;
+	uint32_t tx_last_rs; /* index after the last descriptor with RS */
+	uint32_t tx_rs_head, tx_rs_tail;
 	struct usnet_pool *tx_pool; /* bounce buffers for packets of foreign pools */
 
 	struct usnet_dma ring;	/* both descriptor rings */
@@ -422,28 +428,47 @@ static uint16_t e1000_rx_burst(struct usnet_port *port, uint16_t queue, struct u
 
 /* ---- transmit ------------------------------------------------------------ */
 
-/* Free the packets of descriptors the device has written back (SDM 3.3.3.2:
- * DD is set only for descriptors with RS, which all of ours have). */
+/*
+ * Free the packets of descriptors the device is done with. SDM 3.3.3.1 /
+ * 3.3.3.2: the device writes DD back only into descriptors with RS set, and
+ * it processes descriptors in ring order, so DD in one of them means every
+ * descriptor up to it is done. RS is set on the last descriptor of each
+ * burst and at least every E1000_TX_RS_EVERY descriptors: one write-back
+ * per burst instead of one per packet (each is a DMA write the device, or
+ * QEMU through its emulated IOMMU, has to do).
+ */
 static void e1000_tx_reclaim(struct e1000_port *ep)
 {
 	struct usnet_pkt *done[64];
 	uint32_t clean = ep->tx_clean, ndone = 0;
 
-	while (clean != ep->tx_tail) {
-		uint32_t idx = clean & ep->tx_mask;
+	while (ep->tx_rs_head != ep->tx_rs_tail) {
+		uint32_t last = ep->tx_rs[ep->tx_rs_head & ep->tx_mask];
 
-		if (!(desc_status(&ep->txd[idx].status) & E1000_TXD_STAT_DD))
+		if (!(desc_status(&ep->txd[last & ep->tx_mask].status) & E1000_TXD_STAT_DD))
 			break;
-		done[ndone++] = ep->tx_bufs[idx];
-		ep->tx_bufs[idx] = NULL;
-		clean++;
-		if (ndone == 64) {
-			usnet_pkt_free_bulk(done, ndone);
-			ndone = 0;
+		for (; clean != last + 1; clean++) {
+			uint32_t idx = clean & ep->tx_mask;
+
+			done[ndone++] = ep->tx_bufs[idx];
+			ep->tx_bufs[idx] = NULL;
+			if (ndone == 64) {
+				usnet_pkt_free_bulk(done, ndone);
+				ndone = 0;
+			}
 		}
+		ep->tx_rs_head++;
 	}
 	usnet_pkt_free_bulk(done, ndone);
 	ep->tx_clean = clean;
+}
+
+/* Ask for a write-back of descriptor idx (free-running). */
+static inline void tx_set_rs(struct e1000_port *ep, uint32_t idx)
+{
+	ep->txd[idx & ep->tx_mask].cmd |= E1000_TXD_CMD_RS;
+	ep->tx_rs[ep->tx_rs_tail++ & ep->tx_mask] = idx;
+	ep->tx_last_rs = idx + 1;
 }
 
 /* May the device read this packet's buffer at pkt->iova? Only for pools
@@ -501,13 +526,17 @@ static uint16_t e1000_tx_burst(struct usnet_port *port, uint16_t queue, struct u
 		ep->txd[idx] = (struct e1000_tx_desc){
 			.addr = usnet_pkt_iova(p),
 			.length = p->len,
-			.cmd = E1000_TXD_CMD_EOP | E1000_TXD_CMD_IFCS | E1000_TXD_CMD_RS,
+			.cmd = E1000_TXD_CMD_EOP | E1000_TXD_CMD_IFCS,
 		};
 		ep->tx_bufs[idx] = p;
+		if (tail - ep->tx_last_rs + 1 >= E1000_TX_RS_EVERY)
+			tx_set_rs(ep, tail);
 		tail++;
 		space--;
 	}
 	if (tail != ep->tx_tail) {
+		if (ep->tx_last_rs != tail)
+			tx_set_rs(ep, tail - 1);
 		ep->tx_tail = tail;
 		e1000_wmb(); /* descriptors before TDT, see e1000_wmb() */
 		wr32(ep, E1000_TDT, tail & ep->tx_mask);
@@ -753,7 +782,8 @@ static void e1000_setup_tx(struct e1000_port *ep)
 	wr32(ep, E1000_TDLEN, ep->tx_n * (uint32_t)sizeof(struct e1000_tx_desc));
 	wr32(ep, E1000_TDH, 0);
 	wr32(ep, E1000_TDT, 0);
-	ep->tx_clean = ep->tx_tail = 0;
+	ep->tx_clean = ep->tx_tail = ep->tx_last_rs = 0;
+	ep->tx_rs_head = ep->tx_rs_tail = 0;
 	/* Inter-packet gap for IEEE 802.3 (13.4.34). */
 	wr32(ep, E1000_TIPG, ep->model->tipg);
 	/* 82574 TARC0: queue 0 enabled (QEMU transmits only then). */
@@ -887,7 +917,8 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 	ep->tx_mask = tx_n - 1;
 	ep->rx_bufs = calloc(rx_n, sizeof(*ep->rx_bufs));
 	ep->tx_bufs = calloc(tx_n, sizeof(*ep->tx_bufs));
-	if (!ep->rx_bufs || !ep->tx_bufs) {
+	ep->tx_rs = calloc(tx_n, sizeof(*ep->tx_rs));
+	if (!ep->rx_bufs || !ep->tx_bufs || !ep->tx_rs) {
 		err = usnet_error(ENOMEM, "e1000 %s: out of memory", ep->name);
 		goto err_teardown;
 	}
@@ -968,6 +999,7 @@ err_teardown:
 err_free:
 	free(ep->rx_bufs);
 	free(ep->tx_bufs);
+	free(ep->tx_rs);
 	free(ep);
 	usnet_pci_close(dev);
 	return err;
@@ -1010,6 +1042,7 @@ static void e1000_close(struct usnet_port *port)
 	usnet_pci_close(ep->dev);
 	free(ep->rx_bufs);
 	free(ep->tx_bufs);
+	free(ep->tx_rs);
 	free(ep);
 }
 

@@ -430,7 +430,7 @@ static inline void vq_publish(struct vq *q, uint16_t old)
 }
 
 /* 2.7.7.1: used-buffer notifications off. With VIRTIO_F_EVENT_IDX flags
- * must stay 0; used_event is then left behind (see rx_arm()). */
+ * must stay 0; used_event is then left behind (see vnet_arm()). */
 static void vq_irq_off(struct vq *q)
 {
 	if (!q->event_idx)

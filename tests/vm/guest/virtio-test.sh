@@ -4,7 +4,7 @@
 # captured; results are VMTEST lines.
 # shellcheck disable=SC1091 # installed by mkinitramfs.sh / virtio.sh
 . /lib/vmtest.sh
-. /etc/virtio-test.conf # N_TX N_RX N_FAULT MODE BENCH_SECS BENCH_OPTS PMD_DIR ROUNDS
+. /etc/virtio-test.conf # N_TX N_RX N_FAULT N_MQ MQ_TX MODE BENCH_SECS BENCH_OPTS PMD_DIR ROUNDS
 
 mark() { echo "VIRTIO-MARK $1"; }
 info() { echo "VIRTIO-INFO $*"; }
@@ -23,13 +23,20 @@ wait_for_text() {
 # cpu_ticks PID: utime + stime in clock ticks (proc(5), fields 14 and 15)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
-bdf=$(vmtest_pci_find 1af4 1041)
-if [ -z "$bdf" ]; then
-    vmtest_fail virtio-bind "no 1af4:1041 device"
+# bind_vfio BDF: to vfio-pci; 0 when /dev/vfio/GROUP is there
+bind_vfio() {
+    _g=$(vmtest_pci_iommu_group "$1") || return 1
+    vmtest_pci_bind "$1" vfio-pci && vmtest_wait_for "/dev/vfio/$_g"
+}
+
+# run-vm.sh puts the virtio NIC at 00:03.0; virtio.sh adds a multiqueue one
+# at 00:06.0 when it can create its TAP.
+bdf=0000:00:03.0
+if [ "$(cat /sys/bus/pci/devices/$bdf/vendor 2>/dev/null):$(cat /sys/bus/pci/devices/$bdf/device 2>/dev/null)" != 0x1af4:0x1041 ]; then
+    vmtest_fail virtio-bind "no 1af4:1041 device at $bdf"
     exit 0
 fi
-group=$(vmtest_pci_iommu_group "$bdf")
-if vmtest_pci_bind "$bdf" vfio-pci && vmtest_wait_for "/dev/vfio/$group"; then
+if bind_vfio "$bdf"; then
     vmtest_pass virtio-bind
 else
     vmtest_fail virtio-bind "cannot bind $bdf to vfio-pci (driver '$(vmtest_pci_driver "$bdf")')"
@@ -215,5 +222,37 @@ if [ "$rc" -eq 0 ] && [ "$sent" = 100 ]; then
     vmtest_pass virtio-reopen
 else
     vmtest_fail virtio-reopen "usnet-pktgen after SIGINT exited $rc, sent '$sent': $(tail -n 2 /tmp/pktgen.err)"
+fi
+# --- multiqueue: 2 queue pairs on the TAP-backed NIC --------------------------
+mq=0000:00:06.0
+if [ "$N_MQ" -eq 0 ] || [ ! -e /sys/bus/pci/devices/$mq ]; then
+    vmtest_skip virtio-mq "no multiqueue virtio-net at $mq (virtio.sh adds it when it can create a TAP: root)"
+    mark mq-ready
+elif ! bind_vfio "$mq"; then
+    vmtest_fail virtio-mq "cannot bind $mq to vfio-pci"
+    mark mq-ready
+else
+    rm -f /tmp/check.out
+    timeout 90 virtio-check mq "pci:$mq" 2 "$N_MQ" 40 "$MQ_TX" >/tmp/check.out 2>&1 &
+    pid=$!
+    if wait_for_text /tmp/check.out "ready" 300; then
+        mark mq-ready # the host sends N_MQ frames in 16 flows
+        wait "$pid"
+        sed 's/^/virtio: /' /tmp/check.out
+        q0=$(sed -n 's/.*rx q0=\([0-9]*\) q1=\([0-9]*\).*/\1/p' /tmp/check.out)
+        q1=$(sed -n 's/.*rx q0=\([0-9]*\) q1=\([0-9]*\).*/\2/p' /tmp/check.out)
+        sent=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' /tmp/check.out)
+        info "mq q0=${q0:-0} q1=${q1:-0} sent=${sent:-0}"
+        if [ $((${q0:-0} + ${q1:-0})) -eq "$N_MQ" ] && [ "${q0:-0}" -gt 0 ] && [ "${q1:-0}" -gt 0 ] &&
+            [ "${sent:-0}" -eq $((2 * MQ_TX)) ]; then
+            vmtest_pass virtio-mq
+        else
+            vmtest_fail virtio-mq "expected $N_MQ frames spread over both RX queues and $((2 * MQ_TX)) sent: q0=$q0 q1=$q1 sent=$sent: $(tail -n 2 /tmp/check.out)"
+        fi
+    else
+        kill "$pid" 2>/dev/null
+        mark mq-ready
+        vmtest_fail virtio-mq "virtio-check did not start: $(tail -n 3 /tmp/check.out)"
+    fi
 fi
 exit 0

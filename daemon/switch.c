@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * usnetd's L2 switch: which interface owns a MAC, and where a frame goes.
+ *
+ * The switch has one segment per uplink: the uplink and the client
+ * interfaces attached to it (interfaces without an uplink form segment -1).
+ * Client MACs are configured, never learned, so the table is filled once
+ * and only read on the fast path. Within a segment (IEEE 802.1Q clause 8.7
+ * in spirit, without learning or VLANs):
+ *
+ *   from a client   source MAC must be the client's (unless allowed);
+ *                   group address -> every other client + the uplink;
+ *                   a client's MAC -> that client; anything else -> uplink
+ *   from the uplink group address -> every client; a client's MAC -> that
+ *                   client; anything else is not ours (promiscuous uplink)
+ *
+ * These functions only decide; usnetd.c moves the frames.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <usnet/proto.h>
+
+#include "usnetd.h"
+
+void usnetd_mac_derive(const uint8_t prefix[2], uint32_t id, uint8_t mac[6])
+{
+	/* The prefix has the locally administered bit set and the group bit
+	 * clear (IEEE 802 clause 8.2.2); the id fills the other 32 bits, so
+	 * every id gets its own MAC and the same one on every start. */
+	mac[0] = (uint8_t)((prefix[0] | 0x02) & ~0x01);
+	mac[1] = prefix[1];
+	mac[2] = (uint8_t)(id >> 24);
+	mac[3] = (uint8_t)(id >> 16);
+	mac[4] = (uint8_t)(id >> 8);
+	mac[5] = (uint8_t)id;
+}
+
+int usnetd_mac_format(char *buf, unsigned len, const uint8_t mac[6])
+{
+	return snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+			mac[4], mac[5]);
+}
+
+static inline unsigned mac_hash(const uint8_t mac[6])
+{
+	uint32_t lo, hi = (uint32_t)mac[0] << 8 | mac[1];
+
+	memcpy(&lo, mac + 2, 4);
+	/* Multiplicative hash (Knuth, TAOCP vol. 3, 6.4); the top bits are the best mixed. */
+	return (unsigned)(((lo ^ (hi << 16) ^ hi) * 2654435761u) >> 22) & (USNETD_MAC_SLOTS - 1);
+}
+
+void usnetd_mactab_init(struct usnetd_mactab *t)
+{
+	for (unsigned i = 0; i < USNETD_MAC_SLOTS; i++)
+		t->slot[i].idx = -1;
+}
+
+int usnetd_mactab_add(struct usnetd_mactab *t, const uint8_t mac[6], int idx)
+{
+	unsigned h = mac_hash(mac);
+
+	for (unsigned n = 0; n < USNETD_MAC_SLOTS; n++, h = (h + 1) & (USNETD_MAC_SLOTS - 1)) {
+		if (t->slot[h].idx < 0) {
+			memcpy(t->slot[h].mac, mac, 6);
+			t->slot[h].idx = (int16_t)idx;
+			return 0;
+		}
+		if (!memcmp(t->slot[h].mac, mac, 6))
+			return -EEXIST;
+	}
+	return -ENOSPC;
+}
+
+int usnetd_mactab_find(const struct usnetd_mactab *t, const uint8_t mac[6])
+{
+	unsigned h = mac_hash(mac);
+
+	/* Linear probing; the table is at most a quarter full, so runs are short. */
+	for (unsigned n = 0; n < USNETD_MAC_SLOTS; n++, h = (h + 1) & (USNETD_MAC_SLOTS - 1)) {
+		if (t->slot[h].idx < 0)
+			return -1;
+		if (!memcmp(t->slot[h].mac, mac, 6))
+			return t->slot[h].idx;
+	}
+	return -1;
+}
+
+enum usnetd_verdict usnetd_switch_from_iface(const struct usnetd_mactab *t,
+					     const struct usnetd_sw_port *ports, int src,
+					     const uint8_t *frame, uint32_t len, int *dst)
+{
+	const struct usnetd_sw_port *p = &ports[src];
+	int j;
+
+	if (len < USNET_ETH_HLEN)
+		return USNETD_DROP_RUNT;
+	if (!p->any_src_mac && memcmp(frame + 6, p->mac, 6))
+		return USNETD_DROP_SRC_MAC;
+	if (frame[0] & 1) /* I/G bit: broadcast or multicast */
+		return USNETD_FLOOD;
+	j = usnetd_mactab_find(t, frame);
+	if (j >= 0 && ports[j].segment == p->segment) {
+		if (j == src)
+			return USNETD_DROP_FILTERED; /* to itself: a switch does not hairpin */
+		*dst = j;
+		return USNETD_TO_IFACE;
+	}
+	return p->segment >= 0 ? USNETD_TO_UPLINK : USNETD_DROP_NOWHERE;
+}
+
+enum usnetd_verdict usnetd_switch_from_uplink(const struct usnetd_mactab *t,
+					      const struct usnetd_sw_port *ports, int seg,
+					      const uint8_t *frame, uint32_t len, int *dst)
+{
+	int j;
+
+	if (len < USNET_ETH_HLEN)
+		return USNETD_DROP_RUNT;
+	/* A frame from outside claiming one of our clients' MACs is a loop or a spoof. */
+	j = usnetd_mactab_find(t, frame + 6);
+	if (j >= 0 && ports[j].segment == seg)
+		return USNETD_DROP_FILTERED;
+	if (frame[0] & 1)
+		return USNETD_FLOOD;
+	j = usnetd_mactab_find(t, frame);
+	if (j >= 0 && ports[j].segment == seg) {
+		*dst = j;
+		return USNETD_TO_IFACE;
+	}
+	return USNETD_DROP_FILTERED;
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+uint32_t usnetd_flow_hash(const uint8_t *frame, uint32_t len)
+{
+	uint32_t h;
+
+	if (len < USNET_ETH_HLEN)
+		return 0;
+	if (len >= USNET_ETH_HLEN + 20 && frame[12] == 0x08 && frame[13] == 0x00 &&
+	    (frame[14] >> 4) == 4) {
+		const uint8_t *ip = frame + USNET_ETH_HLEN;
+		uint32_t ihl = (uint32_t)(ip[0] & 0xf) * 4;
+		/* RFC 791: fragments after the first have no L4 header. */
+		bool first = !((ip[6] & 0x1f) | ip[7]);
+
+		h = rd32(ip + 12) ^ (rd32(ip + 16) * 0x9e3779b1u);
+		if (first && (ip[9] == 6 || ip[9] == 17) && ihl >= 20 &&
+		    len >= USNET_ETH_HLEN + ihl + 4)
+			h ^= rd32(ip + ihl) * 0x85ebca6bu;
+	} else {
+		h = rd32(frame) ^ rd32(frame + 6) * 0x9e3779b1u;
+	}
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	return h;
+}
