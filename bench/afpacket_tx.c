@@ -204,7 +204,7 @@ static int cmd_rx(int argc, char **argv)
 	struct usnet_port *port;
 	struct usnet_pkt *pkts[64];
 	struct usnet_queue_stats st0, st1;
-	uint64_t t0, t1, end;
+	uint64_t t0, t1, end, c0, c1;
 
 	while ((opt = getopt(argc, argv, "t:c:")) != -1) {
 		switch (opt) {
@@ -235,6 +235,7 @@ static int cmd_rx(int argc, char **argv)
 	usnet_port_arm(port, 0); /* collects the drop count so far */
 	usnet_port_stats(port, 0, &st0);
 	t0 = usnet_now_ns();
+	c0 = cpu_ns();
 	end = t0 + (uint64_t)(secs * 1e9);
 	for (uint32_t iter = 0;; iter++) {
 		if ((iter & 63) == 0 && usnet_now_ns() >= end)
@@ -242,15 +243,20 @@ static int cmd_rx(int argc, char **argv)
 		usnet_pkt_free_bulk(pkts, usnet_rx_burst(port, 0, pkts, 64));
 	}
 	t1 = usnet_now_ns();
+	c1 = cpu_ns();
 	usnet_port_arm(port, 0);
 	usnet_port_stats(port, 0, &st1);
 	{
 		double dt = (double)(t1 - t0) / 1e9;
 
-		printf("%-40s received %7.3f Mpps  dropped %7.3f Mpps  (rx_nobuf %llu rx_errors "
-		       "%llu)\n",
-		       argv[optind], (double)(st1.rx_packets - st0.rx_packets) / dt / 1e6,
+		double frames = (double)(st1.rx_packets - st0.rx_packets);
+
+		printf("%-40s received %7.3f Mpps  dropped %7.3f Mpps  cpu %.0f%% of a core, "
+		       "%.1f ns/frame  (rx_nobuf %llu rx_errors %llu)\n",
+		       argv[optind], frames / dt / 1e6,
 		       (double)(st1.rx_dropped - st0.rx_dropped) / dt / 1e6,
+		       100.0 * (double)(c1 - c0) / (double)(t1 - t0),
+		       frames ? (double)(c1 - c0) / frames : 0,
 		       (unsigned long long)(st1.rx_nobuf - st0.rx_nobuf),
 		       (unsigned long long)(st1.rx_errors - st0.rx_errors));
 	}

@@ -65,6 +65,7 @@
 /* The sockaddr_ll the kernel writes after each V3 frame header. */
 #define AFP_RX_SLL_OFF TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
 #define AFP_VLAN_HLEN 4u
+#define AFP_TX_MAX_SLOT (16u << 10) /* tx=ring slots: jumbo frames, not lo's 64 KiB */
 
 enum afp_tx_mode { AFP_TX_RING, AFP_TX_MMSG };
 
@@ -86,6 +87,7 @@ struct afp_txq {
 	uint8_t *ring;
 	size_t ring_len;
 	uint32_t frame_size;
+	uint32_t max_len;	/* the longest frame a slot holds */
 	uint32_t nframes;
 	uint32_t head;		/* the slot we fill next */
 	uint32_t last;		/* the slot filled last */
@@ -340,7 +342,7 @@ static uint16_t afp_tx_ring(struct usnet_port *port, uint16_t queue, struct usne
 		struct usnet_pkt *p = pkts[i];
 		struct tpacket2_hdr *h = afp_tx_slot(q, q->head);
 
-		if (!afp_tx_len_ok(ap, p)) {
+		if (!afp_tx_len_ok(ap, p) || p->len > q->max_len) {
 			port->stats[queue].tx_errors++;
 			usnet_pkt_free(p);
 			continue;
@@ -648,12 +650,13 @@ static int afp_setup_txq(struct afp_port *ap, uint16_t qi, const struct afp_opts
 	}
 
 	/* tx=ring: TPACKET_V2 slots of a power-of-two size that holds the
-	 * header and the longest frame, at least two per page-sized block. */
+	 * header and the longest frame (up to 16 KiB), at least two per
+	 * page-sized block. */
 	int v2 = TPACKET_V2, one = 1;
 	uint32_t fsize = 2048, page = (uint32_t)sysconf(_SC_PAGESIZE), bsize, per_block;
 	struct tpacket_req req;
 
-	while (fsize < AFP_TX_DATA_OFF + ap->max_frame + AFP_VLAN_HLEN)
+	while (fsize < AFP_TX_DATA_OFF + ap->max_frame + AFP_VLAN_HLEN && fsize < AFP_TX_MAX_SLOT)
 		fsize *= 2;
 	bsize = fsize * 2 > page ? fsize * 2 : page;
 	per_block = bsize / fsize;
@@ -676,6 +679,7 @@ static int afp_setup_txq(struct afp_port *ap, uint16_t qi, const struct afp_opts
 		return usnet_error(errno, "afpacket:%s: PACKET_TX_RING (%u frames of %u bytes): %s",
 				   ifname, frames, fsize, strerror(errno));
 	q->frame_size = fsize;
+	q->max_len = fsize - AFP_TX_DATA_OFF;
 	q->nframes = frames;
 	q->ring_len = (size_t)bsize * req.tp_block_nr;
 	q->ring = mmap(NULL, q->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, q->fd, 0);

@@ -131,7 +131,7 @@ int usnet_spec_opt_u32(struct usnet_spec *spec, const char *key, uint32_t min, u
 	errno = 0;
 	x = strtoull(v, &end, 0);
 	if (!*v || *end || errno || *v == '-' || x < min || x > max)
-		return usnet_error(EINVAL, "%s:%s: option %s=%s is not a number in [%u, %u]",
+		return usnet_error(EINVAL, "'%s:%s': option %s=%s is not a number in [%u, %u]",
 				   spec->kind, spec->name, key, v, min, max);
 	*out = (uint32_t)x;
 	return 0;
@@ -141,7 +141,7 @@ int usnet_spec_check_unused(const struct usnet_spec *spec)
 {
 	for (unsigned i = 0; i < spec->nopt; i++)
 		if (!spec->opt[i].used)
-			return usnet_error(EINVAL, "%s:%s: unknown option '%s'", spec->kind,
+			return usnet_error(EINVAL, "'%s:%s': unknown option '%s'", spec->kind,
 					   spec->name, spec->opt[i].key);
 	return 0;
 }

@@ -111,7 +111,7 @@ help_check capture -p --port -w --write -n --count -t --time -s --snaplen --nano
 expect_err 2 "cannot open port 'bogus': spec 'bogus' has no kind" pktgen -p bogus -n 1
 expect_err 2 "cannot open port 'nosuchkind:x': unknown port kind 'nosuchkind'" \
 	pktgen -p nosuchkind:x -n 1
-expect_err 2 "cannot open port 'null:,bogus=1': null:: unknown option 'bogus'" \
+expect_err 2 "cannot open port 'null:,bogus=1': 'null:': unknown option 'bogus'" \
 	pktgen -p null:,bogus=1 -n 1
 expect_err 2 "invalid -s '59': must be between 60 and 1514" pktgen -p null: -s 59
 expect_err 2 "invalid -s '1515': must be between 60 and 1514" pktgen -p null: -s 1515

@@ -21,9 +21,17 @@ bg_pids=()
 usnetd_pid=
 
 cleanup_usnetd_lib() {
-	local p
-	for p in "${bg_pids[@]+"${bg_pids[@]}"}" $usnetd_pid; do kill -KILL "$p" 2>/dev/null || true; done
-	for p in "${bg_pids[@]+"${bg_pids[@]}"}" $usnetd_pid; do wait "$p" 2>/dev/null || true; done
+	local p all=("${bg_pids[@]+"${bg_pids[@]}"}" $usnetd_pid)
+	# INT first: `timeout` passes it on to what it runs (testpmd), KILL would not.
+	for p in "${all[@]+"${all[@]}"}"; do kill -INT "$p" 2>/dev/null || true; done
+	for _ in $(seq 50); do
+		local alive=0
+		for p in "${all[@]+"${all[@]}"}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[[ $alive -eq 0 ]] && break
+		sleep 0.1
+	done
+	for p in "${all[@]+"${all[@]}"}"; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in "${all[@]+"${all[@]}"}"; do wait "$p" 2>/dev/null || true; done
 	[[ -n "${extra_cleanup:-}" ]] && eval "$extra_cleanup"
 	rm -rf "$tmp"
 }

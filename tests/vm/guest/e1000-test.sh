@@ -49,7 +49,7 @@ json_get() {
 # It is ready when it printed its first per-second line (so the port is
 # open); the e1000 model then holds RX frames back for one second after the
 # RCTL write (QEMU hw/net/e1000.c flush timer) and delivers them at once,
-# overflowing the ring if more than 511 were queued: wait that out too.
+# dropping what does not fit the ring: wait that out too.
 start_sink() {
     _n=$1; shift
     rm -f "$T/$_n.json" "$T/$_n.err"
