@@ -4,7 +4,8 @@
  *
  * The file is lines of `key = value`, `# comment` lines, and sections
  * `[uplink NAME]` and `[interface NAME]` whose keys apply to that uplink or
- * interface; keys before the first section are global. docs/usnetd.md and
+ * interface; keys before the first section are global. A '#' after a space
+ * or tab starts a comment anywhere (so a value cannot contain " #"). docs/usnetd.md and
  * daemon/usnetd.conf.example list every key. The command line is applied
  * after the file and wins.
  */
@@ -309,6 +310,12 @@ int usnetd_conf_set(struct usnetd_conf *c, const char *key, const char *v)
 		c->core = (int)n;
 		return 0;
 	}
+	if (!strcmp(key, "rt_priority")) {
+		if ((err = parse_u32(key, v, 10, 0, 99, &n)))
+			return err;
+		c->rt_priority = (int)n;
+		return 0;
+	}
 	if (!strcmp(key, "spin_us"))
 		return parse_u32(key, v, 10, 0, 1000000, &c->spin_us);
 	if (!strcmp(key, "pool_size"))
@@ -451,6 +458,13 @@ int usnetd_conf_parse(struct usnetd_conf *c, const char *text, const char *origi
 		line = trim(line);
 		if (!*line || *line == '#' || *line == ';')
 			continue;
+		/* A '#' after a space or tab starts a comment, also after a value. */
+		for (char *h = strchr(line, '#'); h; h = strchr(h + 1, '#'))
+			if (h[-1] == ' ' || h[-1] == '\t') {
+				*h = '\0';
+				line = trim(line);
+				break;
+			}
 		if (*line == '[') {
 			char *end = strchr(line, ']'), *kind, *name;
 
@@ -655,6 +669,8 @@ void usnetd_conf_print(const struct usnetd_conf *c, void *file)
 		fprintf(fp, "core = %d\n", c->core);
 	else
 		fprintf(fp, "core = none\n");
+	if (c->rt_priority)
+		fprintf(fp, "rt_priority = %d\n", c->rt_priority);
 	fprintf(fp, "spin_us = %u\npool_size = %u\nqueues = %u\nmac_prefix = %02x:%02x\n",
 		c->spin_us, c->pool_size, c->queues, c->mac_prefix[0], c->mac_prefix[1]);
 	if (c->auto_ids)

@@ -4,7 +4,8 @@
  *
  * Served from the poll loop's housekeeping, never from the data path. The
  * socket file is created mode 0600, and a peer whose SO_PEERCRED uid is
- * neither root's nor usnetd's own gets -EACCES and is hung up on. Every
+ * neither root's nor usnetd's own gets -EACCES for its request and is hung
+ * up on. Every
  * call does bounded work and never blocks: a peer that does not read its
  * answer loses it (the answer is one datagram, well under the socket's
  * send buffer).
@@ -32,6 +33,7 @@
 
 struct ctl_conn {
 	int fd; /* -1: free */
+	bool denied; /* not root nor usnetd's uid: every request gets -EACCES */
 	uint64_t last_ns;
 };
 
@@ -224,6 +226,8 @@ static void conn_read(struct usnetd_ctl *ctl, struct ctl_conn *cc, uint64_t now)
 			memset(&req, 0, sizeof(req));
 			status = -EINVAL;
 		}
+		if (cc->denied)
+			status = -EACCES;
 		len = answer(ctl, &req, status);
 		if (send(cc->fd, ctl->out.buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len ||
 		    status) {
@@ -241,22 +245,18 @@ static void accept_all(struct usnetd_ctl *ctl, uint64_t now)
 		struct ucred cred;
 		socklen_t clen = sizeof(cred);
 		int fd = accept4(ctl->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		bool denied;
 
 		if (fd < 0)
 			return;
-		/* Root, or whoever runs usnetd: the answers show every client's pid and uid. */
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-		    (cred.uid != 0 && cred.uid != geteuid())) {
-			struct usnetd_ctl_req req = {0};
-			size_t len = answer(ctl, &req, -EACCES);
-
-			USNET_WARN("usnetd: control: refused uid %u (pid %d)", (unsigned)cred.uid,
+		/* Root, or whoever runs usnetd: the answers show every client's pid and
+		 * uid. Anyone else gets -EACCES as the answer to its request (closing
+		 * before reading the request would reset the socket under it). */
+		denied = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+			 (cred.uid != 0 && cred.uid != geteuid());
+		if (denied)
+			USNET_WARN("control: refusing uid %u (pid %d)", (unsigned)cred.uid,
 				   (int)cred.pid);
-			if (send(fd, ctl->out.buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-				USNET_DEBUG("usnetd: control: could not tell the refused peer");
-			close(fd);
-			continue;
-		}
 		for (int i = 0; i < MAX_CONNS && !cc; i++)
 			if (ctl->conn[i].fd < 0)
 				cc = &ctl->conn[i];
@@ -270,6 +270,7 @@ static void accept_all(struct usnetd_ctl *ctl, uint64_t now)
 			continue;
 		}
 		cc->fd = fd;
+		cc->denied = denied;
 		cc->last_ns = now;
 	}
 }

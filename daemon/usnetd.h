@@ -67,6 +67,7 @@ struct usnetd_conf {
 	uid_t socket_uid; /* (uid_t)-1: leave as created */
 	gid_t socket_gid;
 	int core;	      /* -1: no pinning */
+	int rt_priority;      /* > 0: SCHED_FIFO at this priority (wake-ups preempt others) */
 	uint32_t spin_us;     /* busy-poll this long after the last frame, then sleep */
 	uint32_t pool_size;   /* daemon packet pool */
 	uint16_t queues;      /* rings per direction and client at most */

@@ -5,7 +5,8 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libpcap-dev iproute2 tcpdump tshark
-      dpdk valgrind qemu-system-x86 busybox-static cpio)
+      dpdk valgrind qemu-system-x86 busybox-static cpio
+      clang libclang-rt-14-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -8,8 +8,8 @@
 #     notice the hang-up, and in the end hold as many descriptors as before
 #     client 3 ever came, with every packet back in its pool.
 #  2. 100 cycles of: a usnet-pktgen connects and sends, SIGKILL. usnetd's
-#     descriptor count must not change and its RSS must not grow by more
-#     than 1 MiB (printed: the numbers for the report).
+#     descriptor and mapping counts must not change and its RSS must not
+#     grow by more than 1 MiB (printed: the numbers for the report).
 #
 # usage: usnetd_kill_client.sh BUILD_DIR [CYCLES]
 set -euo pipefail
@@ -57,7 +57,9 @@ fds=$(fd_count "$usnetd_pid")
 [[ $fds -le $base_fds ]] || fail "usnetd holds $fds fds, $base_fds before the victims"
 [[ "$(q 'd["usnetd"]["pool_free"] == d["usnetd"]["pool_size"]')" == True ]] ||
 	fail "packets lost from the pool: $(q 'd["usnetd"]')"
-echo "ok: after 5 kills under load: $fds fds (with clients 1 and 2: $base_fds), pool $(q 'd["usnetd"]["pool_free"]')/$(q 'd["usnetd"]["pool_size"]') free"
+maps=$(grep -c "memfd:" "/proc/$usnetd_pid/maps" || true)
+[[ $maps -eq 0 ]] || fail "usnetd still maps $maps client regions"
+echo "ok: after 5 kills under load: $fds fds (with clients 1 and 2: $base_fds), no client region mapped, pool $(q 'd["usnetd"]["pool_free"]')/$(q 'd["usnetd"]["pool_size"]') free"
 
 # 2. connect/kill cycles. usnetd logs every up and down: count the lines
 # (cheaper than asking usnetctl twice a cycle).
@@ -77,11 +79,14 @@ cycle() {
 }
 for i in 1 2 3 4 5; do cycle "$i"; done # warm up: first-use allocations
 fd0=$(fd_count "$usnetd_pid") rss0=$(rss_kb "$usnetd_pid")
+maps0=$(wc -l <"/proc/$usnetd_pid/maps")
 t0=$(date +%s)
 for i in $(seq 6 $((cycles + 5))); do cycle "$i"; done
 fd1=$(fd_count "$usnetd_pid") rss1=$(rss_kb "$usnetd_pid")
-echo "measure: $cycles connect/kill cycles in $(( $(date +%s) - t0 )) s: usnetd fds $fd0 -> $fd1, RSS ${rss0} kB -> ${rss1} kB, $(q 'c[4]["connects"]') connects, pool $(q 'd["usnetd"]["pool_free"]')/$(q 'd["usnetd"]["pool_size"]') free"
+maps1=$(wc -l <"/proc/$usnetd_pid/maps")
+echo "measure: $cycles connect/kill cycles in $(( $(date +%s) - t0 )) s: usnetd fds $fd0 -> $fd1, RSS ${rss0} kB -> ${rss1} kB, mappings $maps0 -> $maps1, $(q 'c[4]["connects"]') connects, pool $(q 'd["usnetd"]["pool_free"]')/$(q 'd["usnetd"]["pool_size"]') free"
 [[ $fd1 -eq $fd0 ]] || fail "fd leak: $fd0 -> $fd1"
+[[ $maps1 -eq $maps0 ]] || fail "mapping leak: $maps0 -> $maps1"
 (( rss1 - rss0 < 1024 )) || fail "RSS grew by $((rss1 - rss0)) kB"
 [[ "$(q 'd["usnetd"]["pool_free"] == d["usnetd"]["pool_size"]')" == True ]] || fail "pool"
 stop_usnetd

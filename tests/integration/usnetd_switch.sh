@@ -13,7 +13,21 @@ build=${1:?usage: usnetd_switch.sh BUILD_DIR}
 name=usnetd_switch
 source "$(dirname "$0")/usnetd_lib.sh"
 
-start_usnetd usnetd -u "memif:$tmp/up.sock,role=server,id=0" -i 1 -i 2 -i 3,allow_any_src_mac=yes
+# The example configuration parses (its users and groups exist everywhere).
+"$usnetd" -f "$(dirname "$0")/../../daemon/usnetd.conf.example" --check >"$tmp/check.out" ||
+	fail "usnetd.conf.example: $(cat "$tmp/check.out")"
+# This run's configuration comes from a file, with the socket from -s.
+cat >"$tmp/usnetd.conf" <<EOF
+spin_us = 50   # a comment after a value
+[uplink far]
+spec = memif:$tmp/up.sock,role=server,id=0
+[interface 1]
+[interface b]
+id = 2
+[interface 3]
+allow_any_src_mac = yes
+EOF
+start_usnetd usnetd -f "$tmp/usnetd.conf"
 timeout 60 "$peer" switch "$tmp/d.sock" "$tmp/up.sock" >"$tmp/switch.out" 2>&1 ||
 	{ cat "$tmp/switch.out"; fail "switch semantics"; }
 cat "$tmp/switch.out"

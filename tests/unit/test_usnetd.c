@@ -37,7 +37,7 @@ static void test_config(void)
 				   "socket_mode = 0666\n"
 				   "socket_owner = 0\n"
 				   "core = 1\n"
-				   "spin_us = 20\n"
+				   "spin_us = 20  # comment after a value\n"
 				   "queues = 2\n"
 				   "mac_prefix = 0a:bc\n"
 				   "\n"
@@ -54,7 +54,7 @@ static void test_config(void)
 				   "mac = 02:00:00:00:00:07\n"
 				   "uids = 0, 1000\n"
 				   "gids = 0\n"
-				   "secret = hunter2\n"
+				   "secret = hunter2#not-a-comment\n"
 				   "allow_any_src_mac = yes\n"
 				   "uplink = sink\n"
 				   "[interface 9]\n"
@@ -90,7 +90,7 @@ static void test_config(void)
 	CHECK(!strcmp(f->name, "web") && f->id == 7 && f->any_src_mac);
 	CHECK(f->nuids == 2 && f->uids[0] == 0 && f->uids[1] == 1000);
 	CHECK(f->ngids == 1 && f->gids[0] == 0);
-	CHECK(!strcmp(f->secret, "hunter2"));
+	CHECK(!strcmp(f->secret, "hunter2#not-a-comment"));
 	CHECK(!strcmp(f->uplink, "sink"));
 	CHECK_EQ(f->queues, 2); /* the global default */
 	f = &conf.iface[1];

@@ -94,6 +94,7 @@ rc=0
 # build has them.
 cflags=(-std=gnu11 -O2 -g -Wall -Wextra -Werror -I"$repo_root/include")
 if grep -q '^USNET_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+    # shellcheck disable=SC2054 # one option, its commas included
     cflags+=(-fsanitize=address,undefined)
 fi
 cc "${cflags[@]}" -o "$work/virtio-check" "$script_dir/guest/virtio-check.c" \
@@ -201,6 +202,7 @@ cleanup() {
 }
 trap cleanup EXIT
 t_vm0=$(now)
+# shellcheck disable=SC2086 # QEMU_EXTRA: several arguments
 "$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" --initrd "$work/initramfs.cpio.gz" \
     --timeout 300 --log "$log" "${pcap_args[@]+"${pcap_args[@]}"}" \
     --net-virtio "udp:$rport:$lport" --net-e1000 none --net-e1000e none \
@@ -346,11 +348,20 @@ if [ "$mode" = bench ]; then
     echo "virtio.sh: bench, 64-byte frames, TX into a UDP socket netdev, ${BENCH_SECS} s per run:"
     echo "  pktgen on null: (no device): $(tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench null pps=\([0-9.]*\).*/\1/p') pps"
     tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench \([a-z]*\) round=\([0-9]*\) pps=\([0-9.]*\).*/  \1 round \2: \3 pps/p'
-    u=$(tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench usnet .*pps=\([0-9.]*\).*/\1/p' | sort -g | tail -n 1)
-    d=$(tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench testpmd .*pps=\([0-9.]*\).*/\1/p' | sort -g | tail -n 1)
-    if [ -n "$u" ] && [ -n "$d" ] && [ "${d%.*}" -gt 0 ]; then
-        echo "  best of each: usnet ${u%.*} pps, testpmd ${d%.*} pps: ratio $(awk -v a="$u" -v b="$d" 'BEGIN{printf "%.2f", a/b}')"
-    fi
+    # Medians, and the median of the per-round ratios (rounds alternate, so
+    # a pair shares the host's load of the moment).
+    tr -d '\r' <"$log" | python3 -c '
+import re, statistics, sys
+r = {"usnet": {}, "testpmd": {}}
+for m in re.finditer(r"VIRTIO-INFO bench (usnet|testpmd) round=(\d+) pps=([0-9.]+)", sys.stdin.read()):
+    r[m.group(1)][int(m.group(2))] = float(m.group(3))
+pairs = [(r["usnet"][k], r["testpmd"][k]) for k in r["usnet"] if r["testpmd"].get(k)]
+if pairs:
+    u, d = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+    ratio = statistics.median(p[0] / p[1] for p in pairs)
+    print(f"  median of {len(pairs)} rounds: usnet {u:.0f} pps, testpmd {d:.0f} pps; "
+          f"median per-round ratio usnet/testpmd {ratio:.2f}")
+'
 fi
 
 echo "virtio.sh: timings: initramfs ${t_initrd} s, VM run ${t_vm} s (tx $(ginfo tx ms) ms" \

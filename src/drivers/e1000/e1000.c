@@ -24,7 +24,10 @@
  *  - MPC, RNBC, CRCERRS, RXERRC and RLEC do not clear on read; counter_delta()
  *    detects which behaviour the device has.
  *  - The e1000 model refuses frames for one second after every RCTL write
- *    (they wait in QEMU's queue, they are not lost).
+ *    and queues them. When its RX ring is full it queues too, and the next
+ *    RDT write delivers the whole queue, dropping what does not fit (MPC):
+ *    a receiver that stalls longer than its ring lasts loses frames in bulk
+ *    (rxd= gives it a longer ring). The e1000e model keeps them queued.
  *  - A DMA write the IOMMU blocks is ignored by the model: the descriptor is
  *    still written back with DD set (see the fault injection below).
  */

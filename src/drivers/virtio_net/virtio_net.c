@@ -38,18 +38,18 @@
 #include "../driver.h"
 #include "virtio_pci.h"
 
-#define HDR_LEN ((uint16_t)sizeof(struct virtio_net_hdr))
-#define DFLT_POOL 4096		/* packets per RX queue pool */
-#define MAX_RING 4096		/* largest ring this driver sets up */
-#define REFILL_CHUNK 64		/* buffers allocated per pool call */
-#define TX_COPY_EXTRA 64	/* copy buffers beyond one per TX descriptor */
-#define RESET_TIMEOUT_NS (1000 * 1000000ull)
-#define CTRL_TIMEOUT_NS (1000 * 1000000ull)
+#define HDR_LEN		    ((uint16_t)sizeof(struct virtio_net_hdr))
+#define DFLT_POOL	    4096 /* packets per RX queue pool */
+#define MAX_RING	    4096 /* largest ring this driver sets up */
+#define REFILL_CHUNK	    64	 /* buffers allocated per pool call */
+#define TX_COPY_EXTRA	    64	 /* copy buffers beyond one per TX descriptor */
+#define RESET_TIMEOUT_NS    (1000 * 1000000ull)
+#define CTRL_TIMEOUT_NS	    (1000 * 1000000ull)
 #define TX_DRAIN_TIMEOUT_NS (1000 * 1000000ull)
-#define STATUS_POLL_EVERY 4096	/* empty RX polls between device status checks */
-#define FAULT_PATTERN 0xa5	/* fills the fault-injection buffer */
-#define RX_CANARY 0xff		/* gso_type before the device writes the header */
-#define MAX_KNOWN_POOLS (USNET_MAX_QUEUES + 1)
+#define STATUS_POLL_EVERY   4096 /* empty RX polls between device status checks */
+#define FAULT_PATTERN	    0xa5 /* fills the fault-injection buffer */
+#define RX_CANARY	    0xff /* gso_type before the device writes the header */
+#define MAX_KNOWN_POOLS	    2
 
 /* One split virtqueue (2.7) and what the driver keeps about it. */
 struct vq {
@@ -59,28 +59,52 @@ struct vq {
 	volatile void *notify; /* Queue Notify address (4.1.4.4) */
 	uint16_t size;	       /* entries, a power of 2 */
 	uint16_t mask;
-	uint16_t index;	       /* virtqueue number: written to notify (4.1.5.2) */
-	uint16_t avail_idx;    /* our copy of avail->idx */
-	uint16_t last_used;    /* next used entry to look at */
-	uint16_t nfree;	       /* entries in free_ids */
-	bool event_idx;	       /* VIRTIO_F_EVENT_IDX negotiated */
-	uint16_t *free_ids;    /* descriptors without a buffer */
+	uint16_t index;	    /* virtqueue number: written to notify (4.1.5.2) */
+	uint16_t avail_idx; /* our copy of avail->idx */
+	uint16_t last_used; /* next used entry to look at */
+	uint16_t nfree;	    /* entries in free_ids */
+	uint16_t free_head; /* oldest entry of free_ids */
+	bool event_idx;	    /* VIRTIO_F_EVENT_IDX negotiated */
+	/*
+	 * Descriptors without a buffer, a FIFO: they are reused in the order
+	 * the device gave them back, so with a device that completes in order
+	 * descriptor i goes with ring slot i, the driver writes a descriptor
+	 * long after the device read it, and the two never fight over a
+	 * cache line of the table. (A stack would hand out the descriptor the
+	 * device touched last.)
+	 */
+	uint16_t *free_ids;
 	struct usnet_pkt **bufs; /* the buffer of each descriptor, by id */
 	struct usnet_dma mem;	 /* descriptor table, available and used rings */
 };
 
+static inline uint16_t id_get(struct vq *q)
+{
+	uint16_t id = q->free_ids[q->free_head & q->mask];
+
+	q->free_head++;
+	q->nfree--;
+	return id;
+}
+
+static inline void id_put(struct vq *q, uint16_t id)
+{
+	q->free_ids[(uint16_t)(q->free_head + q->nfree) & q->mask] = id;
+	q->nfree++;
+}
+
 struct vnet_rxq {
 	struct vq vq;
 	struct usnet_pool *pool;
-	int vector;		/* MSI-X vector / eventfd index; -1: none */
-	bool irq_on;		/* used-buffer notifications enabled by arm() */
-	uint32_t idle;		/* empty polls since the last device status check */
+	int vector;		     /* MSI-X vector / eventfd index; -1: none */
+	bool irq_on;		     /* used-buffer notifications enabled by arm() */
+	uint32_t idle;		     /* empty polls since the last device status check */
 	struct usnet_pkt *fault_pkt; /* fault injection: the buffer never posted */
 } __attribute__((aligned(64)));
 
 struct vnet_txq {
 	struct vq vq;
-	struct usnet_pool *copy_pool; /* mapped: for packets from other pools */
+	struct usnet_pool *copy_pool;	    /* mapped: for packets from other pools */
 	const struct usnet_pool *last_pool; /* the last pool found to be mapped */
 	unsigned nknown;
 	const struct usnet_pool *known[MAX_KNOWN_POOLS]; /* pools the device can reach */
@@ -110,7 +134,7 @@ struct vnet_port {
 	uint64_t features; /* negotiated */
 	uint16_t pairs;	   /* queue pairs in use */
 	uint16_t max_pairs;
-	bool device_live;  /* queues enabled: reset before freeing their memory */
+	bool device_live; /* queues enabled: reset before freeing their memory */
 
 	enum usnet_pci_irq_mode irq_mode;
 	int nvec;
@@ -237,7 +261,7 @@ static int net_cfg_read(struct vnet_port *vp, uint64_t feat, struct net_cfg *c)
 			c->status = usnet_reg_read16(vp->devcfg, VIRTIO_NET_CFG(status));
 		if (cfg_has(vp, feat, VIRTIO_NET_F_MQ, VIRTIO_NET_CFG(max_virtqueue_pairs), 2))
 			c->max_pairs =
-				usnet_reg_read16(vp->devcfg, VIRTIO_NET_CFG(max_virtqueue_pairs));
+			    usnet_reg_read16(vp->devcfg, VIRTIO_NET_CFG(max_virtqueue_pairs));
 		if (cfg_has(vp, feat, VIRTIO_NET_F_MTU, VIRTIO_NET_CFG(mtu), 2))
 			c->mtu = usnet_reg_read16(vp->devcfg, VIRTIO_NET_CFG(mtu));
 		if (cfg_has(vp, feat, VIRTIO_NET_F_SPEED_DUPLEX, VIRTIO_NET_CFG(speed), 4))
@@ -245,8 +269,9 @@ static int net_cfg_read(struct vnet_port *vp, uint64_t feat, struct net_cfg *c)
 		if (gen == usnet_reg_read8(vp->common, VIRTIO_PCI_CFG(config_generation)))
 			return 0;
 	}
-	return usnet_error(EIO, "virtio-net %s: device configuration keeps changing "
-				"(config_generation, VIRTIO 1.2, 2.5.1)",
+	return usnet_error(EIO,
+			   "virtio-net %s: device configuration keeps changing "
+			   "(config_generation, VIRTIO 1.2, 2.5.1)",
 			   vp->name);
 }
 
@@ -319,8 +344,9 @@ static int vq_setup(struct vnet_port *vp, struct vq *q, uint16_t index, uint32_t
 		return usnet_error(ENODEV, "virtio-net %s: the device has no virtqueue %u (%s)",
 				   vp->name, index, what);
 	if (max & (max - 1))
-		return usnet_error(EIO, "virtio-net %s: virtqueue %u size %u is not a power of 2 "
-					"(VIRTIO 1.2, 4.1.4.3.1)",
+		return usnet_error(EIO,
+				   "virtio-net %s: virtqueue %u size %u is not a power of 2 "
+				   "(VIRTIO 1.2, 4.1.4.3.1)",
 				   vp->name, index, max);
 	size = max > MAX_RING ? MAX_RING : max;
 	if (want) {
@@ -346,8 +372,9 @@ static int vq_setup(struct vnet_port *vp, struct vq *q, uint16_t index, uint32_t
 		return usnet_error(ENOMEM, "virtio-net %s: no memory for virtqueue %u", vp->name,
 				   index);
 	for (uint16_t i = 0; i < size; i++)
-		q->free_ids[i] = (uint16_t)(size - 1 - i);
+		q->free_ids[i] = i;
 	q->nfree = size;
+	q->free_head = 0;
 
 	/* 4.1.5.1.3 step 4 / 2.7.1: zeroed, and each part aligned; the
 	 * allocation is page aligned. used->flags starts 0 (2.7.10.1). */
@@ -366,15 +393,17 @@ static int vq_setup(struct vnet_port *vp, struct vq *q, uint16_t index, uint32_t
 	usnet_reg_write16(vp->common, VIRTIO_PCI_CFG(queue_msix_vector), vector);
 	got = usnet_reg_read16(vp->common, VIRTIO_PCI_CFG(queue_msix_vector));
 	if (got != vector)
-		return usnet_error(EIO, "virtio-net %s: virtqueue %u refused MSI-X vector %u "
-					"(read back 0x%x, VIRTIO 1.2, 4.1.5.1.2.2)",
+		return usnet_error(EIO,
+				   "virtio-net %s: virtqueue %u refused MSI-X vector %u "
+				   "(read back 0x%x, VIRTIO 1.2, 4.1.5.1.2.2)",
 				   vp->name, index, vector, got);
 
 	notify_off = usnet_reg_read16(vp->common, VIRTIO_PCI_CFG(queue_notify_off));
 	notify_at = (uint64_t)notify_off * vp->notify_mult;
 	if (notify_at + 2 > vp->notify_len)
-		return usnet_error(EIO, "virtio-net %s: virtqueue %u notify offset %llu is outside "
-					"the %zu-byte notification structure (VIRTIO 1.2, 4.1.4.4)",
+		return usnet_error(EIO,
+				   "virtio-net %s: virtqueue %u notify offset %llu is outside "
+				   "the %zu-byte notification structure (VIRTIO 1.2, 4.1.4.4)",
 				   vp->name, index, (unsigned long long)notify_at, vp->notify_len);
 	q->notify = vp->notify_base + notify_at;
 	q->event_idx = has(vp, VIRTIO_F_EVENT_IDX);
@@ -417,9 +446,9 @@ static inline void vq_publish(struct vq *q, uint16_t old)
 	 */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (q->event_idx)
-		kick = virtq_need_event(atomic_load_explicit(virtq_avail_event(q->used, q->size),
-							     memory_order_relaxed),
-					q->avail_idx, old);
+		kick = virtq_need_event(
+		    atomic_load_explicit(virtq_avail_event(q->used, q->size), memory_order_relaxed),
+		    q->avail_idx, old);
 	else
 		kick = !(atomic_load_explicit(&q->used->flags, memory_order_relaxed) &
 			 VIRTQ_USED_F_NO_NOTIFY);
@@ -477,7 +506,7 @@ static void rx_refill(struct vnet_rxq *rq)
 		uint32_t got = usnet_pool_alloc_bulk(rq->pool, fresh, want);
 
 		for (uint32_t i = 0; i < got; i++) {
-			uint16_t id = q->free_ids[--q->nfree];
+			uint16_t id = id_get(q);
 			struct usnet_pkt *p = fresh[i];
 
 			rx_post(q, id, p, usnet_pkt_iova(p) - HDR_LEN);
@@ -489,12 +518,11 @@ static void rx_refill(struct vnet_rxq *rq)
 		vq_publish(q, old);
 }
 
-static void __attribute__((cold, noinline)) rx_bad(struct vnet_port *vp, struct vnet_rxq *rq,
-						    uint16_t queue, struct usnet_pkt *p,
-						    uint32_t len)
+static void __attribute__((cold, noinline))
+rx_bad(struct vnet_port *vp, struct vnet_rxq *rq, uint16_t queue, struct usnet_pkt *p, uint32_t len)
 {
 	const struct virtio_net_hdr *hdr =
-		(const struct virtio_net_hdr *)(usnet_pkt_data(p) - HDR_LEN);
+	    (const struct virtio_net_hdr *)(usnet_pkt_data(p) - HDR_LEN);
 	char why[256];
 
 	vp->port.stats[queue].rx_errors++;
@@ -556,12 +584,12 @@ static uint16_t vnet_rx_burst(struct usnet_port *port, uint16_t queue, struct us
 		}
 		p = q->bufs[id];
 		q->bufs[id] = NULL;
-		q->free_ids[q->nfree++] = (uint16_t)id;
+		id_put(q, (uint16_t)id);
 		hdr = (const struct virtio_net_hdr *)(usnet_pkt_data(p) - HDR_LEN);
 		/* len counts the header (2.7.8); without MRG_RXBUF the whole
 		 * packet is in this one buffer (5.1.6.4). */
 		if (__builtin_expect(hdr->gso_type != VIRTIO_NET_HDR_GSO_NONE || len <= HDR_LEN ||
-					     len - HDR_LEN > usnet_pkt_tailroom(p),
+					 len - HDR_LEN > usnet_pkt_tailroom(p),
 				     0)) {
 			rx_bad(vp, rq, queue, p, len);
 			continue;
@@ -627,8 +655,8 @@ static int vnet_queue_fd(struct usnet_port *port, uint16_t queue)
 	int vec = vp->rxq[queue].vector;
 
 	if (vec < 0)
-		return usnet_error(ENOTSUP, "virtio-net %s: RX queue %u has no interrupt",
-				   vp->name, queue);
+		return usnet_error(ENOTSUP, "virtio-net %s: RX queue %u has no interrupt", vp->name,
+				   queue);
 	return vp->efd[vec];
 }
 
@@ -651,7 +679,7 @@ static void tx_reclaim(struct vq *q)
 		if (id < q->size && q->bufs[id]) {
 			done[k++] = q->bufs[id];
 			q->bufs[id] = NULL;
-			q->free_ids[q->nfree++] = (uint16_t)id;
+			id_put(q, (uint16_t)id);
 			if (k == 64) {
 				usnet_pkt_free_bulk(done, k);
 				k = 0;
@@ -712,7 +740,7 @@ static uint16_t vnet_tx_burst(struct usnet_port *port, uint16_t queue, struct us
 		 * all zero: flags 0, GSO_NONE, num_buffers 0 (5.1.6.2.1). */
 		hdr = (struct virtio_net_hdr *)usnet_pkt_prepend(p, HDR_LEN);
 		memset(hdr, 0, sizeof(*hdr));
-		id = q->free_ids[--q->nfree];
+		id = id_get(q);
 		q->bufs[id] = p;
 		/* 5.1.6.2: header and packet as one device-readable descriptor. */
 		d = &q->desc[id];
@@ -744,8 +772,8 @@ static int vnet_link(struct usnet_port *port, struct usnet_link *link)
 	if (atomic_load_explicit(&vp->broken, memory_order_relaxed))
 		link->up = false;
 	/* 5.1.4.2: above 0x7fffffff the speed is unknown. */
-	link->speed_mbps = has(vp, VIRTIO_NET_F_SPEED_DUPLEX) && c.speed <= 0x7fffffff ? c.speed
-										    : 0;
+	link->speed_mbps =
+	    has(vp, VIRTIO_NET_F_SPEED_DUPLEX) && c.speed <= 0x7fffffff ? c.speed : 0;
 	return 0;
 }
 
@@ -872,27 +900,28 @@ static int find_caps(struct vnet_port *vp, struct caps *c)
 			if (cap.cfg_type == VIRTIO_PCI_CAP_NOTIFY_CFG) {
 				if (cap.cap_len < sizeof(struct virtio_pci_notify_cap))
 					goto next;
-				err = usnet_pci_cfg_read(
-					vp->dev,
-					pos + offsetof(struct virtio_pci_notify_cap,
-						       notify_off_multiplier),
-					&c->notify_mult, sizeof(c->notify_mult));
+				err =
+				    usnet_pci_cfg_read(vp->dev,
+						       pos + offsetof(struct virtio_pci_notify_cap,
+								      notify_off_multiplier),
+						       &c->notify_mult, sizeof(c->notify_mult));
 				if (err)
 					return err;
 			}
 			*slot = cap;
 			*have = true;
 		}
-next:
+	next:
 		pos = hdr[1];
 	}
 	if (c->have_common && c->have_notify && c->have_isr)
 		return 0;
 none:
 	/* 4.1.5.1.1.1: no virtio capabilities means a legacy device. */
-	return usnet_error(ENODEV, "virtio-net %s: no VIRTIO 1.x PCI capabilities (common %s, "
-				   "notify %s, ISR %s): a legacy-only device? QEMU needs "
-				   "-device virtio-net-pci,disable-legacy=on",
+	return usnet_error(ENODEV,
+			   "virtio-net %s: no VIRTIO 1.x PCI capabilities (common %s, "
+			   "notify %s, ISR %s): a legacy-only device? QEMU needs "
+			   "-device virtio-net-pci,disable-legacy=on",
 			   vp->name, c->have_common ? "ok" : "missing",
 			   c->have_notify ? "ok" : "missing", c->have_isr ? "ok" : "missing");
 }
@@ -905,13 +934,15 @@ static int map_cap(struct vnet_port *vp, const struct virtio_pci_cap *cap, size_
 	volatile uint8_t *base = usnet_pci_bar(vp->dev, cap->bar, &bar_len);
 
 	if (!base)
-		return usnet_error(ENODEV, "virtio-net %s: BAR%u holding the %s structure is not "
-					   "a mappable memory BAR",
+		return usnet_error(ENODEV,
+				   "virtio-net %s: BAR%u holding the %s structure is not "
+				   "a mappable memory BAR",
 				   vp->name, cap->bar, what);
 	if (cap->length < need || (uint64_t)cap->offset + cap->length > bar_len)
-		return usnet_error(EIO, "virtio-net %s: %s structure at BAR%u+0x%x, %u bytes, "
-					"does not fit the %zu-byte BAR or is shorter than %zu "
-					"(VIRTIO 1.2, 4.1.4)",
+		return usnet_error(EIO,
+				   "virtio-net %s: %s structure at BAR%u+0x%x, %u bytes, "
+				   "does not fit the %zu-byte BAR or is shorter than %zu "
+				   "(VIRTIO 1.2, 4.1.4)",
 				   vp->name, what, cap->bar, cap->offset, cap->length, bar_len,
 				   need);
 	*out = base + cap->offset;
@@ -937,8 +968,9 @@ static int negotiate(struct vnet_port *vp, const struct usnet_port_conf *conf, b
 	int err;
 
 	if (!(off & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
-		return usnet_error(ENOTSUP, "virtio-net %s: device does not offer VIRTIO_F_VERSION_1 "
-					    "(legacy only); usnet drives VIRTIO 1.x devices",
+		return usnet_error(ENOTSUP,
+				   "virtio-net %s: device does not offer VIRTIO_F_VERSION_1 "
+				   "(legacy only); usnet drives VIRTIO 1.x devices",
 				   vp->name);
 	if (off & VIRTIO_BIT(VIRTIO_F_ACCESS_PLATFORM))
 		want |= VIRTIO_BIT(VIRTIO_F_ACCESS_PLATFORM);
@@ -978,12 +1010,13 @@ static int negotiate(struct vnet_port *vp, const struct usnet_port_conf *conf, b
 		uint64_t mq = VIRTIO_BIT(VIRTIO_NET_F_MQ) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ);
 
 		if ((off & mq) != mq)
-			return usnet_error(ENOTSUP,
-					   "virtio-net %s: %u queues asked, but the device offers no "
-					   "multiqueue (VIRTIO_NET_F_MQ and _CTRL_VQ, VIRTIO 1.2 "
-					   "5.1.6.5.6); QEMU needs -device virtio-net-pci,mq=on,"
-					   "vectors=2N+2 and a netdev with queues=N",
-					   vp->name, pairs);
+			return usnet_error(
+			    ENOTSUP,
+			    "virtio-net %s: %u queues asked, but the device offers no "
+			    "multiqueue (VIRTIO_NET_F_MQ and _CTRL_VQ, VIRTIO 1.2 "
+			    "5.1.6.5.6); QEMU needs -device virtio-net-pci,mq=on,"
+			    "vectors=2N+2 and a netdev with queues=N",
+			    vp->name, pairs);
 		if (c.max_pairs < pairs)
 			return usnet_error(ENOTSUP,
 					   "virtio-net %s: %u queue pairs asked, the device has %u "
@@ -1089,9 +1122,9 @@ static int setup_tx_pools(struct vnet_port *vp)
 		struct vnet_txq *tq = &vp->txq[q];
 		char name[32];
 		struct usnet_pool_conf pc = {
-			.count = tq->vq.size + TX_COPY_EXTRA,
-			.data_size = USNET_PKT_DATA_SIZE,
-			.name = name,
+		    .count = tq->vq.size + TX_COPY_EXTRA,
+		    .data_size = USNET_PKT_DATA_SIZE,
+		    .name = name,
 		};
 		int err;
 
@@ -1105,12 +1138,17 @@ static int setup_tx_pools(struct vnet_port *vp)
 			tq->copy_pool = NULL;
 			return err;
 		}
-		/* Zero copy for our own pools: the RX pools (what
-		 * usnet_port_pool() hands out) and the copy pool. */
-		for (uint16_t r = 0; r < vp->port.info.rx_queues; r++)
-			tq->known[tq->nknown++] = vp->port.pool[r];
+		/*
+		 * Zero copy for the pools this queue's thread owns: RX queue q's
+		 * (what usnet_port_pool(q) hands out for sending on queue q) and
+		 * the copy pool. Sent packets are freed at reclaim, on this
+		 * thread, and a pool must only be touched by its owner, so
+		 * packets of the other queues' pools are copied (and freed by
+		 * the caller's thread at once).
+		 */
+		tq->known[tq->nknown++] = vp->port.pool[q];
 		tq->known[tq->nknown++] = tq->copy_pool;
-		tq->last_pool = vp->port.pool[q < vp->port.info.rx_queues ? q : 0];
+		tq->last_pool = vp->port.pool[q];
 	}
 	return 0;
 }
@@ -1134,18 +1172,18 @@ static int fill_rx(struct vnet_port *vp)
 		room = (uint32_t)(p->room - p->data_off) + HDR_LEN;
 		if (p->data_off < HDR_LEN || room < VIRTIO_NET_MAX_FRAME + HDR_LEN) {
 			usnet_pkt_free(p);
-			return usnet_error(EINVAL,
-					   "virtio-net %s: RX buffers hold %u bytes after %u bytes of "
-					   "headroom; the device needs %u (VIRTIO 1.2, 5.1.6.3.1): "
-					   "raise buf_size",
-					   vp->name, room, p->data_off,
-					   VIRTIO_NET_MAX_FRAME + HDR_LEN);
+			return usnet_error(
+			    EINVAL,
+			    "virtio-net %s: RX buffers hold %u bytes after %u bytes of "
+			    "headroom; the device needs %u (VIRTIO 1.2, 5.1.6.3.1): "
+			    "raise buf_size",
+			    vp->name, room, p->data_off, VIRTIO_NET_MAX_FRAME + HDR_LEN);
 		}
 		if (q == 0 && bad) {
 			/* Fault injection: the first buffer goes to an IOVA no
 			 * mapping covers. Its real memory is filled with a
 			 * pattern so we can tell later that nothing wrote it. */
-			uint16_t id = rq->vq.free_ids[--rq->vq.nfree];
+			uint16_t id = id_get(&rq->vq);
 
 			rx_post(&rq->vq, id, p, bad);
 			memset(p->data, FAULT_PATTERN, p->room);
@@ -1181,7 +1219,7 @@ static void tx_drain(struct vnet_port *vp)
 
 	if (!vp->device_live || atomic_load_explicit(&vp->broken, memory_order_relaxed) ||
 	    (status_read(vp) & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET)) !=
-		    VIRTIO_STATUS_DRIVER_OK)
+		VIRTIO_STATUS_DRIVER_OK)
 		return;
 	for (;;) {
 		unsigned pending = 0;
@@ -1258,14 +1296,14 @@ static void vnet_close(struct usnet_port *port)
 }
 
 static const struct usnet_port_ops vnet_ops = {
-	.kind = "pci",
-	.usage = "pci:DDDD:BB:DD.F[,event_idx=0|1]  virtio-net (1af4:1041) through VFIO/UIO",
-	.close = vnet_close,
-	.rx_burst = vnet_rx_burst,
-	.tx_burst = vnet_tx_burst,
-	.queue_fd = vnet_queue_fd,
-	.arm = vnet_arm,
-	.link = vnet_link,
+    .kind = "pci",
+    .usage = "pci:DDDD:BB:DD.F[,event_idx=0|1]  virtio-net (1af4:1041) through VFIO/UIO",
+    .close = vnet_close,
+    .rx_burst = vnet_rx_burst,
+    .tx_burst = vnet_tx_burst,
+    .queue_fd = vnet_queue_fd,
+    .arm = vnet_arm,
+    .link = vnet_link,
 };
 
 static int vnet_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct usnet_spec *spec,
@@ -1311,16 +1349,17 @@ static int vnet_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct 
 	if (!err)
 		err = map_cap(vp, &caps.isr, 1, "ISR status", &vp->isr, NULL);
 	if (!err)
-		err = map_cap(vp, &caps.notify, 2, "notification", &vp->notify_base,
-			      &vp->notify_len);
+		err =
+		    map_cap(vp, &caps.notify, 2, "notification", &vp->notify_base, &vp->notify_len);
 	if (!err && caps.have_device)
 		err = map_cap(vp, &caps.device, VIRTIO_NET_CFG(status) + 2, "device configuration",
 			      &vp->devcfg, &vp->devcfg_len);
 	if (err)
 		goto err_teardown;
 	if (!caps.have_device) {
-		err = usnet_error(ENODEV, "virtio-net %s: no device configuration capability "
-					  "(VIRTIO 1.2, 4.1.4.6): cannot read MAC or link",
+		err = usnet_error(ENODEV,
+				  "virtio-net %s: no device configuration capability "
+				  "(VIRTIO 1.2, 4.1.4.6): cannot read MAC or link",
 				  vp->name);
 		goto err_teardown;
 	}
@@ -1341,8 +1380,9 @@ static int vnet_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct 
 		goto err_failed;
 	status_set(vp, VIRTIO_STATUS_FEATURES_OK);
 	if (!(status_read(vp) & VIRTIO_STATUS_FEATURES_OK)) {
-		err = usnet_error(ENOTSUP, "virtio-net %s: device refused features 0x%llx of "
-					   "0x%llx (FEATURES_OK did not stick, VIRTIO 1.2, 3.1.1)",
+		err = usnet_error(ENOTSUP,
+				  "virtio-net %s: device refused features 0x%llx of "
+				  "0x%llx (FEATURES_OK did not stick, VIRTIO 1.2, 3.1.1)",
 				  vp->name, (unsigned long long)vp->features,
 				  (unsigned long long)vp->offered);
 		goto err_failed;
@@ -1353,9 +1393,9 @@ static int vnet_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct 
 	vp->have_ctrl = has(vp, VIRTIO_NET_F_CTRL_VQ);
 	if (usnet_reg_read16(vp->common, VIRTIO_PCI_CFG(num_queues)) <
 	    2u * vp->max_pairs + (vp->have_ctrl ? 1 : 0)) {
-		err = usnet_error(EIO, "virtio-net %s: num_queues %u is too small for %u pairs",
-				  vp->name, usnet_reg_read16(vp->common, VIRTIO_PCI_CFG(num_queues)),
-				  vp->max_pairs);
+		err = usnet_error(
+		    EIO, "virtio-net %s: num_queues %u is too small for %u pairs", vp->name,
+		    usnet_reg_read16(vp->common, VIRTIO_PCI_CFG(num_queues)), vp->max_pairs);
 		goto err_failed;
 	}
 	for (uint16_t q = 0; q < USNET_MAX_QUEUES; q++)
@@ -1424,7 +1464,7 @@ static int vnet_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct 
 		   : vp->irq_mode == USNET_PCI_IRQ_INTX ? "INTx"
 							: "no",
 		   !has(vp, VIRTIO_NET_F_STATUS) || (c.status & VIRTIO_NET_S_LINK_UP) ? "up"
-										: "down");
+										      : "down");
 	*out = &vp->port;
 	return 0;
 
@@ -1442,12 +1482,12 @@ err_free:
 }
 
 static const struct usnet_pci_id vnet_ids[] = {
-	{VIRTIO_PCI_VENDOR_ID, VIRTIO_PCI_DEVICE_ID_NET},
-	{0, 0},
+    {VIRTIO_PCI_VENDOR_ID, VIRTIO_PCI_DEVICE_ID_NET},
+    {0, 0},
 };
 
 const struct usnet_pci_driver usnet_virtio_net_driver = {
-	.name = "virtio-net",
-	.ids = vnet_ids,
-	.open = vnet_open,
+    .name = "virtio-net",
+    .ids = vnet_ids,
+    .open = vnet_open,
 };

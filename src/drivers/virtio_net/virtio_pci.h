@@ -30,13 +30,13 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 #define VIRTIO_PCI_DEVICE_ID_NET 0x1041
 
 /* PCI configuration space (PCI Local Bus 3.0, 6.1, 6.7) */
-#define PCI_CFG_STATUS 0x06
-#define PCI_STATUS_CAP_LIST (1u << 4) /* 6.2.3: a capability list exists */
-#define PCI_CFG_CAP_PTR 0x34	      /* 6.7: offset of the first capability */
-#define PCI_CAP_ID_VNDR 0x09	      /* vendor-specific capability */
-#define PCI_CAP_ID_MSIX 0x11	      /* MSI-X (PCI 3.0, 6.8.2) */
-#define PCI_MSIX_CTRL 2		      /* Message Control, from the capability */
-#define PCI_MSIX_CTRL_TABLE_SIZE 0x07ff /* N-1 */
+#define PCI_CFG_STATUS		 0x06
+#define PCI_STATUS_CAP_LIST	 (1u << 4) /* 6.2.3: a capability list exists */
+#define PCI_CFG_CAP_PTR		 0x34	   /* 6.7: offset of the first capability */
+#define PCI_CAP_ID_VNDR		 0x09	   /* vendor-specific capability */
+#define PCI_CAP_ID_MSIX		 0x11	   /* MSI-X (PCI 3.0, 6.8.2) */
+#define PCI_MSIX_CTRL		 2	   /* Message Control, from the capability */
+#define PCI_MSIX_CTRL_TABLE_SIZE 0x07ff	   /* N-1 */
 
 /* --- 4.1.4 Virtio Structure PCI Capabilities ----------------------------- */
 
@@ -59,9 +59,9 @@ static_assert(offsetof(struct virtio_pci_cap, length) == 12, "4.1.4 length");
 
 #define VIRTIO_PCI_CAP_COMMON_CFG 1
 #define VIRTIO_PCI_CAP_NOTIFY_CFG 2
-#define VIRTIO_PCI_CAP_ISR_CFG 3
+#define VIRTIO_PCI_CAP_ISR_CFG	  3
 #define VIRTIO_PCI_CAP_DEVICE_CFG 4
-#define VIRTIO_PCI_CAP_PCI_CFG 5
+#define VIRTIO_PCI_CAP_PCI_CFG	  5
 
 /* 4.1.4.4 Notification structure layout */
 struct virtio_pci_notify_cap {
@@ -89,16 +89,16 @@ struct virtio_pci_common_cfg {
 	uint8_t config_generation;	/* read-only for driver */
 
 	/* About the virtqueue selected by queue_select. */
-	uint16_t queue_select;	   /* read-write */
-	uint16_t queue_size;	   /* read-write, a power of 2; 0: no such queue */
+	uint16_t queue_select;	    /* read-write */
+	uint16_t queue_size;	    /* read-write, a power of 2; 0: no such queue */
 	uint16_t queue_msix_vector; /* read-write */
-	uint16_t queue_enable;	   /* read-write */
-	uint16_t queue_notify_off; /* read-only for driver */
-	uint64_t queue_desc;	   /* read-write: Descriptor Area */
-	uint64_t queue_driver;	   /* read-write: Driver Area (available ring) */
-	uint64_t queue_device;	   /* read-write: Device Area (used ring) */
+	uint16_t queue_enable;	    /* read-write */
+	uint16_t queue_notify_off;  /* read-only for driver */
+	uint64_t queue_desc;	    /* read-write: Descriptor Area */
+	uint64_t queue_driver;	    /* read-write: Driver Area (available ring) */
+	uint64_t queue_device;	    /* read-write: Device Area (used ring) */
 	uint16_t queue_notify_data; /* only with VIRTIO_F_NOTIF_CONFIG_DATA */
-	uint16_t queue_reset;	   /* only with VIRTIO_F_RING_RESET */
+	uint16_t queue_reset;	    /* only with VIRTIO_F_RING_RESET */
 };
 static_assert(offsetof(struct virtio_pci_common_cfg, device_feature) == 0x04, "4.1.4.3");
 static_assert(offsetof(struct virtio_pci_common_cfg, driver_feature_select) == 0x08, "4.1.4.3");
@@ -118,51 +118,51 @@ static_assert(offsetof(struct virtio_pci_common_cfg, queue_device) == 0x30, "4.1
 static_assert(offsetof(struct virtio_pci_common_cfg, queue_notify_data) == 0x38, "4.1.4.3");
 
 #define VIRTIO_PCI_COMMON_CFG_MIN_LEN 0x38 /* what this driver touches */
-#define VIRTIO_PCI_CFG(field) ((uint32_t)offsetof(struct virtio_pci_common_cfg, field))
+#define VIRTIO_PCI_CFG(field)	      ((uint32_t)offsetof(struct virtio_pci_common_cfg, field))
 
 /* 4.1.5.1.2 MSI-X Vector Configuration: "no vector" for an event. */
 #define VIRTIO_MSI_NO_VECTOR 0xffff
 
 /* 4.1.4.5 ISR status: reading it clears it (INTx only). */
-#define VIRTIO_PCI_ISR_QUEUE (1u << 0)
+#define VIRTIO_PCI_ISR_QUEUE  (1u << 0)
 #define VIRTIO_PCI_ISR_CONFIG (1u << 1)
 
 /* --- 2.1 Device Status Field ------------------------------------------- */
 
-#define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
-#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_ACKNOWLEDGE	 1
+#define VIRTIO_STATUS_DRIVER		 2
+#define VIRTIO_STATUS_DRIVER_OK		 4
+#define VIRTIO_STATUS_FEATURES_OK	 8
 #define VIRTIO_STATUS_DEVICE_NEEDS_RESET 64
-#define VIRTIO_STATUS_FAILED 128
+#define VIRTIO_STATUS_FAILED		 128
 
 /* --- 6 Reserved Feature Bits (device-independent) ------------------------ */
 
-#define VIRTIO_F_INDIRECT_DESC 28
-#define VIRTIO_F_EVENT_IDX 29 /* VIRTIO_RING_F_EVENT_IDX in Linux/QEMU */
-#define VIRTIO_F_VERSION_1 32
-#define VIRTIO_F_ACCESS_PLATFORM 33
-#define VIRTIO_F_RING_PACKED 34
-#define VIRTIO_F_IN_ORDER 35
-#define VIRTIO_F_ORDER_PLATFORM 36
-#define VIRTIO_F_SR_IOV 37
+#define VIRTIO_F_INDIRECT_DESC	   28
+#define VIRTIO_F_EVENT_IDX	   29 /* VIRTIO_RING_F_EVENT_IDX in Linux/QEMU */
+#define VIRTIO_F_VERSION_1	   32
+#define VIRTIO_F_ACCESS_PLATFORM   33
+#define VIRTIO_F_RING_PACKED	   34
+#define VIRTIO_F_IN_ORDER	   35
+#define VIRTIO_F_ORDER_PLATFORM	   36
+#define VIRTIO_F_SR_IOV		   37
 #define VIRTIO_F_NOTIFICATION_DATA 38
 #define VIRTIO_F_NOTIF_CONFIG_DATA 39
-#define VIRTIO_F_RING_RESET 40
+#define VIRTIO_F_RING_RESET	   40
 
 /* --- 5.1.3 Network device feature bits ------------------------------------ */
 
-#define VIRTIO_NET_F_CSUM 0
-#define VIRTIO_NET_F_GUEST_CSUM 1
-#define VIRTIO_NET_F_MTU 3
-#define VIRTIO_NET_F_MAC 5
-#define VIRTIO_NET_F_GUEST_TSO4 7
-#define VIRTIO_NET_F_HOST_TSO4 11
-#define VIRTIO_NET_F_MRG_RXBUF 15
-#define VIRTIO_NET_F_STATUS 16
-#define VIRTIO_NET_F_CTRL_VQ 17
-#define VIRTIO_NET_F_CTRL_RX 18
-#define VIRTIO_NET_F_MQ 22
+#define VIRTIO_NET_F_CSUM	  0
+#define VIRTIO_NET_F_GUEST_CSUM	  1
+#define VIRTIO_NET_F_MTU	  3
+#define VIRTIO_NET_F_MAC	  5
+#define VIRTIO_NET_F_GUEST_TSO4	  7
+#define VIRTIO_NET_F_HOST_TSO4	  11
+#define VIRTIO_NET_F_MRG_RXBUF	  15
+#define VIRTIO_NET_F_STATUS	  16
+#define VIRTIO_NET_F_CTRL_VQ	  17
+#define VIRTIO_NET_F_CTRL_RX	  18
+#define VIRTIO_NET_F_MQ		  22
 #define VIRTIO_NET_F_SPEED_DUPLEX 63
 
 #define VIRTIO_BIT(b) (1ull << (b))
@@ -188,7 +188,7 @@ static_assert(offsetof(struct virtio_net_config, duplex) == 16, "5.1.4 duplex");
 static_assert(sizeof(struct virtio_net_config) == 24, "5.1.4 virtio_net_config");
 
 #define VIRTIO_NET_CFG(field) ((uint32_t)offsetof(struct virtio_net_config, field))
-#define VIRTIO_NET_S_LINK_UP 1
+#define VIRTIO_NET_S_LINK_UP  1
 #define VIRTIO_NET_S_ANNOUNCE 2
 
 /* --- 5.1.6 Device Operation: the header in front of every frame ----------- */
@@ -210,7 +210,7 @@ static_assert(offsetof(struct virtio_net_hdr, num_buffers) == 10, "5.1.6 num_buf
 
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
 #define VIRTIO_NET_HDR_F_DATA_VALID 2
-#define VIRTIO_NET_HDR_GSO_NONE 0
+#define VIRTIO_NET_HDR_GSO_NONE	    0
 
 /* 5.1.6.3: without GSO a frame is at most 1514 bytes (no FCS). */
 #define VIRTIO_NET_MAX_FRAME 1514u
@@ -222,11 +222,11 @@ struct virtio_net_ctrl_hdr {
 };
 static_assert(sizeof(struct virtio_net_ctrl_hdr) == 2, "5.1.6.5 virtio_net_ctrl");
 
-#define VIRTIO_NET_OK 0
+#define VIRTIO_NET_OK  0
 #define VIRTIO_NET_ERR 1
 
 /* 5.1.6.5.6 Automatic receive steering in multiqueue mode */
-#define VIRTIO_NET_CTRL_MQ 4
+#define VIRTIO_NET_CTRL_MQ		4
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
 struct virtio_net_ctrl_mq_pairs_set {
 	uint16_t virtqueue_pairs; /* 1 .. max_virtqueue_pairs */
@@ -255,8 +255,8 @@ static_assert(offsetof(struct virtq_desc, len) == 8, "2.7.5 len");
 static_assert(offsetof(struct virtq_desc, flags) == 12, "2.7.5 flags");
 static_assert(offsetof(struct virtq_desc, next) == 14, "2.7.5 next");
 
-#define VIRTQ_DESC_F_NEXT 1
-#define VIRTQ_DESC_F_WRITE 2 /* device write-only (otherwise read-only) */
+#define VIRTQ_DESC_F_NEXT     1
+#define VIRTQ_DESC_F_WRITE    2 /* device write-only (otherwise read-only) */
 #define VIRTQ_DESC_F_INDIRECT 4
 
 /*

@@ -158,8 +158,9 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!(argc == 5 && !strcmp(mode, "rx")) && !(argc == 4 && !strcmp(mode, "wake")) &&
 	    !(argc == 7 && !strcmp(mode, "mq"))) {
-		fprintf(stderr, "usage: %s rx SPEC COUNT SECONDS | wake SPEC SECONDS |\n"
-				"       %s mq SPEC QUEUES COUNT SECONDS TX_PER_QUEUE\n",
+		fprintf(stderr,
+			"usage: %s rx SPEC COUNT SECONDS | wake SPEC SECONDS |\n"
+			"       %s mq SPEC QUEUES COUNT SECONDS TX_PER_QUEUE\n",
 			argv[0], argv[0]);
 		return 2;
 	}
