@@ -43,13 +43,11 @@ int usnetd_mac_format(char *buf, unsigned len, const uint8_t mac[6])
 			mac[4], mac[5]);
 }
 
-static inline unsigned mac_hash(const uint8_t mac[6])
+static inline unsigned mac_hash(uint64_t key)
 {
-	uint32_t lo, hi = (uint32_t)mac[0] << 8 | mac[1];
-
-	memcpy(&lo, mac + 2, 4);
-	/* Multiplicative hash (Knuth, TAOCP vol. 3, 6.4); the top bits are the best mixed. */
-	return (unsigned)(((lo ^ (hi << 16) ^ hi) * 2654435761u) >> 22) & (USNETD_MAC_SLOTS - 1);
+	/* Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the top bits of the
+	 * product are the best mixed. */
+	return (unsigned)((key * 0x9e3779b97f4a7c15ull) >> 54) & (USNETD_MAC_SLOTS - 1);
 }
 
 void usnetd_mactab_init(struct usnetd_mactab *t)
@@ -60,32 +58,38 @@ void usnetd_mactab_init(struct usnetd_mactab *t)
 
 int usnetd_mactab_add(struct usnetd_mactab *t, const uint8_t mac[6], int idx)
 {
-	unsigned h = mac_hash(mac);
+	uint64_t key = usnetd_mac_key(mac);
+	unsigned h = mac_hash(key);
 
 	for (unsigned n = 0; n < USNETD_MAC_SLOTS; n++, h = (h + 1) & (USNETD_MAC_SLOTS - 1)) {
 		if (t->slot[h].idx < 0) {
-			memcpy(t->slot[h].mac, mac, 6);
-			t->slot[h].idx = (int16_t)idx;
+			t->slot[h].key = key;
+			t->slot[h].idx = idx;
 			return 0;
 		}
-		if (!memcmp(t->slot[h].mac, mac, 6))
+		if (t->slot[h].key == key)
 			return -EEXIST;
 	}
 	return -ENOSPC;
 }
 
-int usnetd_mactab_find(const struct usnetd_mactab *t, const uint8_t mac[6])
+static inline int find_key(const struct usnetd_mactab *t, uint64_t key)
 {
-	unsigned h = mac_hash(mac);
+	unsigned h = mac_hash(key);
 
 	/* Linear probing; the table is at most a quarter full, so runs are short. */
 	for (unsigned n = 0; n < USNETD_MAC_SLOTS; n++, h = (h + 1) & (USNETD_MAC_SLOTS - 1)) {
 		if (t->slot[h].idx < 0)
 			return -1;
-		if (!memcmp(t->slot[h].mac, mac, 6))
-			return t->slot[h].idx;
+		if (t->slot[h].key == key)
+			return (int)t->slot[h].idx;
 	}
 	return -1;
+}
+
+int usnetd_mactab_find(const struct usnetd_mactab *t, const uint8_t mac[6])
+{
+	return find_key(t, usnetd_mac_key(mac));
 }
 
 enum usnetd_verdict usnetd_switch_from_iface(const struct usnetd_mactab *t,
@@ -97,11 +101,11 @@ enum usnetd_verdict usnetd_switch_from_iface(const struct usnetd_mactab *t,
 
 	if (len < USNET_ETH_HLEN)
 		return USNETD_DROP_RUNT;
-	if (!p->any_src_mac && memcmp(frame + 6, p->mac, 6))
+	if (!p->any_src_mac && usnetd_mac_key(frame + 6) != p->mac)
 		return USNETD_DROP_SRC_MAC;
 	if (frame[0] & 1) /* I/G bit: broadcast or multicast */
 		return USNETD_FLOOD;
-	j = usnetd_mactab_find(t, frame);
+	j = find_key(t, usnetd_mac_key(frame));
 	if (j >= 0 && ports[j].segment == p->segment) {
 		if (j == src)
 			return USNETD_DROP_FILTERED; /* to itself: a switch does not hairpin */
@@ -120,12 +124,12 @@ enum usnetd_verdict usnetd_switch_from_uplink(const struct usnetd_mactab *t,
 	if (len < USNET_ETH_HLEN)
 		return USNETD_DROP_RUNT;
 	/* A frame from outside claiming one of our clients' MACs is a loop or a spoof. */
-	j = usnetd_mactab_find(t, frame + 6);
+	j = find_key(t, usnetd_mac_key(frame + 6));
 	if (j >= 0 && ports[j].segment == seg)
 		return USNETD_DROP_FILTERED;
 	if (frame[0] & 1)
 		return USNETD_FLOOD;
-	j = usnetd_mactab_find(t, frame);
+	j = find_key(t, usnetd_mac_key(frame));
 	if (j >= 0 && ports[j].segment == seg) {
 		*dst = j;
 		return USNETD_TO_IFACE;

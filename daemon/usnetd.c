@@ -704,7 +704,7 @@ static int setup(struct usnetd *d)
 		for (unsigned k = 0; k < d->nup; k++)
 			if (!strcmp(d->up[k].conf->name, fc->uplink))
 				f->uplink = &d->up[k];
-		d->swp[i].mac = fc->mac;
+		d->swp[i].mac = usnetd_mac_key(fc->mac);
 		d->swp[i].segment = f->uplink ? (int)f->uplink->idx : -1;
 		d->swp[i].any_src_mac = fc->any_src_mac;
 		err = usnetd_mactab_add(&d->mactab, fc->mac, (int)i);

@@ -112,11 +112,22 @@ int usnetd_mac_format(char *buf, unsigned len, const uint8_t mac[6]);
 
 #define USNETD_MAC_SLOTS 1024 /* power of two, > 2 * USNETD_MAX_IFACES */
 
+/* A MAC as an integer (its 6 bytes in memory order, zero-extended): one compare. */
+static inline uint64_t usnetd_mac_key(const uint8_t *mac)
+{
+	uint32_t lo;
+	uint16_t hi;
+
+	__builtin_memcpy(&lo, mac, 4);
+	__builtin_memcpy(&hi, mac + 4, 2);
+	return (uint64_t)lo | (uint64_t)hi << 32;
+}
+
 /* MAC -> interface index, open addressing; filled once at start. */
 struct usnetd_mactab {
 	struct {
-		uint8_t mac[6];
-		int16_t idx; /* -1: empty */
+		uint64_t key; /* usnetd_mac_key() */
+		int64_t idx;  /* -1: empty */
 	} slot[USNETD_MAC_SLOTS];
 };
 
@@ -139,8 +150,8 @@ enum usnetd_verdict {
 
 /* Who a segment member is, for the verdict functions. */
 struct usnetd_sw_port {
-	const uint8_t *mac; /* the interface's MAC */
-	int segment;	    /* uplink index, -1 for none */
+	uint64_t mac;	 /* the interface's MAC, usnetd_mac_key() */
+	int segment;	 /* uplink index, -1 for none */
 	bool any_src_mac;
 };
 

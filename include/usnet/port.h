@@ -61,11 +61,12 @@ struct usnet_queue_stats {
 	uint64_t rx_packets;
 	uint64_t rx_bytes;
 	uint64_t rx_dropped; /* frames lost before reaching usnet (ring overrun, kernel drops) */
-	uint64_t rx_nobuf;   /* frames dropped because the pool was empty */
+	uint64_t rx_nobuf;   /* times a frame or a ring refill found the pool empty; the
+				frame waits (afpacket) or the device drops it (rx_dropped) */
 	uint64_t rx_errors;  /* malformed or truncated frames */
-	uint64_t tx_packets;
-	uint64_t tx_bytes;
-	uint64_t tx_full;    /* packets refused because the queue was full */
+	uint64_t tx_packets; /* packets tx_burst took, including those counted in tx_errors */
+	uint64_t tx_bytes;   /* their bytes */
+	uint64_t tx_full;    /* packets refused (left with the caller) because the queue was full */
 	uint64_t tx_errors;  /* packets taken but not sent (too long, device error) */
 };
 

@@ -219,17 +219,19 @@ static void test_verdicts(void)
 			     mcast[6] = {0x01, 0x00, 0x5e, 0, 0, 1};
 	/* 0, 1 on uplink 0; 2 on uplink 1 and may send from any MAC; 3 without uplink */
 	struct usnetd_sw_port p[4] = {
-	    {.mac = m0, .segment = 0},
-	    {.mac = m1, .segment = 0},
-	    {.mac = m2, .segment = 1, .any_src_mac = true},
-	    {.mac = m3, .segment = -1},
+	    {.mac = usnetd_mac_key(m0), .segment = 0},
+	    {.mac = usnetd_mac_key(m1), .segment = 0},
+	    {.mac = usnetd_mac_key(m2), .segment = 1, .any_src_mac = true},
+	    {.mac = usnetd_mac_key(m3), .segment = -1},
 	};
+	static const uint8_t *const macs[4] = {m0, m1, m2, m3};
 	uint8_t f[60];
 	int dst;
 
 	usnetd_mactab_init(&t);
 	for (int i = 0; i < 4; i++)
-		CHECK_EQ(usnetd_mactab_add(&t, p[i].mac, i), 0);
+		CHECK_EQ(usnetd_mactab_add(&t, macs[i], i), 0);
+	CHECK(usnetd_mac_key(m0) != usnetd_mac_key(m1));
 
 	frame(f, m1, m0);
 	dst = -1;
