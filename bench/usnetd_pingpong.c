@@ -181,9 +181,10 @@ static int run_floor(int cpu, unsigned long n, unsigned long interval_us, bool j
 		       "\"p90_us\":%.2f,\"p99_us\":%.2f}\n",
 		       interval_us, n, pct(v, n, 50), pct(v, n, 90), pct(v, n, 99));
 	else
-		printf("epoll wake-up of a thread on cpu %d, %lu us apart, %lu samples: us p50 %.2f "
-		       "p90 %.2f p99 %.2f\n",
-		       cpu, interval_us, n, pct(v, n, 50), pct(v, n, 90), pct(v, n, 99));
+		printf(
+		    "epoll wake-up of a thread on cpu %d, %lu us apart, %lu samples: us p50 %.2f "
+		    "p90 %.2f p99 %.2f\n",
+		    cpu, interval_us, n, pct(v, n, 50), pct(v, n, 90), pct(v, n, 99));
 	free(v);
 	return 0;
 }
@@ -243,8 +244,9 @@ int main(int argc, char **argv)
 			floor_cpu = atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: %s -s SOCK [-a ID] [-b ID] [-n N] [-w N] [-m busy|sleep] "
-					"[-i US] [-l LEN] [-c CPU] [--json]\n",
+			fprintf(stderr,
+				"usage: %s -s SOCK [-a ID] [-b ID] [-n N] [-w N] [-m busy|sleep] "
+				"[-i US] [-l LEN] [-c CPU] [--json]\n",
 				argv[0]);
 			return 2;
 		}
@@ -288,13 +290,14 @@ int main(int argc, char **argv)
 	rtt = calloc(n, sizeof(*rtt));
 	fwd = calloc(n, sizeof(*fwd));
 	if (!rtt || !fwd || !wait_links(a, b)) {
-		fprintf(stderr, "usnetd_pingpong: links not up (is usnetd serving ids %u and %u?)\n",
-			ida, idb);
+		fprintf(stderr,
+			"usnetd_pingpong: links not up (is usnetd serving ids %u and %u?)\n", ida,
+			idb);
 		return 2;
 	}
 	for (unsigned long i = 0; i < warm + n; i++) {
-		struct usnet_udp4_flow fl = {.src_ip = 0xc6120001, .dst_ip = 0xc6120002,
-					     .sport = 7, .dport = 7};
+		struct usnet_udp4_flow fl = {
+		    .src_ip = 0xc6120001, .dst_ip = 0xc6120002, .sport = 7, .dport = 7};
 		struct usnet_pkt *p = usnet_pkt_alloc(usnet_port_pool(a, 0)), *q;
 		uint64_t t0, tb, t1, seq = i;
 
@@ -346,20 +349,22 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!k) {
-		fprintf(stderr, "usnetd_pingpong: no sample (lost %llu)\n", (unsigned long long)lost);
+		fprintf(stderr, "usnetd_pingpong: no sample (lost %llu)\n",
+			(unsigned long long)lost);
 		return 1;
 	}
 	qsort(rtt, k, sizeof(*rtt), cmp_u64);
 	qsort(fwd, k, sizeof(*fwd), cmp_u64);
 	if (json)
-		printf("{\"mode\":\"%s\",\"interval_us\":%lu,\"len\":%u,\"samples\":%zu,\"lost\":%llu,"
-		       "\"bad\":%llu,\"min_us\":%.2f,\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,"
-		       "\"p999_us\":%.2f,\"max_us\":%.2f,\"oneway_p50_us\":%.2f,"
-		       "\"oneway_p99_us\":%.2f}\n",
-		       sleep_mode ? "sleep" : "busy", interval_us, len, k, (unsigned long long)lost,
-		       (unsigned long long)bad, pct(rtt, k, 0), pct(rtt, k, 50), pct(rtt, k, 90),
-		       pct(rtt, k, 99), pct(rtt, k, 99.9), pct(rtt, k, 100), pct(fwd, k, 50),
-		       pct(fwd, k, 99));
+		printf(
+		    "{\"mode\":\"%s\",\"interval_us\":%lu,\"len\":%u,\"samples\":%zu,\"lost\":%llu,"
+		    "\"bad\":%llu,\"min_us\":%.2f,\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,"
+		    "\"p999_us\":%.2f,\"max_us\":%.2f,\"oneway_p50_us\":%.2f,"
+		    "\"oneway_p99_us\":%.2f}\n",
+		    sleep_mode ? "sleep" : "busy", interval_us, len, k, (unsigned long long)lost,
+		    (unsigned long long)bad, pct(rtt, k, 0), pct(rtt, k, 50), pct(rtt, k, 90),
+		    pct(rtt, k, 99), pct(rtt, k, 99.9), pct(rtt, k, 100), pct(fwd, k, 50),
+		    pct(fwd, k, 99));
 	else
 		printf("%s clients, %lu us apart, %u-byte frames: %zu round trips, lost %llu, bad "
 		       "%llu; RTT us: min %.2f p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f; "

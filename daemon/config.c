@@ -137,7 +137,8 @@ static int parse_id_list(const char *key, const char *v, bool gids, uint32_t *ou
 
 		if (k == USNETD_MAX_ACL)
 			return usnet_error(EINVAL, "%s: more than %d entries", key, USNETD_MAX_ACL);
-		err = gids ? parse_group(key, tok, (gid_t *)&out[k]) : parse_user(key, tok, &out[k]);
+		err =
+		    gids ? parse_group(key, tok, (gid_t *)&out[k]) : parse_user(key, tok, &out[k]);
 		if (err)
 			return err;
 		k++;
@@ -568,7 +569,8 @@ int usnetd_conf_finish(struct usnetd_conf *c)
 		if (len > sl && !strcmp(c->socket_path + len - sl, suffix))
 			len -= sl;
 		if (len + 4 >= sizeof(c->control_path))
-			return usnet_error(EINVAL, "socket path too long to derive the control path");
+			return usnet_error(EINVAL,
+					   "socket path too long to derive the control path");
 		snprintf(c->control_path, sizeof(c->control_path), "%.*s.ctl", (int)len,
 			 c->socket_path);
 	}

@@ -27,12 +27,12 @@
 #include "ctl_proto.h"
 #include "usnetd.h"
 
-#define MAX_CONNS  8
-#define IDLE_NS	   (10 * USNET_NSEC_PER_SEC)
+#define MAX_CONNS    8
+#define IDLE_NS	     (10 * USNET_NSEC_PER_SEC)
 #define REQ_PER_POLL 16
 
 struct ctl_conn {
-	int fd; /* -1: free */
+	int fd;	     /* -1: free */
 	bool denied; /* not root nor usnetd's uid: every request gets -EACCES */
 	uint64_t last_ns;
 };
@@ -128,7 +128,9 @@ static void fill_client(struct usnetd_iface *f, struct usnetd_ctl_client *r)
 	put_str(r->peer_if, sizeof(r->peer_if), c->peer_if_name);
 	/* Why it is not up: a refusal of the ACL if that came last, else the memif reason. */
 	put_str(r->reason, sizeof(r->reason),
-		f->up ? "" : f->refused_ns > f->down_ns ? f->refusal : c->reason);
+		f->up			     ? ""
+		: f->refused_ns > f->down_ns ? f->refusal
+					     : c->reason);
 	r->pid = (int32_t)c->peer_pid;
 	r->uid = (uint32_t)c->peer_uid;
 	r->gid = (uint32_t)c->peer_gid;

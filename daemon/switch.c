@@ -14,7 +14,8 @@
  *   from the uplink group address -> every client; a client's MAC -> that
  *                   client; anything else is not ours (promiscuous uplink)
  *
- * These functions only decide; usnetd.c moves the frames.
+ * The verdicts are inline in switch.h (they run for every frame); they only
+ * decide, usnetd.c moves the frames.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,13 +44,6 @@ int usnetd_mac_format(char *buf, unsigned len, const uint8_t mac[6])
 			mac[4], mac[5]);
 }
 
-static inline unsigned mac_hash(uint64_t key)
-{
-	/* Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the top bits of the
-	 * product are the best mixed. */
-	return (unsigned)((key * 0x9e3779b97f4a7c15ull) >> 54) & (USNETD_MAC_SLOTS - 1);
-}
-
 void usnetd_mactab_init(struct usnetd_mactab *t)
 {
 	for (unsigned i = 0; i < USNETD_MAC_SLOTS; i++)
@@ -59,7 +53,7 @@ void usnetd_mactab_init(struct usnetd_mactab *t)
 int usnetd_mactab_add(struct usnetd_mactab *t, const uint8_t mac[6], int idx)
 {
 	uint64_t key = usnetd_mac_key(mac);
-	unsigned h = mac_hash(key);
+	unsigned h = usnetd_mac_hash(key);
 
 	for (unsigned n = 0; n < USNETD_MAC_SLOTS; n++, h = (h + 1) & (USNETD_MAC_SLOTS - 1)) {
 		if (t->slot[h].idx < 0) {
@@ -73,68 +67,9 @@ int usnetd_mactab_add(struct usnetd_mactab *t, const uint8_t mac[6], int idx)
 	return -ENOSPC;
 }
 
-static inline int find_key(const struct usnetd_mactab *t, uint64_t key)
-{
-	unsigned h = mac_hash(key);
-
-	/* Linear probing; the table is at most a quarter full, so runs are short. */
-	for (unsigned n = 0; n < USNETD_MAC_SLOTS; n++, h = (h + 1) & (USNETD_MAC_SLOTS - 1)) {
-		if (t->slot[h].idx < 0)
-			return -1;
-		if (t->slot[h].key == key)
-			return (int)t->slot[h].idx;
-	}
-	return -1;
-}
-
 int usnetd_mactab_find(const struct usnetd_mactab *t, const uint8_t mac[6])
 {
-	return find_key(t, usnetd_mac_key(mac));
-}
-
-enum usnetd_verdict usnetd_switch_from_iface(const struct usnetd_mactab *t,
-					     const struct usnetd_sw_port *ports, int src,
-					     const uint8_t *frame, uint32_t len, int *dst)
-{
-	const struct usnetd_sw_port *p = &ports[src];
-	int j;
-
-	if (len < USNET_ETH_HLEN)
-		return USNETD_DROP_RUNT;
-	if (!p->any_src_mac && usnetd_mac_key(frame + 6) != p->mac)
-		return USNETD_DROP_SRC_MAC;
-	if (frame[0] & 1) /* I/G bit: broadcast or multicast */
-		return USNETD_FLOOD;
-	j = find_key(t, usnetd_mac_key(frame));
-	if (j >= 0 && ports[j].segment == p->segment) {
-		if (j == src)
-			return USNETD_DROP_FILTERED; /* to itself: a switch does not hairpin */
-		*dst = j;
-		return USNETD_TO_IFACE;
-	}
-	return p->segment >= 0 ? USNETD_TO_UPLINK : USNETD_DROP_NOWHERE;
-}
-
-enum usnetd_verdict usnetd_switch_from_uplink(const struct usnetd_mactab *t,
-					      const struct usnetd_sw_port *ports, int seg,
-					      const uint8_t *frame, uint32_t len, int *dst)
-{
-	int j;
-
-	if (len < USNET_ETH_HLEN)
-		return USNETD_DROP_RUNT;
-	/* A frame from outside claiming one of our clients' MACs is a loop or a spoof. */
-	j = find_key(t, usnetd_mac_key(frame + 6));
-	if (j >= 0 && ports[j].segment == seg)
-		return USNETD_DROP_FILTERED;
-	if (frame[0] & 1)
-		return USNETD_FLOOD;
-	j = find_key(t, usnetd_mac_key(frame));
-	if (j >= 0 && ports[j].segment == seg) {
-		*dst = j;
-		return USNETD_TO_IFACE;
-	}
-	return USNETD_DROP_FILTERED;
+	return usnetd_mactab_find_key(t, usnetd_mac_key(mac));
 }
 
 static inline uint32_t rd32(const uint8_t *p)

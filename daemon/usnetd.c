@@ -45,14 +45,14 @@
 
 #include "usnetd.h"
 
-#define HOUSE_NS      (1000 * 1000ull)	      /* control events at most this late while busy */
-#define SRV_POLL_NS   (100 * 1000 * 1000ull) /* memif timeouts (handshake) checked this often */
-#define SLEEP_MS      100		      /* longest sleep: timeouts need a look now and then */
-#define EXIT_FAIL     1
-#define EXIT_USAGE    2
-#define BACKOFF_MIN   100  /* ms before the first restart */
-#define BACKOFF_MAX   5000 /* ms */
-#define STABLE_NS     (10 * USNET_NSEC_PER_SEC) /* a child that ran this long resets the backoff */
+#define HOUSE_NS    (1000 * 1000ull)	   /* control events at most this late while busy */
+#define SRV_POLL_NS (100 * 1000 * 1000ull) /* memif timeouts (handshake) checked this often */
+#define SLEEP_MS    100			   /* longest sleep: timeouts need a look now and then */
+#define EXIT_FAIL   1
+#define EXIT_USAGE  2
+#define BACKOFF_MIN 100			      /* ms before the first restart */
+#define BACKOFF_MAX 5000		      /* ms */
+#define STABLE_NS   (10 * USNET_NSEC_PER_SEC) /* a child that ran this long resets the backoff */
 
 enum { EV_SRV = 1, EV_CTL, EV_SIG, EV_CTLSET, EV_DATA };
 
@@ -340,8 +340,8 @@ static const char *on_init(void *ctx, struct usnet_memif_conn *c, pid_t pid, uid
 	snprintf(f->refusal, sizeof(f->refusal),
 		 "Permission denied: uid %u gid %u may not use interface %u", (unsigned)uid,
 		 (unsigned)gid, fc->id);
-	USNET_WARN("interface %u (%s): refused pid %d: uid %u gid %u not allowed", fc->id,
-		   fc->name, (int)pid, (unsigned)uid, (unsigned)gid);
+	USNET_WARN("interface %u (%s): refused pid %d: uid %u gid %u not allowed", fc->id, fc->name,
+		   (int)pid, (unsigned)uid, (unsigned)gid);
 	return f->refusal;
 }
 
@@ -355,8 +355,8 @@ static void on_up(void *ctx, struct usnet_memif_conn *c)
 		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV_DATA};
 
 		if (epoll_ctl(d->ep_sleep, EPOLL_CTL_ADD, c->c2s[q].efd, &ev) < 0)
-			USNET_WARN("interface %u: cannot watch ring %u's eventfd: %s", f->conf->id, q,
-				   strerror(errno));
+			USNET_WARN("interface %u: cannot watch ring %u's eventfd: %s", f->conf->id,
+				   q, strerror(errno));
 	}
 	f->up = true;
 	f->up_since_ns = usnet_now_ns();
@@ -388,8 +388,8 @@ static void on_down(void *ctx, struct usnet_memif_conn *c)
 	f->up = false;
 	f->out.n = 0;
 	f->down_ns = usnet_now_ns();
-	USNET_INFO("interface %u (%s) down: pid %d, %llu frames in, %llu out",
-		   f->conf->id, f->conf->name, (int)c->peer_pid, (unsigned long long)f->rx_frames,
+	USNET_INFO("interface %u (%s) down: pid %d, %llu frames in, %llu out", f->conf->id,
+		   f->conf->name, (int)c->peer_pid, (unsigned long long)f->rx_frames,
 		   (unsigned long long)f->tx_frames);
 }
 
@@ -669,8 +669,7 @@ static int setup(struct usnetd *d)
 
 	err = usnet_pool_create(&d->pool, &pc);
 	if (err)
-		return usnet_error(-err, "packet pool of %u: %s", c->pool_size,
-				   usnet_last_error());
+		return usnet_error(-err, "packet pool of %u: %s", c->pool_size, usnet_last_error());
 	d->ifs = calloc(c->nifaces ? c->nifaces : 1, sizeof(*d->ifs));
 	d->swp = calloc(c->nifaces ? c->nifaces : 1, sizeof(*d->swp));
 	if (!d->ifs || !d->swp)

@@ -8,7 +8,8 @@
  * the daemon's files share; nothing here is public API.
  *
  *   config.c   the configuration: file, command line, defaults
- *   switch.c   MAC table, forwarding verdicts, MAC derivation, flow hash
+ *   switch.c   MAC table, MAC derivation, flow hash (switch.h: the verdicts,
+ *              inline for the fast path)
  *   ctl.c      the control socket usnetctl talks to (ctl_proto.h)
  *   usnetd.c   main(), the poll loop, sleeping, --supervise, logging
  */
@@ -22,6 +23,7 @@
 #include <usnet/port.h>
 
 #include "../src/memif/memif.h"
+#include "switch.h"
 
 #define USNETD_VERSION	    "0.1.0"
 #define USNETD_MAX_UPLINKS  8
@@ -54,8 +56,8 @@ struct usnetd_iface_conf {
 	gid_t gids[USNETD_MAX_ACL];
 	unsigned nuids, ngids; /* both 0: anyone who can open the socket */
 	char secret[MEMIF_SECRET_SZ + 1];
-	bool any_src_mac; /* may send from any source MAC */
-	uint16_t queues;  /* rings per direction at most; 0: the global `queues` */
+	bool any_src_mac;	     /* may send from any source MAC */
+	uint16_t queues;	     /* rings per direction at most; 0: the global `queues` */
 	char uplink[USNETD_NAME_SZ]; /* "": the first uplink; "none": no uplink */
 	bool auto_made;		     /* from auto_ids, not configured */
 };
@@ -66,19 +68,19 @@ struct usnetd_conf {
 	mode_t socket_mode;
 	uid_t socket_uid; /* (uid_t)-1: leave as created */
 	gid_t socket_gid;
-	int core;	      /* -1: no pinning */
-	int rt_priority;      /* > 0: SCHED_FIFO at this priority (wake-ups preempt others) */
-	uint32_t spin_us;     /* busy-poll this long after the last frame, then sleep */
-	uint32_t pool_size;   /* daemon packet pool */
-	uint16_t queues;      /* rings per direction and client at most */
+	int core;	       /* -1: no pinning */
+	int rt_priority;       /* > 0: SCHED_FIFO at this priority (wake-ups preempt others) */
+	uint32_t spin_us;      /* busy-poll this long after the last frame, then sleep */
+	uint32_t pool_size;    /* daemon packet pool */
+	uint16_t queues;       /* rings per direction and client at most */
 	uint8_t mac_prefix[2]; /* derived MACs: PREFIX:ID(32 bits, big-endian) */
 	uint32_t auto_lo, auto_hi;
-	bool auto_ids;	      /* serve ids auto_lo..auto_hi without a section */
-	bool auto_ids_set;    /* given explicitly (else: 0-15 when nothing is configured) */
+	bool auto_ids;	   /* serve ids auto_lo..auto_hi without a section */
+	bool auto_ids_set; /* given explicitly (else: 0-15 when nothing is configured) */
 	bool use_syslog;
-	int log_level;	      /* enum usnet_log_level */
+	int log_level; /* enum usnet_log_level */
 	bool supervise;
-	bool check_only;      /* --check: print the configuration and exit */
+	bool check_only; /* --check: print the configuration and exit */
 	unsigned nuplinks, nifaces;
 	struct usnetd_uplink_conf uplink[USNETD_MAX_UPLINKS];
 	struct usnetd_iface_conf iface[USNETD_MAX_IFACES];
@@ -104,72 +106,6 @@ int usnetd_conf_finish(struct usnetd_conf *c);
 /* The effective configuration, in the file's syntax. */
 void usnetd_conf_print(const struct usnetd_conf *c, void *file);
 
-/* ---- switch (switch.c) ---- */
-
-/* A stable locally administered unicast MAC for interface id. */
-void usnetd_mac_derive(const uint8_t prefix[2], uint32_t id, uint8_t mac[6]);
-int usnetd_mac_format(char *buf, unsigned len, const uint8_t mac[6]);
-
-#define USNETD_MAC_SLOTS 1024 /* power of two, > 2 * USNETD_MAX_IFACES */
-
-/* A MAC as an integer (its 6 bytes in memory order, zero-extended): one compare. */
-static inline uint64_t usnetd_mac_key(const uint8_t *mac)
-{
-	uint32_t lo;
-	uint16_t hi;
-
-	__builtin_memcpy(&lo, mac, 4);
-	__builtin_memcpy(&hi, mac + 4, 2);
-	return (uint64_t)lo | (uint64_t)hi << 32;
-}
-
-/* MAC -> interface index, open addressing; filled once at start. */
-struct usnetd_mactab {
-	struct {
-		uint64_t key; /* usnetd_mac_key() */
-		int64_t idx;  /* -1: empty */
-	} slot[USNETD_MAC_SLOTS];
-};
-
-void usnetd_mactab_init(struct usnetd_mactab *t);
-/* 0, -EEXIST (that MAC is taken), -ENOSPC. */
-int usnetd_mactab_add(struct usnetd_mactab *t, const uint8_t mac[6], int idx);
-/* The interface index owning mac, or -1. */
-int usnetd_mactab_find(const struct usnetd_mactab *t, const uint8_t mac[6]);
-
-/* Where a frame goes (usnetd_switch_from_*()). */
-enum usnetd_verdict {
-	USNETD_TO_IFACE,     /* unicast to one client interface (*dst) */
-	USNETD_TO_UPLINK,    /* unicast to the segment's uplink */
-	USNETD_FLOOD,	     /* broadcast/multicast: every client of the segment and the uplink */
-	USNETD_DROP_RUNT,    /* shorter than an Ethernet header */
-	USNETD_DROP_SRC_MAC, /* a client sent from a MAC not its own */
-	USNETD_DROP_NOWHERE, /* unicast to no client, and no uplink to send it to */
-	USNETD_DROP_FILTERED /* from the uplink: not for a client, or looped back */
-};
-
-/* Who a segment member is, for the verdict functions. */
-struct usnetd_sw_port {
-	uint64_t mac;	 /* the interface's MAC, usnetd_mac_key() */
-	int segment;	 /* uplink index, -1 for none */
-	bool any_src_mac;
-};
-
-/*
- * A frame from client interface `src` (ports[src]). *dst: the interface
- * for USNETD_TO_IFACE. Frames to a client of another segment leave
- * through this segment's uplink, like any other unicast.
- */
-enum usnetd_verdict usnetd_switch_from_iface(const struct usnetd_mactab *t,
-					     const struct usnetd_sw_port *ports, int src,
-					     const uint8_t *frame, uint32_t len, int *dst);
-/* A frame from the uplink of segment `seg`. */
-enum usnetd_verdict usnetd_switch_from_uplink(const struct usnetd_mactab *t,
-					      const struct usnetd_sw_port *ports, int seg,
-					      const uint8_t *frame, uint32_t len, int *dst);
-/* A hash of the frame's flow (IPv4 addresses and ports, else MACs) to spread queues. */
-uint32_t usnetd_flow_hash(const uint8_t *frame, uint32_t len);
-
 /* ---- the daemon (usnetd.c) ---- */
 
 /* Frames collected for one destination during one source burst. */
@@ -178,8 +114,8 @@ struct usnetd_uplink;
 
 struct usnetd_batch {
 	uint16_t n;
-	uint16_t q;    /* client: the S2C ring they go to */
-	bool dirty;    /* on the flush list */
+	uint16_t q;		      /* client: the S2C ring they go to */
+	bool dirty;		      /* on the flush list */
 	struct usnetd_iface *iface;   /* the destination: a client... */
 	struct usnetd_uplink *uplink; /* ...or an uplink */
 	struct usnet_pkt *pkts[USNETD_BATCH];
@@ -193,11 +129,11 @@ struct usnetd_uplink {
 	int fd_ok;    /* its RX queues have fds to sleep on */
 	struct usnetd_batch out;
 	/* Switch counters; the port keeps its own (usnet_port_stats()). */
-	uint64_t rx_frames, rx_bytes;	/* received from the uplink */
-	uint64_t rx_flooded;		/* of those, broadcast/multicast */
-	uint64_t rx_filtered;		/* of those, for no client (or looped back) */
-	uint64_t tx_frames, tx_bytes;	/* handed to the uplink */
-	uint64_t tx_drops;		/* the uplink refused them (queue full) */
+	uint64_t rx_frames, rx_bytes; /* received from the uplink */
+	uint64_t rx_flooded;	      /* of those, broadcast/multicast */
+	uint64_t rx_filtered;	      /* of those, for no client (or looped back) */
+	uint64_t tx_frames, tx_bytes; /* handed to the uplink */
+	uint64_t tx_drops;	      /* the uplink refused them (queue full) */
 };
 
 struct usnetd_iface {
@@ -212,12 +148,12 @@ struct usnetd_iface {
 	uint64_t refused_ns, down_ns;  /* when it was last refused, last went down */
 	struct usnet_queue_stats rxst[USNET_MEMIF_MAX_RINGS], txst[USNET_MEMIF_MAX_RINGS];
 	/* Switch counters, kept across connections. */
-	uint64_t rx_frames, rx_bytes;	/* frames the client sent */
-	uint64_t tx_frames, tx_bytes;	/* frames copied into its rings */
-	uint64_t tx_drops;		/* for it, but its S2C rings were full (or it left) */
-	uint64_t src_mac_drops;		/* it sent from a MAC not its own */
-	uint64_t other_drops;		/* runts, hairpins, no uplink, pool empty */
-	uint64_t refused;		/* connections refused by the ACL */
+	uint64_t rx_frames, rx_bytes; /* frames the client sent */
+	uint64_t tx_frames, tx_bytes; /* frames copied into its rings */
+	uint64_t tx_drops;	      /* for it, but its S2C rings were full (or it left) */
+	uint64_t src_mac_drops;	      /* it sent from a MAC not its own */
+	uint64_t other_drops;	      /* runts, hairpins, no uplink, pool empty */
+	uint64_t refused;	      /* connections refused by the ACL */
 };
 
 struct usnetd_ctl;

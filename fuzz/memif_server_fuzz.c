@@ -46,9 +46,9 @@
 
 #include "../src/memif/memif.h"
 
-#define NIF	     2
-#define MAX_REGION   (1u << 20) /* what the harness maps on its side */
-#define MAX_OPS	     64
+#define NIF	   2
+#define MAX_REGION (1u << 20) /* what the harness maps on its side */
+#define MAX_OPS	   64
 
 static struct usnet_memif_server *srv;
 static struct usnet_memif_conn *conn[NIF];
@@ -119,8 +119,13 @@ static const char *on_init(void *ctx, struct usnet_memif_conn *c, pid_t pid, uid
 static void setup(void)
 {
 	struct usnet_memif_server_conf sc = {
-	    .path = sock_path, .name = "fuzz", .max_c2s = 2, .max_s2c = 2,
-	    .on_up = on_up, .on_down = on_down, .on_init = on_init,
+	    .path = sock_path,
+	    .name = "fuzz",
+	    .max_c2s = 2,
+	    .max_s2c = 2,
+	    .on_up = on_up,
+	    .on_down = on_down,
+	    .on_init = on_init,
 	};
 	struct usnet_pool_conf pc = {.count = 512, .name = "fuzz"};
 
@@ -145,9 +150,8 @@ static void cli_connect(void)
 	memcpy(sa.sun_path, sock_path, n);
 	sa.sun_path[0] = '\0';
 	cli.fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (cli.fd < 0 ||
-	    connect(cli.fd, (struct sockaddr *)&sa,
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+	if (cli.fd < 0 || connect(cli.fd, (struct sockaddr *)&sa,
+				  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
 		abort();
 }
 

@@ -92,8 +92,9 @@ static int fetch(int fd, uint16_t cmd, size_t size, struct list *out)
 		}
 		if (n < (ssize_t)sizeof(*h) || h->magic != USNETD_CTL_MAGIC ||
 		    h->version != USNETD_CTL_VERSION) {
-			tool_msg("control socket: %s", n ? "not an answer from a usnetd of this version"
-							 : "usnetd hung up");
+			tool_msg("control socket: %s",
+				 n ? "not an answer from a usnetd of this version"
+				   : "usnetd hung up");
 			return -1;
 		}
 		if (h->status) {
@@ -130,10 +131,10 @@ static void fmt_mac(char *buf, size_t len, const uint8_t *m)
 }
 
 /* Copy a string field that should be NUL-terminated, forcing it to be. */
-#define FIELD(dst, src)                                                                    \
-	do {                                                                               \
-		memcpy(dst, src, sizeof(src));                                             \
-		dst[sizeof(src)] = '\0';                                                   \
+#define FIELD(dst, src)                                                                            \
+	do {                                                                                       \
+		memcpy(dst, src, sizeof(src));                                                     \
+		dst[sizeof(src)] = '\0';                                                           \
 	} while (0)
 
 /* ---- JSON ---- */
@@ -281,8 +282,8 @@ static void text_clients(const struct list *l, bool all)
 {
 	unsigned shown = 0;
 
-	printf("%-6s %-10s %-5s %-7s %-6s %-6s %-17s %-6s %-16s %s\n", "ID", "NAME", "STATE",
-	       "PID", "UID", "GID", "MAC", "QUEUES", "PEER", "UP/REASON");
+	printf("%-6s %-10s %-5s %-7s %-6s %-6s %-17s %-6s %-16s %s\n", "ID", "NAME", "STATE", "PID",
+	       "UID", "GID", "MAC", "QUEUES", "PEER", "UP/REASON");
 	for (uint32_t i = 0; i < l->n; i++) {
 		const struct usnetd_ctl_client *r = (const void *)(l->recs + i * l->size);
 		char name[sizeof(r->name) + 1], peer[sizeof(r->peer_name) + 1];
@@ -298,11 +299,9 @@ static void text_clients(const struct list *l, bool all)
 		snprintf(pid, sizeof(pid), r->pid > 0 ? "%d" : "-", r->pid);
 		snprintf(uid, sizeof(uid), r->pid > 0 ? "%u" : "-", r->uid);
 		snprintf(gid, sizeof(gid), r->pid > 0 ? "%u" : "-", r->gid);
-		snprintf(qs, sizeof(qs), r->connected ? "%u/%u" : "-", r->rx_queues,
-			 r->tx_queues);
+		snprintf(qs, sizeof(qs), r->connected ? "%u/%u" : "-", r->rx_queues, r->tx_queues);
 		printf("%-6u %-10s %-5s %-7s %-6s %-6s %-17s %-6s %-16s ", r->id, name,
-		       r->connected ? "up" : "down", pid, uid, gid, mac, qs,
-		       peer[0] ? peer : "-");
+		       r->connected ? "up" : "down", pid, uid, gid, mac, qs, peer[0] ? peer : "-");
 		if (r->connected)
 			printf("%.1f s\n", (double)r->up_ns / 1e9);
 		else
@@ -341,8 +340,8 @@ static void text_stats(const struct usnetd_ctl_info *in, const struct list *up,
 					    r->port_rx_errors + r->port_tx_errors));
 	}
 	printf("\n%-8s %12s %14s %12s %14s %10s %9s %9s %7s %7s\n", "CLIENT", "RX-FRAMES",
-	       "RX-BYTES", "TX-FRAMES", "TX-BYTES", "TX-DROPS", "SRC-DROPS", "RX-ERRORS",
-	       "INVALID", "REFUSED");
+	       "RX-BYTES", "TX-FRAMES", "TX-BYTES", "TX-DROPS", "SRC-DROPS", "RX-ERRORS", "INVALID",
+	       "REFUSED");
 	for (uint32_t i = 0; i < cl->n; i++) {
 		const struct usnetd_ctl_client *r = (const void *)(cl->recs + i * cl->size);
 

@@ -109,8 +109,8 @@ static const char *const pname[NPORTS] = {"A", "B", "C", "U"};
 static void send_frame(struct usnet_port *port, const uint8_t dst[6], const uint8_t src[6],
 		       uint32_t tag)
 {
-	struct usnet_udp4_flow fl = {.src_ip = 0xc6120001, .dst_ip = 0xc6120002, .sport = 1,
-				     .dport = 9};
+	struct usnet_udp4_flow fl = {
+	    .src_ip = 0xc6120001, .dst_ip = 0xc6120002, .sport = 1, .dport = 9};
 	struct usnet_pkt *p = usnet_pkt_alloc(usnet_port_pool(port, 0));
 
 	if (!p) {
@@ -224,8 +224,8 @@ static int cmd_switch(const char *sock, const char *upsock)
 
 static int cmd_probe(const char *sock, uint32_t id, const char *secret)
 {
-	struct usnet_memif_client_conf cc = {.path = sock, .id = id, .secret = secret,
-					     .name = "usnetd_peer"};
+	struct usnet_memif_client_conf cc = {
+	    .path = sock, .id = id, .secret = secret, .name = "usnetd_peer"};
 	struct usnet_memif_client *cl;
 	struct usnet_memif_conn *c;
 	uint64_t t0 = usnet_now_ns(), end = t0 + WAIT_NS;
@@ -321,8 +321,8 @@ static int cmd_watch(const char *spec, double seconds)
 		if (l.up != up) {
 			up = l.up;
 			changes++;
-			printf("link %s realtime=%.6f frames=%llu\n", up ? "up" : "down", realtime(),
-			       (unsigned long long)frames);
+			printf("link %s realtime=%.6f frames=%llu\n", up ? "up" : "down",
+			       realtime(), (unsigned long long)frames);
 			fflush(stdout);
 		}
 		if (!n)

@@ -125,7 +125,8 @@ static void test_config(void)
 
 	/* Errors name the file and line. */
 	bad_text("socket = /x\nbogus = 1\n", "t.conf:2: unknown key 'bogus'");
-	bad_text("[interface a]\nid = 1\n[interface b]\nid = 1\n", "t.conf:4: id 1: configured twice");
+	bad_text("[interface a]\nid = 1\n[interface b]\nid = 1\n",
+		 "t.conf:4: id 1: configured twice");
 	bad_text("[interface a]\nmac = 01:00:5e:00:00:01\n", "group (multicast)");
 	bad_text("[interface a]\nmac = zz\n", "not aa:bb:cc:dd:ee:ff");
 	bad_text("[interface a]\nsecret = 0123456789012345678901234\n", "longer than 24");
@@ -157,9 +158,9 @@ static void test_config(void)
 		 0);
 	CHECK(usnetd_conf_finish(&conf) < 0 && strstr(usnet_last_error(), "both have MAC"));
 	fresh();
-	CHECK_EQ(usnetd_conf_parse(&conf, "[uplink a]\nspec = null:\n[uplink a]\nspec = null:\n",
-				   "t"),
-		 0);
+	CHECK_EQ(
+	    usnetd_conf_parse(&conf, "[uplink a]\nspec = null:\n[uplink a]\nspec = null:\n", "t"),
+	    0);
 	CHECK(usnetd_conf_finish(&conf) < 0 && strstr(usnet_last_error(), "two uplinks"));
 	fresh();
 	CHECK_EQ(usnetd_conf_set(&conf, "control", USNETD_DFLT_SOCKET), 0);
