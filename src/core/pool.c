@@ -162,22 +162,25 @@ void usnet_pkt_free_bulk(struct usnet_pkt **pkts, uint32_t n)
 {
 	uint32_t i = 0;
 
-	/* Runs of packets from one pool (the common case) cost one bounds
-	 * check per run; a run that would overflow the stack falls back to
-	 * usnet_pkt_free(), which counts the double free. */
+	/* Per run of packets from one pool (the common case: the whole
+	 * burst), the stack and its top stay in registers. */
 	while (i < n) {
 		struct usnet_pool *pool = pkts[i]->pool;
-		uint32_t end = i + 1;
+		struct usnet_pkt **stack = pool->free;
+		uint32_t nfree = pool->nfree, cap = pool->count;
 
-		while (end < n && pkts[end]->pool == pool)
-			end++;
-		if (end - i > pool->count - pool->nfree) {
-			for (; i < end; i++)
-				usnet_pkt_free(pkts[i]);
-			continue;
+		for (; i < n; i++) {
+			struct usnet_pkt *p = pkts[i];
+
+			if (p->pool != pool)
+				break;
+			if (nfree == cap) { /* full: a double free, see usnet_pkt_free() */
+				pool->bad_free++;
+				continue;
+			}
+			stack[nfree++] = p;
 		}
-		for (; i < end; i++)
-			pool->free[pool->nfree++] = pkts[i];
+		pool->nfree = nfree;
 	}
 }
 
