@@ -21,7 +21,8 @@
 # with it: on a shared 2-core machine a thread below 100% was preempted.
 #
 # Environment: SECS (5), ROUNDS (3), KEEP=1 keeps the work directory.
-# Output: a table, and "RESULT usnetd_mpps usnet=.. dpdk=.. ratio=.." lines.
+# Output: a table, and "RESULT usnetd_mpps[_best|_cpu] usnet=.. dpdk=.. ratio=.."
+# lines (median, best round, median per forwarder CPU-second).
 # Not a test: needs root (testpmd), exits 1 only if nothing could be measured.
 set -euo pipefail
 
@@ -55,6 +56,7 @@ mkdir -p /var/run/dpdk 2>/dev/null || true
 runtime_ns() { awk '{ print $1 }' "$1/schedstat" 2>/dev/null || echo 0; }
 share() { awk -v r="$1" -v t="$2" 'BEGIN { printf "%.0f", (t > 0 ? 100 * r / t : 0) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+per_cpu() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.2f", (s > 0 ? m * 100 / s : 0) }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 # The task directory of thread COMM of the dpdk-testpmd whose command line
@@ -146,8 +148,11 @@ echo "   usnet: taskset -c 0 usnet-pktgen -p memif:SOCK,id=1 -s 64 -> usnetd -c 
 echo "   DPDK:  dpdk-testpmd txonly --txpkts=64 (net_memif client, lcore 0) ->"
 echo "          dpdk-testpmd io (net_memif server + net_null0,no-rx=1, lcore 1)"
 echo "   shares: CPU time of the sender's / forwarder's busy thread over the window"
-printf "   %-6s %11s %8s   %11s %8s   %7s\n" round "usnet Mpps" "shares" "DPDK Mpps" "shares" ratio
-um=() dm=() ra=()
+echo "   Mpps/CPU: Mpps / the forwarder's share (the forwarder is the bottleneck on both sides:"
+echo "   the senders find their rings full), comparable across rounds on a loaded machine"
+printf "   %-6s %11s %8s %9s   %11s %8s %9s   %6s %9s\n" round "usnet Mpps" "shares" "Mpps/CPU" \
+	"DPDK Mpps" "shares" "Mpps/CPU" ratio "ratio/CPU"
+um=() dm=() ra=() uc=() dc=() rc=()
 for r in $(seq 1 "$ROUNDS"); do
 	u= dd=
 	read -r u us ud < <(usnet_round "$r") || true
@@ -162,12 +167,18 @@ for r in $(seq 1 "$ROUNDS"); do
 		for f in "$WORK"/*."$r".log; do echo "== $f"; tail -n 20 "$f"; done
 		die "round $r failed"
 	}
-	printf "   %-6s %11s %3s/%3s%%   %11s %3s/%3s%%   %7s\n" "$r" "$u" "$us" "$ud" "$dd" "$ds" "$dw" \
-		"$(ratio "$u" "$dd")"
+	upc=$(per_cpu "$u" "$ud") dpc=$(per_cpu "$dd" "$dw")
+	printf "   %-6s %11s %3s/%3s%% %9s   %11s %3s/%3s%% %9s   %6s %9s\n" "$r" "$u" "$us" "$ud" \
+		"$upc" "$dd" "$ds" "$dw" "$dpc" "$(ratio "$u" "$dd")" "$(ratio "$upc" "$dpc")"
 	um+=("$u") dm+=("$dd") ra+=("$(ratio "$u" "$dd")")
+	uc+=("$upc") dc+=("$dpc") rc+=("$(ratio "$upc" "$dpc")")
 done
 u_med=$(median "${um[@]}") d_med=$(median "${dm[@]}") r_med=$(median "${ra[@]}")
-printf "   %-6s %11s %8s   %11s %8s   %7s\n" median "$u_med" "" "$d_med" "" "$r_med"
-printf "   %-6s %11s %8s   %11s %8s   %7s\n" best "$(best "${um[@]}")" "" "$(best "${dm[@]}")" "" \
-	"$(ratio "$(best "${um[@]}")" "$(best "${dm[@]}")")"
+uc_med=$(median "${uc[@]}") dc_med=$(median "${dc[@]}") rc_med=$(median "${rc[@]}")
+printf "   %-6s %11s %8s %9s   %11s %8s %9s   %6s %9s\n" median "$u_med" "" "$uc_med" "$d_med" "" \
+	"$dc_med" "$r_med" "$rc_med"
+printf "   %-6s %11s %8s %9s   %11s %8s %9s   %6s\n" best "$(best "${um[@]}")" "" "" \
+	"$(best "${dm[@]}")" "" "" "$(ratio "$(best "${um[@]}")" "$(best "${dm[@]}")")"
 echo "RESULT usnetd_mpps usnet=$u_med dpdk=$d_med ratio=$r_med"
+echo "RESULT usnetd_mpps_best usnet=$(best "${um[@]}") dpdk=$(best "${dm[@]}") ratio=$(ratio "$(best "${um[@]}")" "$(best "${dm[@]}")")"
+echo "RESULT usnetd_mpps_cpu usnet=$uc_med dpdk=$dc_med ratio=$rc_med"

@@ -135,6 +135,41 @@ static inline enum usnetd_verdict usnetd_switch_from_uplink(const struct usnetd_
 	return USNETD_DROP_FILTERED;
 }
 
+/*
+ * A one-entry memory of the last destination a client sent to: frames of a
+ * burst mostly go to the same place, and the verdict for a destination MAC
+ * never changes (the table and the segments are fixed at start). Verdicts
+ * that depend on the source or the length are never remembered.
+ */
+struct usnetd_sw_cache {
+	uint64_t dst; /* MAC key; USNETD_SW_CACHE_NONE: empty (keys are < 2^48) */
+	int j;
+	enum usnetd_verdict v;
+};
+
+#define USNETD_SW_CACHE_NONE UINT64_MAX
+
+static inline enum usnetd_verdict
+usnetd_switch_from_iface_cached(const struct usnetd_mactab *t, const struct usnetd_sw_port *ports,
+				int src, const uint8_t *frame, uint32_t len, int *dst,
+				struct usnetd_sw_cache *cache)
+{
+	enum usnetd_verdict v;
+
+	if (len >= USNET_ETH_HLEN && usnetd_mac_key(frame) == cache->dst &&
+	    (ports[src].any_src_mac || usnetd_mac_key(frame + 6) == ports[src].mac)) {
+		*dst = cache->j;
+		return cache->v;
+	}
+	v = usnetd_switch_from_iface(t, ports, src, frame, len, dst);
+	if (v != USNETD_DROP_RUNT && v != USNETD_DROP_SRC_MAC) {
+		cache->dst = usnetd_mac_key(frame);
+		cache->j = *dst;
+		cache->v = v;
+	}
+	return v;
+}
+
 /* A hash of the frame's flow (IPv4 addresses and ports, else MACs) to spread queues. */
 uint32_t usnetd_flow_hash(const uint8_t *frame, uint32_t len);
 

@@ -92,11 +92,9 @@ static void batch_mark(struct usnetd *d, struct usnetd_batch *b)
 static void send_iface(struct usnetd *d, struct usnetd_iface *f)
 {
 	struct usnetd_batch *b = &f->out;
-	uint64_t bytes = 0;
+	uint64_t bytes = b->bytes;
 	uint16_t sent = 0;
 
-	for (uint16_t i = 0; i < b->n; i++)
-		bytes += b->pkts[i]->len;
 	if (f->up)
 		sent = usnet_memif_tx(f->conn, b->q, b->pkts, b->n, &f->txst[b->q]);
 	for (uint16_t i = sent; i < b->n; i++) {
@@ -107,6 +105,7 @@ static void send_iface(struct usnetd *d, struct usnetd_iface *f)
 	f->tx_bytes += bytes;
 	f->tx_drops += (uint16_t)(b->n - sent);
 	b->n = 0;
+	b->bytes = 0;
 	if (f->up && atomic_load_explicit(&f->conn->fault, memory_order_relaxed))
 		d->ctl_due = true; /* it offered a bad buffer: the control side disconnects it */
 }
@@ -114,11 +113,9 @@ static void send_iface(struct usnetd *d, struct usnetd_iface *f)
 static void send_uplink(struct usnetd_uplink *u)
 {
 	struct usnetd_batch *b = &u->out;
-	uint64_t bytes = 0;
+	uint64_t bytes = b->bytes;
 	uint16_t sent;
 
-	for (uint16_t i = 0; i < b->n; i++)
-		bytes += b->pkts[i]->len;
 	sent = usnet_tx_burst(u->port, 0, b->pkts, b->n);
 	for (uint16_t i = sent; i < b->n; i++) {
 		bytes -= b->pkts[i]->len;
@@ -128,6 +125,7 @@ static void send_uplink(struct usnetd_uplink *u)
 	u->tx_bytes += bytes;
 	u->tx_drops += (uint16_t)(b->n - sent);
 	b->n = 0;
+	b->bytes = 0;
 }
 
 static void send_batch(struct usnetd *d, struct usnetd_batch *b)
@@ -166,6 +164,7 @@ static void to_iface(struct usnetd *d, struct usnetd_iface *f, struct usnet_pkt 
 	if (b->n && (b->q != q || b->n == USNETD_BATCH))
 		send_iface(d, f);
 	b->q = q;
+	b->bytes += p->len;
 	b->pkts[b->n++] = p;
 	batch_mark(d, b);
 }
@@ -176,6 +175,7 @@ static void to_uplink(struct usnetd *d, struct usnetd_uplink *u, struct usnet_pk
 
 	if (b->n == USNETD_BATCH)
 		send_uplink(u);
+	b->bytes += p->len;
 	b->pkts[b->n++] = p;
 	batch_mark(d, b);
 }
@@ -252,8 +252,9 @@ static unsigned poll_iface(struct usnetd *d, struct usnetd_iface *f)
 
 			f->rx_frames++;
 			f->rx_bytes += p->len;
-			switch (usnetd_switch_from_iface(&d->mactab, d->swp, (int)f->idx,
-							 usnet_pkt_data(p), p->len, &dst)) {
+			switch (usnetd_switch_from_iface_cached(&d->mactab, d->swp, (int)f->idx,
+								usnet_pkt_data(p), p->len, &dst,
+								&f->cache)) {
 			case USNETD_TO_IFACE:
 				to_iface(d, &d->ifs[dst], p);
 				break;
@@ -361,6 +362,7 @@ static void on_up(void *ctx, struct usnet_memif_conn *c)
 	f->up = true;
 	f->up_since_ns = usnet_now_ns();
 	f->out.n = 0;
+	f->out.bytes = 0;
 	d->active[d->nactive++] = f;
 	usnetd_mac_format(mac, sizeof(mac), f->conf->mac);
 	USNET_INFO("interface %u (%s) up: '%s' pid %d uid %u gid %u, %u+%u queues, MAC %s",
@@ -387,6 +389,7 @@ static void on_down(void *ctx, struct usnet_memif_conn *c)
 	 * for it. Frames in its rings were in its own memory: nothing to free. */
 	f->up = false;
 	f->out.n = 0;
+	f->out.bytes = 0;
 	f->down_ns = usnet_now_ns();
 	USNET_INFO("interface %u (%s) down: pid %d, %llu frames in, %llu out", f->conf->id,
 		   f->conf->name, (int)c->peer_pid, (unsigned long long)f->rx_frames,
@@ -699,6 +702,7 @@ static int setup(struct usnetd *d)
 		f->conf = fc;
 		f->idx = i;
 		f->out.iface = f;
+		f->cache.dst = USNETD_SW_CACHE_NONE;
 		f->uplink = NULL;
 		for (unsigned k = 0; k < d->nup; k++)
 			if (!strcmp(d->up[k].conf->name, fc->uplink))

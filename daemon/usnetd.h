@@ -114,6 +114,7 @@ struct usnetd_uplink;
 
 struct usnetd_batch {
 	uint16_t n;
+	uint64_t bytes;		      /* of the n frames */
 	uint16_t q;		      /* client: the S2C ring they go to */
 	bool dirty;		      /* on the flush list */
 	struct usnetd_iface *iface;   /* the destination: a client... */
@@ -144,6 +145,7 @@ struct usnetd_iface {
 	bool up;
 	uint64_t up_since_ns;
 	struct usnetd_batch out;
+	struct usnetd_sw_cache cache;  /* where its last frame went */
 	char refusal[MEMIF_REASON_SZ]; /* the last ACL refusal (on_init's return value) */
 	uint64_t refused_ns, down_ns;  /* when it was last refused, last went down */
 	struct usnet_queue_stats rxst[USNET_MEMIF_MAX_RINGS], txst[USNET_MEMIF_MAX_RINGS];

@@ -14,7 +14,7 @@ trap 'rm -rf "$TMP"' EXIT
 fails=0
 checks=0
 
-for tool in pktgen sink fwd capture; do
+for tool in pktgen sink fwd capture echo; do
 	if [ ! -x "$T/usnet-$tool" ]; then
 		echo "FAIL: $T/usnet-$tool not built"
 		exit 1
@@ -106,6 +106,8 @@ help_check sink -p --port -n --count -t --time --idle-timeout --expect -q --quie
 help_check fwd -p --port -t --time -b --burst -q --quiet --json -h --help
 help_check capture -p --port -w --write -n --count -t --time -s --snaplen --nano -q \
 	--quiet --json -h --help
+help_check echo -p --port --ip --mac -u --udp -n --count -t --time -q --quiet --json -h --help \
+	"RFC 826" "RFC 792" "RFC 862" malformed ignored
 
 # --- usage errors: exit 2, one line naming the problem -------------------------
 expect_err 2 "cannot open port 'bogus': spec 'bogus' has no kind" pktgen -p bogus -n 1
@@ -156,6 +158,20 @@ expect_err 2 "missing -p SPEC" capture -w "$TMP/x.pcap"
 expect_err 2 "invalid -s '13': must be between 14 and 262144" capture -p null: -w "$TMP/x.pcap" -s 13
 expect_err 2 "--json and -w - both want stdout" capture -p null: -w - --json
 expect_err 2 "cannot open port 'bogus': spec 'bogus' has no kind" capture -p bogus -w "$TMP/x.pcap"
+
+expect_err 2 "missing -p SPEC: the port to answer on" echo --ip 198.18.0.2
+expect_err 2 "missing --ip ADDR: the IPv4 address to answer for" echo -p null:
+expect_err 2 "invalid --ip '198.18.0.256': not an IPv4 address" echo -p null: --ip 198.18.0.256
+expect_err 2 "invalid --ip '224.0.0.1': not a unicast host address" echo -p null: --ip 224.0.0.1
+expect_err 2 "invalid --ip '127.0.0.1': not a unicast host address" echo -p null: --ip 127.0.0.1
+expect_err 2 "invalid --mac '01:00:5e:00:00:01': a group (multicast) address" \
+	echo -p null: --ip 198.18.0.2 --mac 01:00:5e:00:00:01
+expect_err 2 "invalid --mac 'zz': not a MAC address" echo -p null: --ip 198.18.0.2 --mac zz
+expect_err 2 "invalid -n '-1': must not be negative" echo -p null: --ip 198.18.0.2 -n -1
+expect_err 2 "option '--ip' needs a value" echo -p null: --ip
+expect_err 2 "option '--udp' takes no value" echo -p null: --ip 198.18.0.2 --udp=1
+expect_err 2 "unknown option '--bogus'" echo -p null: --ip 198.18.0.2 --bogus
+expect_err 2 "cannot open port 'nosuchkind:x': unknown port kind" echo -p nosuchkind:x --ip 198.18.0.2
 
 # --- runtime errors: exit 1 ----------------------------------------------------
 expect_err 1 "cannot write '/nonexistent/dir/x.pcap': No such file or directory" \
@@ -224,6 +240,14 @@ check_sane "fwd" $status "$TMP/err"
 [ $status -eq 0 ] || fail "fwd: exit status $status"
 expect_json "fwd" "$TMP/out" \
 	"j['stop'] == 'time' and j['drops'] == 0 and len(j['directions']) == 2 and all(d['rx'] == d['tx'] + d['drops'] and d['rx'] > 0 for d in j['directions']) and j['directions'][0]['from'] == 'null:'"
+
+# null: frames (zeros) are nobody's: all ignored, nothing answered.
+timeout -k 5 60 "$T/usnet-echo" -p null: --ip 198.18.0.2 -t 0.5 -q --json >"$TMP/out" 2>"$TMP/err"
+status=$?
+check_sane "echo -t 0.5" $status "$TMP/err"
+[ $status -eq 0 ] || fail "echo -p null: -t 0.5: exit status $status"
+expect_json "echo -t 0.5" "$TMP/out" \
+	"j['stop'] == 'time' and j['frames'] > 0 and j['frames'] == j['ignored'] and j['icmp_replies'] == 0 and j['ip'] == '198.18.0.2' and j['tool'] == 'usnet-echo'"
 
 # --- SIGINT and SIGTERM stop cleanly with a summary ---------------------------
 for sig in INT TERM; do

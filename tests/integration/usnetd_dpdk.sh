@@ -27,7 +27,8 @@ source "$(dirname "$0")/usnetd_lib.sh"
 
 id=$(($$ % 100000))
 ns_d=usnetd_dpdk_d$id ns_f=usnetd_dpdk_f$id
-extra_cleanup='ip netns del $ns_d 2>/dev/null; ip netns del $ns_f 2>/dev/null'
+# testpmd leaves its runtime directory (/var/run/dpdk/PREFIX) behind.
+extra_cleanup='ip netns del $ns_d 2>/dev/null; ip netns del $ns_f 2>/dev/null; rm -rf /var/run/dpdk/${name}_$$_*'
 for ns in "$ns_d" "$ns_f"; do
 	ip netns add "$ns" 2>/dev/null || { echo "SKIP: cannot create network namespace $ns"; exit 77; }
 	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1

@@ -276,6 +276,41 @@ static void test_verdicts(void)
 	CHECK_EQ(usnetd_switch_from_uplink(&t, p, 0, f, 5, &dst), USNETD_DROP_RUNT);
 }
 
+/* The cached verdict is the verdict, whatever came before. */
+static void test_verdict_cache(void)
+{
+	static struct usnetd_mactab t;
+	static const uint8_t m0[6] = {2, 0, 0, 0, 0, 1}, m1[6] = {2, 0, 0, 0, 0, 2},
+			     other[6] = {0x52, 0x54, 0, 1, 2, 3},
+			     bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	struct usnetd_sw_port p[2] = {
+	    {.mac = usnetd_mac_key(m0), .segment = 0},
+	    {.mac = usnetd_mac_key(m1), .segment = 0},
+	};
+	/* dst, src, len: repeats, a spoof and a runt after a cached destination */
+	const uint8_t *seq[][2] = {{m1, m0},	{m1, m0},    {m1, other}, {m1, m0},
+				   {other, m0}, {other, m0}, {bcast, m0}, {m1, m0},
+				   {m0, m0},	{m0, m0},    {m1, m1},	  {m1, m0}};
+	struct usnetd_sw_cache cache = {.dst = USNETD_SW_CACHE_NONE};
+	uint8_t f[60];
+
+	usnetd_mactab_init(&t);
+	CHECK_EQ(usnetd_mactab_add(&t, m0, 0), 0);
+	CHECK_EQ(usnetd_mactab_add(&t, m1, 1), 0);
+	for (unsigned i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		uint32_t len = i == 3 ? 12 : 60;
+		int d1 = -1, d2 = -1;
+		enum usnetd_verdict v1, v2;
+
+		frame(f, seq[i][0], seq[i][1]);
+		v1 = usnetd_switch_from_iface(&t, p, 0, f, len, &d1);
+		v2 = usnetd_switch_from_iface_cached(&t, p, 0, f, len, &d2, &cache);
+		CHECK_EQ(v2, v1);
+		if (v1 == USNETD_TO_IFACE)
+			CHECK_EQ(d2, d1);
+	}
+}
+
 static void test_flow_hash(void)
 {
 	struct usnet_udp4_flow fl = {
@@ -311,6 +346,7 @@ int main(void)
 	test_config();
 	test_macs();
 	test_verdicts();
+	test_verdict_cache();
 	test_flow_hash();
 	return check_done("test_usnetd");
 }

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# usnet's PCI drivers (virtio-net, e1000, e1000e) against DPDK's PMDs and
+# the Linux kernel's drivers, on QEMU's emulated NICs, in ONE VM run (the
+# test VM of tests/vm/: TCG, q35 + intel-iommu, devices on vfio-pci).
+#
+#   bench/vm_drivers.sh BUILD_DIR [ROUNDS] [SECS]
+#
+# BUILD_DIR: a Release build with tools/usnet-pktgen and tools/usnet-fwd.
+# ROUNDS (default 3) rounds of SECS (default 5) seconds per measurement.
+# For each NIC model, each round measures every contender once, the order
+# rotating from round to round (bench/vm_drivers.guest.sh has the details):
+#
+#   TX   usnet-pktgen -p pci:X  |  dpdk-testpmd --forward-mode=txonly on X  |
+#        usnet-pktgen -p afpacket:ethX on the kernel's driver (X bound to it)
+#   fwd  usnet-fwd -p pci:A -p pci:X  |  dpdk-testpmd --forward-mode=io on A, X  |
+#        usnet-fwd -p afpacket:ethA -p afpacket:ethX on the kernel's driver
+#
+# X's host side takes every frame (virtio: a UDP socket netdev sending to
+# the discard port; e1000/e1000e: a QEMU hub of its own). A shares a hub
+# with a third NIC of the same model, G, where usnet-pktgen (on usnet's
+# driver, the same for every forwarder) generates the forwarded traffic
+# addressed to A's MAC. Frames are SIZE (60) bytes, 64 on a wire with FCS;
+# bursts of 32; the contender runs on guest cpu 1, the generator on cpu 0.
+#
+# Output: a table per NIC and test with the median rate of each contender
+# and the median of the per-round ratios usnet/DPDK and usnet/kernel, then
+# "RESULT key=value" lines. Not a test: nothing passes or fails on a number.
+#
+# Environment:
+#   NICS="virtio e1000 e1000e"  models to measure     TESTS="tx fwd"
+#   WHO="usnet dpdk kernel"     contenders            SIZE=60
+#   EXTRA="NIC:LABEL:SPEC_OPTS[:PKTGEN[:FWD]] ..."    more usnet contenders, e.g.
+#        "virtio:noevidx:,event_idx=0" or "virtio:old::/path/usnet-pktgen:/path/usnet-fwd"
+#        (binaries are copied into the guest; ratios are printed against usnet)
+#   USNET_VM_CACHE, USNET_VM_WORK (default <repo>/build/vm-test/vm-drivers)
+# Exit status: 0 done, 1 the VM run failed, 77 skip (no qemu, testpmd, ...).
+set -euo pipefail
+
+BUILD=${1:?usage: $0 BUILD_DIR [ROUNDS] [SECS]}
+BUILD=$(cd "$BUILD" && pwd)
+ROUNDS=${2:-3}
+SECS=${3:-5}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+vm=$repo/tests/vm
+work=${USNET_VM_WORK:-$repo/build/vm-test/vm-drivers}
+export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo/build/vm-cache}
+NICS=${NICS:-virtio e1000 e1000e}
+TESTS=${TESTS:-tx fwd}
+WHO=${WHO:-usnet dpdk kernel}
+SIZE=${SIZE:-60}
+EXTRA=${EXTRA:-}
+GEN=${GEN:-virtio}
+
+skip() { echo "SKIP: $*"; exit 77; }
+[[ "$ROUNDS" =~ ^[0-9]+$ && "$SECS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 && "$SECS" -ge 1 ]] ||
+    { echo "usage: $0 BUILD_DIR [ROUNDS] [SECS] (positive integers)" >&2; exit 2; }
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not found (apt-get install dpdk)"
+command -v python3 >/dev/null || skip "python3 not found"
+for t in usnet-pktgen usnet-fwd; do
+    [ -x "$BUILD/tools/$t" ] || { echo "vm_drivers: $BUILD/tools/$t not built" >&2; exit 2; }
+done
+btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+[ "$btype" = Release ] || echo "vm_drivers: warning: $BUILD is a '$btype' build; numbers are meant for Release" >&2
+pmds=$(dirname "$(find /usr/lib -name librte_net_virtio.so 2>/dev/null | head -n 1)")
+[ -f "$pmds/librte_net_e1000.so" ] && [ -f "$pmds/librte_mempool_ring.so" ] ||
+    skip "DPDK PMDs (librte_net_virtio, librte_net_e1000, librte_mempool_ring) not found"
+
+mkdir -p "$work"
+rc=0
+"$vm/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null || rc=$?
+[ "$rc" -ne 77 ] || skip "no guest kernel (run tests/vm/get-kernel.sh to see why)"
+[ "$rc" -eq 0 ] || { echo "vm_drivers: get-kernel.sh failed ($rc)" >&2; exit 1; }
+
+# Per model: X (run-vm.sh's NIC of that model), A and G on hub N.
+#   name  X             A             G             hub  qemu device
+models=("virtio 0000:00:03.0 0000:00:06.0 0000:00:07.0 3 virtio-net-pci,disable-legacy=on,iommu_platform=on"
+        "e1000 0000:00:04.0 0000:00:08.0 0000:00:09.0 4 e1000"
+        "e1000e 0000:00:05.0 0000:00:0a.0 0000:00:0b.0 5 e1000e")
+declare -A kdrv=([virtio]=virtio-pci [e1000]=e1000 [e1000e]=e1000e)
+declare -A pmd=([virtio]=librte_net_virtio.so [e1000]=librte_net_e1000.so [e1000e]=librte_net_e1000.so)
+declare -A key=([virtio]=v [e1000]=e [e1000e]=x)
+net_args=(--net-virtio none --net-e1000 none --net-e1000e none)
+qemu_extra=()
+conf=$work/vm-drivers.conf
+{
+    echo "SECS=$SECS ROUNDS=$ROUNDS SIZE=$SIZE"
+    echo "NICS='$NICS' TESTS='$TESTS' WHO='$WHO' EXTRA='$EXTRA' PMD_DIR='$pmds' DEBUG=${DEBUG:-0}"
+} >"$conf"
+for m in "${models[@]}"; do
+    read -r name x a g hub dev <<<"$m"
+    [[ " $NICS " == *" $name "* ]] || continue
+    slot_a=${a##*:} slot_a=${slot_a%.0} slot_g=${g##*:} slot_g=${slot_g%.0}
+    mac_a=52:54:00:12:34:$(printf %02x "0x$slot_a") mac_g=52:54:00:12:34:$(printf %02x "0x$slot_g")
+    # X: virtio needs a peer that always takes frames (design.md), the
+    # Intel models keep sending into a hub with nothing else on it.
+    case "$name" in
+        virtio) net_args[1]=udp ;;
+        e1000) net_args[3]=hub:1 ;;
+        e1000e) net_args[5]=hub:2 ;;
+    esac
+    gdev=$dev
+    [ "$GEN" = same ] || gdev=${models[0]##* }
+    # shellcheck disable=SC2054 # commas belong to qemu's option syntax
+    qemu_extra+=(-netdev "hubport,id=net-$name-a,hubid=$hub"
+                 -device "$dev,netdev=net-$name-a,bus=pcie.0,addr=0x$slot_a.0,mac=$mac_a,romfile="
+                 -netdev "hubport,id=net-$name-g,hubid=$hub"
+                 -device "$gdev,netdev=net-$name-g,bus=pcie.0,addr=0x$slot_g.0,mac=$mac_g,romfile=")
+    echo "NIC_${key[$name]}='$name $x $a $g $mac_a ${kdrv[$name]} ${pmd[$name]}'" >>"$conf"
+done
+extra_bins=()
+for e in $EXTRA; do
+    IFS=: read -r _ _ _ tbin fbin <<<"$e"
+    for b in $tbin $fbin; do
+        [ -x "$b" ] || { echo "vm_drivers: EXTRA binary $b not found" >&2; exit 2; }
+        extra_bins+=("$b")
+    done
+done
+
+"$vm/mkinitramfs.sh" "$work/initramfs.cpio.gz" --script "$here/vm_drivers.guest.sh" \
+    --bin "$BUILD/tools/usnet-pktgen" "$BUILD/tools/usnet-fwd" "$(command -v dpdk-testpmd)" \
+    "${extra_bins[@]+"${extra_bins[@]}"}" \
+    --lib "$pmds/librte_mempool_ring.so" "$pmds/librte_net_virtio.so" "$pmds/librte_net_e1000.so" \
+    --file "$conf=/etc/vm-drivers.conf" --hugepages 160 >/dev/null
+nnics=$(wc -w <<<"$NICS") ntests=$(wc -w <<<"$TESTS") nwho=$(($(wc -w <<<"$WHO") + $(wc -w <<<"$EXTRA")))
+limit=$((nnics * ntests * nwho * ROUNDS * (SECS + 60) + 180))
+log=$work/console.log
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+rc=0
+"$vm/run-vm.sh" --initrd "$work/initramfs.cpio.gz" --timeout "$limit" --log "$log" \
+    "${net_args[@]}" --hugepages 160 -- "${qemu_extra[@]}" >"$work/run-vm.out" 2>&1 || rc=$?
+
+echo "== vm_drivers: $started, $ROUNDS rounds x $SECS s, $SIZE-byte frames, bursts of 32;" \
+     "QEMU $(qemu-system-x86_64 --version | head -n 1 | awk '{ print $4 }') TCG," \
+     "$(nproc) host CPUs, load $load0 -> $(cut -d' ' -f1-3 /proc/loadavg)"
+tr -d '\r' <"$log" | grep '^BENCH-LOG' | sed 's/^BENCH-LOG /   /' || true
+tr -d '\r' <"$log" | python3 -c '
+import statistics, sys
+rates = {}   # (nic, test, who) -> {round: pps}
+order = []
+for line in sys.stdin:
+    f = line.split()
+    if len(f) != 6 or f[0] != "BENCH":
+        continue
+    nic, test, who, rnd, pps = f[1:]
+    k = (nic, test)
+    if k not in order:
+        order.append(k)
+    rates.setdefault(k, {}).setdefault(who, {})
+    if pps != "FAILED":
+        rates[k][who][int(rnd)] = float(pps)
+def med(v):
+    return statistics.median(v) if v else None
+def ratio(a, b):
+    pairs = [a[r] / b[r] for r in a if r in b and b[r] > 0]
+    return (med(pairs), min(pairs), max(pairs)) if pairs else None
+fmt = lambda x: "-" if x is None else f"{x / 1e3:.0f}"
+for nic, test in order:
+    w = rates[(nic, test)]
+    who = [x for x in ("usnet", "dpdk", "kernel") if x in w] + [x for x in w if x not in ("usnet", "dpdk", "kernel")]
+    print(f"\n{nic} {test}: kpps per round (median), and median of per-round ratios")
+    for x in who:
+        per = " ".join(fmt(w[x].get(r)) for r in sorted(set().union(*[set(v) for v in w.values()]) or [1]))
+        print(f"   {x:<10} {per:<40} median {fmt(med(list(w[x].values())))}")
+        key = f"{nic}_{test}_{x}_kpps"
+        m = med(list(w[x].values()))
+        print(f"RESULT {key}={m / 1e3:.0f}" if m else f"RESULT {key}=none")
+    u = w.get("usnet", {})
+    for x in who:
+        if x == "usnet":
+            continue
+        r = ratio(u, w[x])
+        if r:
+            print(f"   usnet/{x:<8} median {r[0]:.2f} (rounds {r[1]:.2f}..{r[2]:.2f})")
+            print(f"RESULT {nic}_{test}_usnet_vs_{x}={r[0]:.2f}")
+'
+if [ "$rc" -ne 0 ]; then
+    echo "vm_drivers: VM run failed (run-vm.sh status $rc); log $log" >&2
+    cat "$work/run-vm.out" >&2
+    exit 1
+fi
