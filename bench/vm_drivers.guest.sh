@@ -39,6 +39,11 @@ echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
 echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
 
 now() { cut -d' ' -f1 /proc/uptime; } # seconds, 10 ms resolution
+# The host samples QEMU's CPU time when it sees these: the window of the
+# measurement that the next BENCH line reports.
+mark() { echo "BENCH-MARK $1" >&2; }
+# a per-second line of usnet-pktgen or usnet-fwd on stderr
+LINE="^usnet-[a-z]*: [0-9.]* s |"
 # Contenders print their result on stdout; everything else goes to stderr
 # (the console too).
 log() { echo "BENCH-LOG $*" >&2; }
@@ -77,7 +82,7 @@ json_get() { sed -n "s/.*\"$2\": *\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1" | head -n 1
 # to the last per-second line of a usnet tool's stderr ("usnet-x: T s |
 # LABEL P pps ..., total N pkts ...": the totals and times of both lines).
 line_rate() {
-    grep "^usnet-[a-z]*: [0-9.]* s |" "$1" | awk -v l="$2" -v k1="$3" '
+    grep "$LINE" "$1" | awk -v l="$2" -v k1="$3" '
         NR >= k1 {
             n = split($0, seg, " [|] ")
             for (i = 2; i <= n; i++)
@@ -179,8 +184,10 @@ testpmd_run() {
         echo start >&3
         sleep 1
         echo "show port stats all" >&3
+        mark begin
         sleep "$SECS"
         echo "show port stats all" >&3
+        mark end
         echo stop >&3
         usleep 500000
     fi
@@ -203,8 +210,16 @@ testpmd_run() {
 tx_usnet() { # X [SPEC_OPTS [PKTGEN]]
     rm -f $T/tx.err $T/tx.json
     timeout $((SECS + 60)) taskset -c 1 "${3:-usnet-pktgen}" -p "pci:$1$2" -s "$SIZE" -b 32 \
-        -t "$((SECS + 1)).5" --json >$T/tx.json 2>$T/tx.err </dev/null
-    r=$(line_rate $T/tx.err tx 1)
+        -t "$((SECS + 1)).5" --json >$T/tx.json 2>$T/tx.err </dev/null &
+    _p=$!
+    r=""
+    if wait_lines $T/tx.err "$LINE" 1 300; then
+        mark begin
+        wait_lines $T/tx.err "$LINE" $((SECS + 1)) $(((SECS + 30) * 10))
+        mark end
+        r=$(line_rate $T/tx.err tx 1)
+    fi
+    wait $_p
     [ -n "$r" ] || log "usnet-pktgen pci:$1$2: $(tail -n 2 $T/tx.err | tr '\n' ' ')"
     echo "$r"
 }
@@ -216,17 +231,24 @@ tx_dpdk() { # X PMD
     echo "$r"
 }
 
+# counter_window IF: IF's tx_packets rate over SECS s, between marks
+counter_window() {
+    mark begin
+    c0=$(ifcount "$1") t0=$(now)
+    sleep "$SECS"
+    c1=$(ifcount "$1") t1=$(now)
+    mark end
+    counter_rate "$c0" "$t0" "$c1" "$t1"
+}
+
 tx_kernel() { # IF
     rm -f $T/tx.err $T/tx.json
     timeout $((SECS + 60)) taskset -c 1 usnet-pktgen -p "afpacket:$1" -s "$SIZE" -b 32 \
         -t "$((SECS + 3))" --json >$T/tx.json 2>$T/tx.err </dev/null &
     _p=$!
     r=""
-    if wait_lines $T/tx.err "^usnet-pktgen: [0-9.]* s |" 1 300; then
-        c0=$(ifcount "$1") t0=$(now)
-        sleep "$SECS"
-        c1=$(ifcount "$1") t1=$(now)
-        r=$(counter_rate "$c0" "$t0" "$c1" "$t1")
+    if wait_lines $T/tx.err "$LINE" 1 300; then
+        r=$(counter_window "$1")
     fi
     wait $_p
     [ -n "$r" ] || log "usnet-pktgen afpacket:$1: $(tail -n 2 $T/tx.err | tr '\n' ' ')"
@@ -234,9 +256,10 @@ tx_kernel() { # IF
     echo "$r"
 }
 
-# fwd_usnet_run SPEC_A SPEC_X G MAC_A [IF_X [FWD]]: usnet-fwd on cpu 1, the
-# generator once it runs; the rate from fwd's own lines, or from IF_X's
-# tx_packets when given (the kernel path)
+# fwd_usnet_run SPEC_A SPEC_X G MAC_A [IF_X [FWD]]: usnet-fwd on cpu 1, then
+# the generator; after 1 s of warm-up, the rate from fwd's own per-second
+# lines (the first one after the warm-up to the one SECS s later), or from
+# IF_X's tx_packets when given (the kernel path)
 fwd_usnet_run() {
     rm -f $T/fwd.err $T/fwd.json
     timeout $((SECS + 300)) taskset -c 1 "${6:-usnet-fwd}" -p "$1" -p "$2" --json \
@@ -248,19 +271,17 @@ fwd_usnet_run() {
     elif ! gen_start "$3" "$4"; then
         log "generator on $3 did not start: $(tail -n 2 $T/gen.err | tr '\n' ' ')"
     else
-        # 1 s of warm-up; then (usnet) from the first per-second line of
-        # fwd after it to the last one SECS s later, or (kernel) IF_X's
-        # tx_packets over SECS s.
         sleep 1
         if [ -n "${5:-}" ]; then
-            c0=$(ifcount "$5") t0=$(now)
-            sleep "$SECS"
-            c1=$(ifcount "$5") t1=$(now)
-            r=$(counter_rate "$c0" "$t0" "$c1" "$t1")
+            r=$(counter_window "$5")
         else
-            k1=$(($(grep -c "^usnet-fwd: [0-9.]* s |" $T/fwd.err) + 1))
-            sleep $((SECS + 1))
-            r=$(line_rate $T/fwd.err "0>1" "$k1")
+            k1=$(($(grep -c "$LINE" $T/fwd.err) + 1))
+            if wait_lines $T/fwd.err "$LINE" "$k1" 30; then
+                mark begin
+                wait_lines $T/fwd.err "$LINE" $((k1 + SECS)) $(((SECS + 30) * 10))
+                mark end
+                r=$(line_rate $T/fwd.err "0>1" "$k1")
+            fi
         fi
     fi
     offered=$(gen_stop)

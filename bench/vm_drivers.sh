@@ -70,6 +70,7 @@ pmds=$(dirname "$(find /usr/lib -name librte_net_virtio.so 2>/dev/null | head -n
     skip "DPDK PMDs (librte_net_virtio, librte_net_e1000, librte_mempool_ring) not found"
 
 mkdir -p "$work"
+rm -f "$work/sink.port"
 rc=0
 "$vm/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null || rc=$?
 [ "$rc" -ne 77 ] || skip "no guest kernel (run tests/vm/get-kernel.sh to see why)"
@@ -85,6 +86,28 @@ declare -A pmd=([virtio]=librte_net_virtio.so [e1000]=librte_net_e1000.so [e1000
 declare -A key=([virtio]=v [e1000]=e [e1000e]=x)
 net_args=(--net-virtio none --net-e1000 none --net-e1000e none)
 qemu_extra=()
+# virtio's X sends its frames as UDP datagrams to 127.0.0.1: to a socket
+# bound there that never reads (a 1-byte receive buffer), so the host
+# kernel drops each one right away. Sent to a closed port instead, each
+# frame would cost QEMU's main loop an ICMP port unreachable round trip
+# through the host stack (loopback is exempt from ICMP rate limiting).
+sink_pid=""
+cleanup() { [ -z "$sink_pid" ] || kill "$sink_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+sink_port=9
+if [[ " $NICS " == *" virtio "* ]]; then
+    python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+time.sleep(int(sys.argv[1]))' 86400 >"$work/sink.port" &
+    sink_pid=$!
+    for _ in $(seq 1 50); do [ -s "$work/sink.port" ] && break; sleep 0.1; done
+    sink_port=$(cat "$work/sink.port")
+    [[ "$sink_port" =~ ^[0-9]+$ ]] || { echo "vm_drivers: the UDP sink did not start" >&2; exit 1; }
+fi
 conf=$work/vm-drivers.conf
 {
     echo "SECS=$SECS ROUNDS=$ROUNDS SIZE=$SIZE"
@@ -98,7 +121,7 @@ for m in "${models[@]}"; do
     # X: virtio needs a peer that always takes frames (design.md), the
     # Intel models keep sending into a hub with nothing else on it.
     case "$name" in
-        virtio) net_args[1]=udp ;;
+        virtio) net_args[1]=udp:$sink_port ;;
         e1000) net_args[3]=hub:1 ;;
         e1000e) net_args[5]=hub:2 ;;
     esac
@@ -130,9 +153,33 @@ limit=$((nnics * ntests * nwho * ROUNDS * (SECS + 60) + 180))
 log=$work/console.log
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-rc=0
+# Watch the console while the VM runs: at each BENCH-MARK line the guest
+# prints (start and end of a measurement window), sample QEMU's CPU time,
+# all threads (/proc/PID/stat utime + stime, proc(5)) and the main loop
+# thread (its schedstat, ns), where virtio's device emulation runs.
+samples=$work/cpu-samples
+: >"$samples"
+rm -f "$log"
 "$vm/run-vm.sh" --initrd "$work/initramfs.cpio.gz" --timeout "$limit" --log "$log" \
-    "${net_args[@]}" --hugepages 160 -- "${qemu_extra[@]}" >"$work/run-vm.out" 2>&1 || rc=$?
+    "${net_args[@]}" --hugepages 160 -- "${qemu_extra[@]}" >"$work/run-vm.out" 2>&1 &
+vmpid=$!
+qpid="" seen=0 hz=$(getconf CLK_TCK)
+while kill -0 "$vmpid" 2>/dev/null; do
+    [ -n "$qpid" ] || qpid=$(pgrep -f "^qemu-system-x86_64 .*$work/initramfs" | head -n 1 || true)
+    n=$(grep -c "^BENCH-MARK" "$log" 2>/dev/null || true)
+    if [ -n "$qpid" ] && [ "${n:-0}" -gt "$seen" ]; then
+        t=$(date +%s.%N)
+        cpu=$(awk -v hz="$hz" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$qpid/stat" 2>/dev/null || echo 0)
+        main=$(awk '{ printf "%.6f", $1 / 1e9 }' "/proc/$qpid/task/$qpid/schedstat" 2>/dev/null || echo 0)
+        while [ "$seen" -lt "$n" ]; do
+            seen=$((seen + 1))
+            echo "$seen $t $cpu $main" >>"$samples"
+        done
+    fi
+    sleep 0.05
+done
+rc=0
+wait "$vmpid" || rc=$?
 
 echo "== vm_drivers: $started, $ROUNDS rounds x $SECS s, $SIZE-byte frames, bursts of 32;" \
      "QEMU $(qemu-system-x86_64 --version | head -n 1 | awk '{ print $4 }') TCG," \
@@ -140,44 +187,73 @@ echo "== vm_drivers: $started, $ROUNDS rounds x $SECS s, $SIZE-byte frames, burs
 tr -d '\r' <"$log" | grep '^BENCH-LOG' | sed 's/^BENCH-LOG /   /' || true
 tr -d '\r' <"$log" | python3 -c '
 import statistics, sys
-rates = {}   # (nic, test, who) -> {round: pps}
-order = []
+samples = {}
+for line in open(sys.argv[1]):
+    i, t, cpu, main = line.split()
+    samples[int(i)] = (float(t), float(cpu), float(main))
+rates, cpus, mains, order = {}, {}, {}, []
+nmark, win = 0, []
 for line in sys.stdin:
     f = line.split()
+    if f[:1] == ["BENCH-MARK"]:
+        nmark += 1
+        win.append(samples.get(nmark))
+        continue
     if len(f) != 6 or f[0] != "BENCH":
         continue
     nic, test, who, rnd, pps = f[1:]
     k = (nic, test)
     if k not in order:
         order.append(k)
-    rates.setdefault(k, {}).setdefault(who, {})
+    for d in (rates, cpus, mains):
+        d.setdefault(k, {}).setdefault(who, {})
     if pps != "FAILED":
         rates[k][who][int(rnd)] = float(pps)
+        # the last begin/end pair before this result is its window
+        if len(win) >= 2 and win[-2] and win[-1] and win[-1][0] > win[-2][0]:
+            dt = win[-1][0] - win[-2][0]
+            cpus[k][who][int(rnd)] = (win[-1][1] - win[-2][1]) / dt
+            mains[k][who][int(rnd)] = (win[-1][2] - win[-2][2]) / dt
+    win = []
 def med(v):
+    v = list(v)
     return statistics.median(v) if v else None
-def ratio(a, b):
-    pairs = [a[r] / b[r] for r in a if r in b and b[r] > 0]
-    return (med(pairs), min(pairs), max(pairs)) if pairs else None
-fmt = lambda x: "-" if x is None else f"{x / 1e3:.0f}"
-for nic, test in order:
-    w = rates[(nic, test)]
-    who = [x for x in ("usnet", "dpdk", "kernel") if x in w] + [x for x in w if x not in ("usnet", "dpdk", "kernel")]
-    print(f"\n{nic} {test}: kpps per round (median), and median of per-round ratios")
+def ratios(a, b):
+    return [a[r] / b[r] for r in a if r in b and b[r] > 0]
+def per_cpu(k, who):
+    return {r: p / cpus[k][who][r] for r, p in rates[k][who].items() if cpus[k][who].get(r)}
+def k(x):
+    return "-" if x is None else f"{x / 1e3:.0f}"
+for key in order:
+    nic, test = key
+    w = rates[key]
+    known = ("usnet", "dpdk", "kernel")
+    who = [x for x in known if x in w] + [x for x in w if x not in known]
+    rounds = sorted(set().union(*[set(v) for v in w.values()]))
+    print(f"\n{nic} {test}: kpps in rounds {rounds[0]}..{rounds[-1]} | median kpps |"
+          f" QEMU CPU share (main loop) | median kpps per QEMU CPU-second")
     for x in who:
-        per = " ".join(fmt(w[x].get(r)) for r in sorted(set().union(*[set(v) for v in w.values()]) or [1]))
-        print(f"   {x:<10} {per:<40} median {fmt(med(list(w[x].values())))}")
-        key = f"{nic}_{test}_{x}_kpps"
-        m = med(list(w[x].values()))
-        print(f"RESULT {key}={m / 1e3:.0f}" if m else f"RESULT {key}=none")
+        per = " ".join(k(w[x].get(r)) for r in rounds)
+        pc = per_cpu(key, x)
+        share, mshare = med(cpus[key][x].values()), med(mains[key][x].values())
+        sh = f"{share:.2f} ({mshare:.2f})" if share is not None else "-"
+        print(f"   {x:<9} {per:<32} | {k(med(w[x].values())):>5} | {sh:>11} | {k(med(pc.values())):>5}")
+        m = med(w[x].values())
+        print(f"RESULT {nic}_{test}_{x}_kpps={m / 1e3:.0f}" if m else f"RESULT {nic}_{test}_{x}_kpps=none")
     u = w.get("usnet", {})
     for x in who:
         if x == "usnet":
             continue
-        r = ratio(u, w[x])
+        r, rc = ratios(u, w[x]), ratios(per_cpu(key, "usnet"), per_cpu(key, x))
         if r:
-            print(f"   usnet/{x:<8} median {r[0]:.2f} (rounds {r[1]:.2f}..{r[2]:.2f})")
-            print(f"RESULT {nic}_{test}_usnet_vs_{x}={r[0]:.2f}")
-'
+            line = f"   usnet/{x:<7} median of per-round ratios {med(r):.2f} (rounds {min(r):.2f}..{max(r):.2f})"
+            if rc:
+                line += f"; per QEMU CPU-second {med(rc):.2f} ({min(rc):.2f}..{max(rc):.2f})"
+            print(line)
+            print(f"RESULT {nic}_{test}_usnet_vs_{x}={med(r):.2f}")
+            if rc:
+                print(f"RESULT {nic}_{test}_usnet_vs_{x}_per_cpu={med(rc):.2f}")
+' "$samples"
 if [ "$rc" -ne 0 ]; then
     echo "vm_drivers: VM run failed (run-vm.sh status $rc); log $log" >&2
     cat "$work/run-vm.out" >&2
