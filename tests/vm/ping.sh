@@ -145,15 +145,11 @@ fwd_nics=(
     -netdev hubport,id=net-d,hubid=2
     -device virtio-net-pci,disable-legacy=on,iommu_platform=on,netdev=net-d,rx_queue_size=1024,bus=pcie.0,addr=0x9.0,mac=52:54:00:12:34:09,romfile=
 )
-# no_timer_check: under TCG on a busy host the guest kernel's early check
-# of the IO-APIC timer can miss its ticks and panic ("timer doesn't work
-# through Interrupt-remapped IO-APIC"; seen once in about ten boots here);
-# QEMU's timer works, so skip the check (kernel-parameters.txt).
 # shellcheck disable=SC2086 # QEMU_EXTRA: several arguments
 "$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" --initrd "$work/initramfs.cpio.gz" \
     --timeout 170 --log "$log" \
     --net-virtio "tap:${tap[virtio]}" --net-e1000 "tap:${tap[e1000]}" \
-    --net-e1000e "tap:${tap[e1000e]}" --append "pingtest.n=$n pingtest.rate=$rate no_timer_check" \
+    --net-e1000e "tap:${tap[e1000e]}" --append "pingtest.n=$n pingtest.rate=$rate" \
     -- "${fwd_nics[@]}" ${QEMU_EXTRA:-} >"$work/results.txt" 2>&1 &
 vm=$!
 
