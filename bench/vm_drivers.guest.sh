@@ -380,6 +380,7 @@ run_model() { # name X A G MAC_A kernel_driver pmd
     vmtest_pass "bench-$name"
 }
 
+log "guest clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 log "config: SECS=$SECS ROUNDS=$ROUNDS SIZE=$SIZE NICS='$NICS' TESTS='$TESTS' WHO='$WHO' EXTRA='$EXTRA'"
 for m in $NICS; do
     case "$m" in

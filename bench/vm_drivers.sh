@@ -34,6 +34,12 @@
 #   EXTRA="NIC:LABEL:SPEC_OPTS[:PKTGEN[:FWD]] ..."    more usnet contenders, e.g.
 #        "virtio:noevidx:,event_idx=0" or "virtio:old::/path/usnet-pktgen:/path/usnet-fwd"
 #        (binaries are copied into the guest; ratios are printed against usnet)
+#   GEN=virtio                  the generator NIC's model (virtio: it stops when A
+#        cannot take more, so no emulation time goes into frames that are
+#        dropped; "same": the model of A)
+#   GUEST_APPEND="tsc=reliable" guest kernel arguments ("": the kernel's choice,
+#        the HPET, whose reads take QEMU's global lock; see below)
+#   DEBUG=1                     testpmd's whole output in the log
 #   USNET_VM_CACHE, USNET_VM_WORK (default <repo>/build/vm-test/vm-drivers)
 # Exit status: 0 done, 1 the VM run failed, 77 skip (no qemu, testpmd, ...).
 set -euo pipefail
@@ -53,6 +59,13 @@ WHO=${WHO:-usnet dpdk kernel}
 SIZE=${SIZE:-60}
 EXTRA=${EXTRA:-}
 GEN=${GEN:-virtio}
+# The guest kernel finds the TCG vCPUs' TSCs unsynchronized and falls back
+# to the HPET: then every clock_gettime() in the guest is a system call
+# and an emulated HPET read, which takes QEMU's global lock (BQL) and
+# stalls on device emulation (virtio's TX bottom half holds the BQL for
+# up to 256 frames). usnet's tools read the clock once per loop; testpmd
+# does not. tsc=reliable keeps the TSC clocksource (vDSO, no exit).
+GUEST_APPEND=${GUEST_APPEND-tsc=reliable}
 
 skip() { echo "SKIP: $*"; exit 77; }
 [[ "$ROUNDS" =~ ^[0-9]+$ && "$SECS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 && "$SECS" -ge 1 ]] ||
@@ -160,8 +173,11 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
 samples=$work/cpu-samples
 : >"$samples"
 rm -f "$log"
+append=()
+[ -z "$GUEST_APPEND" ] || append=(--append " $GUEST_APPEND")
 "$vm/run-vm.sh" --initrd "$work/initramfs.cpio.gz" --timeout "$limit" --log "$log" \
-    "${net_args[@]}" --hugepages 160 -- "${qemu_extra[@]}" >"$work/run-vm.out" 2>&1 &
+    "${net_args[@]}" --hugepages 160 "${append[@]+"${append[@]}"}" -- "${qemu_extra[@]}" \
+    >"$work/run-vm.out" 2>&1 &
 vmpid=$!
 qpid="" seen=0 hz=$(getconf CLK_TCK)
 while kill -0 "$vmpid" 2>/dev/null; do
