@@ -1,12 +1,12 @@
 # Guest side of bench/vm_drivers.sh (busybox sh, run as /test.sh).
 #
-# For each NIC model (virtio-net, e1000, e1000e) three NICs of that model:
+# For each NIC model (virtio-net, e1000, e1000e) three NICs:
 #   X  the NIC under TX test, and the output of the forwarding test; its
 #      host side takes everything (virtio: a UDP socket netdev; e1000 and
 #      e1000e: a QEMU hub with nothing else on it)
-#   A  the forwarding input, on a QEMU hub with
-#   G  the generator: usnet-pktgen on usnet's driver, always the same, so
-#      every forwarder sees the same offered load
+#   A  the forwarding input (same model), on a QEMU hub with
+#   G  the generator: usnet-pktgen on usnet's driver, the same for every
+#      forwarder; a virtio-net NIC unless the host chose GEN=same
 # and ROUNDS rounds, each with every contender once (the order rotates by
 # round):
 #   usnet   usnet-pktgen -p pci:X (TX); usnet-fwd -p pci:A -p pci:X (fwd)
@@ -17,13 +17,16 @@
 # pktgen/fwd binary). Each measurement: the contender is started, (fwd)
 # then the generator, 1 s of warm-up, then SECS seconds measured:
 #   usnet   the tool's own per-second totals (frames the TX queue took),
-#           the line 1 s into the run (TX) or 1 s after the generator
-#           started (fwd) to the line SECS later
+#           from the line 1 s into the run (TX) or the first line 1 s
+#           after the generator started (fwd) to the line SECS s later
 #   dpdk    testpmd's "show port stats all" Tx-pps of X, SECS s after a
 #           first "show" (it computes the rate from its counters and TSC)
-#   kernel  the interface's tx_packets over the same window (what the
-#           kernel driver handed the NIC; AF_PACKET may drop on a full qdisc)
-# Output: "BENCH nic test who round pps key=value..." lines, read by the host.
+#   kernel  the interface's tx_packets over SECS s (what the kernel driver
+#           handed the NIC; AF_PACKET may lose frames on a full qdisc)
+# Output: "BENCH nic test who round pps" lines (pps FAILED if the
+# measurement failed, with BENCH-LOG lines saying why), and "BENCH-MARK
+# begin|end" around each measured window: the host samples QEMU's CPU
+# time when it sees them.
 # shellcheck disable=SC1091 # installed by mkinitramfs.sh
 . /lib/vmtest.sh
 # SECS ROUNDS SIZE NICS TESTS WHO EXTRA PMD_DIR, and per model (v, e, x):
@@ -39,8 +42,7 @@ echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
 echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
 
 now() { cut -d' ' -f1 /proc/uptime; } # seconds, 10 ms resolution
-# The host samples QEMU's CPU time when it sees these: the window of the
-# measurement that the next BENCH line reports.
+# The window of the measurement that the next BENCH line reports.
 mark() { echo "BENCH-MARK $1" >&2; }
 # a per-second line of usnet-pktgen or usnet-fwd on stderr
 LINE="^usnet-[a-z]*: [0-9.]* s |"
@@ -123,8 +125,9 @@ bind_kernel() {
     _i=0 _if=""
     while [ -z "$_if" ] && [ $_i -lt 100 ]; do
         # virtio: the netdev hangs off the virtio device under the PCI one
-        _if=$(ls "/sys/bus/pci/devices/$1/net" "/sys/bus/pci/devices/$1"/virtio*/net 2>/dev/null |
-            grep -v ':$' | grep . | head -n 1)
+        for _n in "/sys/bus/pci/devices/$1"/net/* "/sys/bus/pci/devices/$1"/virtio*/net/*; do
+            [ -e "$_n" ] && { _if=${_n##*/}; break; }
+        done
         [ -n "$_if" ] || usleep 100000
         _i=$((_i + 1))
     done
@@ -209,7 +212,7 @@ testpmd_run() {
 
 tx_usnet() { # X [SPEC_OPTS [PKTGEN]]
     rm -f $T/tx.err $T/tx.json
-    timeout $((SECS + 60)) taskset -c 1 "${3:-usnet-pktgen}" -p "pci:$1$2" -s "$SIZE" -b 32 \
+    USNET_LOG=info timeout $((SECS + 60)) taskset -c 1 "${3:-usnet-pktgen}" -p "pci:$1$2" -s "$SIZE" -b 32 \
         -t "$((SECS + 1)).5" --json >$T/tx.json 2>$T/tx.err </dev/null &
     _p=$!
     r=""
@@ -221,6 +224,8 @@ tx_usnet() { # X [SPEC_OPTS [PKTGEN]]
     fi
     wait $_p
     [ -n "$r" ] || log "usnet-pktgen pci:$1$2: $(tail -n 2 $T/tx.err | tr '\n' ' ')"
+    # the driver's own close line (virtio: frames and notifications)
+    log "tx usnet $1$2: $(grep -m 1 "notifications\|hardware counters" $T/tx.err)"
     echo "$r"
 }
 
@@ -291,6 +296,7 @@ fwd_usnet_run() {
     echo "$r"
 }
 
+# shellcheck disable=SC2317 # called by testpmd_run as its HOOK
 fwd_dpdk_hook() { gen_start "$GEN" "$GEN_MAC" || log "generator did not start"; }
 fwd_dpdk() { # A X PMD G MAC_A
     GEN=$4 GEN_MAC=$5
@@ -308,72 +314,77 @@ fwd_dpdk() { # A X PMD G MAC_A
 report() { # nic test who round pps
     echo "BENCH $1 $2 $3 $4 ${5:-FAILED}"
 }
+testing() { case " $TESTS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# one_round WHO: WHO's measurements of this round (the variables of run_model)
+one_round() {
+    label=$1 opts="" tbin="" fbin=""
+    case "$1" in
+        extra:*) # extra:LABEL:SPEC_OPTS[:PKTGEN[:FWD]]
+            rest=${1#extra:}; label=${rest%%:*}; rest=${rest#"$label"}; rest=${rest#:}
+            opts=${rest%%:*}; rest=${rest#"$opts"}; rest=${rest#:}
+            tbin=${rest%%:*}; rest=${rest#"$tbin"}; fbin=${rest#:} ;;
+    esac
+    if [ "$1" = kernel ]; then
+        if ! ifx=$(bind_kernel "$X" "$KDRV"); then
+            log "$name: cannot bring up $X on $KDRV"
+            testing tx && report "$name" tx kernel "$r"
+            testing fwd && report "$name" fwd kernel "$r"
+            return 0
+        fi
+        testing tx && report "$name" tx kernel "$r" "$(tx_kernel "$ifx")"
+        if testing fwd; then
+            if ifa=$(bind_kernel "$A" "$KDRV"); then
+                report "$name" fwd kernel "$r" \
+                    "$(fwd_usnet_run "afpacket:$ifa" "afpacket:$ifx" "$G" "$MAC_A" "$ifx")"
+            else
+                log "$name: cannot bring up $A on $KDRV"
+                report "$name" fwd kernel "$r"
+            fi
+        fi
+        return 0
+    fi
+    if ! { bind_vfio "$X" && bind_vfio "$A"; }; then
+        vmtest_fail "bind-$name" "cannot bind $X and $A to vfio-pci"
+        return 1
+    fi
+    if testing tx; then
+        if [ "$1" = dpdk ]; then
+            report "$name" tx dpdk "$r" "$(tx_dpdk "$X" "$PMD")"
+        else
+            report "$name" tx "$label" "$r" "$(tx_usnet "$X" "$opts" "$tbin")"
+        fi
+    fi
+    if testing fwd; then
+        if [ "$1" = dpdk ]; then
+            report "$name" fwd dpdk "$r" "$(fwd_dpdk "$A" "$X" "$PMD" "$G" "$MAC_A")"
+        else
+            report "$name" fwd "$label" "$r" \
+                "$(fwd_usnet_run "pci:$A$opts" "pci:$X$opts" "$G" "$MAC_A" "" "$fbin")"
+        fi
+    fi
+}
 
 run_model() { # name X A G MAC_A kernel_driver pmd
     name=$1 X=$2 A=$3 G=$4 MAC_A=$5 KDRV=$6 PMD=$7
     bind_vfio "$G" || { vmtest_fail "bind-$name" "cannot bind $G to vfio-pci"; return; }
-    # contenders: usnet dpdk kernel, then the EXTRA ones of this model
-    who_list=""
-    for w in $WHO; do who_list="$who_list $w"; done
+    # contenders: WHO, then the EXTRA ones of this model
+    who_list=$WHO nwho=0
     for e in $EXTRA; do
         case "$e" in "$name":*) who_list="$who_list extra:${e#*:}" ;; esac
     done
-    set -- $who_list
-    nwho=$#
+    for w in $who_list; do nwho=$((nwho + 1)); done
     r=1
     while [ $r -le "$ROUNDS" ]; do
-        # rotate the order by round: round 1 starts with the first
-        # contender, round 2 with the second, ...
-        order="" i=0
+        # the order rotates: round 1 starts with the first contender,
+        # round 2 with the second, ...
+        first=$(((r - 1) % nwho)) i=0 from_first="" before_first=""
         for w in $who_list; do
-            [ $i -ge $(((r - 1) % nwho)) ] && order="$order $w"
+            if [ $i -ge $first ]; then from_first="$from_first $w"; else before_first="$before_first $w"; fi
             i=$((i + 1))
         done
-        i=0
-        for w in $who_list; do
-            [ $i -lt $(((r - 1) % nwho)) ] && order="$order $w"
-            i=$((i + 1))
-        done
-        for w in $order; do
-            label=$w opts="" tbin="" fbin=""
-            case "$w" in
-                extra:*) # extra:LABEL:SPEC_OPTS[:PKTGEN[:FWD]]
-                    rest=${w#extra:}; label=${rest%%:*}; rest=${rest#"$label"}; rest=${rest#:}
-                    opts=${rest%%:*}; rest=${rest#"$opts"}; rest=${rest#:}
-                    tbin=${rest%%:*}; rest=${rest#"$tbin"}; fbin=${rest#:} ;;
-            esac
-            case "$w" in
-                kernel)
-                    ifx=$(bind_kernel "$X" "$KDRV") || { report "$name" tx kernel $r; log "$name: cannot bring up $X on $KDRV"; continue; }
-                    case " $TESTS " in *" tx "*) report "$name" tx kernel $r "$(tx_kernel "$ifx")" ;; esac
-                    case " $TESTS " in *" fwd "*)
-                        if ifa=$(bind_kernel "$A" "$KDRV"); then
-                            report "$name" fwd kernel $r \
-                                "$(fwd_usnet_run "afpacket:$ifa" "afpacket:$ifx" "$G" "$MAC_A" "$ifx")"
-                        else
-                            report "$name" fwd kernel $r
-                            log "$name: cannot bring up $A on $KDRV"
-                        fi ;;
-                    esac ;;
-                *)
-                    bind_vfio "$X" && bind_vfio "$A" ||
-                        { vmtest_fail "bind-$name" "cannot bind $X/$A to vfio-pci"; return; }
-                    case " $TESTS " in *" tx "*)
-                        if [ "$w" = dpdk ]; then
-                            report "$name" tx dpdk $r "$(tx_dpdk "$X" "$PMD")"
-                        else
-                            report "$name" tx "$label" $r "$(tx_usnet "$X" "$opts" "$tbin")"
-                        fi ;;
-                    esac
-                    case " $TESTS " in *" fwd "*)
-                        if [ "$w" = dpdk ]; then
-                            report "$name" fwd dpdk $r "$(fwd_dpdk "$A" "$X" "$PMD" "$G" "$MAC_A")"
-                        else
-                            report "$name" fwd "$label" $r \
-                                "$(fwd_usnet_run "pci:$A$opts" "pci:$X$opts" "$G" "$MAC_A" "" "$fbin")"
-                        fi ;;
-                    esac ;;
-            esac
+        for w in $from_first $before_first; do
+            one_round "$w" || return
         done
         r=$((r + 1))
     done
@@ -382,6 +393,12 @@ run_model() { # name X A G MAC_A kernel_driver pmd
 
 log "guest clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 log "config: SECS=$SECS ROUNDS=$ROUNDS SIZE=$SIZE NICS='$NICS' TESTS='$TESTS' WHO='$WHO' EXTRA='$EXTRA'"
+# What usnet-pktgen itself can build and hand over in this VM, on cpu 1,
+# with no device behind the port: the ceiling of every usnet TX number.
+timeout $((SECS + 30)) taskset -c 1 usnet-pktgen -p null: -s "$SIZE" -b 32 -t "$SECS" --json \
+    >$T/null.json 2>/dev/null </dev/null
+log "usnet-pktgen on null: (no device): $(json_get $T/null.json pps) pps"
+# shellcheck disable=SC2154 # NIC_v, NIC_e, NIC_x come from the configuration
 for m in $NICS; do
     case "$m" in
         virtio) cfg=$NIC_v ;;

@@ -18,14 +18,23 @@
 #        usnet-fwd -p afpacket:ethA -p afpacket:ethX on the kernel's driver
 #
 # X's host side takes every frame (virtio: a UDP socket netdev sending to
-# the discard port; e1000/e1000e: a QEMU hub of its own). A shares a hub
-# with a third NIC of the same model, G, where usnet-pktgen (on usnet's
-# driver, the same for every forwarder) generates the forwarded traffic
-# addressed to A's MAC. Frames are SIZE (60) bytes, 64 on a wire with FCS;
-# bursts of 32; the contender runs on guest cpu 1, the generator on cpu 0.
+# a host socket that drops them; e1000/e1000e: a QEMU hub of its own). A
+# shares a hub with G, where usnet-pktgen (on usnet's driver, the same for
+# every forwarder) generates the forwarded traffic, addressed to A's MAC.
+# G is a virtio-net NIC: QEMU's hub holds its transmit back while A has no
+# free receive buffer (flow control, in effect), so A gets what it can
+# take and no emulation time goes into frames that would be dropped; an
+# e1000 generator floods the hub, and the flood's device emulation starves
+# the forwarder of QEMU's global lock (e1000, measured: 38-59 kpps forwarded of
+# 1.3-1.6 Mpps offered). Frames are SIZE (60) bytes, 64 on a wire with
+# FCS; bursts of 32; the contender runs on guest cpu 1, the generator on
+# cpu 0.
 #
-# Output: a table per NIC and test with the median rate of each contender
-# and the median of the per-round ratios usnet/DPDK and usnet/kernel, then
+# Output: per NIC and test, each contender's rate in every round, its
+# median, QEMU's CPU share over the measured windows (all threads, and the
+# main loop thread where virtio's device emulation runs) and the median of
+# kpps per QEMU CPU-second; the median of the per-round ratios usnet/DPDK
+# and usnet/kernel (of the rates, and of the rates per CPU-second); then
 # "RESULT key=value" lines. Not a test: nothing passes or fails on a number.
 #
 # Environment:
@@ -34,11 +43,9 @@
 #   EXTRA="NIC:LABEL:SPEC_OPTS[:PKTGEN[:FWD]] ..."    more usnet contenders, e.g.
 #        "virtio:noevidx:,event_idx=0" or "virtio:old::/path/usnet-pktgen:/path/usnet-fwd"
 #        (binaries are copied into the guest; ratios are printed against usnet)
-#   GEN=virtio                  the generator NIC's model (virtio: it stops when A
-#        cannot take more, so no emulation time goes into frames that are
-#        dropped; "same": the model of A)
-#   GUEST_APPEND="tsc=reliable" guest kernel arguments ("": the kernel's choice,
-#        the HPET, whose reads take QEMU's global lock; see below)
+#   GEN=virtio                  the generator NIC's model ("same": A's model)
+#   GUEST_APPEND="tsc=reliable" guest kernel arguments ("": the kernel's own
+#        choice, the HPET, whose reads take QEMU's global lock: see below)
 #   DEBUG=1                     testpmd's whole output in the log
 #   USNET_VM_CACHE, USNET_VM_WORK (default <repo>/build/vm-test/vm-drivers)
 # Exit status: 0 done, 1 the VM run failed, 77 skip (no qemu, testpmd, ...).
@@ -79,8 +86,9 @@ done
 btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
 [ "$btype" = Release ] || echo "vm_drivers: warning: $BUILD is a '$btype' build; numbers are meant for Release" >&2
 pmds=$(dirname "$(find /usr/lib -name librte_net_virtio.so 2>/dev/null | head -n 1)")
-[ -f "$pmds/librte_net_e1000.so" ] && [ -f "$pmds/librte_mempool_ring.so" ] ||
+if [ ! -f "$pmds/librte_net_e1000.so" ] || [ ! -f "$pmds/librte_mempool_ring.so" ]; then
     skip "DPDK PMDs (librte_net_virtio, librte_net_e1000, librte_mempool_ring) not found"
+fi
 
 mkdir -p "$work"
 rm -f "$work/sink.port"

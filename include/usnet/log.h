@@ -26,7 +26,8 @@ enum usnet_log_level {
 
 typedef void (*usnet_log_fn)(void *ctx, enum usnet_log_level level, const char *msg);
 
-/* Messages above level are dropped. Default: USNET_LOG_WARN. */
+/* Messages above level are dropped. Default: USNET_LOG_WARN, or the
+ * environment's USNET_LOG=error|warning|info|debug. */
 void usnet_log_set_level(enum usnet_log_level level);
 enum usnet_log_level usnet_log_get_level(void);
 /* fn == NULL restores the stderr handler. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <usnet/log.h>
@@ -17,6 +18,24 @@ static enum usnet_log_level log_level = USNET_LOG_WARN;
 static usnet_log_fn log_fn = stderr_handler;
 static void *log_ctx;
 static __thread char last_error[256];
+
+/* USNET_LOG=error|warning|info|debug sets the starting level of any
+ * program (an unknown value is reported and ignored). */
+__attribute__((constructor)) static void level_from_env(void)
+{
+	const char *v = getenv("USNET_LOG");
+
+	if (!v || !*v)
+		return;
+	for (unsigned i = 0; i < sizeof(level_name) / sizeof(level_name[0]); i++) {
+		if (strcmp(v, level_name[i]) == 0) {
+			log_level = (enum usnet_log_level)i;
+			return;
+		}
+	}
+	fprintf(stderr, "usnet: warning: USNET_LOG=%s is not one of error, warning, info, debug\n",
+		v);
+}
 
 void usnet_log_set_level(enum usnet_log_level level)
 {

@@ -17,7 +17,7 @@
 #   -v         show the guest console while it runs
 # Environment: USNET_VM_CACHE (kernel cache), USNET_VM_WORK (work files,
 # default <repo>/build/vm-test/e1000).
-# Exit status: 0 pass, 1 fail, 77 skip ("SKIP: reason"). Not a ctest test.
+# Exit status: 0 pass, 1 fail, 77 skip ("SKIP: reason"). In ctest as vm.e1000.
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -148,18 +148,58 @@ guest_timeout=$((timeout - 10))
 # no_timer_check: under TCG on a busy host the guest's early check that the
 # IO-APIC timer works through interrupt remapping can fail and panic the
 # boot (seen about once in ten boots); the timer works once booted.
-cmdline="console=ttyS0 intel_iommu=on quiet panic=-1 no_timer_check usnet.timeout=$guest_timeout"
+# tsc=reliable: the guest's TSC is the host's (TCG), but its boot-time
+# check finds the vCPUs' TSCs out of sync and falls back to the HPET; then
+# the scheduler's clock only advances with timer ticks. Seen in the e1000
+# test (about one run in five, always with two ASan tools exiting at once):
+# the guest's ticks stopped while both vCPUs ran LeakSanitizer's exit-time
+# loop (sched_yield until its tracer thread finishes), so the scheduler
+# clock stood still, the tracer never ran, and the guest hung.
+# unknown_nmi_panic, panic_print=0x40: when the guest stops answering (host
+# timeout), the NMI sent through QEMU's monitor makes it panic with every
+# vCPU's backtrace.
+cmdline="console=ttyS0 intel_iommu=on quiet panic=-1 no_timer_check tsc=reliable"
+cmdline+=" unknown_nmi_panic panic_print=0x40 usnet.timeout=$guest_timeout"
 [ -z "$hugepages" ] || cmdline+=" usnet.hugepages=$hugepages"
 [ "$debug" = 0 ] || cmdline+=" usnet.debug=1"
 cmdline+="$append"
 
-qpid="" tpid=""
+qpid="" tpid="" mondir=""
 cleanup() {
     [ -z "$qpid" ] || kill -TERM "$qpid" 2>/dev/null || true
     [ -z "$tpid" ] || kill "$tpid" 2>/dev/null || true
+    [ -z "$mondir" ] || rm -rf "$mondir"
 }
 trap cleanup EXIT
 trap 'cleanup; echo "$prog: interrupted" >&2; exit 130' INT TERM
+
+# frozen_diagnose SOCKET: each vCPU's RIP from QEMU's monitor, then an NMI
+# to every vCPU (the guest panics with their backtraces: unknown_nmi_panic)
+# and 5 s for that output. (Debian's System.map is a stub: the backtraces,
+# not the RIPs, name the functions.)
+frozen_diagnose() {
+    echo "$prog: the guest did not finish within ${timeout}s; its vCPUs:"
+    python3 - "$1" <<'PY'
+import re, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+def cmd(c):
+    s.sendall(c.encode() + b"\n")
+    out, end = b"", time.time() + 5
+    while time.time() < end and not out.endswith(b"(qemu) "):
+        try:
+            out += s.recv(65536)
+        except socket.timeout:
+            break
+    return out.decode(errors="replace")
+cmd("")
+for cpu, rip in re.findall(r"CPU#(\d+).*?RIP=([0-9a-f]+)", cmd("info registers -a"), re.S):
+    print(f"  vCPU {cpu}: RIP {rip}")
+cmd("nmi")
+PY
+    sleep 5
+}
 
 t0=$(date +%s.%N)
 for _ in 1 2 3; do
@@ -175,15 +215,34 @@ for _ in 1 2 3; do
     {
         printf '%s: ' "$prog"; printf '%q ' "${cmd[@]}"; echo
     } >"$log"
-    timeout --kill-after=5 "$timeout" "${cmd[@]}" </dev/null >>"$log" 2>&1 &
+    # The monitor socket: a short path (sun_path holds 108 bytes).
+    mondir=$(mktemp -d "${TMPDIR:-/tmp}/usnet-vm.XXXXXX")
+    "${cmd[@]}" -monitor "unix:$mondir/mon,server=on,wait=off" </dev/null >>"$log" 2>&1 &
     qpid=$!
     if [ "$verbose" = 1 ]; then
         tail -n +2 -f --pid="$qpid" "$log" >&2 &
         tpid=$!
     fi
     rc=0
-    wait "$qpid" || rc=$?
+    deadline=$(($(date +%s) + timeout))
+    while kill -0 "$qpid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do
+        sleep 0.2
+    done
+    if kill -0 "$qpid" 2>/dev/null; then
+        # The guest's own timeout (guest_timeout) did not end it: the guest
+        # stopped running. Record where its CPUs are, then make it panic
+        # with backtraces (unknown_nmi_panic), then stop QEMU.
+        frozen_diagnose "$mondir/mon" >>"$log" 2>&1 || true
+        kill -TERM "$qpid" 2>/dev/null
+        for _ in $(seq 1 25); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$qpid" 2>/dev/null || true
+        wait "$qpid" 2>/dev/null || true
+        rc=124
+    else
+        wait "$qpid" || rc=$?
+    fi
     qpid=""
+    rm -rf "$mondir"; mondir=""
     if [ -n "$tpid" ]; then wait "$tpid" 2>/dev/null || true; tpid=""; fi
     # Another run took one of our auto-picked ports between check and bind.
     retry=0

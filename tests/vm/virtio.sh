@@ -4,13 +4,11 @@
 # IOMMU, driven through VFIO by the usnet tools in the guest, with a UDP
 # socket netdev as the host side.
 #
-# usage: virtio.sh [-v] [--bench] [BUILD_DIR]
+# usage: virtio.sh [-v] [BUILD_DIR]
 #   BUILD_DIR   where usnet-pktgen, usnet-sink and libusnet.a are built
 #               (default <repo>/build-test)
-#   --bench     instead of the tests: usnet-pktgen vs dpdk-testpmd txonly,
-#               64-byte frames, on the same device in the same VM, 2 rounds
-#               of BENCH_SECS (default 5) seconds each
 #   -v          copy the guest console to stderr while it runs
+# (Benchmarks against dpdk-testpmd and the kernel: bench/vm_drivers.sh.)
 #
 # Scenarios (one VMTEST line each, guest/virtio-test.sh):
 #   virtio-tx-send, virtio-tx-capture  (a) pktgen sends exactly N_TX frames;
@@ -35,11 +33,10 @@
 #
 # Environment: N_TX (10000), N_RX (2000), N_FAULT (20), RX_PPS (5000: rate
 # of the host sender), N_MQ (400; 0: no multiqueue NIC), MQ_TX (100),
-# BENCH_SECS (5), BENCH_ROUNDS (2), BENCH_OPTS (spec options for pktgen's
-# port, e.g. ",event_idx=0"), QEMU_EXTRA (more qemu arguments, e.g.
-# "-global virtio-net-pci.vectors=0": no MSI-X, INTx), USNET_VM_CACHE, USNET_VM_WORK (default
+# QEMU_EXTRA (more qemu arguments, e.g. "-global virtio-net-pci.vectors=0":
+# no MSI-X, INTx), USNET_VM_CACHE, USNET_VM_WORK (default
 # <repo>/build/vm-test/virtio). Exit status: 0 pass, 1 fail, 77 skip.
-# Not registered with ctest: it boots a VM (about a minute under TCG).
+# In ctest as vm.virtio: it boots a VM (about a minute under TCG).
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,15 +45,13 @@ export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/virtio}
 N_TX=${N_TX:-10000} N_RX=${N_RX:-2000} N_FAULT=${N_FAULT:-20} RX_PPS=${RX_PPS:-5000}
 N_MQ=${N_MQ:-400} MQ_TX=${MQ_TX:-100}
-BENCH_SECS=${BENCH_SECS:-5}
 MAC=52:54:00:12:34:01 # run-vm.sh gives the virtio NIC this MAC
 
-verbose=() mode=test build=""
+verbose=() build=""
 while [ $# -gt 0 ]; do
     case "$1" in
         -v|--verbose) verbose=(-v) ;;
-        --bench) mode=bench ;;
-        -h|--help) sed -n '2,44s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,39s/^# \{0,1\}//p' "$0"; exit 0 ;;
         -*) echo "virtio.sh: unknown option $1" >&2; exit 2 ;;
         *) build=$1 ;;
     esac
@@ -77,8 +72,7 @@ fi
 for t in cpio python3 cc; do
     command -v "$t" >/dev/null || skip "$t not found"
 done
-[ "$mode" = bench ] || command -v tshark >/dev/null || skip "tshark not found (apt-get install tshark)"
-[ "$mode" = test ] || command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not found (apt-get install dpdk)"
+command -v tshark >/dev/null || skip "tshark not found (apt-get install tshark)"
 for b in tools/usnet-pktgen tools/usnet-sink libusnet.a; do
     [ -e "$build/$b" ] || { echo "virtio.sh: $build/$b not built" >&2; exit 2; }
 done
@@ -102,18 +96,11 @@ cc "${cflags[@]}" -o "$work/virtio-check" "$script_dir/guest/virtio-check.c" \
 
 # Multiqueue needs a TAP (root, /dev/net/tun) and a namespace for its far end.
 mq_tap="" mq_ns=""
-if [ "$mode" = test ] && [ "$N_MQ" -gt 0 ] && [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] &&
+if [ "$N_MQ" -gt 0 ] && [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] &&
    command -v ip >/dev/null && ip netns list >/dev/null 2>&1; then
     mq_tap="vnmq$$" mq_ns="virtio-mq-$$"
 else
     N_MQ=0
-fi
-extra=() pmds=""
-if [ "$mode" = bench ]; then
-    pmds=$(dirname "$(find /usr/lib -name librte_net_virtio.so 2>/dev/null | head -n 1)")
-    [ -d "$pmds" ] || skip "DPDK PMDs not found"
-    extra=(--bin "$(command -v dpdk-testpmd)"
-           --lib "$pmds/librte_mempool_ring.so" "$pmds/librte_net_virtio.so")
 fi
 cat >"$work/virtio-test.conf" <<EOF
 N_TX=$N_TX
@@ -121,17 +108,11 @@ N_RX=$N_RX
 N_FAULT=$N_FAULT
 N_MQ=$N_MQ
 MQ_TX=$MQ_TX
-MODE=$mode
-BENCH_SECS=$BENCH_SECS
-PMD_DIR=$pmds
-BENCH_OPTS="${BENCH_OPTS:-}"
-ROUNDS="$(seq -s " " 1 "${BENCH_ROUNDS:-2}")"
 EOF
 t=$(now)
 "$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" \
     --script "$script_dir/guest/virtio-test.sh" \
     --bin "$build/tools/usnet-pktgen" "$build/tools/usnet-sink" "$work/virtio-check" \
-    "${extra[@]+"${extra[@]}"}" \
     --file "$work/virtio-test.conf=/etc/virtio-test.conf" --hugepages 128 >/dev/null
 t_initrd=$(since "$t")
 
@@ -185,7 +166,6 @@ log="$work/console.log"
 # A log left from an earlier run would match the markers at once.
 rm -rf "$work/pcap" "$log"
 pcap_args=(--pcap "$work/pcap")
-[ "$mode" = test ] || pcap_args=()
 qemu_mq=()
 if [ -n "$mq_tap" ]; then
     mkdir -p "$work/pcap"
@@ -236,20 +216,19 @@ wait_mark() {
     done
 }
 declare -A t_phase=()
-if [ "$mode" = test ]; then
-    if wait_mark rx-ready 200; then
-        t=$(now); send_frames "$N_RX" "$RX_PPS"; t_phase[rx-send]=$(since "$t")
-    fi
-    if wait_mark wake-ready 120; then
-        sleep 6
-        send_frames 1 0
-    fi
-    if wait_mark fault-ready 120; then
-        send_frames "$N_FAULT" 1000
-    fi
-    if wait_mark mq-ready 120 && [ -n "$mq_tap" ]; then
-        # 16 UDP flows: the TAP spreads them over its queues by flow hash.
-        ip netns exec "$mq_ns" python3 - "$mq_tap" "$N_MQ" <<'EOF'
+if wait_mark rx-ready 200; then
+    t=$(now); send_frames "$N_RX" "$RX_PPS"; t_phase[rx-send]=$(since "$t")
+fi
+if wait_mark wake-ready 120; then
+    sleep 6
+    send_frames 1 0
+fi
+if wait_mark fault-ready 120; then
+    send_frames "$N_FAULT" 1000
+fi
+if wait_mark mq-ready 120 && [ -n "$mq_tap" ]; then
+    # 16 UDP flows: the TAP spreads them over its queues by flow hash.
+    ip netns exec "$mq_ns" python3 - "$mq_tap" "$N_MQ" <<'EOF'
 import socket, struct, sys, time
 dev, count = sys.argv[1], int(sys.argv[2])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -263,7 +242,6 @@ for i in range(count):
     if i % 10 == 9:
         time.sleep(0.002)
 EOF
-    fi
 fi
 vm_rc=0
 wait "$vm" || vm_rc=$?
@@ -283,7 +261,7 @@ hfail=0
 ginfo() { # KEY FIELD: a field of a VIRTIO-INFO line
     tr -d '\r' <"$log" | sed -n "s/.*VIRTIO-INFO $1 .*\\b$2=\\([^ ]*\\).*/\\1/p" | tail -n 1
 }
-if [ "$mode" = test ] && [ -s "$work/pcap/virtio.pcap" ]; then
+if [ -s "$work/pcap/virtio.pcap" ]; then
     # Frames the guest sent, as "seq ip_status udp_status" (1 = good): runs
     # of sequence numbers restart at 0 with each pktgen.
     tshark -r "$work/pcap/virtio.pcap" -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
@@ -326,7 +304,7 @@ if len(runs) > len(expect):
     print(f"virtio.sh: note: {len(runs) - len(expect)} more runs in the capture than expected")
 sys.exit(0 if ok else 1)
 EOF
-elif [ "$mode" = test ]; then
+else
     echo "VMTEST FAIL virtio-tx-capture: no capture at $work/pcap/virtio.pcap"
     hfail=1
 fi
@@ -342,26 +320,6 @@ if [ -n "$mq_tap" ] && [ -n "$(ginfo mq sent)" ]; then
             hfail=1
         fi
     done
-fi
-
-if [ "$mode" = bench ]; then
-    echo "virtio.sh: bench, 64-byte frames, TX into a UDP socket netdev, ${BENCH_SECS} s per run:"
-    echo "  pktgen on null: (no device): $(tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench null pps=\([0-9.]*\).*/\1/p') pps"
-    tr -d '\r' <"$log" | sed -n 's/.*VIRTIO-INFO bench \([a-z]*\) round=\([0-9]*\) pps=\([0-9.]*\).*/  \1 round \2: \3 pps/p'
-    # Medians, and the median of the per-round ratios (rounds alternate, so
-    # a pair shares the host's load of the moment).
-    tr -d '\r' <"$log" | python3 -c '
-import re, statistics, sys
-r = {"usnet": {}, "testpmd": {}}
-for m in re.finditer(r"VIRTIO-INFO bench (usnet|testpmd) round=(\d+) pps=([0-9.]+)", sys.stdin.read()):
-    r[m.group(1)][int(m.group(2))] = float(m.group(3))
-pairs = [(r["usnet"][k], r["testpmd"][k]) for k in r["usnet"] if r["testpmd"].get(k)]
-if pairs:
-    u, d = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
-    ratio = statistics.median(p[0] / p[1] for p in pairs)
-    print(f"  median of {len(pairs)} rounds: usnet {u:.0f} pps, testpmd {d:.0f} pps; "
-          f"median per-round ratio usnet/testpmd {ratio:.2f}")
-'
 fi
 
 echo "virtio.sh: timings: initramfs ${t_initrd} s, VM run ${t_vm} s (tx $(ginfo tx ms) ms" \

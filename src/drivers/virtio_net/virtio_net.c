@@ -65,6 +65,8 @@ struct vq {
 	uint16_t nfree;	    /* entries in free_ids */
 	uint16_t free_head; /* oldest entry of free_ids */
 	bool event_idx;	    /* VIRTIO_F_EVENT_IDX negotiated */
+	uint64_t posted;    /* buffers made available, for the close log */
+	uint64_t kicks;	    /* notifications sent */
 	/*
 	 * Descriptors without a buffer, a FIFO: they are reused in the order
 	 * the device gave them back, so with a device that completes in order
@@ -454,8 +456,11 @@ static inline void vq_publish(struct vq *q, uint16_t old)
 			 VIRTQ_USED_F_NO_NOTIFY);
 	/* 4.1.5.2: the 16-bit queue index to the Queue Notify address. An
 	 * uncached store, not reordered before the stores above on x86. */
-	if (kick)
+	q->posted += (uint16_t)(q->avail_idx - old);
+	if (kick) {
 		usnet_reg_write16(q->notify, 0, q->index);
+		q->kicks++;
+	}
 }
 
 /* 2.7.7.1: used-buffer notifications off. With VIRTIO_F_EVENT_IDX flags
@@ -1255,6 +1260,10 @@ static void vnet_teardown(struct vnet_port *vp)
 {
 	if (vp->common)
 		tx_drain(vp);
+	for (uint16_t q = 0; q < vp->port.info.tx_queues && vp->txq[q].vq.posted; q++)
+		USNET_INFO("virtio-net %s: TX queue %u: %llu frames, %llu notifications", vp->name, q,
+			   (unsigned long long)vp->txq[q].vq.posted,
+			   (unsigned long long)vp->txq[q].vq.kicks);
 	if (vp->common && (vp->device_live || status_read(vp) != 0)) {
 		/* 3.3.1: reset before removing exposed buffers. */
 		if (device_reset(vp))

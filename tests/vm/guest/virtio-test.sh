@@ -4,7 +4,7 @@
 # captured; results are VMTEST lines.
 # shellcheck disable=SC1091 # installed by mkinitramfs.sh / virtio.sh
 . /lib/vmtest.sh
-. /etc/virtio-test.conf # N_TX N_RX N_FAULT N_MQ MQ_TX MODE BENCH_SECS BENCH_OPTS PMD_DIR ROUNDS
+. /etc/virtio-test.conf # N_TX N_RX N_FAULT N_MQ MQ_TX
 
 mark() { echo "VIRTIO-MARK $1"; }
 info() { echo "VIRTIO-INFO $*"; }
@@ -43,42 +43,6 @@ else
     exit 0
 fi
 spec="pci:$bdf"
-
-if [ "$MODE" = bench ]; then
-    # What pktgen itself can generate here, without a device.
-    out=$(timeout -s INT $((BENCH_SECS + 30)) usnet-pktgen -p null: -s 64 -t "$BENCH_SECS" -q --json 2>&1)
-    info "bench null pps=$(printf '%s\n' "$out" | sed -n 's/.*"pps": *\([0-9.]*\).*/\1/p')"
-    # pktgen and testpmd txonly, 64-byte frames, alternating, same device.
-    for round in $ROUNDS; do
-        out=$(timeout -s INT $((BENCH_SECS + 30)) usnet-pktgen -p "$spec$BENCH_OPTS" -s 64 -t "$BENCH_SECS" -q --json 2>&1)
-        echo "virtio: pktgen: $out"
-        info "bench usnet round=$round pps=$(printf '%s\n' "$out" | sed -n 's/.*"pps": *\([0-9.]*\).*/\1/p')"
-        rm -f /tmp/testpmd.out
-        timeout -s INT $((BENCH_SECS + 20)) dpdk-testpmd -l 0-1 -n 1 --in-memory --no-telemetry \
-            -d "$PMD_DIR/librte_mempool_ring.so" -d "$PMD_DIR/librte_net_virtio.so" -a "$bdf" -- \
-            --forward-mode=txonly --txpkts=64 --total-num-mbufs=8192 --auto-start --stats-period=1 --txq=1 --rxq=1 \
-            >/tmp/testpmd.out 2>&1 </dev/null &
-        tp=$!
-        # testpmd starts slowly under TCG: time BENCH_SECS from its first stats
-        if wait_for_text /tmp/testpmd.out "Tx-pps" 600; then
-            sleep "$BENCH_SECS"
-        fi
-        kill -INT "$tp" 2>/dev/null
-        wait "$tp"
-        # mean of the per-second Tx-pps samples, the first (partial) one left out
-        pps=$(awk '{ for (i = 1; i < NF; i++) if ($i == "Tx-pps:") print $(i + 1) }' /tmp/testpmd.out |
-              tail -n +2 | head -n "$BENCH_SECS" |
-              awk '{ s += $1; n++ } END { if (n) printf "%d", s / n }')
-        if [ "${pps:-0}" = 0 ]; then
-            sed 's/^/virtio: testpmd: /' /tmp/testpmd.out | tail -n 40
-        else
-            grep -E "Tx-pps|TX-packets" /tmp/testpmd.out | tail -n 3 | sed 's/^/virtio: testpmd: /'
-        fi
-        info "bench testpmd round=$round pps=${pps:-0}"
-    done
-    vmtest_pass virtio-bench
-    exit 0
-fi
 
 # --- (a) TX: exactly N_TX frames; the host checks its capture ------------------
 t0=$(now_ms)
