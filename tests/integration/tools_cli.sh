@@ -115,6 +115,17 @@ expect_err 2 "cannot open port 'nosuchkind:x': unknown port kind 'nosuchkind'" \
 	pktgen -p nosuchkind:x -n 1
 expect_err 2 "cannot open port 'null:,bogus=1': 'null:': unknown option 'bogus'" \
 	pktgen -p null:,bogus=1 -n 1
+# USNET_LOG sets the library's log level; a bad value is reported, not fatal.
+checks=$((checks + 1))
+USNET_LOG=debug timeout -k 5 30 "$T/usnet-pktgen" -p bogus -n 1 >/dev/null 2>"$TMP/err"
+grep "^usnet: debug: " "$TMP/err" | grep -qF "has no kind" ||
+	fail "USNET_LOG=debug: no debug line about the spec: $(cat "$TMP/err")"
+checks=$((checks + 1))
+USNET_LOG=loud timeout -k 5 30 "$T/usnet-pktgen" -p null: -n 1 -q >/dev/null 2>"$TMP/err"
+status=$?
+check_sane "USNET_LOG=loud usnet-pktgen" $status "$TMP/err"
+[ $status -eq 0 ] && grep -qF "USNET_LOG=loud is not one of error, warning, info, debug" "$TMP/err" ||
+	fail "USNET_LOG=loud: status $status, stderr: $(cat "$TMP/err")"
 expect_err 2 "invalid -s '59': must be between 60 and 1514" pktgen -p null: -s 59
 expect_err 2 "invalid -s '1515': must be between 60 and 1514" pktgen -p null: -s 1515
 expect_err 2 "invalid -s 'abc': not a number" pktgen -p null: -s abc
