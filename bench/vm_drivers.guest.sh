@@ -49,15 +49,6 @@ LINE="^usnet-[a-z]*: [0-9.]* s |"
 # Contenders print their result on stdout; everything else goes to stderr
 # (the console too).
 log() { echo "BENCH-LOG $*" >&2; }
-# wait_for_text FILE REGEX TENTHS: until REGEX shows up in FILE
-wait_for_text() {
-    _i=0
-    while ! grep -q "$2" "$1" 2>/dev/null; do
-        [ "$_i" -ge "$3" ] && return 1
-        usleep 100000
-        _i=$((_i + 1))
-    done
-}
 # wait_lines FILE REGEX COUNT TENTHS: until FILE has COUNT lines matching REGEX
 wait_lines() {
     _i=0
@@ -149,7 +140,7 @@ gen_start() { # BDF DST_MAC: usnet-pktgen on cpu 0 until gen_stop; 0 once it sen
     timeout $((SECS + 300)) taskset -c 0 usnet-pktgen -p "pci:$1" -s "$SIZE" -b 32 \
         --dst-mac "$2" --json >$T/gen.json 2>$T/gen.err </dev/null &
     gen_pid=$!
-    wait_for_text $T/gen.err "sending" 300
+    vmtest_wait_text $T/gen.err "sending" 300
 }
 gen_stop() { # prints the generator's average rate
     [ -n "$gen_pid" ] || return 0
@@ -274,7 +265,7 @@ fwd_usnet_run() {
         >$T/fwd.json 2>$T/fwd.err </dev/null &
     _f=$!
     r=""
-    if ! wait_for_text $T/fwd.err "forwarding between" 300; then
+    if ! vmtest_wait_text $T/fwd.err "forwarding between" 300; then
         log "usnet-fwd $1 $2 did not start: $(tail -n 2 $T/fwd.err | tr '\n' ' ')"
     elif ! gen_start "$3" "$4"; then
         log "generator on $3 did not start: $(tail -n 2 $T/gen.err | tr '\n' ' ')"

@@ -69,21 +69,6 @@ wait_ready() {
     usleep 1200000
 }
 
-# wait_pid PID SECONDS: wait for PID; its status, or 124 after SECONDS.
-wait_pid() {
-    _i=0
-    while kill -0 "$1" 2>/dev/null; do
-        if [ "$_i" -ge $(($2 * 10)) ]; then
-            kill -KILL "$1" 2>/dev/null
-            wait "$1" 2>/dev/null
-            return 124
-        fi
-        usleep 100000
-        _i=$((_i + 1))
-    done
-    wait "$1"
-}
-
 pktgen() { # pktgen NAME ARGS...
     _n=$1; shift
     echo "E1000 at $(now) start $_n"
@@ -121,7 +106,7 @@ rxtx() {
     pktgen "$_what-gen" -p "pci:$_tx" -n "$N" -r "$RATE" --dst-mac "$_mac" \
         --src-ip "198.18.$_tag.1" --dst-ip "198.18.$_tag.2"
     grc=$?
-    wait_pid "$sink_pid" 60
+    vmtest_wait_pid "$sink_pid" 60
     src=$?
     echo "E1000 time $_what $(elapsed "$t0")"
     report "$_what-gen"
@@ -160,12 +145,12 @@ for dir in cd dc; do
     start_sink "fwd-$dir-sink" -p "pci:$dst,rxd=$RXD" -n "$N" -t 60 --expect "$N"
     pktgen "fwd-$dir-gen" -p "pci:$src" -n "$N" -r "$RATE" --dst-mac "$dmac" \
         --src-ip 198.18.5.1 --dst-ip 198.18.5.2
-    wait_pid "$sink_pid" 60 || { fwd_ok=0; fail_with "fwd-$dir" "fwd-$dir-sink" fwd; }
+    vmtest_wait_pid "$sink_pid" 60 || { fwd_ok=0; fail_with "fwd-$dir" "fwd-$dir-sink" fwd; }
     report "fwd-$dir-gen"
     report "fwd-$dir-sink"
 done
 kill -INT $fwd_pid
-wait_pid $fwd_pid 10
+vmtest_wait_pid $fwd_pid 10
 frc=$?
 report fwd
 echo "E1000 time fwd $(elapsed "$t0")"
@@ -217,7 +202,7 @@ irq_test() { # irq_test MODEL BDF MAC PEER
     grep "($_bdf)" /proc/interrupts | sed 's/^ */E1000 irqline /'
     echo "E1000 wake $_m: $((i1 - i0)) interrupt(s), seen ${lat}s after pktgen returned"
     pktgen "irq-$_m-gen2" -p "pci:$_peer" -n 1 --dst-mac "$_mac" --src-ip 198.18.6.1
-    wait_pid "$sink_pid" 10
+    vmtest_wait_pid "$sink_pid" 10
     rc=$?
     report "irq-$_m-sink"
     if [ $rc -eq 0 ] && [ "$(json_get "$T/irq-$_m-sink.json" received)" = 2 ] &&
@@ -239,7 +224,7 @@ fault_test() { # fault_test MODEL BDF MAC PEER
     start_sink "fault-$_m-sink" -p "pci:$_bdf" -t 30 --idle-timeout 2000
     unset USNET_FAULT_BAD_IOVA
     pktgen "fault-$_m-gen" -p "pci:$_peer" -n $FN -r 1000 --dst-mac "$_mac" --src-ip 198.18.7.1
-    wait_pid "$sink_pid" 40
+    vmtest_wait_pid "$sink_pid" 40
     rc=$?
     report "fault-$_m-sink"
     grep "fault injection" "$T/fault-$_m-sink.err" | sed 's/^/E1000 driver: /'
@@ -266,12 +251,12 @@ sigint_test() { # sigint_test MODEL BDF MAC PEER
     pktgen "sigint-$_m-gen1" -p "pci:$_peer" -n 100 -r 1000 --dst-mac "$_mac" --src-ip 198.18.8.1
     sleep 1
     kill -INT "$sink_pid"
-    wait_pid "$sink_pid" 10
+    vmtest_wait_pid "$sink_pid" 10
     rc1=$?
     report "sigint-$_m-1"
     start_sink "sigint-$_m-2" -p "pci:$_bdf" -n 100 --expect 100 -t 30
     pktgen "sigint-$_m-gen2" -p "pci:$_peer" -n 100 -r 1000 --dst-mac "$_mac" --src-ip 198.18.8.1
-    wait_pid "$sink_pid" 30
+    vmtest_wait_pid "$sink_pid" 30
     rc2=$?
     report "sigint-$_m-2"
     if [ $rc1 -eq 0 ] && [ "$(json_get "$T/sigint-$_m-1.json" stop)" = signal ] &&

@@ -53,29 +53,6 @@ now() { cut -d' ' -f1 /proc/uptime; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 # json_get FILE KEY: a number or string from a one-line JSON object.
 json_get() { sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1" | head -n 1; }
-# wait_text FILE TEXT TENTHS: until TEXT shows up in FILE.
-wait_text() {
-    _i=0
-    while ! grep -q "$2" "$1" 2>/dev/null; do
-        [ "$_i" -ge "$3" ] && return 1
-        usleep 100000
-        _i=$((_i + 1))
-    done
-}
-# wait_pid PID SECONDS: wait for PID; its status, or 124 after SECONDS.
-wait_pid() {
-    _i=0
-    while kill -0 "$1" 2>/dev/null; do
-        if [ "$_i" -ge $(($2 * 10)) ]; then
-            kill -KILL "$1" 2>/dev/null
-            wait "$1" 2>/dev/null
-            return 124
-        fi
-        usleep 100000
-        _i=$((_i + 1))
-    done
-    wait "$1"
-}
 # report NAME: a tool's JSON summary on the console, for the host's log.
 report() { echo "PING json $1 $(cat "$T/$1.json" 2>/dev/null)"; }
 errtail() { tail -n 2 "$T/$1.err" 2>/dev/null | tr '\n' ' '; }
@@ -105,7 +82,7 @@ for nic in $NICS; do
 done
 started=""
 for nic in $ready; do
-    if wait_text "$T/echo-$nic.err" "answering for" 300; then
+    if vmtest_wait_text "$T/echo-$nic.err" "answering for" 300; then
         started="$started $nic"
     else
         vmtest_fail "echo-$nic" "usnet-echo did not start: $(errtail "echo-$nic")"
@@ -121,7 +98,7 @@ for nic in $started; do
     echo "PING-READY $nic"
 done
 for nic in $started; do
-    wait_pid "$(cat "$T/echo-$nic.pid")" 60
+    vmtest_wait_pid "$(cat "$T/echo-$nic.pid")" 60
     rc=$?
     report "echo-$nic"
     j=$T/echo-$nic.json
@@ -149,20 +126,20 @@ timeout 100 usnet-sink -p "pci:$D" -n "$N" --expect "$N" -t 60 --idle-timeout 50
 sink_pid=$!
 timeout 100 usnet-fwd -p "pci:$B" -p "pci:$C" -t 90 --json >"$T/fwd.json" 2>"$T/fwd.err" &
 fwd_pid=$!
-if ! wait_text "$T/fwd-sink.err" "receiving on" 300 || ! wait_text "$T/fwd.err" "forwarding between" 300; then
+if ! vmtest_wait_text "$T/fwd-sink.err" "receiving on" 300 || ! vmtest_wait_text "$T/fwd.err" "forwarding between" 300; then
     vmtest_fail fwd-virtio "sink or fwd did not start: [$(errtail fwd-sink)] [$(errtail fwd)]"
     kill -INT "$sink_pid" "$fwd_pid" 2>/dev/null
-    wait_pid "$sink_pid" 10
-    wait_pid "$fwd_pid" 10
+    vmtest_wait_pid "$sink_pid" 10
+    vmtest_wait_pid "$fwd_pid" 10
     exit 0
 fi
 timeout 100 usnet-pktgen -p "pci:$A" -n "$N" -r "$RATE" --dst-mac "$MAC_D" \
     --src-ip 198.18.5.1 --dst-ip 198.18.5.2 -q --json >"$T/fwd-gen.json" 2>"$T/fwd-gen.err"
 grc=$?
-wait_pid "$sink_pid" 75
+vmtest_wait_pid "$sink_pid" 75
 src=$?
 kill -INT "$fwd_pid"
-wait_pid "$fwd_pid" 10
+vmtest_wait_pid "$fwd_pid" 10
 frc=$?
 report fwd-gen
 report fwd-sink

@@ -11,15 +11,6 @@ info() { echo "VIRTIO-INFO $*"; }
 now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 # jfield FILE KEY: a number or string from a one-line JSON object
 jfield() { sed -n "s/.*\"$2\": *\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1"; }
-# wait_for_text FILE TEXT TENTHS: until TEXT shows up in FILE
-wait_for_text() {
-    _i=0
-    while ! grep -q "$2" "$1" 2>/dev/null; do
-        [ "$_i" -ge "$3" ] && return 1
-        usleep 100000
-        _i=$((_i + 1))
-    done
-}
 # cpu_ticks PID: utime + stime in clock ticks (proc(5), fields 14 and 15)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
@@ -62,7 +53,7 @@ rm -f /tmp/sink.err /tmp/sink.json
 timeout 120 usnet-sink -p "$spec" -n "$N_RX" --expect "$N_RX" --idle-timeout 5000 -t 90 --json \
     >/tmp/sink.json 2>/tmp/sink.err &
 pid=$!
-if wait_for_text /tmp/sink.err "receiving on" 300; then
+if vmtest_wait_text /tmp/sink.err "receiving on" 300; then
     t0=$(now_ms)
     mark rx-ready
     wait "$pid"
@@ -106,7 +97,7 @@ rm -f /tmp/check.out
 # event_idx=0: VIRTQ_AVAIL_F_NO_INTERRUPT instead of used_event (2.7.7)
 timeout 60 virtio-check wake "$spec,event_idx=0" 30 >/tmp/check.out 2>&1 &
 pid=$!
-if wait_for_text /tmp/check.out "ready" 300; then
+if vmtest_wait_text /tmp/check.out "ready" 300; then
     mark wake-ready # the host sends one frame 6 s later
     wait "$pid"
     sed 's/^/virtio: /' /tmp/check.out
@@ -130,7 +121,7 @@ rm -f /tmp/check.out
 dmar0=$(dmesg | grep -c "DMAR: \[DMA")
 USNET_FAULT_BAD_IOVA=1 timeout 60 virtio-check rx "$spec" "$N_FAULT" 40 >/tmp/check.out 2>&1 &
 pid=$!
-if wait_for_text /tmp/check.out "ready" 300; then
+if vmtest_wait_text /tmp/check.out "ready" 300; then
     mark fault-ready # the host sends N_FAULT frames
     wait "$pid"
     sed 's/^/virtio: /' /tmp/check.out
@@ -161,7 +152,7 @@ rm -f /tmp/pktgen.err
 # event_idx=0 from here: kicks follow VIRTQ_USED_F_NO_NOTIFY (2.7.10)
 timeout 60 usnet-pktgen -p "$spec,event_idx=0" -t 40 --json >/tmp/pktgen.json 2>/tmp/pktgen.err &
 pid=$!
-wait_for_text /tmp/pktgen.err "sending" 300
+vmtest_wait_text /tmp/pktgen.err "sending" 300
 sleep 2
 # busybox timeout execs the program: $pid is usnet-pktgen itself
 kill -INT "$pid"
@@ -199,7 +190,7 @@ else
     rm -f /tmp/check.out
     timeout 90 virtio-check mq "pci:$mq" 2 "$N_MQ" 40 "$MQ_TX" >/tmp/check.out 2>&1 &
     pid=$!
-    if wait_for_text /tmp/check.out "ready" 300; then
+    if vmtest_wait_text /tmp/check.out "ready" 300; then
         mark mq-ready # the host sends N_MQ frames in 16 flows
         wait "$pid"
         sed 's/^/virtio: /' /tmp/check.out

@@ -74,3 +74,30 @@ vmtest_wait_for() {
         _i=$((_i + 1))
     done
 }
+
+# vmtest_wait_text FILE REGEX TENTHS: until REGEX shows up in FILE (grep);
+# 1 after TENTHS tenths of a second.
+vmtest_wait_text() {
+    _i=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        [ "$_i" -ge "$3" ] && return 1
+        usleep 100000
+        _i=$((_i + 1))
+    done
+}
+
+# vmtest_wait_pid PID SECONDS: wait for the child PID; its exit status, or
+# 124 after SECONDS (then it is killed).
+vmtest_wait_pid() {
+    _i=0
+    while kill -0 "$1" 2>/dev/null; do
+        if [ "$_i" -ge $(($2 * 10)) ]; then
+            kill -KILL "$1" 2>/dev/null
+            wait "$1" 2>/dev/null
+            return 124
+        fi
+        usleep 100000
+        _i=$((_i + 1))
+    done
+    wait "$1"
+}
