@@ -44,8 +44,7 @@
 #        "virtio:noevidx:,event_idx=0" or "virtio:old::/path/usnet-pktgen:/path/usnet-fwd"
 #        (binaries are copied into the guest; ratios are printed against usnet)
 #   GEN=virtio                  the generator NIC's model ("same": A's model)
-#   GUEST_APPEND="tsc=reliable" guest kernel arguments ("": the kernel's own
-#        choice, the HPET, whose reads take QEMU's global lock: see below)
+#   GUEST_APPEND=""            more guest kernel arguments
 #   DEBUG=1                     testpmd's whole output in the log
 #   USNET_VM_CACHE, USNET_VM_WORK (default <repo>/build/vm-test/vm-drivers)
 # Exit status: 0 done, 1 the VM run failed, 77 skip (no qemu, testpmd, ...).
@@ -66,13 +65,12 @@ WHO=${WHO:-usnet dpdk kernel}
 SIZE=${SIZE:-60}
 EXTRA=${EXTRA:-}
 GEN=${GEN:-virtio}
-# The guest kernel finds the TCG vCPUs' TSCs unsynchronized and falls back
-# to the HPET: then every clock_gettime() in the guest is a system call
-# and an emulated HPET read, which takes QEMU's global lock (BQL) and
-# stalls on device emulation (virtio's TX bottom half holds the BQL for
-# up to 256 frames). usnet's tools read the clock once per loop; testpmd
-# does not. tsc=reliable keeps the TSC clocksource (vDSO, no exit).
-GUEST_APPEND=${GUEST_APPEND-tsc=reliable}
+# run-vm.sh boots every guest with tsc=reliable: without it the guest
+# falls back to the HPET, and then every clock_gettime() in it is a system
+# call and an emulated HPET read, which takes QEMU's global lock (BQL) and
+# stalls on device emulation (virtio's TX bottom half holds the BQL for up
+# to 256 frames). The bench's "guest clocksource" line shows which it got.
+GUEST_APPEND=${GUEST_APPEND-}
 
 skip() { echo "SKIP: $*"; exit 77; }
 [[ "$ROUNDS" =~ ^[0-9]+$ && "$SECS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 && "$SECS" -ge 1 ]] ||

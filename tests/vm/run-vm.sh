@@ -265,7 +265,7 @@ npass=$(count PASS) nfail=$(count FAIL) nskip=$(count SKIP) ndone=$(count DONE)
 summary="$npass passed, $nfail failed, $nskip skipped in ${elapsed} s (log: $log)"
 show_tail() { [ "$verbose" = 1 ] || { echo "--- last lines of $log:"; tail -n 30 "$log" | tr -d '\r'; echo "---"; } >&2; }
 
-if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+if [ "$rc" -eq 124 ]; then
     echo "$prog: TIMEOUT: qemu killed after ${timeout}s; $summary" >&2
     show_tail; exit 124
 fi
