@@ -363,6 +363,7 @@ int usnet_port_setup(struct usnet_port *port, const struct usnet_port_ops *ops,
 			.count = c->pool_size,
 			.data_size = c->buf_size,
 			.name = name,
+			.flags = port->pool_flags,
 		};
 
 		snprintf(name, sizeof(name), "%s-rx%u", spec->kind, q);
