@@ -230,7 +230,8 @@ int usnet_uio_open(struct usnet_pci_dev *dev)
 	err = map_bars(dev);
 	if (err)
 		goto err_bars;
-	USNET_INFO("%s: uio_pci_generic (/dev/uio%d), no IOMMU", dev->name, num);
+	USNET_INFO("%s: uio_pci_generic (/dev/uio%d), %s", dev->name, num,
+		   dev->info.iommu_group < 0 ? "no IOMMU" : "IOMMU domain in passthrough");
 	return 0;
 
 err_bars:
