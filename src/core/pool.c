@@ -103,8 +103,8 @@ static int map_region(struct usnet_pool *pool, uint32_t flags)
 
 static struct usnet_pkt *buffer(const struct usnet_pool *pool, uint32_t i)
 {
-	size_t off =
-	    (size_t)(i / pool->per_page) * pool->chunk + (size_t)(i % pool->per_page) * pool->stride;
+	size_t off = (size_t)(i / pool->per_page) * pool->chunk +
+		     (size_t)(i % pool->per_page) * pool->stride;
 
 	return (struct usnet_pkt *)(pool->base + off);
 }

@@ -541,8 +541,8 @@ static void test_uio_dma(struct usnet_pci_dev *dev)
 
 	/* A page-local pool maps whenever 4 KiB DMA memory is allowed. */
 	{
-		struct usnet_pool_conf pc = {.count = 1000, .name = "t",
-					     .flags = USNET_POOL_F_PAGE_LOCAL};
+		struct usnet_pool_conf pc = {
+		    .count = 1000, .name = "t", .flags = USNET_POOL_F_PAGE_LOCAL};
 		bool ok;
 
 		CHECK_EQ(usnet_pool_create(&pool, &pc), 0);

@@ -968,9 +968,8 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 		goto err_free_ring;
 	ep->pool_mapped = true;
 	{
-		struct usnet_pool_conf pc = {.count = tx_n + 64,
-					     .name = "e1000-txcopy",
-					     .flags = usnet_pci_pool_flags(dev)};
+		struct usnet_pool_conf pc = {
+		    .count = tx_n + 64, .name = "e1000-txcopy", .flags = usnet_pci_pool_flags(dev)};
 
 		err = usnet_pool_create(&ep->tx_pool, &pc);
 		if (err)
