@@ -292,7 +292,7 @@ missing=""
 for name in $expect; do
     printf '%s\n' "$results" | grep -qxF "VMTEST PASS $name" && continue
     got=$(printf '%s\n' "$results" | grep -E "^VMTEST (FAIL|SKIP) $name(:|\$)" | head -n 1 |
-        cut -d' ' -f2)
+        cut -d' ' -f2 || true)
     missing+=" $name(${got:-absent})"
 done
 if [ -n "$missing" ]; then
