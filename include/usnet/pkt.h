@@ -38,7 +38,8 @@ struct usnet_pkt {
 	uint32_t hash;		 /* flow hash, 0 if unknown */
 	uint64_t user;		 /* free for the application */
 	uint8_t reserved[24];
-	__extension__ uint8_t data[] __attribute__((aligned(64))); /* flexible: an extension in C++ */
+	/* A flexible array member: C99, an extension (__extension__) in C++. */
+	__extension__ uint8_t data[] __attribute__((aligned(64)));
 };
 static_assert(sizeof(struct usnet_pkt) == 64, "packet header is one cache line");
 

@@ -20,17 +20,18 @@
  */
 #ifdef __cplusplus
 #include <atomic>
-#define USNET_RING_ATOMIC_U32 std::atomic<uint32_t>
+#define USNET_RING_ATOMIC_U32	    std::atomic<uint32_t>
 #define USNET_RING_LOAD(obj, order) std::atomic_load_explicit(obj, std::memory_order_##order)
-#define USNET_RING_STORE(obj, v, order) std::atomic_store_explicit(obj, v, std::memory_order_##order)
+#define USNET_RING_STORE(obj, v, order)                                                            \
+	std::atomic_store_explicit(obj, v, std::memory_order_##order)
 static_assert(sizeof(std::atomic<uint32_t>) == 4 && alignof(std::atomic<uint32_t>) == 4 &&
-		      ATOMIC_INT_LOCK_FREE == 2,
+		  ATOMIC_INT_LOCK_FREE == 2,
 	      "std::atomic<uint32_t> is laid out as C's _Atomic uint32_t");
 #else
 #include <stdalign.h>
 #include <stdatomic.h>
-#define USNET_RING_ATOMIC_U32 _Atomic uint32_t
-#define USNET_RING_LOAD(obj, order) atomic_load_explicit(obj, memory_order_##order)
+#define USNET_RING_ATOMIC_U32		_Atomic uint32_t
+#define USNET_RING_LOAD(obj, order)	atomic_load_explicit(obj, memory_order_##order)
 #define USNET_RING_STORE(obj, v, order) atomic_store_explicit(obj, v, memory_order_##order)
 #endif
 
@@ -46,7 +47,7 @@ struct usnet_ring {
 	/* Consumer's cache line. */
 	alignas(64) USNET_RING_ATOMIC_U32 tail; /* next slot to drain; written by consumer only */
 	uint32_t cached_head;			/* consumer's last view of head */
-	uint32_t cmask;				/* copy of mask, so the consumer stays on its line */
+	uint32_t cmask; /* copy of mask, so the consumer stays on its line */
 	__extension__ alignas(64) void *slot[]; /* flexible: an extension in C++ */
 };
 
@@ -101,8 +102,7 @@ static inline uint32_t usnet_ring_dequeue_burst(struct usnet_ring *r, void **ite
 /* Approximate fill level; exact when called by either side while the other is idle. */
 static inline uint32_t usnet_ring_count(const struct usnet_ring *r)
 {
-	return USNET_RING_LOAD(&r->head, acquire) -
-	       USNET_RING_LOAD(&r->tail, acquire);
+	return USNET_RING_LOAD(&r->head, acquire) - USNET_RING_LOAD(&r->tail, acquire);
 }
 
 #ifdef __cplusplus

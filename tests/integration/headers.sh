@@ -73,4 +73,43 @@ for lang in c cxx; do
 	out=$(LD_LIBRARY_PATH=$libdir "$tmp/app-$lang") || fail "app-$lang exited $?: '$out'"
 	[[ $out == "rx 8 tx 8" ]] || fail "app-$lang printed '$out', expected 'rx 8 tx 8'"
 done
+# The ring from C++ (std::atomic) has C's layout (_Atomic), and its inline
+# burst functions work on a ring the library allocated.
+cat >"$tmp/ring.cc" <<'CXX'
+#include <cstddef>
+#include <cstdio>
+#include <usnet/usnet.h>
+static_assert(offsetof(struct usnet_ring, tail) == 64 && offsetof(struct usnet_ring, slot) == 128,
+	      "struct usnet_ring layout in C++");
+int main()
+{
+	struct usnet_ring *r;
+	int v[5];
+	void *in[5], *out[8];
+	if (usnet_ring_create(&r, 4) != 0)
+		return 1;
+	for (int i = 0; i < 5; i++)
+		in[i] = &v[i];
+	unsigned a = usnet_ring_enqueue_burst(r, in, 5);
+	unsigned c = usnet_ring_count(r);
+	unsigned b = usnet_ring_dequeue_burst(r, out, 8);
+	bool order = b == 4 && out[0] == in[0] && out[3] == in[3];
+	usnet_ring_destroy(r);
+	std::printf("%u %u %u %s\n", a, c, b, order ? "in order" : "out of order");
+	return 0;
+}
+CXX
+cat >"$tmp/ring-layout.c" <<'C'
+#include <stddef.h>
+#include <usnet/ring.h>
+_Static_assert(offsetof(struct usnet_ring, tail) == 64 && offsetof(struct usnet_ring, slot) == 128,
+	       "struct usnet_ring layout in C");
+C
+"${C[@]}" "${cflags[@]}" -fsyntax-only "$tmp/ring-layout.c" || fail "struct usnet_ring layout in C"
+"${CXX11[@]}" "${xflags[@]}" "${cflags[@]}" "$tmp/ring.cc" -o "$tmp/ring-cxx" "${libs[@]}" ||
+	fail "usnet_ring from C++11"
+out=$(LD_LIBRARY_PATH=$libdir "$tmp/ring-cxx") || fail "ring-cxx exited $?"
+[[ $out == "4 4 4 in order" ]] || fail "ring from C++: '$out', expected '4 4 4 in order'"
+echo "ok: usnet_ring from C++ has C's layout and passes items in order"
+
 echo "PASS: public headers and the installed library from strict C11 and from C++"
