@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test of a build tree with CTest (`make test` calls this), then
-# list the tests that did not run and the reason each printed ("SKIP: ...").
+# list the tests that did not run and the reason each printed ("SKIP: ..."),
+# and the lines where a test that ran says it skipped a part.
 # With CI set in the environment, a skipped test fails the run: on the CI
 # machine scripts/install-deps.sh has installed everything, so a skip there
 # means a test silently stopped testing.
@@ -52,6 +53,18 @@ else
 	for t in "${skipped[@]}"; do
 		printf '  %s: %s\n' "$t" "$(reason "$t")"
 	done
+fi
+# Tests that ran but said they skipped a part ("SKIP (part): ...", a VM
+# guest's "VMTEST SKIP ..."): shown, not counted.
+partial=$(awk -v skipped=" ${skipped[*]} " '
+	/^"[^"]+" start time:/ { name = $1; gsub(/"/, "", name); state = 1; next }
+	state == 1 && $0 == "----------------------------------------------------------" { state = 2; next }
+	state == 2 && $0 == "<end of output>" { state = 0; next }
+	state == 2 && /SKIP/ && index(skipped, " " name " ") == 0 && n[name]++ < 5 { print "  " name ": " $0 }
+' Testing/Temporary/LastTest.log 2>/dev/null)
+if [[ -n $partial ]]; then
+	echo "parts skipped inside tests that ran:"
+	echo "$partial"
 fi
 if [[ -n ${CI:-} && ${#skipped[@]} -gt 0 && $rc -eq 0 ]]; then
 	echo "CI is set: no test may skip on the CI machine (scripts/install-deps.sh installs what they need)"
