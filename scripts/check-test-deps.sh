@@ -23,7 +23,7 @@ declare -A NEEDS=(
 	[apt-get]=apt [apt-cache]=apt
 	[clang]=clang [llc]=llvm [xdp-loader]=xdp-tools
 	[sockperf]=sockperf [iperf3]=iperf3 [wrk]=wrk [nginx]=nginx-light
-	[curl]=curl [nc]=netcat-openbsd
+	[curl]=curl [nc]=netcat-openbsd [man]=man-db
 )
 
 # Every `command -v NAME` in the tests (not `command -v "$var"`), except in
@@ -34,7 +34,8 @@ mapfile -t guarded < <(grep -rhoE --exclude-dir=guest 'command -v [A-Za-z0-9_.+-
 mapfile -t cmds < <(printf '%s\n' "${!NEEDS[@]}" "${guarded[@]}" | sort -u)
 bad=0
 for c in "${cmds[@]}"; do
-	command -v "$c" >/dev/null && continue
+	# A user's PATH may lack the sbin directories that root's has.
+	command -v "$c" >/dev/null || [[ -x /usr/sbin/$c || -x /sbin/$c ]] && continue
 	pkg=${NEEDS[$c]:-}
 	if [[ -n $pkg ]]; then
 		echo "check-test-deps: MISSING command '$c' (Debian package $pkg)" >&2

@@ -52,6 +52,7 @@ PKGS=(
 	nginx-light        # HTTP server peer for the stack
 	curl               # HTTP client peer for the stack
 	netcat-openbsd     # nc: TCP/UDP peer for the stack
+	man-db             # man: integration.install looks the installed man pages up
 )
 
 want=("${BUILD_PKGS[@]}")
