@@ -114,4 +114,21 @@ out=$(LD_LIBRARY_PATH=$libdir "$tmp/ring-cxx") || fail "ring-cxx exited $?"
 [[ $out == "4 4 4 in order" ]] || fail "ring from C++: '$out', expected '4 4 4 in order'"
 echo "ok: usnet_ring from C++ has C's layout and passes items in order"
 
+# Strict C11 has no clock_gettime(): usnet_now_ns() is then the library's.
+cat >"$tmp/now.c" <<'C'
+#include <stdio.h>
+#include <usnet/time.h>
+int main(void)
+{
+	uint64_t a = usnet_now_ns(), b = usnet_now_ns();
+	printf("%s\n", a > 0 && b >= a ? "monotonic" : "not monotonic");
+	return 0;
+}
+C
+"${C[@]}" "${xflags[@]}" "${cflags[@]}" "$tmp/now.c" -o "$tmp/now-c" "${libs[@]}" ||
+	fail "usnet_now_ns() from strict C11"
+out=$(LD_LIBRARY_PATH=$libdir "$tmp/now-c") || fail "now-c exited $?"
+[[ $out == monotonic ]] || fail "usnet_now_ns() from strict C11: '$out'"
+echo "ok: usnet_now_ns() from strict C11 (the library's copy)"
+
 echo "PASS: public headers and the installed library from strict C11 and from C++"
