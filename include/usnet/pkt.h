@@ -13,6 +13,7 @@
 #ifndef USNET_PKT_H
 #define USNET_PKT_H
 
+#include <assert.h> /* static_assert, in C11 and C++ */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,9 +38,10 @@ struct usnet_pkt {
 	uint32_t hash;		 /* flow hash, 0 if unknown */
 	uint64_t user;		 /* free for the application */
 	uint8_t reserved[24];
-	uint8_t data[] __attribute__((aligned(64)));
+	/* A flexible array member: C99, an extension (__extension__) in C++. */
+	__extension__ uint8_t data[] __attribute__((aligned(64)));
 };
-_Static_assert(sizeof(struct usnet_pkt) == 64, "packet header is one cache line");
+static_assert(sizeof(struct usnet_pkt) == 64, "packet header is one cache line");
 
 #define USNET_PKT_F_BAD_CSUM (1u << 0) /* a device reported a checksum error */
 
