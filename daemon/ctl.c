@@ -29,8 +29,8 @@
 #include "ctl_proto.h"
 #include "usnetd.h"
 
-#define MAX_CONNS    8			      /* admitted peers: root, usnetd's uid */
-#define MAX_DENIED   2			      /* the others, there to read -EACCES */
+#define MAX_CONNS    8 /* admitted peers: root, usnetd's uid */
+#define MAX_DENIED   2 /* the others, there to read -EACCES */
 #define IDLE_NS	     (10 * USNET_NSEC_PER_SEC)
 #define DENIED_NS    (USNET_NSEC_PER_SEC / 2) /* a refused peer's idle limit */
 #define REQ_PER_POLL 16
@@ -262,12 +262,14 @@ static void accept_all(struct usnetd_ctl *ctl, uint64_t now)
 		denied = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
 			 (cred.uid != 0 && cred.uid != geteuid());
 		/* One warning per 10 s: a peer that retries would fill the log. */
-		if (denied && (!ctl->warned_ns || now - ctl->warned_ns >= 10 * USNET_NSEC_PER_SEC)) {
+		if (denied &&
+		    (!ctl->warned_ns || now - ctl->warned_ns >= 10 * USNET_NSEC_PER_SEC)) {
 			ctl->warned_ns = now;
 			USNET_WARN("control: refusing uid %u (pid %d)", (unsigned)cred.uid,
 				   (int)cred.pid);
 		}
-		for (int i = denied ? MAX_CONNS : 0, end = denied ? MAX_CONNS + MAX_DENIED : MAX_CONNS;
+		for (int i = denied ? MAX_CONNS : 0,
+			 end = denied ? MAX_CONNS + MAX_DENIED : MAX_CONNS;
 		     i < end && !cc; i++)
 			if (ctl->conn[i].fd < 0)
 				cc = &ctl->conn[i];

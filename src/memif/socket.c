@@ -56,14 +56,14 @@ enum {
 	MEMIF_ST_UP,
 };
 
-#define RECONNECT_NS  (100 * 1000 * 1000ull)   /* client: at most one connect() per 100 ms */
-#define HANDSHAKE_NS  (5 * USNET_NSEC_PER_SEC) /* a peer that stalls the handshake is dropped */
-#define MSGS_PER_POLL 64		       /* bound on the work one poll does per socket */
-#define MAX_PENDING   64		       /* accepted sockets that have not sent INIT yet */
-#define MAX_PENDING_UID 4		       /* ... of them from one uid */
-#define BACKLOG	      128		       /* connections the kernel queues before accept() */
-#define MAX_IFACES    256
-#define DRAIN_NS      (200 * 1000 * 1000ull)  /* client close: wait this long for the server */
+#define RECONNECT_NS	(100 * 1000 * 1000ull)	 /* client: at most one connect() per 100 ms */
+#define HANDSHAKE_NS	(5 * USNET_NSEC_PER_SEC) /* a peer that stalls the handshake is dropped */
+#define MSGS_PER_POLL	64			 /* bound on the work one poll does per socket */
+#define MAX_PENDING	64			 /* accepted sockets that have not sent INIT yet */
+#define MAX_PENDING_UID 4			 /* ... of them from one uid */
+#define BACKLOG		128			 /* connections the kernel queues before accept() */
+#define MAX_IFACES	256
+#define DRAIN_NS	(200 * 1000 * 1000ull) /* client close: wait this long for the server */
 
 /* ---- messages ---- */
 
@@ -696,8 +696,9 @@ static void client_drain(struct usnet_memif_conn *c)
 			struct usnet_memif_ring *r = &c->c2s[i];
 
 			/* Acquire pairs with the server's release of tail. */
-			pending |= r->ring && r->gen == gen &&
-				   atomic_load_explicit(&r->ring->tail, memory_order_acquire) != r->own;
+			pending |=
+			    r->ring && r->gen == gen &&
+			    atomic_load_explicit(&r->ring->tail, memory_order_acquire) != r->own;
 		}
 		if (!pending)
 			return;
@@ -810,9 +811,9 @@ static const char *admit(struct usnet_memif_server *srv, int fd, struct ucred *c
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &clen) < 0)
 		return "Peer credentials unavailable";
-	bad = srv->conf.on_accept ? srv->conf.on_accept(srv->conf.ctx, cred->pid, cred->uid,
-							 cred->gid)
-				  : NULL;
+	bad = srv->conf.on_accept
+		  ? srv->conf.on_accept(srv->conf.ctx, cred->pid, cred->uid, cred->gid)
+		  : NULL;
 	if (bad)
 		return bad;
 	for (int i = 0; i < MAX_PENDING; i++)

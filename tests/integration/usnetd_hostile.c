@@ -274,13 +274,17 @@ static int cmd_race(const char *path, uint32_t id, long tries, double secs)
 		t = recv_msg(fd, &m, 2000);
 		if (t == MEMIF_MSG_ACK) {
 			fstat(mfd, &st);
-			printf("race: try %ld: usnetd accepted a region announced as %d bytes whose "
-			       "file has %lld (delay %llu ns)\n",
-			       i + 1, RACE_SIZE, (long long)st.st_size, (unsigned long long)d);
+			printf(
+			    "race: try %ld: usnetd accepted a region announced as %d bytes whose "
+			    "file has %lld (delay %llu ns)\n",
+			    i + 1, RACE_SIZE, (long long)st.st_size, (unsigned long long)d);
 			why = race_finish(fd);
+			close(fd);
+			for (int k = 0; k < 40 && (fd = sock_connect(path)) >= 0; k++)
+				close(fd),
+				    usleep(50000); /* a dying usnetd may still be reporting */
 			printf("race: then, after CONNECT: %s; usnetd %s\n", why,
-			       (close(fd), (fd = sock_connect(path)) >= 0) ? "still listens"
-									   : "is gone");
+			       fd >= 0 ? "still listens after 2 s" : "is gone");
 			return 1;
 		}
 		why = reason_of(&m, t);
@@ -360,8 +364,7 @@ static const struct fd_case fd_cases[] = {
     {"DISCONNECT + 2 fds", true, MEMIF_MSG_DISCONNECT, sizeof(struct memif_msg), 2},
     {"10-byte message + 2 fds after INIT", true, MEMIF_MSG_ADD_RING, 10, 2},
     {"ADD_REGION + 2 fds", true, MEMIF_MSG_ADD_REGION, sizeof(struct memif_msg), 2},
-    {"ADD_REGION + 12 fds (MSG_CTRUNC)", true, MEMIF_MSG_ADD_REGION, sizeof(struct memif_msg),
-     12},
+    {"ADD_REGION + 12 fds (MSG_CTRUNC)", true, MEMIF_MSG_ADD_REGION, sizeof(struct memif_msg), 12},
 };
 
 static int fd_case_run(const char *path, uint32_t id, const struct fd_case *fc, int efd)
@@ -449,8 +452,8 @@ static int cmd_fds(const char *path, uint32_t id, int rounds, const char *ctlpat
 			fds += n;
 		}
 	}
-	printf("fds: %ld messages carrying %ld descriptors sent, every connection answered\n",
-	       msgs, fds);
+	printf("fds: %ld messages carrying %ld descriptors sent, every connection answered\n", msgs,
+	       fds);
 	return 0;
 }
 
