@@ -260,7 +260,7 @@ uint16_t usnet_memif_rx(struct usnet_memif_conn *c, uint16_t q, struct usnet_poo
 	have = avail ? (uint16_t)usnet_pool_alloc_bulk(pool, pkts, avail < n ? avail : n) : 0;
 	while (avail && got < have) {
 		struct usnet_pkt *p = pkts[got];
-		uint32_t bytes = 0, max = usnet_pkt_tailroom(p);
+		uint64_t bytes = 0, max = usnet_pkt_tailroom(p); /* 64-bit: peer lengths add up */
 		uint16_t used = 0;
 		bool fits = true;
 		struct memif_desc d;

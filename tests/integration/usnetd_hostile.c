@@ -145,7 +145,7 @@ static const char *reason_of(const struct memif_msg *m, int type)
 static int start_init(const char *path, uint32_t id, bool quiet)
 {
 	struct memif_msg m;
-	int fd = sock_connect(path), t;
+	int fd = sock_connect(path), t = 0;
 
 	if (fd < 0) {
 		if (!quiet)
@@ -533,6 +533,7 @@ static int cmd_chain(const char *path, uint32_t id, const char *kind, double sec
 		usnet_memif_client_poll(cl), usleep(200);
 	if (!usnet_memif_up(c)) {
 		fprintf(stderr, "usnetd_hostile: not up: %s\n", c->reason);
+		usnet_memif_client_destroy(cl);
 		return 1;
 	}
 	ring = c->c2s[0].ring;
