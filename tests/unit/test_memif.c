@@ -698,6 +698,51 @@ static void test_hostile(void)
 	close(efd);
 }
 
+/* The client's side of the same discipline: a hostile server's descriptors. */
+static void test_hostile_server(void)
+{
+	struct usnet_memif_client_conf cc = {.path = path, .id = 1};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct usnet_memif_client *cl;
+	struct usnet_memif_conn *c;
+	struct memif_msg m = {.type = MEMIF_MSG_HELLO};
+	struct raw srv = {.mfd = -1, .efd = {-1, -1}};
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0), efd = eventfd(0, 0), fds0;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(listen(lfd, 4) == 0);
+	CHECK(usnet_memif_client_create(&cl, &cc) == 0);
+	c = usnet_memif_client_conn(cl);
+	for (int k = 0; k < 2; k++) {
+		usnet_memif_client_poll(cl); /* connects */
+		CHECK(c->fd >= 0);
+		srv.fd = accept(lfd, NULL, NULL);
+		CHECK(srv.fd >= 0);
+		fds0 = count_fds();
+		if (k == 0) { /* a zero-length datagram with descriptors: a hang-up */
+			raw_send_fds(&srv, &m, 0, efd, 3);
+		} else { /* HELLO with three descriptors: a violation */
+			m.hello.min_version = m.hello.max_version = MEMIF_VERSION;
+			raw_send_fds(&srv, &m, sizeof(m), efd, 3);
+		}
+		for (int i = 0; i < 100 && c->fd >= 0; i++) {
+			usnet_memif_client_poll(cl);
+			usleep(1000);
+		}
+		CHECK(c->fd < 0);
+		CHECK(!strcmp(c->reason,
+			      k ? "Too many file descriptors" : "Connection closed by peer"));
+		CHECK_EQ(count_fds(), fds0 - 1); /* its socket closed, and nothing came in */
+		close(srv.fd);
+		usleep(110 * 1000); /* the client reconnects at most every 100 ms */
+	}
+	usnet_memif_client_destroy(cl);
+	close(lfd);
+	close(efd);
+	unlink(path);
+}
+
 /* ---- one server, several clients ---- */
 
 static void poll_all(struct usnet_memif_server *srv, struct usnet_memif_client **cl, int n)
@@ -1016,6 +1061,7 @@ int main(void)
 	test_layout_and_checks();
 	test_server_validation();
 	test_hostile();
+	test_hostile_server();
 	test_many_clients();
 	test_ports();
 	unlink(path);
