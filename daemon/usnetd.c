@@ -588,8 +588,8 @@ static int open_uplinks(struct usnetd *d)
 		u->out.uplink = u;
 		err = usnet_port_open(&u->port, uc->spec, &pc);
 		if (err)
-			return usnet_error(-err, "uplink %s (%s): %s", uc->name, uc->spec,
-					   usnet_last_error());
+			return usnet_error(-err, "uplink %s (%.100s%s): %s", uc->name, uc->spec,
+					   strlen(uc->spec) > 100 ? "..." : "", usnet_last_error());
 		d->nup++;
 		u->rxq = uc->rx ? usnet_port_info(u->port)->rx_queues : 0;
 		u->fd_ok = 1;
@@ -979,6 +979,37 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
+/*
+ * A core this process may not run on made only the real start fail
+ * (sched_setaffinity(): EINVAL), after --check had said OK: check it here,
+ * against the CPUs usnetd may use now (sched_getaffinity(2): cpusets,
+ * taskset and offline CPUs included).
+ */
+static void check_core(const struct usnetd_conf *c)
+{
+	char cpus[256] = "";
+	size_t len = 0;
+	cpu_set_t set;
+
+	if (c->core < 0 || sched_getaffinity(0, sizeof(set), &set) < 0)
+		return;
+	if (c->core < CPU_SETSIZE && CPU_ISSET(c->core, &set))
+		return;
+	for (int i = 0; i < CPU_SETSIZE && len < sizeof(cpus) - 16; i++) {
+		int j = i;
+
+		if (!CPU_ISSET(i, &set))
+			continue;
+		while (j + 1 < CPU_SETSIZE && CPU_ISSET(j + 1, &set))
+			j++;
+		len += (size_t)snprintf(cpus + len, sizeof(cpus) - len, "%s%d", len ? "," : "", i);
+		if (j > i)
+			len += (size_t)snprintf(cpus + len, sizeof(cpus) - len, "-%d", j);
+		i = j;
+	}
+	usage_error("core %d: usnetd may run only on CPUs %s", c->core, cpus);
+}
+
 static void set_or_die(struct usnetd_conf *c, const char *key, const char *val)
 {
 	if (usnetd_conf_set(c, key, val))
@@ -1074,6 +1105,7 @@ static void parse_args(int argc, char **argv, struct usnetd_conf *c)
 	}
 	if (usnetd_conf_finish(c))
 		usage_error("%s", usnet_last_error());
+	check_core(c);
 }
 
 int main(int argc, char **argv)

@@ -161,20 +161,21 @@ static int capture_open(struct capture *cap, const struct opts *o)
 	cap->name = o->file;
 	cap->f = strcmp(o->file, "-") ? fopen(o->file, "wb") : stdout;
 	if (!cap->f) {
-		tool_msg("cannot write '%s': %s", o->file, strerror(errno));
+		tool_msg("cannot write '%.*s%s': %s", TOOL_ECHO_ARGS(o->file), strerror(errno));
 		return TOOL_EXIT_FAIL;
 	}
 	cap->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, (int)o->snaplen,
 							 o->nano ? PCAP_TSTAMP_PRECISION_NANO
 								 : PCAP_TSTAMP_PRECISION_MICRO);
 	if (!cap->pcap) {
-		tool_msg("cannot write '%s': libpcap: out of memory", o->file);
+		tool_msg("cannot write '%.*s%s': libpcap: out of memory", TOOL_ECHO_ARGS(o->file));
 		goto err_close;
 	}
 	/* Writes the file header; the dumper owns cap->f from here on. */
 	cap->dumper = pcap_dump_fopen(cap->pcap, cap->f);
 	if (!cap->dumper) {
-		tool_msg("cannot write '%s': %s", o->file, pcap_geterr(cap->pcap));
+		tool_msg("cannot write '%.*s%s': %s", TOOL_ECHO_ARGS(o->file),
+			 pcap_geterr(cap->pcap));
 		goto err_pcap;
 	}
 	return 0;
@@ -204,7 +205,8 @@ static int capture_close(struct capture *cap)
 	pcap_dump_close(cap->dumper); /* fclose()s the stream */
 	pcap_close(cap->pcap);
 	if (!ok) {
-		tool_msg("cannot write '%s': %s", cap->name, strerror(cap->write_errno));
+		tool_msg("cannot write '%.*s%s': %s", TOOL_ECHO_ARGS(cap->name),
+			 strerror(cap->write_errno));
 		return TOOL_EXIT_FAIL;
 	}
 	return 0;

@@ -33,7 +33,8 @@ static int ctl_connect(const char *path)
 	int fd;
 
 	if (!n || n >= sizeof(sa.sun_path)) {
-		tool_msg("control socket path '%s' is empty or too long", path);
+		tool_msg("control socket path '%.*s%s' is empty or longer than %zu characters",
+			 TOOL_ECHO_ARGS(path), sizeof(sa.sun_path) - 1);
 		return -1;
 	}
 	memcpy(sa.sun_path, path, n);
