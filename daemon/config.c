@@ -550,8 +550,12 @@ int usnetd_conf_load(struct usnetd_conf *c, const char *path)
 		fclose(fp);
 		return usnet_error(ENOMEM, "out of memory");
 	}
+	errno = 0;
 	n = fread(text, 1, MAX_FILE + 1, fp);
-	err = ferror(fp) ? usnet_error(EIO, "cannot read %s", path) : 0;
+	/* fread() keeps read(2)'s errno: EISDIR for a directory. */
+	err = ferror(fp) ? usnet_error(errno ? errno : EIO, "cannot read %s: %s", path,
+				       strerror(errno ? errno : EIO))
+			 : 0;
 	fclose(fp);
 	if (!err && n > MAX_FILE)
 		err = usnet_error(EFBIG, "%s is larger than %u bytes", path, MAX_FILE);

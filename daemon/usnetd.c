@@ -686,6 +686,11 @@ static int setup(struct usnetd *d)
 	old = umask(0077); /* bound 0600, then opened up to socket_mode: no early window */
 	err = usnet_memif_server_create(&d->srv, &sc);
 	umask(old);
+	if (err == -EADDRINUSE)
+		return usnet_error(EADDRINUSE,
+				   "memif socket %s is in use: another usnetd (or memif "
+				   "server) listens there; stop it or give another -s PATH",
+				   c->socket_path);
 	if (err)
 		return err;
 	err = setup_socket_perms(c);
@@ -720,6 +725,11 @@ static int setup(struct usnetd *d)
 		d->nifs++;
 	}
 	err = usnetd_ctl_open(&d->ctl, d, c->control_path);
+	if (err == -EADDRINUSE)
+		return usnet_error(EADDRINUSE,
+				   "control socket %s is in use: another usnetd listens "
+				   "there; stop it or give another -C PATH",
+				   c->control_path);
 	if (err)
 		return err;
 	ev.data.u64 = EV_CTL;

@@ -184,6 +184,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			tool_help(help_head, help_tail);
 		case OPT_SRC_MAC:
 			tool_arg_mac("--src-mac", optarg, o->flow.src_mac);
+			/* IEEE 802 I/G bit: a source address is always an individual one;
+			 * switches (usnetd too) drop or misdeliver frames from a group. */
+			if (o->flow.src_mac[0] & 1)
+				tool_usage_error(
+				    "invalid --src-mac '%s': a group (multicast) address "
+				    "cannot be a source",
+				    optarg);
 			o->src_mac_set = true;
 			break;
 		case OPT_DST_MAC:

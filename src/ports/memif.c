@@ -224,9 +224,14 @@ static int client_first_connect(struct memif_port *mp, bool wait)
 		}
 		if (c->fd >= 0) {
 			reached = true;
+		} else if (reached && !strcmp(c->reason, "Handshake timeout")) {
+			err = usnet_error(ETIMEDOUT,
+					  "memif: the server at '%s' accepted but did not "
+					  "complete the handshake in 5 s",
+					  path);
+			done = true;
 		} else if (reached) {
-			/* The server ended the handshake: DISCONNECT's reason, a hang-up
-			 * or our own handshake timeout. */
+			/* The server ended the handshake: DISCONNECT's reason or a hang-up. */
 			err = usnet_error(ECONNREFUSED,
 					  "memif: %s%s%s at '%s' refused interface id %u: %s",
 					  c->peer_name[0] ? "'" : "the server", c->peer_name,
@@ -240,15 +245,16 @@ static int client_first_connect(struct memif_port *mp, bool wait)
 			    "%s (add ,wait=1 to wait for it)",
 			    path, strerror(c->connect_errno));
 			done = true;
-		} else if (usnet_now_ns() >= end) {
+		}
+		if (!done && usnet_now_ns() >= end) {
 			err = usnet_error(ETIMEDOUT,
 					  "memif: the server at '%s' did not answer in %llu s",
 					  path, (unsigned long long)(OPEN_NS / USNET_NSEC_PER_SEC));
 			done = true;
-		} else {
-			/* Wakes on the control socket and on the reconnect timer. */
-			(void)poll(&pfd, 1, 100);
 		}
+		/* Wakes on the control socket and on the reconnect timer. */
+		if (!done)
+			(void)poll(&pfd, 1, 100);
 	}
 	if (!wait)
 		return err;
