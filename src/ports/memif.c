@@ -68,12 +68,16 @@ static struct memif_port *to_mp(struct usnet_port *port)
 }
 
 /* Client, under ctl_lock: warn when the link went down or, while down, the
- * reason changed (a server that appeared but refuses us). */
+ * reason changed (a server that appeared but refuses us); and when it is
+ * back after such a warning. */
 static void client_report(struct memif_port *mp)
 {
 	const struct usnet_memif_conn *c = mp->conn;
 
 	if (usnet_memif_up(c)) {
+		/* Close the story the warnings told (and only then). */
+		if (mp->said[0])
+			USNET_WARN("memif:%s: connected to '%s'", mp->port.info.name, c->peer_name);
 		mp->was_up = true;
 		mp->said[0] = '\0';
 		return;

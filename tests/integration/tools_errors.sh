@@ -45,9 +45,9 @@ expect() {
 	sed -E 's/^[0-9:.]+ usnetd\[[0-9]+\]: /usnetd: /' "$TMP/err" >"$TMP/err1"
 	got=$(cat "$TMP/err1")
 	if [ $status -ne "$want" ]; then
-		fail "$(basename "$prog") ${*:0:6}: exit status $status, expected $want; stderr: $(head -c 400 "$TMP/err")"
+		fail "$(basename "$prog") ${*:1:6}: exit status $status, expected $want; stderr: $(head -c 400 "$TMP/err")"
 	elif [ "$(wc -l <"$TMP/err1")" -ne 1 ]; then
-		fail "$(basename "$prog") ${*:0:6}: $(wc -l <"$TMP/err1") lines on stderr, expected 1:"
+		fail "$(basename "$prog") ${*:1:6}: $(wc -l <"$TMP/err1") lines on stderr, expected 1:"
 		sed 's/^/    /' "$TMP/err1" | head -5
 	elif [ "${line: -1}" = '*' ] && [ "${got#"${line%?}"}" = "$got" ]; then
 		fail "$(basename "$prog"): expected a line starting '${line%?}', got '$got'"
@@ -109,6 +109,36 @@ else
 	echo "ok: wait=1: $(head -n 1 "$TMP/err")"
 fi
 
+# wait=1 before usnetd starts: waiting, connected when it comes, a warning
+# when it goes (usnetd's shutdown reason), the tool unharmed.
+wlog=$TMP/wait.log
+timeout -k 5 60 "$T/usnet-sink" -p "memif:$TMP/w.sock,id=1,wait=1" -t 30 -q >/dev/null 2>"$wlog" &
+spid=$!
+pids+=($spid)
+wait_line() { # FILE FIXED-STRING: up to 10 s
+	for _ in $(seq 200); do grep -qF -- "$2" "$1" && return 0; sleep 0.05; done
+	return 1
+}
+checks=$((checks + 1))
+if wait_line "$wlog" "waiting for usnetd (or another memif server) at '$TMP/w.sock'"; then
+	"$D" -s "$TMP/w.sock" -q -U null: -i 1 >"$TMP/w-usnetd.log" 2>&1 &
+	wpid=$!
+	pids+=($wpid)
+	wait_line "$wlog" "usnet: warning: memif:$TMP/w.sock: connected to 'usnetd'" ||
+		fail "wait=1: no 'connected' line after usnetd came: $(cat "$wlog")"
+	kill "$wpid"
+	wait "$wpid" 2>/dev/null
+	wait_line "$wlog" "usnet: warning: memif:$TMP/w.sock: disconnected: usnetd shutting down; reconnecting in the background" ||
+		fail "wait=1: no 'disconnected' line after usnetd left: $(cat "$wlog")"
+	kill -INT "$spid"
+	wait "$spid"
+	status=$?
+	[ $status -eq 0 ] || fail "wait=1: sink exited $status after SIGINT: $(cat "$wlog")"
+	echo "ok: wait=1 before usnetd: $(grep -c . "$wlog") lines: waiting, connected, disconnected, summary"
+else
+	fail "wait=1: no waiting line: $(cat "$wlog")"
+fi
+
 # ---- memif: against a usnetd that refuses ----
 uid=$(id -u)
 other=$((uid + 4242))
@@ -146,6 +176,12 @@ expect 2 "usnetctl: no command given: status, bind, unbind, clients, uplinks or 
 	"$T/usnetctl"
 expect 2 "usnetctl: unknown command 'interfaces': status, bind, unbind, clients, uplinks or stats (see --help)" \
 	"$T/usnetctl" interfaces
+# Options for usnetd given to a command that does not ask it were ignored.
+expect 2 "usnetctl: --socket is for clients, uplinks and stats (status does not ask usnetd)" \
+	"$T/usnetctl" --socket "$TMP/d.ctl" status
+expect 2 "usnetctl: --all is for clients and stats" "$T/usnetctl" --all uplinks --socket "$TMP/d.ctl"
+expect 2 "usnetctl: --json is for status, clients, uplinks and stats" \
+	"$T/usnetctl" unbind 0000:00:05.0 --json
 
 # ---- usnetd: options, uplinks, config ----
 expect 1 "usnetd: error: uplink u0 (pci:zzzz): 'zzzz' is not a PCI address: expected DOMAIN:BUS:DEV.FN in hex, e.g. 0000:00:03.0 (see usnetctl status)" \
