@@ -43,6 +43,7 @@
 #include <usnet/pkt.h>
 #include <usnet/time.h>
 
+#include "../src/ports/port_impl.h" /* usnet_spec_parse(): --check */
 #include "usnetd.h"
 
 #define HOUSE_NS    (1000 * 1000ull)	   /* control events at most this late while busy */
@@ -1020,6 +1021,43 @@ static void check_core(const struct usnetd_conf *c)
 	usage_error("core %d: usnetd may run only on CPUs %s", c->core, cpus);
 }
 
+struct kinds {
+	const char *want;
+	bool found;
+	char list[128];
+};
+
+static void kind_known(void *ctx, const char *kind, const char *usage)
+{
+	struct kinds *k = ctx;
+	size_t n = strlen(k->list);
+
+	(void)usage;
+	k->found |= !strcmp(k->want, kind);
+	snprintf(k->list + n, sizeof(k->list) - n, "%s%s", n ? ", " : "", kind);
+}
+
+/*
+ * What can be known of an uplink without opening it: its spec parses and
+ * names a kind of this build. So --check does not say OK to "foo:x" or
+ * "afpacket:eth0,x" (the port itself checks its NAME and options at open).
+ */
+static void check_uplink_specs(const struct usnetd_conf *c)
+{
+	for (unsigned i = 0; i < c->nuplinks; i++) {
+		const struct usnetd_uplink_conf *u = &c->uplink[i];
+		struct usnet_spec spec;
+		struct kinds k = {.want = spec.kind};
+
+		if (usnet_spec_parse(&spec, u->spec))
+			usage_error("uplink %s: %s", u->name, usnet_last_error());
+		usnet_port_kinds(kind_known, &k);
+		if (!k.found)
+			usage_error("uplink %s: unknown port kind '%s' in '%s' (known: %s)",
+				    u->name, spec.kind, u->spec, k.list);
+	}
+}
+
 static void set_or_die(struct usnetd_conf *c, const char *key, const char *val)
 {
 	if (usnetd_conf_set(c, key, val))
@@ -1116,6 +1154,7 @@ static void parse_args(int argc, char **argv, struct usnetd_conf *c)
 	if (usnetd_conf_finish(c))
 		usage_error("%s", usnet_last_error());
 	check_core(c);
+	check_uplink_specs(c);
 }
 
 int main(int argc, char **argv)

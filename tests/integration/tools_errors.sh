@@ -206,6 +206,11 @@ expect 2 "usnetd: uplink 'afpacket:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': a spec i
 	"$D" -s "$TMP/x.sock" --check -u "afpacket:$long"
 expect 2 "usnetd: uplink: empty spec: expected KIND:NAME, e.g. afpacket:eth0 (see usnetd --help)" \
 	"$D" -s "$TMP/x.sock" --check -u ""
+# --check said OK to uplinks whose spec does not even parse.
+expect 2 "usnetd: uplink u0: unknown port kind 'foo' in 'foo:x' (known: null, *" \
+	"$D" -s "$TMP/x.sock" --check -u foo:x
+expect 2 "usnetd: uplink u1: spec 'afpacket:eth0,=x': option '=x' is not KEY=VALUE (see usnetd --help)" \
+	"$D" -s "$TMP/x.sock" --check -U null: -u "afpacket:eth0,=x"
 
 # ---- tools: long arguments keep their reason; suffixes; source MACs ----
 expect 2 "usnet-pktgen: cannot open port 'null:${long:0:95}...': spec 'null:${long:0:27}...' is longer than 200 characters" \
