@@ -139,6 +139,33 @@ else
 	fail "wait=1: no waiting line: $(cat "$wlog")"
 fi
 
+# pktgen with wait=1 started 5.5 s before usnetd: a link that is down is
+# waited for (said once), not the 5 s "took no frame" stall; then it sends.
+plog=$TMP/pwait.log
+timeout -k 5 60 "$T/usnet-pktgen" -p "memif:$TMP/w2.sock,id=1,wait=1" -n 100 -q --json \
+	>"$TMP/pwait.json" 2>"$plog" &
+ppid=$!
+pids+=($ppid)
+checks=$((checks + 1))
+if wait_line "$plog" "usnet-pktgen: port 'memif:$TMP/w2.sock,id=1,wait=1': link is down; waiting for it to send"; then
+	sleep 5.5
+	"$D" -s "$TMP/w2.sock" -q -U null: -i 1 >"$TMP/w2-usnetd.log" 2>&1 &
+	wpid=$!
+	pids+=($wpid)
+	wait "$ppid"
+	status=$?
+	sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent"])' "$TMP/pwait.json" 2>/dev/null)
+	if [ $status -ne 0 ] || [ "$sent" != 100 ]; then
+		fail "pktgen wait=1: status $status, sent '$sent': $(cat "$plog")"
+	else
+		echo "ok: pktgen wait=1: waited for usnetd, then sent 100"
+	fi
+	kill "$wpid"
+	wait "$wpid" 2>/dev/null
+else
+	fail "pktgen wait=1: no 'link is down' line: $(cat "$plog")"
+fi
+
 # ---- memif: against a usnetd that refuses ----
 uid=$(id -u)
 other=$((uid + 4242))
