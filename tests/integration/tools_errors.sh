@@ -225,6 +225,15 @@ expect 2 "usnetd: -i 1 is given twice: give each interface once, with all its ke
 expect 2 "usnetd: cannot read $TMP: Is a directory (see usnetd --help)" "$D" -f "$TMP" --check
 expect 2 "usnetd: cannot open $TMP/no.conf: No such file or directory (see usnetd --help)" \
 	"$D" -f "$TMP/no.conf" --check
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && id nobody >/dev/null 2>&1 &&
+	runuser -u nobody -- test -x "$D"; then
+	# A config file its user may not read (as root: run usnetd as nobody).
+	echo "socket = $TMP/x.sock" >"$TMP/secret.conf"
+	chmod 0600 "$TMP/secret.conf"
+	chmod 0755 "$TMP"
+	expect 2 "usnetd: cannot open $TMP/secret.conf: Permission denied (see usnetd --help)" \
+		runuser -u nobody -- "$D" -f "$TMP/secret.conf" --check
+fi
 printf 'socket = %s/x.sock\n[interface 1]\nmac = 01:00:00:00:00:01\n' "$TMP" >"$TMP/bad.conf"
 expect 2 "usnetd: $TMP/bad.conf:3: mac: 01:00:00:00:00:01 is a group (multicast) address (see usnetd --help)" \
 	"$D" -f "$TMP/bad.conf" --check
