@@ -248,6 +248,18 @@ expect 2 "usnetd: uplink u0: unknown port kind 'foo' in 'foo:x' (known: null, *"
 expect 2 "usnetd: uplink u1: spec 'afpacket:eth0,=x': option '=x' is not KEY=VALUE (see usnetd --help)" \
 	"$D" -s "$TMP/x.sock" --check -U null: -u "afpacket:eth0,=x"
 
+# ---- capture: a port that fails to open costs no file ----
+echo "precious" >"$TMP/keep.pcap"
+expect 2 "usnet-capture: cannot open port 'bogus:x': unknown port kind 'bogus' in 'bogus:x' (known: null, *" \
+	"$T/usnet-capture" -p bogus:x -w "$TMP/keep.pcap"
+checks=$((checks + 1))
+[ "$(cat "$TMP/keep.pcap")" = precious ] || fail "capture truncated an existing file although its port failed"
+expect 2 "usnet-capture: cannot open port 'bogus:x': unknown port kind 'bogus' in 'bogus:x' (known: null, *" \
+	"$T/usnet-capture" -p bogus:x -w "$TMP/new.pcap"
+checks=$((checks + 1))
+[ ! -e "$TMP/new.pcap" ] || fail "capture left a new file behind although its port failed"
+expect 1 "usnet-capture: cannot write '$TMP': Is a directory" "$T/usnet-capture" -p null: -w "$TMP"
+
 # ---- tools: long arguments keep their reason; suffixes; source MACs ----
 expect 2 "usnet-pktgen: cannot open port 'null:${long:0:95}...': spec 'null:${long:0:27}...' is longer than 200 characters" \
 	"$T/usnet-pktgen" -p "null:$long"
