@@ -207,6 +207,37 @@ static int log2_of(struct usnet_spec *spec, uint16_t ring_size, uint32_t rsize, 
 }
 
 /*
+ * The open's view of a client after a poll: 1 while the attempt goes on,
+ * 0 once up, else -errno with why (reached: a connect() succeeded).
+ */
+static int first_verdict(const struct usnet_memif_conn *c, const char *path, bool *reached)
+{
+	if (usnet_memif_up(c))
+		return 0;
+	if (c->fd >= 0) {
+		*reached = true;
+		return 1;
+	}
+	if (*reached && !strcmp(c->reason, "Handshake timeout"))
+		return usnet_error(ETIMEDOUT,
+				   "memif: the server at '%s' accepted but did not complete the "
+				   "handshake in 5 s",
+				   path);
+	if (*reached) /* the server ended the handshake: DISCONNECT's reason or a hang-up */
+		return usnet_error(ECONNREFUSED,
+				   "memif: %s%s%s at '%s' refused interface id %u: %s",
+				   c->peer_name[0] ? "'" : "the server", c->peer_name,
+				   c->peer_name[0] ? "'" : "", path, c->id, c->reason);
+	/* EAGAIN: its backlog is full, try again. The rest is final. */
+	if (c->connect_errno && c->connect_errno != EAGAIN)
+		return usnet_error(c->connect_errno,
+				   "memif: no usnetd (or other memif server) listening at '%s': %s "
+				   "(add ,wait=1 to wait for it)",
+				   path, strerror(c->connect_errno));
+	return 1;
+}
+
+/*
  * Client: connect and run the handshake to its end (bounded). 0 once up;
  * else -errno and why, or with wait set, 0 after saying once what it waits
  * for (the client then keeps trying in the background).
@@ -217,51 +248,29 @@ static int client_first_connect(struct memif_port *mp, bool wait)
 	const char *path = mp->port.info.name;
 	struct pollfd pfd = {.fd = usnet_memif_client_fd(mp->cl), .events = POLLIN};
 	uint64_t end = usnet_now_ns() + OPEN_NS;
-	bool reached = false, done = false;
-	int err = 0;
+	bool reached = false;
+	int v;
 
-	while (!done) {
+	for (;;) {
 		usnet_memif_client_poll(mp->cl);
-		if (usnet_memif_up(c)) {
-			mp->was_up = true;
-			return 0;
-		}
-		if (c->fd >= 0) {
-			reached = true;
-		} else if (reached && !strcmp(c->reason, "Handshake timeout")) {
-			err = usnet_error(ETIMEDOUT,
-					  "memif: the server at '%s' accepted but did not "
-					  "complete the handshake in 5 s",
-					  path);
-			done = true;
-		} else if (reached) {
-			/* The server ended the handshake: DISCONNECT's reason or a hang-up. */
-			err = usnet_error(ECONNREFUSED,
-					  "memif: %s%s%s at '%s' refused interface id %u: %s",
-					  c->peer_name[0] ? "'" : "the server", c->peer_name,
-					  c->peer_name[0] ? "'" : "", path, c->id, c->reason);
-			done = true;
-		} else if (c->connect_errno && c->connect_errno != EAGAIN) {
-			/* EAGAIN: its backlog is full, try again. The rest is final. */
-			err = usnet_error(
-			    c->connect_errno,
-			    "memif: no usnetd (or other memif server) listening at '%s': "
-			    "%s (add ,wait=1 to wait for it)",
-			    path, strerror(c->connect_errno));
-			done = true;
-		}
-		if (!done && usnet_now_ns() >= end) {
-			err = usnet_error(ETIMEDOUT,
-					  "memif: the server at '%s' did not answer in %llu s",
-					  path, (unsigned long long)(OPEN_NS / USNET_NSEC_PER_SEC));
-			done = true;
+		v = first_verdict(c, path, &reached);
+		if (v <= 0)
+			break;
+		if (usnet_now_ns() >= end) {
+			v = usnet_error(ETIMEDOUT,
+					"memif: the server at '%s' did not answer in %llu s", path,
+					(unsigned long long)(OPEN_NS / USNET_NSEC_PER_SEC));
+			break;
 		}
 		/* Wakes on the control socket and on the reconnect timer. */
-		if (!done)
-			(void)poll(&pfd, 1, 100);
+		(void)poll(&pfd, 1, 100);
+	}
+	if (!v) {
+		mp->was_up = true;
+		return 0;
 	}
 	if (!wait)
-		return err;
+		return v;
 	/* A server that is starting may have its socket but not yet our id
 	 * (DPDK's testpmd): with wait=1 nothing here is final. */
 	USNET_WARN("memif:%s: waiting for usnetd (or another memif server) at '%s' (%s)...", path,
