@@ -680,7 +680,7 @@ static int vfio_open(struct usnet_pci_dev **out, const struct usnet_pci_info *in
 	}
 	pthread_mutex_unlock(&C.lock);
 
-	if (ioctl(vfio_of(dev)->device_fd, VFIO_DEVICE_GET_INFO, &di)) {
+	if (ioctl(vd->device_fd, VFIO_DEVICE_GET_INFO, &di)) {
 		err = usnet_error(errno, "%s: VFIO_DEVICE_GET_INFO: %m", dev->name);
 		goto err_device;
 	}
@@ -691,7 +691,7 @@ static int vfio_open(struct usnet_pci_dev **out, const struct usnet_pci_info *in
 				  dev->name, di.flags, di.num_regions);
 		goto err_device;
 	}
-	vfio_of(dev)->device_flags = di.flags;
+	vd->device_flags = di.flags;
 	err = region_info(dev, VFIO_PCI_CONFIG_REGION_INDEX, &cfg);
 	if (err)
 		goto err_device;
