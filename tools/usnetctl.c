@@ -28,7 +28,7 @@
 #include <usnet/log.h>
 
 #include "../src/platform/pci.h"
-#include "../src/ports/pci_port.h"
+#include "../src/drivers/registry.h"
 #include "common.h"
 #include "usnetctl_usnetd.h"
 
