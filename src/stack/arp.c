@@ -257,8 +257,14 @@ int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop)
 	if (is_broadcast(ifc, nexthop))
 		return 0;
 	e = lookup(&st->arp, nexthop);
-	if (!e)
-		return 0;
+	if (!e) {
+		for (uint32_t i = 0; i < st->arp.n; i++)
+			if (st->arp.e[i].state == ARP_FREE || st->arp.e[i].state == ARP_STALE ||
+			    st->arp.e[i].state == ARP_FAILED)
+				return 0;
+		st->c.arp_cache_full++;
+		return -ENOBUFS;
+	}
 	if (e->state == ARP_FAILED)
 		return -EHOSTUNREACH;
 	if (e->state == ARP_INCOMPLETE && e->qlen >= st->arp.qcap)
