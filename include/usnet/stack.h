@@ -63,7 +63,7 @@ struct usnet_stack_conf {
 	uint32_t arp_retrans_ms;      /* between ARP requests while resolving [1000] */
 	uint32_t arp_max_probes;      /* requests before an entry is FAILED [3] */
 	uint32_t arp_failed_ms;	      /* a FAILED entry refuses sends this long [20000] */
-	uint32_t arp_queue_len;	      /* packets waiting per unresolved neighbour [8] */
+	uint32_t arp_queue_len;	      /* packets waiting per unresolved neighbour [64] */
 	uint32_t reasm_timeout_ms;    /* RFC 1122 3.3.2: give up on a datagram [30000] */
 	uint32_t reasm_mem_per_src;   /* bytes held for reassembly per source [262144] */
 	uint32_t reasm_mem_total;     /* bytes held for reassembly in all [4194304] */

@@ -33,7 +33,7 @@ static int conf_defaults(struct usnet_stack_conf *c)
 	DEF(arp_retrans_ms, 1000);
 	DEF(arp_max_probes, 3);
 	DEF(arp_failed_ms, 20000);
-	DEF(arp_queue_len, 8);
+	DEF(arp_queue_len, 64);
 	DEF(reasm_timeout_ms, 30000);
 	DEF(reasm_mem_per_src, 262144);
 	DEF(reasm_mem_total, 4194304);

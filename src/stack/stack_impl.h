@@ -256,8 +256,13 @@ int arp_init(struct arp_cache *a, const struct usnet_stack_conf *conf);
 void arp_fini(struct arp_cache *a);
 void arp_input(struct usnet_stack *st, struct stk_iface *ifc, struct usnet_pkt *pkt);
 void arp_send_gratuitous(struct usnet_stack *st, struct stk_iface *ifc);
-/* Can a packet to nexthop go now or wait? 0, -EHOSTUNREACH, -ENOBUFS. No state change. */
-int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop);
+/*
+ * Can npkts packets (one datagram's fragments) to nexthop go now or all
+ * wait for resolution? 0, -EHOSTUNREACH (FAILED), -ENOBUFS (the wait
+ * queue or the cache is full; more packets than a queue holds start the
+ * resolution so that a retry succeeds once it is answered).
+ */
+int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop, uint32_t npkts);
 /* Send an IPv4 packet (data at its IPv4 header) to nexthop; always takes it. */
 void arp_output(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop,
 		struct usnet_pkt *pkt);

@@ -129,6 +129,50 @@ static void test_tx_checksum(void)
 	harness_close(&h);
 }
 
+/* A fragmented datagram to an unresolved neighbour waits whole, or is
+ * refused whole while the resolution starts. */
+static void test_big_unresolved(void)
+{
+	static uint8_t big[60000];
+	struct usnet_stack_conf conf = {.arp_queue_len = 16};
+	struct usnet_addr4 to = {IP_PEER, 9};
+	struct usnet_udp *s;
+	struct harness h;
+	uint8_t f[2048];
+	unsigned frags = 0;
+	size_t n;
+
+	/* Default queue (64 packets): 41 fragments wait, all go after the answer. */
+	CHECK_EQ(harness_open(&h, "udp_big", NULL), 0);
+	CHECK_EQ(usnet_udp_open(h.st, &s, NULL), 0);
+	CHECK_EQ(usnet_udp_sendto(s, big, sizeof(big), &to), (int)sizeof(big));
+	CHECK_EQ(peer_drain(&h), 1); /* the ARP request */
+	answer_arp(&h, IP_PEER);
+	while ((n = peer_recv(&h, f, sizeof(f))))
+		frags += get16(f + 12) == 0x0800;
+	CHECK_EQ(frags, (sizeof(big) + 8 + 1479) / 1480);
+	CHECK_EQ(counters(&h).arp_queue_drop, 0);
+	usnet_udp_close(s);
+	harness_close(&h);
+
+	/* A 16-packet queue: refused, but the request goes out; after the
+	 * answer the same call succeeds. */
+	CHECK_EQ(harness_open(&h, "udp_big2", &conf), 0);
+	CHECK_EQ(usnet_udp_open(h.st, &s, NULL), 0);
+	CHECK_EQ(usnet_udp_sendto(s, big, 30000, &to), -ENOBUFS);
+	n = peer_recv(&h, f, sizeof(f));
+	CHECK(n > 0 && get16(f + 12) == 0x0806);
+	/* Smaller datagrams still queue, up to the cap, whole. */
+	CHECK_EQ(usnet_udp_sendto(s, big, 14000, &to), 14000); /* 10 fragments */
+	CHECK_EQ(usnet_udp_sendto(s, big, 14000, &to), -ENOBUFS);
+	answer_arp(&h, IP_PEER);
+	CHECK_EQ(peer_drain(&h), 10);
+	CHECK_EQ(usnet_udp_sendto(s, big, 30000, &to), 30000);
+	CHECK_EQ(peer_drain(&h), 21);
+	usnet_udp_close(s);
+	harness_close(&h);
+}
+
 static void test_bind_demux(void)
 {
 	struct harness h;
@@ -395,6 +439,7 @@ int main(void)
 {
 	test_rx_checksums();
 	test_tx_checksum();
+	test_big_unresolved();
 	test_bind_demux();
 	test_ephemeral();
 	test_events_and_rcvbuf();
