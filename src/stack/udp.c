@@ -74,8 +74,10 @@ void udp_input(struct usnet_stack *st, struct ip_dgram *d)
 		st->c.udp_bad_len++;
 		goto out;
 	}
-	/* RFC 1122 4.1.3.4: verify when present; 0 means none. */
-	if (u->csum &&
+	/* RFC 1122 4.1.3.4: verify when present; 0 means none. A frame the
+	 * port says was made on this host with its checksum left to an
+	 * offload (USNET_PKT_F_CSUM_PARTIAL) never crossed a wire. */
+	if (u->csum && !(d->pkt && (d->pkt->flags & USNET_PKT_F_CSUM_PARTIAL)) &&
 	    usnet_csum_fold(usnet_csum_add(pseudo_sum(d->src, d->dst, ulen), u, ulen)) != 0) {
 		st->c.udp_bad_csum++;
 		goto out;

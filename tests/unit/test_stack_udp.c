@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "../../src/stack/stack_impl.h"
 #include "stack_util.h"
 
 /* A datagram from the peer to the stack, as a whole frame. */
@@ -72,6 +73,53 @@ static void test_rx_checksums(void)
 		CHECK_EQ(counters(&h).udp_short, 1);
 	}
 	CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), -EAGAIN);
+	usnet_udp_close(s);
+	harness_close(&h);
+}
+
+/* A frame whose UDP checksum was left to an offload (the field holds the
+ * pseudo-header sum, as Linux's CHECKSUM_PARTIAL): dropped as corrupt,
+ * unless the port flags it USNET_PKT_F_CSUM_PARTIAL. */
+static void test_csum_partial(void)
+{
+	struct harness h;
+	struct usnet_udp *s;
+	uint8_t f[256];
+	char buf[16];
+	size_t n;
+
+	CHECK_EQ(harness_open(&h, "udp_partial", NULL), 0);
+	CHECK_EQ(usnet_udp_open(h.st, &s, NULL), 0);
+	CHECK_EQ(usnet_udp_bind(s, 0, 5001), 0);
+	n = peer_datagram(f, 1234, 5001, "offload");
+	{
+		/* The pseudo-header sum, not complemented, in the field. */
+		uint32_t sum = (IP_PEER >> 16) + (IP_PEER & 0xffff) + (IP_US >> 16) +
+			       (IP_US & 0xffff) + 17 + 15;
+		uint16_t partial;
+
+		sum = (sum & 0xffff) + (sum >> 16);
+		partial = htons((uint16_t)sum);
+		memcpy(f + 14 + 20 + 6, &partial, 2);
+	}
+	for (int flagged = 0; flagged < 2; flagged++) {
+		struct usnet_pkt *p = usnet_pkt_alloc(usnet_port_pool(h.port, 0));
+
+		CHECK(p != NULL);
+		if (!p)
+			break;
+		memcpy(usnet_pkt_data(p), f, n);
+		p->len = (uint16_t)n;
+		p->flags = flagged ? USNET_PKT_F_CSUM_PARTIAL : 0;
+		eth_input(h.st, &h.st->ifc[0], p);
+		if (flagged) {
+			CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), 7);
+			CHECK(!memcmp(buf, "offload", 7));
+		} else {
+			CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), -EAGAIN);
+			CHECK_EQ(counters(&h).udp_bad_csum, 1);
+		}
+	}
 	usnet_udp_close(s);
 	harness_close(&h);
 }
@@ -439,6 +487,7 @@ int main(void)
 {
 	test_rx_checksums();
 	test_tx_checksum();
+	test_csum_partial();
 	test_big_unresolved();
 	test_bind_demux();
 	test_ephemeral();
