@@ -199,7 +199,8 @@ uint32_t usnet_udp_events(const struct usnet_udp *s);
 /*
  * The pending error, cleared (like SO_ERROR): -ECONNREFUSED (ICMP port
  * unreachable), -EHOSTUNREACH, -ENETUNREACH, -EPROTO (other ICMP
- * unreachables), -EMSGSIZE (fragmentation needed); 0 if none. Errors are
+ * unreachables, parameter problem), -EMSGSIZE (fragmentation needed); 0
+ * if none. Errors are
  * recorded for connected sockets only (RFC 1122 4.1.3.3 leaves it open;
  * this is what BSD sockets do).
  */
@@ -332,6 +333,7 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(icmp_echo_no_endpoint, "drop: echo reply for no endpoint, or its queue full")            \
 	X(icmp_rx_unreach, "destination unreachables received")                                    \
 	X(icmp_rx_time_exceeded, "time exceededs received")                                        \
+	X(icmp_rx_param_problem, "parameter problems received")                                    \
 	X(icmp_err_bad, "drop: ICMP error quoting a malformed or foreign datagram")                \
 	X(icmp_unknown_type, "ignored: ICMP type we do not handle")                                \
 	X(icmp_tx_unreach, "port/protocol unreachables sent")                                      \

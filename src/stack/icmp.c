@@ -17,6 +17,7 @@
 #define ICMP_UNREACH	   3
 #define ICMP_ECHO_REQUEST  8
 #define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAM_PROBLEM 12
 #define ICMP_HLEN	   8
 
 /* RFC 792 destination unreachable codes. */
@@ -111,6 +112,8 @@ static int unreach_errno(uint8_t type, uint8_t code)
 {
 	if (type == ICMP_TIME_EXCEEDED)
 		return -EHOSTUNREACH;
+	if (type == ICMP_PARAM_PROBLEM)
+		return -EPROTO;
 	switch (code) {
 	case UNREACH_NET:
 		return -ENETUNREACH;
@@ -137,8 +140,10 @@ static void error_input(struct usnet_stack *st, struct ip_dgram *d, const struct
 
 	if (h->type == ICMP_UNREACH)
 		st->c.icmp_rx_unreach++;
-	else
+	else if (h->type == ICMP_TIME_EXCEEDED)
 		st->c.icmp_rx_time_exceeded++;
+	else
+		st->c.icmp_rx_param_problem++;
 	if (qlen < 20 + 8 || qip->ver_ihl >> 4 != 4)
 		goto bad;
 	qhl = (uint32_t)(qip->ver_ihl & 0xf) * 4;
@@ -186,6 +191,7 @@ void icmp_input(struct usnet_stack *st, struct ip_dgram *d)
 		break;
 	case ICMP_UNREACH:
 	case ICMP_TIME_EXCEEDED:
+	case ICMP_PARAM_PROBLEM: /* RFC 1122 3.2.2.5: MUST be passed to the transport */
 		/* RFC 1122 3.2.2: errors about errors or broadcasts never come
 		 * from a correct host; a broadcast error is still only ours
 		 * if it quotes our datagram, which error_input() checks. */
