@@ -52,6 +52,9 @@ struct usnet_icmp;
 
 /* Bytes the stack puts in front of a UDP payload: Ethernet + IPv4 + UDP. */
 #define USNET_UDP_HEADROOM 42u
+/* The largest UDP payload sent or received (MMS_S and MMS_R, RFC 1122
+ * 3.3.2 / 3.4): 65535 - 20 - 8; above the MTU it is fragmented. */
+#define USNET_UDP_MAX_PAYLOAD 65507u
 
 /* --- Creating a stack ---------------------------------------------------- */
 
@@ -194,6 +197,14 @@ int usnet_udp_sendto(struct usnet_udp *s, const void *buf, size_t len,
  * is returned (and cleared) first.
  */
 int usnet_udp_recvfrom(struct usnet_udp *s, void *buf, size_t len, struct usnet_addr4 *from);
+/* usnet_udp_recvfrom() that also says which of our addresses (or which
+ * broadcast address) the datagram was sent to (RFC 1122 4.1.3.5). */
+int usnet_udp_recvmsg(struct usnet_udp *s, void *buf, size_t len, struct usnet_addr4 *from,
+		      struct usnet_addr4 *to);
+/* TTL and TOS of the datagrams the socket sends (RFC 1122 3.2.1.6-7);
+ * ttl 0: the stack's. Always 0. */
+int usnet_udp_set_ttl(struct usnet_udp *s, uint8_t ttl);
+int usnet_udp_set_tos(struct usnet_udp *s, uint8_t tos);
 /* USNET_EV_* that hold now. */
 uint32_t usnet_udp_events(const struct usnet_udp *s);
 /*

@@ -212,6 +212,7 @@ int ip_route(struct usnet_stack *st, uint32_t dst, struct route *rt)
 			rt->ifc = ifc;
 			rt->nexthop = dst;
 			rt->src = ifc->addr;
+			rt->tos = 0;
 			return 0;
 		}
 		if (ifc->gateway && !gw)
@@ -224,6 +225,7 @@ int ip_route(struct usnet_stack *st, uint32_t dst, struct route *rt)
 	rt->ifc = gw;
 	rt->nexthop = gw->gateway;
 	rt->src = gw->addr;
+	rt->tos = 0;
 	return 0;
 }
 
@@ -239,7 +241,7 @@ static void ip_header(struct usnet_ipv4_hdr *ip, const struct route *rt, uint32_
 		      uint8_t proto, uint8_t ttl, uint16_t id, uint16_t frag, uint32_t total)
 {
 	ip->ver_ihl = 0x45;
-	ip->tos = 0;
+	ip->tos = rt->tos;
 	ip->total_len = htons((uint16_t)total);
 	ip->id = htons(id);
 	ip->frag_off = htons(frag);

@@ -173,6 +173,7 @@ struct usnet_udp {
 	struct stk_sock s; /* first */
 	uint32_t lip, rip;
 	uint16_t lport, rport;
+	uint8_t ttl, tos; /* ttl 0: the stack's */
 	bool bound, connected;
 	struct usnet_udp *hnext;	 /* port hash chain, while bound */
 	struct usnet_udp *anext, *aprev; /* every open socket */
@@ -227,6 +228,7 @@ struct route {
 	struct stk_iface *ifc;
 	uint32_t nexthop; /* host order; IPV4_BCAST or the subnet broadcast: link broadcast */
 	uint32_t src;
+	uint8_t tos; /* for the IPv4 header; ip_route() sets 0 */
 };
 
 /* stack.c */

@@ -51,6 +51,16 @@ static void test_rx_checksums(void)
 	CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), 5);
 	CHECK_EQ(counters(&h).udp_bad_csum, 1);
 
+	/* recvmsg also gives the address it was sent to. */
+	{
+		struct usnet_addr4 to;
+
+		n = peer_datagram(f, 1234, 5000, "dst");
+		inject(&h, f, n);
+		CHECK_EQ(usnet_udp_recvmsg(s, buf, sizeof(buf), &from, &to), 3);
+		CHECK_EQ(to.ip, IP_US);
+		CHECK_EQ(to.port, 5000);
+	}
 	/* Truncation reports the full length, like MSG_TRUNC. */
 	n = peer_datagram(f, 1234, 5000, "a longer datagram");
 	inject(&h, f, n);
@@ -154,6 +164,19 @@ static void test_tx_checksum(void)
 	CHECK(!memcmp(v.eth->dst, MAC_PEER, 6) && !memcmp(v.eth->src, MAC_US, 6));
 	CHECK_EQ(ntohl(v.ip->src), IP_US);
 	CHECK_EQ(counters(&h).udp_tx, 1);
+	CHECK_EQ(v.ip->ttl, 64);
+	CHECK_EQ(v.ip->tos, 0);
+	/* Per-socket TTL and TOS (RFC 1122 3.2.1.6-7). */
+	CHECK_EQ(usnet_udp_set_ttl(s, 7), 0);
+	CHECK_EQ(usnet_udp_set_tos(s, 0x10), 0);
+	CHECK_EQ(usnet_udp_sendto(s, "ttl", 3, &to), 3);
+	n = peer_recv(&h, f, sizeof(f));
+	CHECK_EQ(usnet_udp4_parse(f, n, &v), 0);
+	CHECK_EQ(v.ip->ttl, 7);
+	CHECK_EQ(v.ip->tos, 0x10);
+	CHECK(v.ip_csum_ok);
+	CHECK_EQ(usnet_udp_set_ttl(s, 0), 0);
+	CHECK_EQ(usnet_udp_set_tos(s, 0), 0);
 
 	/* Off-link: through the gateway's MAC. */
 	to.ip = IP_FAR;
