@@ -348,7 +348,8 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(icmp_err_bad, "drop: ICMP error quoting a malformed or foreign datagram")                \
 	X(icmp_unknown_type, "ignored: ICMP type we do not handle")                                \
 	X(icmp_tx_unreach, "port/protocol unreachables sent")                                      \
-	X(icmp_unreach_limited, "unreachables not sent: rate limit")                               \
+	X(icmp_tx_time_exceeded, "reassembly time exceededs sent")                                 \
+	X(icmp_unreach_limited, "unreachables and time exceededs not sent: rate limit")            \
 	X(udp_rx, "UDP datagrams received")                                                        \
 	X(udp_short, "drop: shorter than a UDP header")                                            \
 	X(udp_bad_len, "drop: UDP length below 8 or beyond the IP payload")                        \

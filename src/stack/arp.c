@@ -260,7 +260,8 @@ int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop, u
 	if (!e) {
 		if (npkts <= st->arp.qcap) {
 			for (uint32_t i = 0; i < st->arp.n; i++)
-				if (st->arp.e[i].state == ARP_FREE || st->arp.e[i].state == ARP_STALE ||
+				if (st->arp.e[i].state == ARP_FREE ||
+				    st->arp.e[i].state == ARP_STALE ||
 				    st->arp.e[i].state == ARP_FAILED)
 					return 0; /* arp_output() will get an entry */
 			st->c.arp_cache_full++;

@@ -135,8 +135,20 @@ void frag_fini(struct frag_table *t);
 /* One fragment: header ip (validated by the caller), payload data[0..len). */
 enum frag_result frag_input(struct frag_table *t, const struct usnet_ipv4_hdr *ip,
 			    const uint8_t *data, uint32_t len, uint64_t now, struct frag_out *out);
-/* Drop datagrams past their deadline; returns how many; *next = earliest deadline left. */
-uint32_t frag_expire(struct frag_table *t, uint64_t now, uint64_t *next);
+/* A datagram that timed out with its first fragment: what an ICMP time
+ * exceeded quotes (RFC 792: the header and 64 bits of data). */
+struct frag_expired {
+	struct usnet_ipv4_hdr ip;
+	uint8_t data[8];
+};
+
+/*
+ * Drop datagrams past their deadline; returns how many; *next = earliest
+ * deadline left. Up to nrep of them that had their first fragment are
+ * described in rep[0..*nrep) (rep may be NULL).
+ */
+uint32_t frag_expire(struct frag_table *t, uint64_t now, uint64_t *next, struct frag_expired *rep,
+		     uint32_t nrep_max, uint32_t *nrep);
 
 /* --- sockets --- */
 
@@ -293,6 +305,9 @@ bool ip_unicast_src_ok(uint32_t ip);
 void icmp_input(struct usnet_stack *st, struct ip_dgram *d);
 /* Port/protocol unreachable for a received datagram (rate-limited). */
 void icmp_send_unreach(struct usnet_stack *st, const struct ip_dgram *d, uint8_t code);
+/* Time exceeded in reassembly (rate-limited like unreachables). */
+void icmp_send_reasm_timeout(struct usnet_stack *st, const struct usnet_ipv4_hdr *ip,
+			     const uint8_t *l4, uint32_t l4_len);
 
 /* udp.c */
 void udp_input(struct usnet_stack *st, struct ip_dgram *d);
