@@ -211,11 +211,16 @@ uint32_t usnet_udp_events(const struct usnet_udp *s);
  * The pending error, cleared (like SO_ERROR): -ECONNREFUSED (ICMP port
  * unreachable), -EHOSTUNREACH, -ENETUNREACH, -EPROTO (other ICMP
  * unreachables, parameter problem), -EMSGSIZE (fragmentation needed); 0
- * if none. Errors are
- * recorded for connected sockets only (RFC 1122 4.1.3.3 leaves it open;
- * this is what BSD sockets do).
+ * if none. Errors are recorded for connected sockets, as BSD sockets do,
+ * and for unconnected ones too after usnet_udp_set_recverr(s, true)
+ * (RFC 1122 4.1.3.3 wants every ICMP error passed up).
  */
 int usnet_udp_error(struct usnet_udp *s);
+/* usnet_udp_error() that also gives the destination of the datagram the
+ * error is about (dst untouched when there is no error). */
+int usnet_udp_error_addr(struct usnet_udp *s, struct usnet_addr4 *dst);
+/* Record ICMP errors on an unconnected socket as well. Always 0. */
+int usnet_udp_set_recverr(struct usnet_udp *s, bool on);
 
 /* --- UDP, zero-copy level ------------------------------------------------ */
 

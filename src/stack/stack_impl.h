@@ -187,6 +187,8 @@ struct usnet_udp {
 	uint16_t lport, rport;
 	uint8_t ttl, tos; /* ttl 0: the stack's */
 	bool bound, connected;
+	bool recverr;			 /* ICMP errors also when unconnected */
+	struct usnet_addr4 err_dst;	 /* what the pending error is about */
 	struct usnet_udp *hnext;	 /* port hash chain, while bound */
 	struct usnet_udp *anext, *aprev; /* every open socket */
 };

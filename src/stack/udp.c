@@ -106,10 +106,13 @@ void udp_icmp_error(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32
 {
 	struct usnet_udp *s = lookup(st, lip, lport, rip, rport);
 
-	/* BSD semantics: only a connected socket hears about its peer. */
-	if (!s || !s->connected)
+	/* BSD semantics: only a connected socket hears about its peer,
+	 * unless the application asked for every error (RFC 1122 4.1.3.3). */
+	if (!s || (!s->connected && !s->recverr))
 		return;
 	s->s.err = err;
+	s->err_dst.ip = rip;
+	s->err_dst.port = rport;
 	stk_sock_ready(&s->s);
 }
 
@@ -257,6 +260,19 @@ int usnet_udp_local(const struct usnet_udp *s, struct usnet_addr4 *addr)
 	addr->ip = s->lip;
 	addr->port = s->lport;
 	return 0;
+}
+
+int usnet_udp_set_recverr(struct usnet_udp *s, bool on)
+{
+	s->recverr = on;
+	return 0;
+}
+
+int usnet_udp_error_addr(struct usnet_udp *s, struct usnet_addr4 *dst)
+{
+	if (s->s.err && dst)
+		*dst = s->err_dst;
+	return usnet_udp_error(s);
 }
 
 int usnet_udp_error(struct usnet_udp *s)
