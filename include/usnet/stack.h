@@ -80,6 +80,11 @@ struct usnet_stack_conf {
 	uint16_t ephemeral_max;	      /* [65535] */
 	uint8_t ttl;		      /* for datagrams we send [64] */
 	uint16_t rx_burst;	      /* frames taken per interface per poll [32] */
+	/* false: every send call hands its frames to the port before it
+	 * returns. true: they wait (64 at most per interface) for the next
+	 * usnet_stack_poll(), _arm(), _wait() or _flush(), so that a burst of
+	 * sends costs one tx_burst (one system call on afpacket:). */
+	bool tx_defer;
 	/* The monotonic clock in ns; NULL: CLOCK_MONOTONIC. Tests inject one. */
 	uint64_t (*clock)(void *ctx);
 	void *clock_ctx;
@@ -134,6 +139,9 @@ int usnet_stack_arm(struct usnet_stack *st);
  * limit) or until the next timer. 1: woken by the fd, 0: timed out, -errno.
  */
 int usnet_stack_wait(struct usnet_stack *st, int timeout_ms);
+
+/* Hand the frames that sends left waiting (conf.tx_defer) to the ports. */
+void usnet_stack_flush(struct usnet_stack *st);
 
 /* The stack's clock, in ns (the injected one if any), as of the last poll. */
 uint64_t usnet_stack_now(const struct usnet_stack *st);

@@ -379,7 +379,7 @@ int usnet_udp_sendto(struct usnet_udp *s, const void *buf, size_t len, const str
 		err = ip_send_copy(st, &rt, dst.ip, USNET_IPPROTO_UDP,
 				   s->ttl ? s->ttl : st->conf.ttl, &h, 8, buf, (uint32_t)len);
 	}
-	stk_tx_flush(st, rt.ifc);
+	stk_tx_sent(st, rt.ifc);
 	if (err)
 		return err;
 	st->c.udp_tx++;
@@ -506,7 +506,7 @@ int usnet_udp_send_pkt(struct usnet_udp *s, struct usnet_pkt *pkt, const struct 
 		if (err)
 			usnet_pkt_adj(pkt, 8);
 	}
-	stk_tx_flush(st, rt.ifc);
+	stk_tx_sent(st, rt.ifc);
 	if (err)
 		return err;
 	st->c.udp_tx++;
