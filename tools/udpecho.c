@@ -8,12 +8,22 @@
  * --copy uses the socket-like calls (recvfrom/sendto) instead.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 #include "sockperf_msg.h"
 #include "stack_tool.h"
 
 #define BURST 32
+
+/* SIGUSR1 asks for the JSON summary now (--json), the run goes on. */
+static volatile sig_atomic_t dump_asked;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	dump_asked = 1;
+}
 
 static const char help_head[] =
     "NAME\n"
@@ -58,7 +68,8 @@ static const char help_head[] =
     "              No per-second stats line and no startup line on stderr.\n"
     "       --json\n"
     "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
+    "              line on stderr; also one such line (\"stop\":\"running\") each time\n"
+    "              SIGUSR1 arrives, so that the counters can be read while it runs.\n"
     "       -h, --help\n"
     "              Print this help and exit.\n"
     "\n"
@@ -232,6 +243,9 @@ static unsigned echo_copy(struct usnet_udp *s, struct counts *c, struct tool_met
 	return n;
 }
 
+static void report(const struct opts *o, struct tool_host *host, const struct counts *c,
+		   const struct tool_meter *m);
+
 static void echo_loop(const struct opts *o, struct tool_host *host, struct usnet_udp *s,
 		      struct counts *c, struct tool_meter m[2])
 {
@@ -258,6 +272,14 @@ static void echo_loop(const struct opts *o, struct tool_host *host, struct usnet
 
 			tool_host_drops_line(host, extra, sizeof(extra));
 			tool_run_line(&run, now, m, 2, extra);
+		}
+		if (dump_asked && o->json) {
+			dump_asked = 0;
+			/* The echoes queued so far leave first, as the counters will say. */
+			usnet_stack_poll(host->stack);
+			c->stop = "running";
+			c->seconds = tool_run_seconds(&run, now);
+			report(o, host, c, m);
 		}
 		if (o->count && m[1].pkts >= o->count) {
 			c->stop = "count";
@@ -315,8 +337,13 @@ int main(int argc, char **argv)
 	struct opts o = {0};
 	int status, err;
 
+	struct sigaction sa = {.sa_handler = on_usr1};
+
 	tool_init("usnet-udpecho");
 	parse_args(argc, argv, &o);
+	/* No SA_RESTART: the stack's wait returns at once (as for SIGINT). */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 	status = tool_host_open(&host, &o.host, NULL);
 	if (status)
 		return status;
