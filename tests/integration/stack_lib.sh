@@ -17,8 +17,25 @@ st_pair() {
 	tv_ns "$SU"
 	tv_veth "$SK" "$KIF" "$SU" "$UIF"
 	ip -n "$SK" addr add "$2/24" dev "$KIF"
+	st_no_tx_csum "$SK" "$KIF"
 	# The kernel side must not answer for anything on usnet's side.
 	ip netns exec "$SU" sysctl -qw net.ipv4.conf.all.arp_ignore=8
+}
+
+# st_no_tx_csum NS IF: the kernel computes the checksums of what it sends on
+# IF itself. A veth offloads them by default: its frames carry a partial
+# checksum (CHECKSUM_PARTIAL, the peer's kernel never checks it), which an
+# AF_PACKET reader sees as it is, so usnet would count them as bad checksums.
+# A real wire never carries those. ETHTOOL_STXCSUM through SIOCETHTOOL
+# (linux/ethtool.h), as `ethtool -K IF tx off` does, which is not installed.
+st_no_tx_csum() {
+	tv_x "$1" python3 - "$2" <<'EOF' || fail "cannot turn off TX checksum offload on $2"
+import ctypes, fcntl, socket, struct, sys
+ETHTOOL_STXCSUM, SIOCETHTOOL = 0x17, 0x8946
+val = ctypes.create_string_buffer(struct.pack("II", ETHTOOL_STXCSUM, 0))
+ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
+fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), SIOCETHTOOL, ifr)
+EOF
 }
 
 # st_mac NS IF: the interface's MAC.

@@ -105,7 +105,7 @@ tv_json "usnet-ping -s 60000: reassembled the kernel's 3 replies" "$TMP/ping.jso
 	'j["stack"]["ip_reasm_ok"] == 3 and j["stack"]["ip_tx_frag"] == 3 * 41'
 
 # --- 4. usnet-udpperf to the kernel's echo server ------------------------------
-tv_bg "$TMP/kue.out" "$TMP/kue.err" "$SK" "$KUE" -a "$K" -p 7 -t 100
+tv_bg "$TMP/kue.out" "$TMP/kue.err" "$SK" "$KUE" -a "$K" -p 7 -t 60
 kue=$TV_PID
 tv_wait_line "$TMP/kue.err" "echoing on"
 for args in "-n 200 -s 64" "-n 20 -s 8000" "-n 10 -s 60000" "-m throughput -n 2000 -s 512 -w 32"; do
