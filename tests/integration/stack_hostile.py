@@ -25,6 +25,7 @@ IFACE, UMAC, UIP, KIP, PID, OUT = sys.argv[1:7]
 PID = int(PID)
 KMAC = open(f"/sys/class/net/{IFACE}/address").read().strip()
 EVIL = "02:66:00:00:00:01"  # an attacker's MAC on the kernel's side
+NET = UIP.rsplit(".", 1)[0]  # the /24 both sides are on
 fails = 0
 
 # Counters that count ordinary traffic (the barrier datagram and its echo,
@@ -135,8 +136,10 @@ check("broadcast, multicast, 0/8, 127/8, 240/4 source addresses",
       {"ip_bad_src": 5})
 check("malformed IP option (length 1)", eth() / Raw(bytes(ip(ihl=6, options=b"\x07\x01\x00\x00") / udp_ok())),
       {"ip_bad_options": 1})
-check("to another IP address", eth() / ip(dst="198.18.20.77") / udp_ok(), {"ip_not_ours": 1})
-check("unknown protocol (47, GRE)", eth() / ip(proto=47) / Raw(bytes(8)), {"ip_unknown_proto": 1})
+check("to another IP address", eth() / ip(dst=f"{NET}.77") / udp_ok(), {"ip_not_ours": 1})
+# RFC 1122 3.2.2.1: a host should answer protocol unreachable.
+check("unknown protocol (47, GRE)", eth() / ip(proto=47) / Raw(bytes(8)),
+      {"ip_unknown_proto": 1, "icmp_tx_unreach": 1})
 
 # --- UDP and ICMP -----------------------------------------------------------------
 check("UDP header cut at 4 bytes", eth() / ip(proto=17) / Raw(b"\x12\x34\x00\x07"), {"udp_short": 1})
@@ -148,7 +151,7 @@ check("bad UDP checksum", eth() / ip() / UDP(sport=SPORT, dport=7, chksum=0x4321
 check("bad ICMP checksum", eth() / ip() / ICMP(type=8, chksum=0x1111) / Raw(b"ping"), {"icmp_bad_csum": 1})
 check("ICMP cut at 2 bytes", eth() / ip(proto=1) / Raw(b"\x08\x00"), {"icmp_short": 1})
 check("echo request to the broadcast address",
-      eth(dst="ff:ff:ff:ff:ff:ff") / ip(dst="198.18.20.255") / ICMP(type=8) / Raw(b"x"),
+      eth(dst="ff:ff:ff:ff:ff:ff") / ip(dst=f"{NET}.255") / ICMP(type=8) / Raw(b"x"),
       {"icmp_echo_bcast": 1})
 check("ICMP type 13 (timestamp)", eth() / ip() / ICMP(type=13) / Raw(bytes(12)), {"icmp_unknown_type": 1})
 
@@ -169,10 +172,12 @@ check("fragment with MF and 13 bytes (not a multiple of 8)",
 check("fragment ending beyond 65535", eth() / ip(id=4004, proto=17, frag=8190) / Raw(bytes(16)),
       {"ip_frag_bad": 1})
 # The flood: first fragments of 300 datagrams that never complete. At most
-# reasm_max_datagrams (64) are held; the rest are refused. (They stay held
-# for the reassembly time-out, so this case comes last of the fragments.)
+# reasm_max_datagrams (64) are held, and one of those slots still holds the
+# overlapping datagram above (RFC 5722: its later fragments are discarded
+# until its time-out); the rest are refused. They stay held for the
+# reassembly time-out, so this case comes last of the fragments.
 flood = [eth() / ip(id=5000 + i, proto=17, flags="MF", frag=0) / Raw(bytes(1480)) for i in range(300)]
-check("fragment flood: 300 incomplete datagrams", flood, {"ip_reasm_too_many": 300 - 64})
+check("fragment flood: 300 incomplete datagrams", flood, {"ip_reasm_too_many": 300 - 63})
 
 # --- ARP --------------------------------------------------------------------------
 def arp(op, hwsrc, psrc, pdst, dst=UMAC, hwdst=None):
@@ -181,9 +186,9 @@ def arp(op, hwsrc, psrc, pdst, dst=UMAC, hwdst=None):
 
 
 check("10 ARP requests for another address",
-      [arp(1, KMAC, KIP, "198.18.20.99", dst="ff:ff:ff:ff:ff:ff") for _ in range(10)],
+      [arp(1, KMAC, KIP, f"{NET}.99", dst="ff:ff:ff:ff:ff:ff") for _ in range(10)],
       {"arp_not_for_us": 10})
-storm = [arp(2, "02:77:00:00:%02x:%02x" % (i >> 8, i & 0xff), "198.18.20.%d" % (10 + i % 200), UIP)
+storm = [arp(2, "02:77:00:00:%02x:%02x" % (i >> 8, i & 0xff), f"{NET}.{10 + i % 200}", UIP)
          for i in range(1000)]
 check("ARP reply storm: 1000 unsolicited replies to us", storm, {"arp_rx_reply": 1000},
       allow=("arp_cache_full",))

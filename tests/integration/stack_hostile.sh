@@ -20,7 +20,13 @@ BUILD=${1:?usage: stack_hostile.sh BUILD_DIR}
 . "$(dirname "$0")/tools_veth_lib.sh"
 tv_init stack_hostile
 . "$(dirname "$0")/stack_lib.sh"
-python3 -c 'import scapy.all' 2>/dev/null || skip "python3-scapy is not installed"
+# Debian's python3-scapy is for the system's python3, which a python3 earlier
+# in PATH (pyenv, a venv) may not be.
+SPY=
+for p in /usr/bin/python3 python3; do
+	"$p" -c 'import scapy.all' 2>/dev/null && { SPY=$p; break; }
+done
+[ -n "$SPY" ] || skip "python3-scapy is not installed"
 K=198.18.22.1 U=198.18.22.2
 
 st_pair sh "$K"
@@ -30,7 +36,7 @@ st_echo_start "$SU" -p "afpacket:$UIF$TV_RXOPT" --ip "$U/24" --gw "$K" -t 250 ||
 rss0=$(st_rss_kb)
 # The kernel resolves usnet's address first, as any peer would.
 tv_x "$SK" ping -c 1 -W 2 "$U" >/dev/null || fail "the kernel cannot ping $U before the test"
-tv_x "$SK" python3 "$(dirname "$0")/stack_hostile.py" "$KIF" "$umac" "$U" "$K" "$ECHO_TOOL" \
+tv_x "$SK" "$SPY" "$(dirname "$0")/stack_hostile.py" "$KIF" "$umac" "$U" "$K" "$ECHO_TOOL" \
 	"$ECHO_OUT" >"$TMP/hostile.out" 2>&1
 rc=$?
 cat "$TMP/hostile.out"
