@@ -57,26 +57,26 @@ struct usnet_icmp;
 
 /* Every field: 0 picks the default in brackets. */
 struct usnet_stack_conf {
-	uint32_t arp_entries;	     /* neighbour cache size [256] */
-	uint32_t arp_reachable_ms;   /* a confirmed entry stays REACHABLE this long [30000] */
-	uint32_t arp_stale_ms;	     /* a STALE entry is forgotten after this [60000] */
-	uint32_t arp_retrans_ms;     /* between ARP requests while resolving [1000] */
-	uint32_t arp_max_probes;     /* requests before an entry is FAILED [3] */
-	uint32_t arp_failed_ms;	     /* a FAILED entry refuses sends this long [20000] */
-	uint32_t arp_queue_len;	     /* packets waiting per unresolved neighbour [8] */
-	uint32_t reasm_timeout_ms;   /* RFC 1122 3.3.2: give up on a datagram [30000] */
-	uint32_t reasm_mem_per_src;  /* bytes held for reassembly per source [262144] */
-	uint32_t reasm_mem_total;    /* bytes held for reassembly in all [4194304] */
+	uint32_t arp_entries;	      /* neighbour cache size [256] */
+	uint32_t arp_reachable_ms;    /* a confirmed entry stays REACHABLE this long [30000] */
+	uint32_t arp_stale_ms;	      /* a STALE entry is forgotten after this [60000] */
+	uint32_t arp_retrans_ms;      /* between ARP requests while resolving [1000] */
+	uint32_t arp_max_probes;      /* requests before an entry is FAILED [3] */
+	uint32_t arp_failed_ms;	      /* a FAILED entry refuses sends this long [20000] */
+	uint32_t arp_queue_len;	      /* packets waiting per unresolved neighbour [8] */
+	uint32_t reasm_timeout_ms;    /* RFC 1122 3.3.2: give up on a datagram [30000] */
+	uint32_t reasm_mem_per_src;   /* bytes held for reassembly per source [262144] */
+	uint32_t reasm_mem_total;     /* bytes held for reassembly in all [4194304] */
 	uint32_t reasm_max_datagrams; /* datagrams being reassembled at once [64] */
-	uint32_t icmp_unreach_per_s; /* port unreachables sent per second [100] */
-	uint32_t icmp_unreach_burst; /* ... in a burst [20] */
-	uint32_t udp_rcvbuf;	     /* bytes queued per socket before drops [262144] */
-	uint32_t udp_rcvq_len;	     /* datagrams queued per socket before drops [256] */
-	uint32_t udp_sockets;	     /* sockets at most [1024] */
-	uint16_t ephemeral_min;	     /* ephemeral port range [49152] */
-	uint16_t ephemeral_max;	     /* [65535] */
-	uint8_t ttl;		     /* for datagrams we send [64] */
-	uint16_t rx_burst;	     /* frames taken per interface per poll [32] */
+	uint32_t icmp_unreach_per_s;  /* port unreachables sent per second [100] */
+	uint32_t icmp_unreach_burst;  /* ... in a burst [20] */
+	uint32_t udp_rcvbuf;	      /* bytes queued per socket before drops [262144] */
+	uint32_t udp_rcvq_len;	      /* datagrams queued per socket before drops [256] */
+	uint32_t udp_sockets;	      /* sockets at most [1024] */
+	uint16_t ephemeral_min;	      /* ephemeral port range [49152] */
+	uint16_t ephemeral_max;	      /* [65535] */
+	uint8_t ttl;		      /* for datagrams we send [64] */
+	uint16_t rx_burst;	      /* frames taken per interface per poll [32] */
 	/* The monotonic clock in ns; NULL: CLOCK_MONOTONIC. Tests inject one. */
 	uint64_t (*clock)(void *ctx);
 	void *clock_ctx;
@@ -137,7 +137,7 @@ uint64_t usnet_stack_now(const struct usnet_stack *st);
 
 /* --- Readiness ----------------------------------------------------------- */
 
-#define USNET_EV_READ 1u  /* a datagram (or echo reply) is queued */
+#define USNET_EV_READ  1u /* a datagram (or echo reply) is queued */
 #define USNET_EV_WRITE 2u /* a send would find a buffer */
 #define USNET_EV_ERROR 4u /* an error is pending (usnet_udp_error()) */
 
@@ -241,14 +241,14 @@ int usnet_udp_send_pkt(struct usnet_udp *s, struct usnet_pkt *pkt, const struct 
 /* --- ICMP echo (for ping) ------------------------------------------------ */
 
 struct usnet_icmp_echo {
-	uint32_t from;	   /* who answered (or the router that reported an error) */
+	uint32_t from; /* who answered (or the router that reported an error) */
 	uint16_t id;
 	uint16_t seq;
-	uint8_t ttl;	   /* of the reply's IPv4 header */
-	uint8_t type;	   /* 0: echo reply; 3 / 11: unreachable / time exceeded for our request */
+	uint8_t ttl;  /* of the reply's IPv4 header */
+	uint8_t type; /* 0: echo reply; 3 / 11: unreachable / time exceeded for our request */
 	uint8_t code;
-	uint16_t len;	   /* payload length of the reply */
-	uint64_t rx_ns;	   /* usnet_stack_now() when the stack received it */
+	uint16_t len;	/* payload length of the reply */
+	uint64_t rx_ns; /* usnet_stack_now() when the stack received it */
 };
 
 /* An echo endpoint: receives the replies (and ICMP errors) carrying identifier id. */
@@ -264,8 +264,7 @@ int usnet_icmp_echo_send(struct usnet_icmp *s, uint32_t dst, uint16_t seq, const
  * The oldest reply: fills *echo, copies up to len payload bytes into buf
  * (may be NULL) and returns the payload's full length; -EAGAIN if none.
  */
-int usnet_icmp_echo_recv(struct usnet_icmp *s, struct usnet_icmp_echo *echo, void *buf,
-			 size_t len);
+int usnet_icmp_echo_recv(struct usnet_icmp *s, struct usnet_icmp_echo *echo, void *buf, size_t len);
 uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 
 /* --- Counters ------------------------------------------------------------ */
@@ -280,19 +279,19 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(tx_frames, "frames handed to the port")                                                  \
 	X(tx_bytes, "bytes handed to the port")                                                    \
 	X(tx_port_full, "frames dropped: the port's TX queue stayed full")                         \
-	X(tx_nobuf, "sends refused or frames not built: the pool was empty")                      \
+	X(tx_nobuf, "sends refused or frames not built: the pool was empty")                       \
 	X(eth_short, "drop: shorter than an Ethernet header")                                      \
 	X(eth_not_ours, "drop: destination MAC neither ours nor broadcast")                        \
 	X(eth_own_src, "drop: our own source MAC (looped back)")                                   \
 	X(eth_bad_src, "drop: group (multicast/broadcast) source MAC")                             \
 	X(eth_unknown_type, "drop: EtherType neither IPv4 nor ARP")                                \
-	X(arp_rx_request, "ARP requests received for our address")                                \
+	X(arp_rx_request, "ARP requests received for our address")                                 \
 	X(arp_rx_reply, "ARP replies received")                                                    \
 	X(arp_tx_request, "ARP requests sent")                                                     \
 	X(arp_tx_reply, "ARP replies sent")                                                        \
 	X(arp_tx_gratuitous, "gratuitous ARPs sent")                                               \
 	X(arp_short, "drop: ARP packet too short")                                                 \
-	X(arp_bad_format, "drop: ARP hardware/protocol type or length not Ethernet/IPv4")         \
+	X(arp_bad_format, "drop: ARP hardware/protocol type or length not Ethernet/IPv4")          \
 	X(arp_bad_op, "drop: ARP operation neither request nor reply")                             \
 	X(arp_bad_sender, "drop: ARP sender MAC a group or ours, or sender IP not unicast")        \
 	X(arp_not_for_us, "ignored: ARP request for another address")                              \
@@ -319,7 +318,7 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(ip_reasm_timeout, "drop: datagram not complete in time")                                 \
 	X(ip_reasm_mem_src, "drop: reassembly memory for that source used up")                     \
 	X(ip_reasm_mem_total, "drop: reassembly memory used up")                                   \
-	X(ip_reasm_too_many, "drop: too many datagrams, or fragments of one, in reassembly")                         \
+	X(ip_reasm_too_many, "drop: too many datagrams, or fragments of one, in reassembly")       \
 	X(ip_tx, "IPv4 datagrams sent")                                                            \
 	X(ip_tx_frag, "fragments sent")                                                            \
 	X(ip_tx_no_route, "sends refused: no route")                                               \
@@ -328,7 +327,7 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(icmp_bad_csum, "drop: bad ICMP checksum")                                                \
 	X(icmp_rx_echo_request, "echo requests received")                                          \
 	X(icmp_tx_echo_reply, "echo replies sent")                                                 \
-	X(icmp_echo_bcast, "ignored: echo request to a broadcast address")                        \
+	X(icmp_echo_bcast, "ignored: echo request to a broadcast address")                         \
 	X(icmp_rx_echo_reply, "echo replies received for an endpoint")                             \
 	X(icmp_echo_no_endpoint, "drop: echo reply for no endpoint, or its queue full")            \
 	X(icmp_rx_unreach, "destination unreachables received")                                    \

@@ -19,9 +19,9 @@
 #include "stack_impl.h"
 
 #define ARP_HTYPE_ETHER 1
-#define ARP_OP_REQUEST 1
-#define ARP_OP_REPLY 2
-#define ARP_LEN 28
+#define ARP_OP_REQUEST	1
+#define ARP_OP_REPLY	2
+#define ARP_LEN		28
 
 struct arp_pkt {
 	uint16_t htype;
@@ -141,7 +141,7 @@ static struct arp_entry *create(struct usnet_stack *st, uint32_t ip, uint8_t ifa
 		if (e->state == ARP_FAILED && (!victim || victim->state != ARP_FAILED))
 			victim = e;
 		else if (e->state == ARP_STALE && (!victim || (victim->state == ARP_STALE &&
-							      e->deadline < victim->deadline)))
+							       e->deadline < victim->deadline)))
 			victim = e;
 	}
 	if (!victim) {
@@ -257,8 +257,14 @@ int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop)
 	if (is_broadcast(ifc, nexthop))
 		return 0;
 	e = lookup(&st->arp, nexthop);
-	if (!e)
-		return 0;
+	if (!e) {
+		for (uint32_t i = 0; i < st->arp.n; i++)
+			if (st->arp.e[i].state == ARP_FREE || st->arp.e[i].state == ARP_STALE ||
+			    st->arp.e[i].state == ARP_FAILED)
+				return 0;
+		st->c.arp_cache_full++;
+		return -ENOBUFS;
+	}
 	if (e->state == ARP_FAILED)
 		return -EHOSTUNREACH;
 	if (e->state == ARP_INCOMPLETE && e->qlen >= st->arp.qcap)
@@ -293,7 +299,8 @@ void arp_output(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop,
 			st->c.arp_queue_drop++;
 			usnet_pkt_free(pkt);
 		} else {
-			a->queue[(size_t)(e - a->e) * a->qcap + (e->qhead + e->qlen) % a->qcap] = pkt;
+			a->queue[(size_t)(e - a->e) * a->qcap + (e->qhead + e->qlen) % a->qcap] =
+			    pkt;
 			e->qlen++;
 		}
 		return;

@@ -10,7 +10,7 @@ static const struct {
 	size_t off;
 } counters[] = {
 #define ENTRY(n, d) {#n, d, offsetof(struct usnet_stack_counters, n)},
-	USNET_STACK_COUNTERS(ENTRY)
+    USNET_STACK_COUNTERS(ENTRY)
 #undef ENTRY
 };
 

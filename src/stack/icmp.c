@@ -13,20 +13,20 @@
 
 #include "stack_impl.h"
 
-#define ICMP_ECHO_REPLY 0
-#define ICMP_UNREACH 3
-#define ICMP_ECHO_REQUEST 8
+#define ICMP_ECHO_REPLY	   0
+#define ICMP_UNREACH	   3
+#define ICMP_ECHO_REQUEST  8
 #define ICMP_TIME_EXCEEDED 11
-#define ICMP_HLEN 8
+#define ICMP_HLEN	   8
 
 /* RFC 792 destination unreachable codes. */
-#define UNREACH_NET 0
-#define UNREACH_HOST 1
-#define UNREACH_PROTO 2
-#define UNREACH_PORT 3
+#define UNREACH_NET	 0
+#define UNREACH_HOST	 1
+#define UNREACH_PROTO	 2
+#define UNREACH_PORT	 3
 #define UNREACH_NEEDFRAG 4
 
-#define ICMP_QUEUE_LEN 64
+#define ICMP_QUEUE_LEN	 64
 #define ICMP_QUEUE_BYTES (1u << 20)
 
 struct icmp_hdr {
@@ -318,8 +318,7 @@ int usnet_icmp_echo_send(struct usnet_icmp *e, uint32_t dst, uint16_t seq, const
 	return err;
 }
 
-int usnet_icmp_echo_recv(struct usnet_icmp *e, struct usnet_icmp_echo *echo, void *buf,
-			 size_t len)
+int usnet_icmp_echo_recv(struct usnet_icmp *e, struct usnet_icmp_echo *echo, void *buf, size_t len)
 {
 	struct stk_msg m;
 	int n;

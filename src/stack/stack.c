@@ -58,7 +58,8 @@ static int conf_defaults(struct usnet_stack_conf *c)
 	if (c->rx_burst > USNET_MAX_BURST)
 		return usnet_error(EINVAL, "stack: rx_burst above %d", USNET_MAX_BURST);
 	if (c->reasm_max_datagrams > 4096 || c->udp_rcvq_len > 65536)
-		return usnet_error(EINVAL, "stack: reasm_max_datagrams <= 4096, udp_rcvq_len <= 65536");
+		return usnet_error(EINVAL,
+				   "stack: reasm_max_datagrams <= 4096, udp_rcvq_len <= 65536");
 	return 0;
 }
 
@@ -148,7 +149,8 @@ int usnet_stack_add_iface(struct usnet_stack *st, const struct usnet_iface_conf 
 		return usnet_error(EINVAL, "stack: port %s has no queue %u", info->name,
 				   conf->queue);
 	if (conf->prefix_len < 1 || conf->prefix_len > 31)
-		return usnet_error(EINVAL, "stack: prefix length %u not in 1..31", conf->prefix_len);
+		return usnet_error(EINVAL, "stack: prefix length %u not in 1..31",
+				   conf->prefix_len);
 	if (!ip_unicast_src_ok(conf->addr))
 		return usnet_error(EINVAL, "stack: address is not a unicast host address");
 	{
@@ -191,8 +193,8 @@ int usnet_stack_add_iface(struct usnet_stack *st, const struct usnet_iface_conf 
 		ifc->headroom = p->data_off;
 		if (p->room < p->data_off + USNET_ETH_HLEN + 576) {
 			usnet_pkt_free(p);
-			return usnet_error(EINVAL, "stack: port %s: buffers too small for 576 bytes",
-					   info->name);
+			return usnet_error(
+			    EINVAL, "stack: port %s: buffers too small for 576 bytes", info->name);
 		}
 		ifc->l3_room = (uint16_t)(p->room - p->data_off - USNET_ETH_HLEN);
 		usnet_pkt_free(p);

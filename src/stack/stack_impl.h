@@ -26,8 +26,8 @@
 #define STK_TX_BATCH 64
 
 /* RFC 791 3.1 flags and fragment offset field. */
-#define IP_DF 0x4000
-#define IP_MF 0x2000
+#define IP_DF	   0x4000
+#define IP_MF	   0x2000
 #define IP_OFFMASK 0x1fff
 
 #define IPV4_BCAST 0xffffffffu
@@ -90,10 +90,10 @@ struct frag_dgram {
 	uint32_t src, dst;
 	uint16_t id;
 	uint8_t proto;
-	bool dead;	   /* overlap seen: drop everything until the timeout */
-	bool have_last;	   /* total is known */
-	uint32_t total;	   /* payload bytes, when have_last */
-	uint32_t mem;	   /* bytes charged */
+	bool dead;	/* overlap seen: drop everything until the timeout */
+	bool have_last; /* total is known */
+	uint32_t total; /* payload bytes, when have_last */
+	uint32_t mem;	/* bytes charged */
 	uint64_t deadline;
 	uint8_t *buf;
 	uint32_t cap;
@@ -114,14 +114,14 @@ struct frag_table {
 };
 
 enum frag_result {
-	FRAG_HELD,	  /* kept, datagram not complete */
-	FRAG_DONE,	  /* complete: *out has the datagram */
-	FRAG_BAD,	  /* ip_frag_bad */
-	FRAG_DUP,	  /* ip_reasm_dup */
-	FRAG_OVERLAP,	  /* ip_reasm_overlap */
-	FRAG_MEM_SRC,	  /* ip_reasm_mem_src */
-	FRAG_MEM_TOTAL,	  /* ip_reasm_mem_total */
-	FRAG_TOO_MANY,	  /* ip_reasm_too_many */
+	FRAG_HELD,	/* kept, datagram not complete */
+	FRAG_DONE,	/* complete: *out has the datagram */
+	FRAG_BAD,	/* ip_frag_bad */
+	FRAG_DUP,	/* ip_reasm_dup */
+	FRAG_OVERLAP,	/* ip_reasm_overlap */
+	FRAG_MEM_SRC,	/* ip_reasm_mem_src */
+	FRAG_MEM_TOTAL, /* ip_reasm_mem_total */
+	FRAG_TOO_MANY,	/* ip_reasm_too_many */
 };
 
 struct frag_out {
@@ -174,7 +174,7 @@ struct usnet_udp {
 	uint32_t lip, rip;
 	uint16_t lport, rport;
 	bool bound, connected;
-	struct usnet_udp *hnext;	/* port hash chain, while bound */
+	struct usnet_udp *hnext;	 /* port hash chain, while bound */
 	struct usnet_udp *anext, *aprev; /* every open socket */
 };
 

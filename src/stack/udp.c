@@ -42,8 +42,8 @@ static uint16_t udp_csum(uint32_t src, uint32_t dst, const struct usnet_udp_hdr 
 
 /* --- input --- */
 
-static struct usnet_udp *lookup(struct usnet_stack *st, uint32_t dst, uint16_t dport,
-				uint32_t src, uint16_t sport)
+static struct usnet_udp *lookup(struct usnet_stack *st, uint32_t dst, uint16_t dport, uint32_t src,
+				uint16_t sport)
 {
 	for (struct usnet_udp *s = st->udp_hash[port_hash(dport)]; s; s = s->hnext) {
 		if (s->lport != dport || (s->lip && s->lip != dst))
@@ -327,8 +327,7 @@ static void fill_hdr(struct usnet_udp_hdr *h, const struct usnet_udp *s, const s
 	h->csum = udp_csum(rt->src, dst->ip, h, data, len);
 }
 
-int usnet_udp_sendto(struct usnet_udp *s, const void *buf, size_t len,
-		     const struct usnet_addr4 *to)
+int usnet_udp_sendto(struct usnet_udp *s, const void *buf, size_t len, const struct usnet_addr4 *to)
 {
 	struct usnet_stack *st = s->s.st;
 	struct usnet_addr4 dst;
