@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <usnet/log.h>
 
@@ -77,6 +78,26 @@ void tool_host_check(struct tool_host_opts *h)
 	tool_ip_str(h->ip, h->ip_str);
 }
 
+/*
+ * Wait up to LINK_WAIT_MS for the link (a memif: client is down until its
+ * handshake with the server is done): what the stack sends before, its
+ * gratuitous ARP and first ARP requests, would be refused by the port.
+ */
+#define LINK_WAIT_MS 5000
+
+static void wait_link(struct usnet_port *port, const char *spec)
+{
+	struct usnet_link link = {0};
+
+	for (int ms = 0; ms < LINK_WAIT_MS && !tool_stop; ms++) {
+		if (usnet_port_link(port, &link) || link.up)
+			return;
+		usleep(1000);
+	}
+	tool_msg("warning: the link of '%s' is still down after %d s; going on", spec,
+		 LINK_WAIT_MS / 1000);
+}
+
 int tool_host_open(struct tool_host *host, const struct tool_host_opts *h,
 		   const struct usnet_stack_conf *stack_conf)
 {
@@ -102,6 +123,7 @@ int tool_host_open(struct tool_host *host, const struct tool_host_opts *h,
 		usnet_port_close(host->port);
 		return TOOL_EXIT_FAIL;
 	}
+	wait_link(host->port, h->spec);
 	ic.port = host->port;
 	if (h->mac_set)
 		memcpy(ic.mac, h->mac, 6);

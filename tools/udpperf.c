@@ -12,12 +12,13 @@
 
 #include "stack_tool.h"
 
-#define BURST	   32
-#define HDR_LEN	   16 /* sequence number, send time: both 64-bit big-endian */
-#define MAX_SIZE   65507
-#define LOST_NS	   USNET_NSEC_PER_SEC	    /* ping-pong: an echo later than this is lost */
-#define SILENCE_NS (USNET_NSEC_PER_SEC / 5) /* throughput: no echo this long: the window is lost   \
-					     */
+#define BURST	 32
+#define HDR_LEN	 16 /* sequence number, send time: both 64-bit big-endian */
+#define MAX_SIZE 65507
+#define LOST_NS	 USNET_NSEC_PER_SEC /* ping-pong: an echo later than this is lost */
+#define SILENCE_NS                                                                                 \
+	(USNET_NSEC_PER_SEC / 5) /* throughput: no echo this long: the window is lost              \
+				  */
 #define SAMPLES_CAP (1u << 24)
 
 static const char help_head[] =
