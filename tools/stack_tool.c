@@ -219,15 +219,18 @@ void tool_host_json(struct tool_json *j, struct tool_host *host)
 
 void tool_arg_addr_port(const char *opt, const char *arg, uint32_t *ip, uint16_t *port)
 {
-	const char *colon = strrchr(arg, ':');
+	const char *colon = strrchr(arg, ':'), *why;
 	char addr[32];
+	uint64_t p;
 
 	if (!colon || (size_t)(colon - arg) >= sizeof(addr))
 		tool_usage_error("invalid %s '%s': not ADDR:PORT like 198.18.0.1:7", opt, arg);
 	memcpy(addr, arg, (size_t)(colon - arg));
 	addr[colon - arg] = '\0';
 	*ip = tool_arg_ipv4(opt, addr);
-	*port = (uint16_t)tool_arg_u64(opt, colon + 1, 1, 65535);
+	if (tool_parse_u64(colon + 1, 1, 65535, &p, &why))
+		tool_usage_error("invalid %s '%s': port %s", opt, arg, why);
+	*port = (uint16_t)p;
 }
 
 static int cmp_u64(const void *a, const void *b)
