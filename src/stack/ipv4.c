@@ -286,6 +286,23 @@ static void gather(uint8_t *out, const uint8_t *hdr, uint32_t hlen, const uint8_
 		memcpy(out, data + (off - hlen), n);
 }
 
+/* n packets or none (the pool gives all-or-some). */
+static bool alloc_all(struct usnet_stack *st, struct stk_iface *ifc, struct usnet_pkt **pkts,
+		      uint32_t n)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		uint32_t got = usnet_pool_alloc_bulk(ifc->pool, pkts, n);
+
+		if (got == n)
+			return true;
+		usnet_pkt_free_bulk(pkts, got);
+		/* Buffers may be waiting in the TX path: send and reclaim. */
+		stk_tx_flush(st, ifc);
+		usnet_tx_burst(ifc->port, ifc->queue, NULL, 0);
+	}
+	return false;
+}
+
 int ip_send_copy(struct usnet_stack *st, const struct route *rt, uint32_t dst, uint8_t proto,
 		 uint8_t ttl, const void *hdr, uint32_t hlen, const void *data, uint32_t dlen)
 {
@@ -303,13 +320,9 @@ int ip_send_copy(struct usnet_stack *st, const struct route *rt, uint32_t dst, u
 	if (err)
 		return err;
 	/* All buffers first, so that a datagram is sent whole or not at all. */
-	if (usnet_pool_alloc_bulk(rt->ifc->pool, pkts, nfrag) != nfrag) {
-		stk_tx_flush(st, rt->ifc);
-		usnet_tx_burst(rt->ifc->port, rt->ifc->queue, NULL, 0);
-		if (usnet_pool_alloc_bulk(rt->ifc->pool, pkts, nfrag) != nfrag) {
-			st->c.tx_nobuf++;
-			return -ENOBUFS;
-		}
+	if (!alloc_all(st, rt->ifc, pkts, nfrag)) {
+		st->c.tx_nobuf++;
+		return -ENOBUFS;
 	}
 	for (uint32_t i = 0, off = 0; i < nfrag; i++, off += per) {
 		struct usnet_pkt *p = pkts[i];

@@ -237,8 +237,6 @@ void stk_tx_flush(struct usnet_stack *st, struct stk_iface *ifc)
 
 void stk_tx(struct usnet_stack *st, struct stk_iface *ifc, struct usnet_pkt *pkt)
 {
-	st->c.tx_frames++;
-	st->c.tx_bytes += pkt->len;
 	if (pkt->len < USNET_ETH_MIN_FRAME) {
 		/* IEEE 802.3 minimum frame: pad with zeros. */
 		uint16_t pad = (uint16_t)(USNET_ETH_MIN_FRAME - pkt->len);
@@ -247,6 +245,8 @@ void stk_tx(struct usnet_stack *st, struct stk_iface *ifc, struct usnet_pkt *pkt
 		if (p)
 			memset(p, 0, pad);
 	}
+	st->c.tx_frames++;
+	st->c.tx_bytes += pkt->len;
 	ifc->tx[ifc->ntx++] = pkt;
 	if (ifc->ntx == STK_TX_BATCH)
 		stk_tx_flush(st, ifc);
