@@ -19,6 +19,8 @@
 #     ping-pong 200 x 64 bytes, 20 x 8000 and 10 x 60000 bytes (both ways
 #     fragmented), throughput 2000 x 512 bytes; nothing lost.
 #  5. usnet-udpperf to a port nobody listens on: exit 1, "Connection refused".
+#  6. docs/stack.md's example program (examples/udp_echo.c) echoes the
+#     kernel's 1, 1473 and 8000-byte datagrams and stops on SIGTERM with 0.
 # Every tool exits 0 with no sanitizer report.
 # Usage: stack_veth.sh BUILD_DIR     (exit 77 = skipped)
 set -u
@@ -128,6 +130,23 @@ rc=$?
 [ "$rc" -eq 1 ] && ok "usnet-udpperf to a closed port: exit 1" || fail "usnet-udpperf to a closed port: exit $rc"
 tv_json "... with error 'Connection refused'" "$TMP/perf.json" \
 	'j["error"] == "Connection refused" and j["stop"] == "error" and j["stack"]["icmp_rx_unreach"] == 1'
+
+# --- 6. the documented example ---------------------------------------------------
+EX=$BUILD/examples/udp_echo
+if [ -x "$EX" ]; then
+	tv_bg "$TMP/ex.out" "$TMP/ex.err" "$SU" "$EX" "afpacket:$UIF" "$U/24" "$K" 5555
+	ex=$TV_PID
+	sleep 1
+	if out=$(st_udp "$SK" "$U" 5555 1 1473 8000 2>&1); then ok "docs/stack.md example: $out"; else fail "docs/stack.md example: $out"; fi
+	kill -TERM "$(pgrep -P "$ex" | head -n 1)" 2>/dev/null
+	tv_wait "$ex" 10
+	rc=$?
+	[ "$rc" -eq 0 ] && grep -q "^udp_rx" "$TMP/ex.out" && ok "docs/stack.md example: exit 0 with its counters" ||
+		fail "docs/stack.md example: exit $rc: $(tail -n 3 "$TMP/ex.err")"
+	tv_sane "docs/stack.md example" "$rc" "$TMP/ex.err"
+else
+	fail "$EX is not built"
+fi
 
 [ "$fails" -eq 0 ] && { echo "PASS"; exit 0; }
 echo "FAILED: $fails check(s)"
