@@ -14,7 +14,8 @@
 #     in it; see the README).
 #  B. Two applications: usnet-udpperf -> usnet-udpecho through usnetd
 #     (memif; usnetd pinned to cpu 1, both applications on cpu 0: udpperf
-#     busy-polls, udpecho sleeps when idle), against the kernel:
+#     busy-polls, or sleeps while it waits with --sleep (the *-sleep modes),
+#     udpecho sleeps when idle), against the kernel:
 #     sockperf -> kernel_udpecho over a veth pair and over loopback (client
 #     cpu 0, server cpu 1). Throughput: datagrams delivered to an
 #     application per CPU-second of every process involved; ping-pong p50/p99.
@@ -139,17 +140,26 @@ usnet_pair() { # MODE ROUND
 	sleep 0.5
 	e0=$(cpu_s "$epid") d0=$(cpu_s "$upid")
 	args=(-n 0 -t "$SECS" -s "$SIZE" --warmup 1000)
-	[ "$mode" = throughput ] && args+=(-m throughput -w 256)
+	case $mode in throughput*) args+=(-m throughput -w 256) ;; esac
+	# Both applications share cpu 0: a busy-polling udpperf leaves the echo
+	# server only what the scheduler takes from it; --sleep lets it run.
+	case $mode in *-sleep) args+=(--sleep) ;; esac
+	# udpperf's own CPU time: bash's `times` after it ran as a child.
 	taskset -c 0 "$T/usnet-udpperf" -p "memif:$WORK/d.sock,id=2" --mac 02:75:00:00:00:02 \
-		--ip 198.18.31.2/24 "${args[@]}" -q --json 198.18.31.1:7 >"$WORK/B.perf" 2>"$WORK/B.perf.err"
+		--ip 198.18.31.2/24 "${args[@]}" -q --json 198.18.31.1:7 >"$WORK/B.perf" 2>"$WORK/B.perf.err" &
+	ppid=$!
+	local pc=0
+	while kill -0 "$ppid" 2>/dev/null; do pc=$(cpu_s "$ppid" 2>/dev/null || echo "$pc"); sleep 0.2; done
+	wait "$ppid"
+	echo "$pc" >"$WORK/B.pcpu"
 	e1=$(cpu_s "$epid") d1=$(cpu_s "$upid")
 	kill -INT "$epid"
 	wait "$epid"
-	python3 - "$WORK/B.perf" "$mode" "$r" "$(calc "$e1 - $e0" 3)" "$(calc "$d1 - $d0" 3)" <<'EOF'
+	python3 - "$WORK/B.perf" "$mode" "$r" "$(calc "$e1 - $e0" 3)" "$(calc "$d1 - $d0" 3)" "$(cat "$WORK/B.pcpu")" <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1]))
 mode, r, ecpu, dcpu = sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
-pcpu = j["seconds"]  # udpperf busy-polls: one CPU-second per second
+pcpu = float(sys.argv[6])
 delivered = j["received"] * 2  # each echo: one datagram to udpecho, one back to udpperf
 cpu = pcpu + ecpu + dcpu
 print(f"RESULT B usnet-usnetd {mode} round={r} p50_us={j['rtt_us']['p50']} p99_us={j['rtt_us']['p99']} "
@@ -186,8 +196,9 @@ kernel_pair() { # NAME NSCLI NSSRV ADDR MODE ROUND
 }
 ip -n "$NU" addr replace 198.18.30.2/24 dev u0
 for r in $(seq "$ROUNDS"); do
-	for mode in pingpong throughput; do
+	for mode in pingpong pingpong-sleep throughput throughput-sleep; do
 		usnet_pair "$mode" "$r"
+		case $mode in *-sleep) continue ;; esac
 		km=$([ "$mode" = pingpong ] && echo ping-pong || echo throughput)
 		kernel_pair veth "$NK" "$NU" 198.18.30.2 "$km" "$r"
 		kernel_pair lo "$NU" "$NU" 127.0.0.1 "$km" "$r"
