@@ -168,7 +168,7 @@ print(f"RESULT B usnet-usnetd {mode} round={r} p50_us={j['rtt_us']['p50']} p99_u
 EOF
 }
 kernel_pair() { # NAME NSCLI NSSRV ADDR MODE ROUND
-	local name=$1 nc=$2 ns=$3 a=$4 mode=$5 r=$6 spid pid s0 s1 c0 c1 n cpu cli
+	local name=$1 nc=$2 ns=$3 a=$4 mode=$5 r=$6 spid pid s0 s1 n cpu cli ccpu=0
 	timeout 120 ip netns exec "$ns" taskset -c 1 "$KUE" -a "$a" -p 11111 --sockperf >"$WORK/B.k" 2>/dev/null &
 	spid=$!
 	PIDS+=("$spid")
@@ -178,20 +178,18 @@ kernel_pair() { # NAME NSCLI NSSRV ADDR MODE ROUND
 	ip netns exec "$nc" taskset -c 0 sockperf "$mode" -i "$a" -p 11111 -m "$SIZE" -t "$SECS" --full-rtt \
 		>"$WORK/B.cli" 2>&1 &
 	cli=$!
-	sleep 0.3
-	c0=$(cpu_s "$cli" 2>/dev/null || echo 0)
+	# The client's CPU time, read while it lives (`ip netns exec` became sockperf).
+	while kill -0 "$cli" 2>/dev/null; do ccpu=$(cpu_s "$cli" 2>/dev/null || echo "$ccpu"); sleep 0.2; done
 	wait "$cli"
 	s1=$(cpu_s "$pid")
 	kill -INT "$pid"
 	wait "$spid"
 	n=$(sed -n 's/.*datagrams=\([0-9]*\).*/\1/p' "$WORK/B.k")
-	# The client's CPU: sockperf busy-sends (throughput) or busy-waits (ping-pong)
-	# on one CPU for SECS seconds.
-	cpu=$(calc "$s1 - $s0 + $SECS" 3)
+	cpu=$(calc "$s1 - $s0 + $ccpu" 3)
 	if [ "$mode" = ping-pong ]; then
-		echo "RESULT B kernel-$name $mode round=$r p50_us=$(pct "$WORK/B.cli" 50.000) p99_us=$(pct "$WORK/B.cli" 99.000) delivered=$((n * 2)) cpu_s=$cpu"
+		echo "RESULT B kernel-$name $mode round=$r p50_us=$(pct "$WORK/B.cli" 50.000) p99_us=$(pct "$WORK/B.cli" 99.000) delivered=$((n * 2)) cpu_s=$cpu (client $ccpu)"
 	else
-		echo "RESULT B kernel-$name $mode round=$r delivered=$n cpu_s=$cpu mpps_per_core=$(calc "$n / $cpu / 1e6" 3) mpps=$(calc "$n / $SECS / 1e6" 3)"
+		echo "RESULT B kernel-$name $mode round=$r delivered=$n cpu_s=$cpu (client $ccpu server $(calc "$s1 - $s0" 3)) mpps_per_core=$(calc "$n / $cpu / 1e6" 3) mpps=$(calc "$n / $SECS / 1e6" 3)"
 	fi
 }
 ip -n "$NU" addr replace 198.18.30.2/24 dev u0
