@@ -11,7 +11,8 @@
 #     round trips) and throughput, SECS seconds each, ROUNDS rounds
 #     alternating usnet and kernel. Server CPU-seconds: utime + stime of the
 #     server process from /proc (softirq work charged to other tasks is not
-#     in it; see the README).
+#     in it; see the README); the client's too, for requests per CPU-second
+#     of client and server together.
 #  B. Two applications: usnet-udpperf -> usnet-udpecho through usnetd
 #     (memif; usnetd pinned to cpu 1, both applications on cpu 0: udpperf
 #     busy-polls, or sleeps while it waits with --sleep (the *-sleep modes),
@@ -97,8 +98,11 @@ server_run() {
 	c0=$(cpu_s "$pid")
 	local t0
 	t0=$(date +%s.%N)
-	timeout 120 ip netns exec "$NK" taskset -c 0 sockperf "$mode" -i 198.18.30.2 -p 11111 -m "$SIZE" \
-		-t "$SECS" --full-rtt >"$out.cli" 2>&1
+	ip netns exec "$NK" taskset -c 0 sockperf "$mode" -i 198.18.30.2 -p 11111 -m "$SIZE" \
+		-t "$SECS" --full-rtt >"$out.cli" 2>&1 &
+	local cli=$! ccpu=0
+	while kill -0 "$cli" 2>/dev/null; do ccpu=$(cpu_s "$cli" 2>/dev/null || echo "$ccpu"); sleep 0.2; done
+	wait "$cli"
 	c1=$(cpu_s "$pid")
 	local t1
 	t1=$(date +%s.%N)
@@ -114,9 +118,9 @@ server_run() {
 	wall=$(calc "$t1 - $t0" 3)
 	per=$(calc "${n1:-0} / ($cpu > 0 ? $cpu : 1)" 0)
 	if [ "$mode" = ping-pong ]; then
-		echo "RESULT A $kind $mode round=$r p50_us=$(pct "$out.cli" 50.000) p99_us=$(pct "$out.cli" 99.000) datagrams=$n1 server_cpu_s=$cpu wall_s=$wall req_per_cpu_s=$per"
+		echo "RESULT A $kind $mode round=$r p50_us=$(pct "$out.cli" 50.000) p99_us=$(pct "$out.cli" 99.000) datagrams=$n1 server_cpu_s=$cpu client_cpu_s=$ccpu wall_s=$wall req_per_cpu_s=$per req_per_total_cpu_s=$(calc "${n1:-0} / ($cpu + $ccpu)" 0)"
 	else
-		echo "RESULT A $kind $mode round=$r datagrams=$n1 server_cpu_s=$cpu wall_s=$wall req_per_cpu_s=$per rate=$(calc "${n1:-0} / $wall" 0)"
+		echo "RESULT A $kind $mode round=$r datagrams=$n1 server_cpu_s=$cpu client_cpu_s=$ccpu wall_s=$wall req_per_cpu_s=$per req_per_total_cpu_s=$(calc "${n1:-0} / ($cpu + $ccpu)" 0) rate=$(calc "${n1:-0} / $wall" 0)"
 	fi
 }
 for r in $(seq "$ROUNDS"); do
