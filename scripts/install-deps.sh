@@ -6,6 +6,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libpcap-dev iproute2 tcpdump tshark
       dpdk valgrind qemu-system-x86 busybox-static cpio
+      python3 python3-scapy procps sockperf
       clang libclang-rt-14-dev iputils-ping)
 
 missing=()
