@@ -52,6 +52,9 @@ struct usnet_icmp;
 
 /* Bytes the stack puts in front of a UDP payload: Ethernet + IPv4 + UDP. */
 #define USNET_UDP_HEADROOM 42u
+/* The largest UDP payload sent or received (MMS_S and MMS_R, RFC 1122
+ * 3.3.2 / 3.4): 65535 - 20 - 8; above the MTU it is fragmented. */
+#define USNET_UDP_MAX_PAYLOAD 65507u
 
 /* --- Creating a stack ---------------------------------------------------- */
 
@@ -63,7 +66,7 @@ struct usnet_stack_conf {
 	uint32_t arp_retrans_ms;      /* between ARP requests while resolving [1000] */
 	uint32_t arp_max_probes;      /* requests before an entry is FAILED [3] */
 	uint32_t arp_failed_ms;	      /* a FAILED entry refuses sends this long [20000] */
-	uint32_t arp_queue_len;	      /* packets waiting per unresolved neighbour [8] */
+	uint32_t arp_queue_len;	      /* packets waiting per unresolved neighbour [64] */
 	uint32_t reasm_timeout_ms;    /* RFC 1122 3.3.2: give up on a datagram [30000] */
 	uint32_t reasm_mem_per_src;   /* bytes held for reassembly per source [262144] */
 	uint32_t reasm_mem_total;     /* bytes held for reassembly in all [4194304] */
@@ -194,12 +197,21 @@ int usnet_udp_sendto(struct usnet_udp *s, const void *buf, size_t len,
  * is returned (and cleared) first.
  */
 int usnet_udp_recvfrom(struct usnet_udp *s, void *buf, size_t len, struct usnet_addr4 *from);
+/* usnet_udp_recvfrom() that also says which of our addresses (or which
+ * broadcast address) the datagram was sent to (RFC 1122 4.1.3.5). */
+int usnet_udp_recvmsg(struct usnet_udp *s, void *buf, size_t len, struct usnet_addr4 *from,
+		      struct usnet_addr4 *to);
+/* TTL and TOS of the datagrams the socket sends (RFC 1122 3.2.1.6-7);
+ * ttl 0: the stack's. Always 0. */
+int usnet_udp_set_ttl(struct usnet_udp *s, uint8_t ttl);
+int usnet_udp_set_tos(struct usnet_udp *s, uint8_t tos);
 /* USNET_EV_* that hold now. */
 uint32_t usnet_udp_events(const struct usnet_udp *s);
 /*
  * The pending error, cleared (like SO_ERROR): -ECONNREFUSED (ICMP port
  * unreachable), -EHOSTUNREACH, -ENETUNREACH, -EPROTO (other ICMP
- * unreachables), -EMSGSIZE (fragmentation needed); 0 if none. Errors are
+ * unreachables, parameter problem), -EMSGSIZE (fragmentation needed); 0
+ * if none. Errors are
  * recorded for connected sockets only (RFC 1122 4.1.3.3 leaves it open;
  * this is what BSD sockets do).
  */
@@ -332,10 +344,12 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(icmp_echo_no_endpoint, "drop: echo reply for no endpoint, or its queue full")            \
 	X(icmp_rx_unreach, "destination unreachables received")                                    \
 	X(icmp_rx_time_exceeded, "time exceededs received")                                        \
+	X(icmp_rx_param_problem, "parameter problems received")                                    \
 	X(icmp_err_bad, "drop: ICMP error quoting a malformed or foreign datagram")                \
 	X(icmp_unknown_type, "ignored: ICMP type we do not handle")                                \
 	X(icmp_tx_unreach, "port/protocol unreachables sent")                                      \
-	X(icmp_unreach_limited, "unreachables not sent: rate limit")                               \
+	X(icmp_tx_time_exceeded, "reassembly time exceededs sent")                                 \
+	X(icmp_unreach_limited, "unreachables and time exceededs not sent: rate limit")            \
 	X(udp_rx, "UDP datagrams received")                                                        \
 	X(udp_short, "drop: shorter than a UDP header")                                            \
 	X(udp_bad_len, "drop: UDP length below 8 or beyond the IP payload")                        \

@@ -250,7 +250,7 @@ static bool is_broadcast(const struct stk_iface *ifc, uint32_t ip)
 	return ip == IPV4_BCAST || ip == ifc->bcast;
 }
 
-int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop)
+int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop, uint32_t npkts)
 {
 	struct arp_entry *e;
 
@@ -258,16 +258,30 @@ int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop)
 		return 0;
 	e = lookup(&st->arp, nexthop);
 	if (!e) {
-		for (uint32_t i = 0; i < st->arp.n; i++)
-			if (st->arp.e[i].state == ARP_FREE || st->arp.e[i].state == ARP_STALE ||
-			    st->arp.e[i].state == ARP_FAILED)
-				return 0;
-		st->c.arp_cache_full++;
+		if (npkts <= st->arp.qcap) {
+			for (uint32_t i = 0; i < st->arp.n; i++)
+				if (st->arp.e[i].state == ARP_FREE ||
+				    st->arp.e[i].state == ARP_STALE ||
+				    st->arp.e[i].state == ARP_FAILED)
+					return 0; /* arp_output() will get an entry */
+			st->c.arp_cache_full++;
+			return -ENOBUFS;
+		}
+		/* More fragments than a wait queue holds: start resolving so
+		 * that a retry after the answer goes straight out. */
+		e = create(st, nexthop, ifc->index);
+		if (!e)
+			return -ENOBUFS;
+		e->probes = 1;
+		set_state(st, e, ARP_INCOMPLETE, st->now + ms(st->conf.arp_retrans_ms));
+		send_request(st, ifc, nexthop, NULL);
 		return -ENOBUFS;
 	}
 	if (e->state == ARP_FAILED)
 		return -EHOSTUNREACH;
-	if (e->state == ARP_INCOMPLETE && e->qlen >= st->arp.qcap)
+	/* A datagram waits whole or not at all: its fragments are useless
+	 * without each other. */
+	if (e->state == ARP_INCOMPLETE && e->qlen + npkts > st->arp.qcap)
 		return -ENOBUFS;
 	return 0;
 }

@@ -57,20 +57,36 @@ void frag_fini(struct frag_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-uint32_t frag_expire(struct frag_table *t, uint64_t now, uint64_t *next)
+uint32_t frag_expire(struct frag_table *t, uint64_t now, uint64_t *next, struct frag_expired *rep,
+		     uint32_t nrep_max, uint32_t *nrep)
 {
 	uint32_t n = 0;
 
+	if (nrep)
+		*nrep = 0;
 	for (uint32_t i = 0; i < t->conf.max_datagrams && t->n; i++) {
+		struct frag_dgram *d = &t->d[i];
+
 		if (!t->used[i])
 			continue;
-		if (now >= t->d[i].deadline) {
-			/* A datagram killed by an overlap was counted then. */
-			n += !t->d[i].dead;
-			release(t, i);
-		} else if (t->d[i].deadline < *next) {
-			*next = t->d[i].deadline;
+		if (now < d->deadline) {
+			if (d->deadline < *next)
+				*next = d->deadline;
+			continue;
 		}
+		/* A datagram killed by an overlap was counted then. */
+		if (!d->dead) {
+			n++;
+			/* The first fragment carries at least 8 bytes: all but
+			 * the last are multiples of 8, and first and last
+			 * together would have completed it. */
+			if (rep && d->have_first && *nrep < nrep_max) {
+				rep[*nrep].ip = d->first;
+				memcpy(rep[*nrep].data, d->buf, 8);
+				(*nrep)++;
+			}
+		}
+		release(t, i);
 	}
 	return n;
 }

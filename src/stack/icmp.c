@@ -17,6 +17,7 @@
 #define ICMP_UNREACH	   3
 #define ICMP_ECHO_REQUEST  8
 #define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAM_PROBLEM 12
 #define ICMP_HLEN	   8
 
 /* RFC 792 destination unreachable codes. */
@@ -111,6 +112,8 @@ static int unreach_errno(uint8_t type, uint8_t code)
 {
 	if (type == ICMP_TIME_EXCEEDED)
 		return -EHOSTUNREACH;
+	if (type == ICMP_PARAM_PROBLEM)
+		return -EPROTO;
 	switch (code) {
 	case UNREACH_NET:
 		return -ENETUNREACH;
@@ -137,8 +140,10 @@ static void error_input(struct usnet_stack *st, struct ip_dgram *d, const struct
 
 	if (h->type == ICMP_UNREACH)
 		st->c.icmp_rx_unreach++;
-	else
+	else if (h->type == ICMP_TIME_EXCEEDED)
 		st->c.icmp_rx_time_exceeded++;
+	else
+		st->c.icmp_rx_param_problem++;
 	if (qlen < 20 + 8 || qip->ver_ihl >> 4 != 4)
 		goto bad;
 	qhl = (uint32_t)(qip->ver_ihl & 0xf) * 4;
@@ -186,6 +191,7 @@ void icmp_input(struct usnet_stack *st, struct ip_dgram *d)
 		break;
 	case ICMP_UNREACH:
 	case ICMP_TIME_EXCEEDED:
+	case ICMP_PARAM_PROBLEM: /* RFC 1122 3.2.2.5: MUST be passed to the transport */
 		/* RFC 1122 3.2.2: errors about errors or broadcasts never come
 		 * from a correct host; a broadcast error is still only ours
 		 * if it quotes our datagram, which error_input() checks. */
@@ -215,41 +221,65 @@ static bool unreach_allowed(struct usnet_stack *st)
 	return true;
 }
 
-void icmp_send_unreach(struct usnet_stack *st, const struct ip_dgram *d, uint8_t code)
+/* An ICMP error about a datagram we received: header ip (our copy of its
+ * fixed part), the first bytes of its payload. */
+static bool send_error(struct usnet_stack *st, uint8_t type, uint8_t code,
+		       const struct usnet_ipv4_hdr *ip, const uint8_t *l4, uint32_t l4_len)
 {
 	struct {
 		struct icmp_hdr h;
 		struct usnet_ipv4_hdr ip;
 		uint8_t l4[8];
 	} __attribute__((packed)) m;
-	uint32_t n = d->l4_len < 8 ? d->l4_len : 8;
+	uint32_t n = l4_len < 8 ? l4_len : 8;
 	struct route rt;
 
+	if (!unreach_allowed(st)) {
+		st->c.icmp_unreach_limited++;
+		return false;
+	}
+	memset(&m, 0, sizeof(m));
+	m.h.type = type;
+	m.h.code = code;
+	/* The quoted header as received, without its options (our copy has
+	 * only the fixed part), so IHL says 5 and the checksum is redone. */
+	m.ip = *ip;
+	m.ip.ver_ihl = 0x45;
+	m.ip.csum = 0;
+	m.ip.csum = usnet_ipv4_csum(&m.ip);
+	memcpy(m.l4, l4, n);
+	m.h.csum = icmp_csum(&m, (uint32_t)(sizeof(m) - 8 + n), NULL, 0);
+	if (ip_route(st, ntohl(ip->src), &rt))
+		return false;
+	rt.src = ntohl(ip->dst);
+	return ip_send_copy(st, &rt, ntohl(ip->src), USNET_IPPROTO_ICMP, st->conf.ttl, &m,
+			    (uint32_t)(sizeof(m) - 8 + n), NULL, 0) == 0;
+}
+
+void icmp_send_unreach(struct usnet_stack *st, const struct ip_dgram *d, uint8_t code)
+{
 	/* RFC 1122 3.2.2: never about a broadcast, never about an ICMP error
 	 * (we only call this for UDP and unknown protocols). */
 	if (d->bcast)
 		return;
-	if (!unreach_allowed(st)) {
-		st->c.icmp_unreach_limited++;
-		return;
-	}
-	memset(&m, 0, sizeof(m));
-	m.h.type = ICMP_UNREACH;
-	m.h.code = code;
-	/* The quoted header as received, without its options (our copy has
-	 * only the fixed part), so IHL says 5 and the checksum is redone. */
-	m.ip = d->ip;
-	m.ip.ver_ihl = 0x45;
-	m.ip.csum = 0;
-	m.ip.csum = usnet_ipv4_csum(&m.ip);
-	memcpy(m.l4, d->l4, n);
-	m.h.csum = icmp_csum(&m, (uint32_t)(sizeof(m) - 8 + n), NULL, 0);
-	if (ip_route(st, d->src, &rt))
-		return;
-	rt.src = d->dst;
-	if (ip_send_copy(st, &rt, d->src, USNET_IPPROTO_ICMP, st->conf.ttl, &m,
-			 (uint32_t)(sizeof(m) - 8 + n), NULL, 0) == 0)
+	if (send_error(st, ICMP_UNREACH, code, &d->ip, d->l4, d->l4_len))
 		st->c.icmp_tx_unreach++;
+}
+
+void icmp_send_reasm_timeout(struct usnet_stack *st, const struct usnet_ipv4_hdr *ip,
+			     const uint8_t *l4, uint32_t l4_len)
+{
+	uint32_t dst = ntohl(ip->dst);
+
+	/* RFC 1122 3.2.2 again: not about a datagram sent to a broadcast. */
+	if (dst == IPV4_BCAST)
+		return;
+	for (unsigned i = 0; i < st->nifc; i++)
+		if (dst == st->ifc[i].bcast)
+			return;
+	/* RFC 792: time exceeded, code 1 "fragment reassembly time exceeded". */
+	if (send_error(st, ICMP_TIME_EXCEEDED, 1, ip, l4, l4_len))
+		st->c.icmp_tx_time_exceeded++;
 }
 
 /* --- echo endpoints --- */

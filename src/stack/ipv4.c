@@ -212,6 +212,7 @@ int ip_route(struct usnet_stack *st, uint32_t dst, struct route *rt)
 			rt->ifc = ifc;
 			rt->nexthop = dst;
 			rt->src = ifc->addr;
+			rt->tos = 0;
 			return 0;
 		}
 		if (ifc->gateway && !gw)
@@ -224,6 +225,7 @@ int ip_route(struct usnet_stack *st, uint32_t dst, struct route *rt)
 	rt->ifc = gw;
 	rt->nexthop = gw->gateway;
 	rt->src = gw->addr;
+	rt->tos = 0;
 	return 0;
 }
 
@@ -239,7 +241,7 @@ static void ip_header(struct usnet_ipv4_hdr *ip, const struct route *rt, uint32_
 		      uint8_t proto, uint8_t ttl, uint16_t id, uint16_t frag, uint32_t total)
 {
 	ip->ver_ihl = 0x45;
-	ip->tos = 0;
+	ip->tos = rt->tos;
 	ip->total_len = htons((uint16_t)total);
 	ip->id = htons(id);
 	ip->frag_off = htons(frag);
@@ -255,7 +257,7 @@ int ip_send_pkt(struct usnet_stack *st, const struct route *rt, uint32_t dst, ui
 		uint8_t ttl, struct usnet_pkt *pkt)
 {
 	struct usnet_ipv4_hdr *ip;
-	int err = arp_check(st, rt->ifc, rt->nexthop);
+	int err = arp_check(st, rt->ifc, rt->nexthop, 1);
 
 	if (err)
 		return err;
@@ -316,7 +318,7 @@ int ip_send_copy(struct usnet_stack *st, const struct route *rt, uint32_t dst, u
 
 	if (total > 65535 - 20)
 		return -EMSGSIZE;
-	err = arp_check(st, rt->ifc, rt->nexthop);
+	err = arp_check(st, rt->ifc, rt->nexthop, nfrag);
 	if (err)
 		return err;
 	/* All buffers first, so that a datagram is sent whole or not at all. */
@@ -340,8 +342,8 @@ int ip_send_copy(struct usnet_stack *st, const struct route *rt, uint32_t dst, u
 		ip_header(ip, rt, dst, proto, ttl, id, frag, 20 + n);
 		if (nfrag > 1)
 			st->c.ip_tx_frag++;
-		/* The first fragment resolves the neighbour; the others queue
-		 * behind it, arp_check() said there is room for one. */
+		/* The first fragment starts resolving the neighbour; the others
+		 * queue behind it: arp_check() said there is room for all. */
 		arp_output(st, rt->ifc, rt->nexthop, p);
 	}
 	st->c.ip_tx++;

@@ -33,7 +33,7 @@ static int conf_defaults(struct usnet_stack_conf *c)
 	DEF(arp_retrans_ms, 1000);
 	DEF(arp_max_probes, 3);
 	DEF(arp_failed_ms, 20000);
-	DEF(arp_queue_len, 8);
+	DEF(arp_queue_len, 64);
 	DEF(reasm_timeout_ms, 30000);
 	DEF(reasm_mem_per_src, 262144);
 	DEF(reasm_mem_total, 4194304);
@@ -288,13 +288,19 @@ void stk_timer_at(struct usnet_stack *st, uint64_t when)
 
 static void run_timers(struct usnet_stack *st)
 {
+	struct frag_expired rep[8];
 	uint64_t next = UINT64_MAX;
+	uint32_t nrep;
 
 	if (st->now < st->next_timer)
 		return;
 	st->next_timer = UINT64_MAX;
-	st->c.ip_reasm_timeout += frag_expire(&st->frag, st->now, &next);
+	st->c.ip_reasm_timeout += frag_expire(&st->frag, st->now, &next, rep, 8, &nrep);
 	stk_timer_at(st, next);
+	/* RFC 1122 3.3.2: time exceeded "SHOULD be sent" when fragment zero
+	 * had arrived (at most 8 per poll, and rate-limited). */
+	for (uint32_t i = 0; i < nrep; i++)
+		icmp_send_reasm_timeout(st, &rep[i].ip, rep[i].data, sizeof(rep[i].data));
 	arp_timers(st, st->now);
 }
 

@@ -135,8 +135,20 @@ void frag_fini(struct frag_table *t);
 /* One fragment: header ip (validated by the caller), payload data[0..len). */
 enum frag_result frag_input(struct frag_table *t, const struct usnet_ipv4_hdr *ip,
 			    const uint8_t *data, uint32_t len, uint64_t now, struct frag_out *out);
-/* Drop datagrams past their deadline; returns how many; *next = earliest deadline left. */
-uint32_t frag_expire(struct frag_table *t, uint64_t now, uint64_t *next);
+/* A datagram that timed out with its first fragment: what an ICMP time
+ * exceeded quotes (RFC 792: the header and 64 bits of data). */
+struct frag_expired {
+	struct usnet_ipv4_hdr ip;
+	uint8_t data[8];
+};
+
+/*
+ * Drop datagrams past their deadline; returns how many; *next = earliest
+ * deadline left. Up to nrep of them that had their first fragment are
+ * described in rep[0..*nrep) (rep may be NULL).
+ */
+uint32_t frag_expire(struct frag_table *t, uint64_t now, uint64_t *next, struct frag_expired *rep,
+		     uint32_t nrep_max, uint32_t *nrep);
 
 /* --- sockets --- */
 
@@ -173,6 +185,7 @@ struct usnet_udp {
 	struct stk_sock s; /* first */
 	uint32_t lip, rip;
 	uint16_t lport, rport;
+	uint8_t ttl, tos; /* ttl 0: the stack's */
 	bool bound, connected;
 	struct usnet_udp *hnext;	 /* port hash chain, while bound */
 	struct usnet_udp *anext, *aprev; /* every open socket */
@@ -227,6 +240,7 @@ struct route {
 	struct stk_iface *ifc;
 	uint32_t nexthop; /* host order; IPV4_BCAST or the subnet broadcast: link broadcast */
 	uint32_t src;
+	uint8_t tos; /* for the IPv4 header; ip_route() sets 0 */
 };
 
 /* stack.c */
@@ -256,8 +270,13 @@ int arp_init(struct arp_cache *a, const struct usnet_stack_conf *conf);
 void arp_fini(struct arp_cache *a);
 void arp_input(struct usnet_stack *st, struct stk_iface *ifc, struct usnet_pkt *pkt);
 void arp_send_gratuitous(struct usnet_stack *st, struct stk_iface *ifc);
-/* Can a packet to nexthop go now or wait? 0, -EHOSTUNREACH, -ENOBUFS. No state change. */
-int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop);
+/*
+ * Can npkts packets (one datagram's fragments) to nexthop go now or all
+ * wait for resolution? 0, -EHOSTUNREACH (FAILED), -ENOBUFS (the wait
+ * queue or the cache is full; more packets than a queue holds start the
+ * resolution so that a retry succeeds once it is answered).
+ */
+int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop, uint32_t npkts);
 /* Send an IPv4 packet (data at its IPv4 header) to nexthop; always takes it. */
 void arp_output(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop,
 		struct usnet_pkt *pkt);
@@ -286,6 +305,9 @@ bool ip_unicast_src_ok(uint32_t ip);
 void icmp_input(struct usnet_stack *st, struct ip_dgram *d);
 /* Port/protocol unreachable for a received datagram (rate-limited). */
 void icmp_send_unreach(struct usnet_stack *st, const struct ip_dgram *d, uint8_t code);
+/* Time exceeded in reassembly (rate-limited like unreachables). */
+void icmp_send_reasm_timeout(struct usnet_stack *st, const struct usnet_ipv4_hdr *ip,
+			     const uint8_t *l4, uint32_t l4_len);
 
 /* udp.c */
 void udp_input(struct usnet_stack *st, struct ip_dgram *d);

@@ -12,8 +12,6 @@
 
 #include "stack_impl.h"
 
-#define UDP_MAX_PAYLOAD (65535 - 20 - 8)
-
 static uint32_t port_hash(uint16_t port)
 {
 	return (uint32_t)((port * 0x9e37u) >> 4) & (UDP_HASH - 1);
@@ -74,8 +72,10 @@ void udp_input(struct usnet_stack *st, struct ip_dgram *d)
 		st->c.udp_bad_len++;
 		goto out;
 	}
-	/* RFC 1122 4.1.3.4: verify when present; 0 means none. */
-	if (u->csum &&
+	/* RFC 1122 4.1.3.4: verify when present; 0 means none. A frame the
+	 * port says was made on this host with its checksum left to an
+	 * offload (USNET_PKT_F_CSUM_PARTIAL) never crossed a wire. */
+	if (u->csum && !(d->pkt && (d->pkt->flags & USNET_PKT_F_CSUM_PARTIAL)) &&
 	    usnet_csum_fold(usnet_csum_add(pseudo_sum(d->src, d->dst, ulen), u, ulen)) != 0) {
 		st->c.udp_bad_csum++;
 		goto out;
@@ -314,6 +314,7 @@ static int send_prepare(struct usnet_udp *s, const struct usnet_addr4 *to, struc
 		return err;
 	if (s->lip)
 		rt->src = s->lip;
+	rt->tos = s->tos;
 	return 0;
 }
 
@@ -335,7 +336,7 @@ int usnet_udp_sendto(struct usnet_udp *s, const void *buf, size_t len, const str
 	struct route rt;
 	int err;
 
-	if (len > UDP_MAX_PAYLOAD)
+	if (len > USNET_UDP_MAX_PAYLOAD)
 		return -EMSGSIZE;
 	if (len && !buf)
 		return -EINVAL;
@@ -354,12 +355,13 @@ int usnet_udp_sendto(struct usnet_udp *s, const void *buf, size_t len, const str
 		memcpy(usnet_pkt_data(p), &h, 8);
 		if (len)
 			memcpy(usnet_pkt_data(p) + 8, buf, len);
-		err = ip_send_pkt(st, &rt, dst.ip, USNET_IPPROTO_UDP, st->conf.ttl, p);
+		err = ip_send_pkt(st, &rt, dst.ip, USNET_IPPROTO_UDP,
+				  s->ttl ? s->ttl : st->conf.ttl, p);
 		if (err)
 			usnet_pkt_free(p);
 	} else {
-		err = ip_send_copy(st, &rt, dst.ip, USNET_IPPROTO_UDP, st->conf.ttl, &h, 8, buf,
-				   (uint32_t)len);
+		err = ip_send_copy(st, &rt, dst.ip, USNET_IPPROTO_UDP,
+				   s->ttl ? s->ttl : st->conf.ttl, &h, 8, buf, (uint32_t)len);
 	}
 	stk_tx_flush(st, rt.ifc);
 	if (err)
@@ -370,6 +372,24 @@ int usnet_udp_sendto(struct usnet_udp *s, const void *buf, size_t len, const str
 
 int usnet_udp_recvfrom(struct usnet_udp *s, void *buf, size_t len, struct usnet_addr4 *from)
 {
+	return usnet_udp_recvmsg(s, buf, len, from, NULL);
+}
+
+int usnet_udp_set_ttl(struct usnet_udp *s, uint8_t ttl)
+{
+	s->ttl = ttl;
+	return 0;
+}
+
+int usnet_udp_set_tos(struct usnet_udp *s, uint8_t tos)
+{
+	s->tos = tos;
+	return 0;
+}
+
+int usnet_udp_recvmsg(struct usnet_udp *s, void *buf, size_t len, struct usnet_addr4 *from,
+		      struct usnet_addr4 *to)
+{
 	struct stk_msg m;
 	int n;
 
@@ -379,6 +399,8 @@ int usnet_udp_recvfrom(struct usnet_udp *s, void *buf, size_t len, struct usnet_
 		return -EAGAIN;
 	if (from)
 		*from = m.from;
+	if (to)
+		*to = m.to;
 	if (len && buf)
 		memcpy(buf, m.data, len < m.len ? len : m.len);
 	n = m.len;
@@ -454,15 +476,17 @@ int usnet_udp_send_pkt(struct usnet_udp *s, struct usnet_pkt *pkt, const struct 
 		/* Too big for one packet, or from another interface's pool:
 		 * the copying path. */
 		fill_hdr(&h, s, &rt, &dst, usnet_pkt_data(pkt), pkt->len);
-		err = ip_send_copy(st, &rt, dst.ip, USNET_IPPROTO_UDP, st->conf.ttl, &h, 8,
-				   usnet_pkt_data(pkt), pkt->len);
+		err =
+		    ip_send_copy(st, &rt, dst.ip, USNET_IPPROTO_UDP, s->ttl ? s->ttl : st->conf.ttl,
+				 &h, 8, usnet_pkt_data(pkt), pkt->len);
 		if (!err)
 			usnet_pkt_free(pkt);
 	} else {
 		fill_hdr(&h, s, &rt, &dst, usnet_pkt_data(pkt), pkt->len);
 		hp = (struct usnet_udp_hdr *)usnet_pkt_prepend(pkt, 8);
 		*hp = h;
-		err = ip_send_pkt(st, &rt, dst.ip, USNET_IPPROTO_UDP, st->conf.ttl, pkt);
+		err = ip_send_pkt(st, &rt, dst.ip, USNET_IPPROTO_UDP,
+				  s->ttl ? s->ttl : st->conf.ttl, pkt);
 		if (err)
 			usnet_pkt_adj(pkt, 8);
 	}

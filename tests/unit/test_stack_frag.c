@@ -122,7 +122,7 @@ static void test_dup_overlap(void)
 		uint64_t next = UINT64_MAX;
 
 		/* Killed ones are not counted again as timed out. */
-		CHECK_EQ(frag_expire(&t, 30000 * MS, &next), 0);
+		CHECK_EQ(frag_expire(&t, 30000 * MS, &next, NULL, 0, NULL), 0);
 		CHECK_EQ(t.n, 0);
 	}
 	frag_fini(&t);
@@ -151,10 +151,18 @@ static void test_timeout(void)
 
 	CHECK_EQ(frag_init(&t, &c), 0);
 	CHECK_EQ(feed(&t, IP_PEER, 1, 0, 8, true, 1000, &out), FRAG_HELD);
-	CHECK_EQ(frag_expire(&t, 1000 + c.timeout_ns - 1, &next), 0);
+	CHECK_EQ(frag_expire(&t, 1000 + c.timeout_ns - 1, &next, NULL, 0, NULL), 0);
 	CHECK_EQ(next, 1000 + c.timeout_ns);
 	next = UINT64_MAX;
-	CHECK_EQ(frag_expire(&t, 1000 + c.timeout_ns, &next), 1);
+	{
+		struct frag_expired rep[2];
+		uint32_t nrep = 9;
+
+		CHECK_EQ(frag_expire(&t, 1000 + c.timeout_ns, &next, rep, 2, &nrep), 1);
+		CHECK_EQ(nrep, 1); /* it had its first fragment */
+		CHECK_EQ(ntohs(rep[0].ip.id), 1);
+		CHECK(!memcmp(rep[0].data, data, 8));
+	}
 	CHECK_EQ(next, UINT64_MAX);
 	CHECK_EQ(t.mem, 0);
 	/* The rest arriving late starts a new datagram that cannot complete. */
@@ -233,11 +241,31 @@ static void test_stack_path(void)
 	memset(buf, 0, sizeof(buf));
 	CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), 2000);
 	CHECK(buf[0] == 'z' && buf[1999] == 'z');
-	/* That lone first fragment times out, driven by poll. */
+	/* That lone first fragment times out, driven by poll, and the source
+	 * hears about it (RFC 1122 3.3.2: time exceeded, code 1). */
 	CHECK(usnet_stack_arm(h.st) > 0);
+	answer_arp(&h, IP_PEER);
 	fake_now += 1000 * MS;
 	usnet_stack_poll(h.st);
 	CHECK_EQ(counters(&h).ip_reasm_timeout, 1);
+	CHECK_EQ(counters(&h).icmp_tx_time_exceeded, 1);
+	n = peer_recv(&h, f, sizeof(f));
+	CHECK(n >= 14 + 20 + 8 + 28);
+	CHECK_EQ(f[34], 11);
+	CHECK_EQ(f[35], 1);
+	CHECK_EQ(get16(f + 42 + 4), 77);   /* the quoted id */
+	CHECK(!memcmp(f + 42 + 20, u, 8)); /* and the UDP header */
+	CHECK_EQ(usnet_csum_fold(usnet_csum_add(0, f + 34, 36)), 0);
+	/* Only fragment zero lets the source match it: a datagram that
+	 * lacked it times out without a message. */
+	n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, USNET_IPPROTO_UDP, 80, 1000 / 8, NULL, 0,
+		    u + 1000, ul - 1000);
+	inject(&h, f, n);
+	fake_now += 1000 * MS;
+	usnet_stack_poll(h.st);
+	CHECK_EQ(counters(&h).ip_reasm_timeout, 2);
+	CHECK_EQ(counters(&h).icmp_tx_time_exceeded, 1);
+	CHECK_EQ(peer_drain(&h), 0);
 	/* Overlap through the stack. */
 	n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, USNET_IPPROTO_UDP, 78, IP_MF, NULL, 0, u,
 		    1000);

@@ -158,6 +158,10 @@ static void test_unreach_in(void)
 	inject(&h, f, n);
 	CHECK_EQ(counters(&h).icmp_rx_time_exceeded, 1);
 	CHECK_EQ(usnet_udp_error(c), -EHOSTUNREACH);
+	n = error_about(f, 12, 0, sent); /* parameter problem */
+	inject(&h, f, n);
+	CHECK_EQ(counters(&h).icmp_rx_param_problem, 1);
+	CHECK_EQ(usnet_udp_error(c), -EPROTO);
 
 	/* An unconnected socket hears nothing (BSD semantics). */
 	CHECK_EQ(usnet_udp_open(h.st, &u, NULL), 0);

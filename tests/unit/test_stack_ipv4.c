@@ -187,9 +187,78 @@ static void test_unknown_proto(struct harness *h_)
 	CHECK_EQ(get32(r + 42 + 12), IP_PEER); /* the quoted header's source */
 }
 
+/* Two interfaces: routing picks the on-link one, else the gateway's;
+ * datagrams for either address are accepted on either (weak host). */
+static void test_two_ifaces(void)
+{
+	static const uint8_t mac2[6] = {0x02, 0, 0, 0, 1, 1};
+	struct usnet_iface_conf ic = {0};
+	struct usnet_addr4 to = {0xc6130102u, 9};
+	struct usnet_port *p2, *peer2;
+	struct usnet_udp *s;
+	struct harness h;
+	uint8_t f[256];
+	char buf[16];
+	size_t n;
+
+	CHECK_EQ(harness_open(&h, "ipv4_if1", NULL), 0);
+	CHECK_EQ(usnet_port_open(&p2, "pair:ipv4_if2", NULL), 0);
+	CHECK_EQ(usnet_port_open(&peer2, "pair:ipv4_if2", NULL), 0);
+	ic.port = p2;
+	ic.addr = 0xc6130101u; /* 198.19.1.1/24 */
+	ic.prefix_len = 24;
+	memcpy(ic.mac, mac2, 6);
+	ic.no_garp = true;
+	CHECK_EQ(usnet_stack_add_iface(h.st, &ic), 1);
+	CHECK_EQ(usnet_stack_add_iface(h.st, &ic), -EEXIST);
+	CHECK_EQ(usnet_udp_open(h.st, &s, NULL), 0);
+	CHECK_EQ(usnet_udp_bind(s, 0, 9), 0);
+
+	/* On-link on the second interface: its ARP request leaves there. */
+	CHECK_EQ(usnet_udp_sendto(s, "x", 1, &to), 1);
+	{
+		struct usnet_pkt *p;
+
+		CHECK_EQ(usnet_rx_burst(peer2, 0, &p, 1), 1);
+		CHECK_EQ(get16(usnet_pkt_data(p) + 12), 0x0806);
+		CHECK(!memcmp(usnet_pkt_data(p) + 6, mac2, 6));
+		CHECK_EQ(get32(usnet_pkt_data(p) + 28), 0xc6130101u);
+		usnet_pkt_free(p);
+	}
+	CHECK_EQ(peer_drain(&h), 0);
+	/* Off-link: the first interface's gateway. */
+	to.ip = 0x08080808u;
+	CHECK_EQ(usnet_udp_sendto(s, "y", 1, &to), 1);
+	n = peer_recv(&h, f, sizeof(f));
+	CHECK(n > 0 && get32(f + 38) == IP_GW);
+	/* Weak host: the second interface's address, received on the first. */
+	{
+		uint8_t u[64];
+		size_t ul = make_udp(u, IP_PEER, 0xc6130101u, 7, 9, "weak", 4);
+
+		n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, 0xc6130101u, USNET_IPPROTO_UDP, 1, 0,
+			    NULL, 0, u, ul);
+		inject(&h, f, n);
+		CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), 4);
+	}
+	usnet_udp_close(s);
+	harness_close(&h);
+	{
+		struct usnet_pkt *p[8];
+		uint16_t k;
+
+		while ((k = usnet_rx_burst(peer2, 0, p, 8)))
+			usnet_pkt_free_bulk(p, k);
+	}
+	usnet_port_close(peer2);
+	usnet_port_close(p2);
+}
+
 int main(void)
 {
 	struct harness h;
+
+	test_two_ifaces();
 
 	CHECK_EQ(harness_open(&h, "ipv4", NULL), 0);
 	test_eth(&h);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "../../src/stack/stack_impl.h"
 #include "stack_util.h"
 
 /* A datagram from the peer to the stack, as a whole frame. */
@@ -50,6 +51,16 @@ static void test_rx_checksums(void)
 	CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), 5);
 	CHECK_EQ(counters(&h).udp_bad_csum, 1);
 
+	/* recvmsg also gives the address it was sent to. */
+	{
+		struct usnet_addr4 to;
+
+		n = peer_datagram(f, 1234, 5000, "dst");
+		inject(&h, f, n);
+		CHECK_EQ(usnet_udp_recvmsg(s, buf, sizeof(buf), &from, &to), 3);
+		CHECK_EQ(to.ip, IP_US);
+		CHECK_EQ(to.port, 5000);
+	}
 	/* Truncation reports the full length, like MSG_TRUNC. */
 	n = peer_datagram(f, 1234, 5000, "a longer datagram");
 	inject(&h, f, n);
@@ -72,6 +83,53 @@ static void test_rx_checksums(void)
 		CHECK_EQ(counters(&h).udp_short, 1);
 	}
 	CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), -EAGAIN);
+	usnet_udp_close(s);
+	harness_close(&h);
+}
+
+/* A frame whose UDP checksum was left to an offload (the field holds the
+ * pseudo-header sum, as Linux's CHECKSUM_PARTIAL): dropped as corrupt,
+ * unless the port flags it USNET_PKT_F_CSUM_PARTIAL. */
+static void test_csum_partial(void)
+{
+	struct harness h;
+	struct usnet_udp *s;
+	uint8_t f[256];
+	char buf[16];
+	size_t n;
+
+	CHECK_EQ(harness_open(&h, "udp_partial", NULL), 0);
+	CHECK_EQ(usnet_udp_open(h.st, &s, NULL), 0);
+	CHECK_EQ(usnet_udp_bind(s, 0, 5001), 0);
+	n = peer_datagram(f, 1234, 5001, "offload");
+	{
+		/* The pseudo-header sum, not complemented, in the field. */
+		uint32_t sum = (IP_PEER >> 16) + (IP_PEER & 0xffff) + (IP_US >> 16) +
+			       (IP_US & 0xffff) + 17 + 15;
+		uint16_t partial;
+
+		sum = (sum & 0xffff) + (sum >> 16);
+		partial = htons((uint16_t)sum);
+		memcpy(f + 14 + 20 + 6, &partial, 2);
+	}
+	for (int flagged = 0; flagged < 2; flagged++) {
+		struct usnet_pkt *p = usnet_pkt_alloc(usnet_port_pool(h.port, 0));
+
+		CHECK(p != NULL);
+		if (!p)
+			break;
+		memcpy(usnet_pkt_data(p), f, n);
+		p->len = (uint16_t)n;
+		p->flags = flagged ? USNET_PKT_F_CSUM_PARTIAL : 0;
+		eth_input(h.st, &h.st->ifc[0], p);
+		if (flagged) {
+			CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), 7);
+			CHECK(!memcmp(buf, "offload", 7));
+		} else {
+			CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), -EAGAIN);
+			CHECK_EQ(counters(&h).udp_bad_csum, 1);
+		}
+	}
 	usnet_udp_close(s);
 	harness_close(&h);
 }
@@ -106,6 +164,19 @@ static void test_tx_checksum(void)
 	CHECK(!memcmp(v.eth->dst, MAC_PEER, 6) && !memcmp(v.eth->src, MAC_US, 6));
 	CHECK_EQ(ntohl(v.ip->src), IP_US);
 	CHECK_EQ(counters(&h).udp_tx, 1);
+	CHECK_EQ(v.ip->ttl, 64);
+	CHECK_EQ(v.ip->tos, 0);
+	/* Per-socket TTL and TOS (RFC 1122 3.2.1.6-7). */
+	CHECK_EQ(usnet_udp_set_ttl(s, 7), 0);
+	CHECK_EQ(usnet_udp_set_tos(s, 0x10), 0);
+	CHECK_EQ(usnet_udp_sendto(s, "ttl", 3, &to), 3);
+	n = peer_recv(&h, f, sizeof(f));
+	CHECK_EQ(usnet_udp4_parse(f, n, &v), 0);
+	CHECK_EQ(v.ip->ttl, 7);
+	CHECK_EQ(v.ip->tos, 0x10);
+	CHECK(v.ip_csum_ok);
+	CHECK_EQ(usnet_udp_set_ttl(s, 0), 0);
+	CHECK_EQ(usnet_udp_set_tos(s, 0), 0);
 
 	/* Off-link: through the gateway's MAC. */
 	to.ip = IP_FAR;
@@ -125,6 +196,50 @@ static void test_tx_checksum(void)
 	to.ip = IP_PEER;
 	CHECK_EQ(usnet_udp_sendto(s, f, 65508, &to), -EMSGSIZE);
 	CHECK_EQ(usnet_udp_sendto(s, "x", 1, NULL), -EDESTADDRREQ);
+	usnet_udp_close(s);
+	harness_close(&h);
+}
+
+/* A fragmented datagram to an unresolved neighbour waits whole, or is
+ * refused whole while the resolution starts. */
+static void test_big_unresolved(void)
+{
+	static uint8_t big[60000];
+	struct usnet_stack_conf conf = {.arp_queue_len = 16};
+	struct usnet_addr4 to = {IP_PEER, 9};
+	struct usnet_udp *s;
+	struct harness h;
+	uint8_t f[2048];
+	unsigned frags = 0;
+	size_t n;
+
+	/* Default queue (64 packets): 41 fragments wait, all go after the answer. */
+	CHECK_EQ(harness_open(&h, "udp_big", NULL), 0);
+	CHECK_EQ(usnet_udp_open(h.st, &s, NULL), 0);
+	CHECK_EQ(usnet_udp_sendto(s, big, sizeof(big), &to), (int)sizeof(big));
+	CHECK_EQ(peer_drain(&h), 1); /* the ARP request */
+	answer_arp(&h, IP_PEER);
+	while ((n = peer_recv(&h, f, sizeof(f))))
+		frags += get16(f + 12) == 0x0800;
+	CHECK_EQ(frags, (sizeof(big) + 8 + 1479) / 1480);
+	CHECK_EQ(counters(&h).arp_queue_drop, 0);
+	usnet_udp_close(s);
+	harness_close(&h);
+
+	/* A 16-packet queue: refused, but the request goes out; after the
+	 * answer the same call succeeds. */
+	CHECK_EQ(harness_open(&h, "udp_big2", &conf), 0);
+	CHECK_EQ(usnet_udp_open(h.st, &s, NULL), 0);
+	CHECK_EQ(usnet_udp_sendto(s, big, 30000, &to), -ENOBUFS);
+	n = peer_recv(&h, f, sizeof(f));
+	CHECK(n > 0 && get16(f + 12) == 0x0806);
+	/* Smaller datagrams still queue, up to the cap, whole. */
+	CHECK_EQ(usnet_udp_sendto(s, big, 14000, &to), 14000); /* 10 fragments */
+	CHECK_EQ(usnet_udp_sendto(s, big, 14000, &to), -ENOBUFS);
+	answer_arp(&h, IP_PEER);
+	CHECK_EQ(peer_drain(&h), 10);
+	CHECK_EQ(usnet_udp_sendto(s, big, 30000, &to), 30000);
+	CHECK_EQ(peer_drain(&h), 21);
 	usnet_udp_close(s);
 	harness_close(&h);
 }
@@ -395,6 +510,8 @@ int main(void)
 {
 	test_rx_checksums();
 	test_tx_checksum();
+	test_csum_partial();
+	test_big_unresolved();
 	test_bind_demux();
 	test_ephemeral();
 	test_events_and_rcvbuf();
