@@ -6,8 +6,9 @@
 # checksums, IHL < 5, lengths beyond the frame, TTL 0, broadcast and
 # multicast source addresses (MAC and IP), bad options, duplicate,
 # overlapping and malformed fragments, a fragment flood, an ARP reply
-# storm, ARP for other addresses, ARP from bad senders, and gratuitous ARP
-# claiming our address or stealing the gateway's. After each case
+# storm, ARP for other addresses, ARP from bad senders, gratuitous ARP
+# claiming our address or stealing the gateway's, and the flood's
+# reassembly time-out (30 s: the test waits for it). After each case
 # (stack_hostile.py) the named counter must have moved by exactly the
 # expected amount, no other verdict counter may have moved, and a kernel
 # socket's datagram must still come back. At the end: the kernel's ping is
