@@ -11,23 +11,26 @@ done
 
 # st_pair NAME KADDR: namespaces ${NAME}k (kernel, KADDR/24 on veth kv$TV_ID)
 # and ${NAME}u (usnet's side, uv$TV_ID without an address). Sets SK, SU, KIF, UIF.
+# The kernel's veth keeps its checksum offload: its UDP frames reach
+# usnet's AF_PACKET socket with the checksum left to the offload
+# (CHECKSUM_PARTIAL), which the afpacket port flags for the stack
+# (USNET_PKT_F_CSUM_PARTIAL); every test asserts no udp_bad_csum.
 st_pair() {
 	SK=${1}k$TV_ID SU=${1}u$TV_ID KIF=kv$TV_ID UIF=uv$TV_ID
 	tv_ns "$SK"
 	tv_ns "$SU"
 	tv_veth "$SK" "$KIF" "$SU" "$UIF"
 	ip -n "$SK" addr add "$2/24" dev "$KIF"
-	st_no_tx_csum "$SK" "$KIF"
 	# The kernel side must not answer for anything on usnet's side.
 	ip netns exec "$SU" sysctl -qw net.ipv4.conf.all.arp_ignore=8
 }
 
-# st_no_tx_csum NS IF: the kernel computes the checksums of what it sends on
-# IF itself. A veth offloads them by default: its frames carry a partial
-# checksum (CHECKSUM_PARTIAL, the peer's kernel never checks it), which an
-# AF_PACKET reader sees as it is, so usnet would count them as bad checksums.
-# A real wire never carries those. ETHTOOL_STXCSUM through SIOCETHTOOL
-# (linux/ethtool.h), as `ethtool -K IF tx off` does, which is not installed.
+# st_no_tx_csum NS IF: make the kernel compute the checksums of what it
+# sends on IF (`ethtool -K IF tx off`, by ETHTOOL_STXCSUM through
+# SIOCETHTOOL, linux/ethtool.h: ethtool is not installed). For paths that
+# cannot carry "checksum left to the offload" to the stack: usnetd copies a
+# frame from its afpacket uplink into a memif ring, and memif descriptors
+# have no such flag, so its clients would see the partial checksum as bad.
 st_no_tx_csum() {
 	tv_x "$1" python3 - "$2" <<'EOF' || fail "cannot turn off TX checksum offload on $2"
 import ctypes, fcntl, socket, struct, sys
