@@ -80,6 +80,11 @@ struct usnet_stack_conf {
 	uint16_t ephemeral_max;	      /* [65535] */
 	uint8_t ttl;		      /* for datagrams we send [64] */
 	uint16_t rx_burst;	      /* frames taken per interface per poll [32] */
+	/* false: every send call hands its frames to the port before it
+	 * returns. true: they wait (64 at most per interface) for the next
+	 * usnet_stack_poll(), _arm(), _wait() or _flush(), so that a burst of
+	 * sends costs one tx_burst (one system call on afpacket:). */
+	bool tx_defer;
 	/* The monotonic clock in ns; NULL: CLOCK_MONOTONIC. Tests inject one. */
 	uint64_t (*clock)(void *ctx);
 	void *clock_ctx;
@@ -134,6 +139,9 @@ int usnet_stack_arm(struct usnet_stack *st);
  * limit) or until the next timer. 1: woken by the fd, 0: timed out, -errno.
  */
 int usnet_stack_wait(struct usnet_stack *st, int timeout_ms);
+
+/* Hand the frames that sends left waiting (conf.tx_defer) to the ports. */
+void usnet_stack_flush(struct usnet_stack *st);
 
 /* The stack's clock, in ns (the injected one if any), as of the last poll. */
 uint64_t usnet_stack_now(const struct usnet_stack *st);
@@ -211,11 +219,16 @@ uint32_t usnet_udp_events(const struct usnet_udp *s);
  * The pending error, cleared (like SO_ERROR): -ECONNREFUSED (ICMP port
  * unreachable), -EHOSTUNREACH, -ENETUNREACH, -EPROTO (other ICMP
  * unreachables, parameter problem), -EMSGSIZE (fragmentation needed); 0
- * if none. Errors are
- * recorded for connected sockets only (RFC 1122 4.1.3.3 leaves it open;
- * this is what BSD sockets do).
+ * if none. Errors are recorded for connected sockets, as BSD sockets do,
+ * and for unconnected ones too after usnet_udp_set_recverr(s, true)
+ * (RFC 1122 4.1.3.3 wants every ICMP error passed up).
  */
 int usnet_udp_error(struct usnet_udp *s);
+/* usnet_udp_error() that also gives the destination of the datagram the
+ * error is about (dst untouched when there is no error). */
+int usnet_udp_error_addr(struct usnet_udp *s, struct usnet_addr4 *dst);
+/* Record ICMP errors on an unconnected socket as well. Always 0. */
+int usnet_udp_set_recverr(struct usnet_udp *s, bool on);
 
 /* --- UDP, zero-copy level ------------------------------------------------ */
 
@@ -320,7 +333,7 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(ip_bad_ttl, "drop: TTL 0")                                                               \
 	X(ip_bad_src, "drop: source broadcast, multicast, 0/8, 127/8 or 240/4")                    \
 	X(ip_bad_options, "drop: malformed IP options")                                            \
-	X(ip_not_ours, "drop: destination not our address or a broadcast")                         \
+	X(ip_not_ours, "drop: destination not ours or a broadcast, or a source route goes on")     \
 	X(ip_unknown_proto, "drop: protocol neither ICMP nor UDP")                                 \
 	X(ip_frag_rx, "fragments received")                                                        \
 	X(ip_frag_bad, "drop: fragment length not a multiple of 8, or beyond 65535")               \

@@ -344,7 +344,7 @@ int usnet_icmp_echo_send(struct usnet_icmp *e, uint32_t dst, uint16_t seq, const
 	h.csum = icmp_csum(&h, ICMP_HLEN, payload, (uint32_t)len);
 	err = ip_send_copy(st, &rt, dst, USNET_IPPROTO_ICMP, ttl ? ttl : st->conf.ttl, &h,
 			   ICMP_HLEN, payload, (uint32_t)len);
-	stk_tx_flush(st, rt.ifc);
+	stk_tx_sent(st, rt.ifc);
 	return err;
 }
 

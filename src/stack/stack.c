@@ -259,6 +259,17 @@ void stk_flush_all(struct usnet_stack *st)
 			stk_tx_flush(st, &st->ifc[i]);
 }
 
+void stk_tx_sent(struct usnet_stack *st, struct stk_iface *ifc)
+{
+	if (!st->conf.tx_defer)
+		stk_tx_flush(st, ifc);
+}
+
+void usnet_stack_flush(struct usnet_stack *st)
+{
+	stk_flush_all(st);
+}
+
 struct usnet_pkt *stk_alloc(struct usnet_stack *st, struct stk_iface *ifc)
 {
 	struct usnet_pkt *p = usnet_pkt_alloc(ifc->pool);

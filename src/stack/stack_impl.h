@@ -187,6 +187,8 @@ struct usnet_udp {
 	uint16_t lport, rport;
 	uint8_t ttl, tos; /* ttl 0: the stack's */
 	bool bound, connected;
+	bool recverr;			 /* ICMP errors also when unconnected */
+	struct usnet_addr4 err_dst;	 /* what the pending error is about */
 	struct usnet_udp *hnext;	 /* port hash chain, while bound */
 	struct usnet_udp *anext, *aprev; /* every open socket */
 };
@@ -247,6 +249,8 @@ struct route {
 void stk_tx(struct usnet_stack *st, struct stk_iface *ifc, struct usnet_pkt *pkt);
 void stk_tx_flush(struct usnet_stack *st, struct stk_iface *ifc);
 void stk_flush_all(struct usnet_stack *st);
+/* After an application's send: to the port now, unless conf.tx_defer. */
+void stk_tx_sent(struct usnet_stack *st, struct stk_iface *ifc);
 void stk_timer_at(struct usnet_stack *st, uint64_t when);
 struct usnet_pkt *stk_alloc(struct usnet_stack *st, struct stk_iface *ifc);
 void stk_sock_ready(struct stk_sock *s);

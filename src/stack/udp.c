@@ -106,10 +106,13 @@ void udp_icmp_error(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32
 {
 	struct usnet_udp *s = lookup(st, lip, lport, rip, rport);
 
-	/* BSD semantics: only a connected socket hears about its peer. */
-	if (!s || !s->connected)
+	/* BSD semantics: only a connected socket hears about its peer,
+	 * unless the application asked for every error (RFC 1122 4.1.3.3). */
+	if (!s || (!s->connected && !s->recverr))
 		return;
 	s->s.err = err;
+	s->err_dst.ip = rip;
+	s->err_dst.port = rport;
 	stk_sock_ready(&s->s);
 }
 
@@ -259,6 +262,19 @@ int usnet_udp_local(const struct usnet_udp *s, struct usnet_addr4 *addr)
 	return 0;
 }
 
+int usnet_udp_set_recverr(struct usnet_udp *s, bool on)
+{
+	s->recverr = on;
+	return 0;
+}
+
+int usnet_udp_error_addr(struct usnet_udp *s, struct usnet_addr4 *dst)
+{
+	if (s->s.err && dst)
+		*dst = s->err_dst;
+	return usnet_udp_error(s);
+}
+
 int usnet_udp_error(struct usnet_udp *s)
 {
 	int err = s->s.err;
@@ -363,7 +379,7 @@ int usnet_udp_sendto(struct usnet_udp *s, const void *buf, size_t len, const str
 		err = ip_send_copy(st, &rt, dst.ip, USNET_IPPROTO_UDP,
 				   s->ttl ? s->ttl : st->conf.ttl, &h, 8, buf, (uint32_t)len);
 	}
-	stk_tx_flush(st, rt.ifc);
+	stk_tx_sent(st, rt.ifc);
 	if (err)
 		return err;
 	st->c.udp_tx++;
@@ -490,7 +506,7 @@ int usnet_udp_send_pkt(struct usnet_udp *s, struct usnet_pkt *pkt, const struct 
 		if (err)
 			usnet_pkt_adj(pkt, 8);
 	}
-	stk_tx_flush(st, rt.ifc);
+	stk_tx_sent(st, rt.ifc);
 	if (err)
 		return err;
 	st->c.udp_tx++;

@@ -163,13 +163,27 @@ static void test_unreach_in(void)
 	CHECK_EQ(counters(&h).icmp_rx_param_problem, 1);
 	CHECK_EQ(usnet_udp_error(c), -EPROTO);
 
-	/* An unconnected socket hears nothing (BSD semantics). */
+	/* An unconnected socket hears nothing (BSD semantics)... */
 	CHECK_EQ(usnet_udp_open(h.st, &u, NULL), 0);
 	CHECK_EQ(usnet_udp_sendto(u, "q", 1, &to), 1);
 	peer_recv(&h, sent, sizeof(sent));
 	n = error_about(f, 3, 3, sent);
 	inject(&h, f, n);
 	CHECK_EQ(usnet_udp_error(u), 0);
+	/* ...unless it asks (RFC 1122 4.1.3.3), and then it learns which
+	 * destination the error is about. */
+	CHECK_EQ(usnet_udp_set_recverr(u, true), 0);
+	inject(&h, f, n);
+	CHECK_EQ(usnet_udp_events(u) & USNET_EV_ERROR, USNET_EV_ERROR);
+	{
+		struct usnet_addr4 dst = {0, 0};
+
+		CHECK_EQ(usnet_udp_error_addr(u, &dst), -ECONNREFUSED);
+		CHECK_EQ(dst.ip, IP_PEER);
+		CHECK_EQ(dst.port, 53);
+		CHECK_EQ(usnet_udp_error_addr(u, &dst), 0);
+	}
+	CHECK_EQ(usnet_udp_set_recverr(u, false), 0);
 
 	/* Quotes of something we did not send, or too short: counted. */
 	peer_recv(&h, sent, sizeof(sent));

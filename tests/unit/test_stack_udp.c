@@ -244,6 +244,36 @@ static void test_big_unresolved(void)
 	harness_close(&h);
 }
 
+/* conf.tx_defer: sends wait for a flush, a poll, or a full batch. */
+static void test_tx_defer(void)
+{
+	struct usnet_stack_conf conf = {.tx_defer = true};
+	struct usnet_addr4 to = {IP_PEER, 9};
+	struct usnet_udp *s;
+	struct harness h;
+
+	CHECK_EQ(harness_open(&h, "udp_defer", &conf), 0);
+	CHECK_EQ(usnet_udp_open(h.st, &s, NULL), 0);
+	answer_arp(&h, IP_PEER);
+	CHECK_EQ(usnet_udp_sendto(s, "a", 1, &to), 1);
+	CHECK_EQ(usnet_udp_sendto(s, "b", 1, &to), 1);
+	CHECK_EQ(peer_drain(&h), 0);
+	usnet_stack_flush(h.st);
+	CHECK_EQ(peer_drain(&h), 2);
+	CHECK_EQ(usnet_udp_sendto(s, "c", 1, &to), 1);
+	usnet_stack_poll(h.st);
+	CHECK_EQ(peer_drain(&h), 1);
+	/* A full batch (64) goes by itself. */
+	for (int i = 0; i < 64; i++)
+		CHECK_EQ(usnet_udp_sendto(s, "d", 1, &to), 1);
+	CHECK_EQ(peer_drain(&h), 64);
+	CHECK_EQ(usnet_udp_sendto(s, "e", 1, &to), 1);
+	CHECK_EQ(usnet_stack_arm(h.st), 30000); /* flushes; the ARP entry's timer next */
+	CHECK_EQ(peer_drain(&h), 1);
+	usnet_udp_close(s);
+	harness_close(&h);
+}
+
 static void test_bind_demux(void)
 {
 	struct harness h;
@@ -512,6 +542,7 @@ int main(void)
 	test_tx_checksum();
 	test_csum_partial();
 	test_big_unresolved();
+	test_tx_defer();
 	test_bind_demux();
 	test_ephemeral();
 	test_events_and_rcvbuf();
