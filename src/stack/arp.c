@@ -377,8 +377,9 @@ enum arp_state arp_state_of(const struct usnet_stack *st, uint32_t ip)
 
 /* RFC 826 "Packet Reception", with RFC 4861's reachability: an answer to
  * us confirms (REACHABLE); anything else from a known sender only updates
- * its MAC, marking it STALE if it changed; a request to us from an unknown
- * sender creates a STALE entry (we will likely answer it soon). */
+ * its MAC, marking it STALE if it changed (never while REACHABLE); a
+ * request to us from an unknown sender creates a STALE entry (we will
+ * likely answer it soon). */
 static void learn(struct usnet_stack *st, struct stk_iface *ifc, const struct arp_pkt *ap,
 		  uint32_t spa, bool for_us, bool reply)
 {
@@ -397,7 +398,19 @@ static void learn(struct usnet_stack *st, struct stk_iface *ifc, const struct ar
 	}
 	if (e->iface != ifc->index)
 		return; /* the same address on another link: leave it */
-	if (e->state == ARP_INCOMPLETE || (reply && for_us)) {
+	if (e->state == ARP_INCOMPLETE) {
+		resolved(st, e, ap->sha);
+		return;
+	}
+	/* A neighbour confirmed less than arp_reachable_ms ago keeps its MAC:
+	 * we asked nothing, so a different one is an unsolicited claim (a
+	 * gratuitous ARP stealing the gateway). Linux's locktime refuses
+	 * such changes for a second; a move is learnt once the entry is STALE. */
+	if (e->state == ARP_REACHABLE && memcmp(e->mac, ap->sha, 6)) {
+		st->c.arp_mac_change_refused++;
+		return;
+	}
+	if (reply && for_us) {
 		resolved(st, e, ap->sha);
 	} else if (memcmp(e->mac, ap->sha, 6)) {
 		memcpy(e->mac, ap->sha, 6);
