@@ -123,8 +123,27 @@ static void unlink_entry(struct arp_cache *a, struct arp_entry *e)
 	e->state = ARP_FREE;
 }
 
-/* A free entry, or one that can be reused: FAILED first, then the STALE
- * one closest to expiry. Entries being resolved or reachable are kept. */
+/* How willingly an entry is reused for another neighbour: lower first;
+ * entries being resolved never are (their queues would be lost). */
+static int reuse_rank(uint8_t state)
+{
+	switch (state) {
+	case ARP_FREE:
+		return 0;
+	case ARP_FAILED:
+		return 1;
+	case ARP_STALE:
+		return 2;
+	case ARP_REACHABLE:
+		return 3;
+	default:
+		return -1;
+	}
+}
+
+/* A free entry, else the one that matters least: FAILED, then STALE, then
+ * even REACHABLE (closest to expiry first), so that no flood of ARP
+ * packets can fill the cache and block resolving a new neighbour. */
 static struct arp_entry *create(struct usnet_stack *st, uint32_t ip, uint8_t iface)
 {
 	struct arp_cache *a = &st->arp;
@@ -133,15 +152,16 @@ static struct arp_entry *create(struct usnet_stack *st, uint32_t ip, uint8_t ifa
 
 	for (uint32_t i = 0; i < a->n; i++) {
 		struct arp_entry *e = &a->e[i];
+		int r = reuse_rank(e->state);
 
-		if (e->state == ARP_FREE) {
+		if (r == 0) {
 			victim = e;
 			break;
 		}
-		if (e->state == ARP_FAILED && (!victim || victim->state != ARP_FAILED))
-			victim = e;
-		else if (e->state == ARP_STALE && (!victim || (victim->state == ARP_STALE &&
-							       e->deadline < victim->deadline)))
+		if (r < 0)
+			continue;
+		if (!victim || r < reuse_rank(victim->state) ||
+		    (r == reuse_rank(victim->state) && e->deadline < victim->deadline))
 			victim = e;
 	}
 	if (!victim) {
@@ -260,9 +280,7 @@ int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop, u
 	if (!e) {
 		if (npkts <= st->arp.qcap) {
 			for (uint32_t i = 0; i < st->arp.n; i++)
-				if (st->arp.e[i].state == ARP_FREE ||
-				    st->arp.e[i].state == ARP_STALE ||
-				    st->arp.e[i].state == ARP_FAILED)
+				if (reuse_rank(st->arp.e[i].state) >= 0)
 					return 0; /* arp_output() will get an entry */
 			st->c.arp_cache_full++;
 			return -ENOBUFS;

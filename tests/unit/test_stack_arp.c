@@ -243,6 +243,16 @@ static void test_cache_full(void)
 	CHECK_EQ(counters(&h).arp_cache_full, 1);
 	CHECK_EQ(arp_state_of(h.st, to.ip), ARP_FREE);
 	peer_drain(&h);
+	/* Entries answered (REACHABLE) do not block a new neighbour: a flood
+	 * of unsolicited replies cannot fill the cache for arp_reachable_ms. */
+	answer_arp(&h, IP_PEER);
+	answer_arp(&h, IP_PEER + 1);
+	CHECK_EQ(arp_state_of(h.st, IP_PEER), ARP_REACHABLE);
+	CHECK_EQ(arp_state_of(h.st, IP_PEER + 1), ARP_REACHABLE);
+	peer_drain(&h);
+	CHECK_EQ(usnet_udp_sendto(s, "c", 1, &to), 1);
+	CHECK_EQ(arp_state_of(h.st, to.ip), ARP_INCOMPLETE);
+	CHECK_EQ(peer_drain(&h), 1); /* its request */
 	usnet_udp_close(s);
 	harness_close(&h);
 }
