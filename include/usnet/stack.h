@@ -321,6 +321,7 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(arp_bad_sender, "drop: ARP sender MAC a group or ours, or sender IP not unicast")        \
 	X(arp_not_for_us, "ignored: ARP request for another address")                              \
 	X(arp_conflict, "drop: someone else claims our address")                                   \
+	X(arp_mac_change_refused, "ignored: another MAC claimed a REACHABLE neighbour's address")  \
 	X(arp_cache_full, "neighbours not learnt: cache full of entries in use")                   \
 	X(arp_queue_drop, "packets dropped: their neighbour's wait queue was full")                \
 	X(arp_resolve_failed, "packets dropped: their neighbour did not answer ARP")               \

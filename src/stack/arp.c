@@ -123,8 +123,27 @@ static void unlink_entry(struct arp_cache *a, struct arp_entry *e)
 	e->state = ARP_FREE;
 }
 
-/* A free entry, or one that can be reused: FAILED first, then the STALE
- * one closest to expiry. Entries being resolved or reachable are kept. */
+/* How willingly an entry is reused for another neighbour: lower first;
+ * entries being resolved never are (their queues would be lost). */
+static int reuse_rank(uint8_t state)
+{
+	switch (state) {
+	case ARP_FREE:
+		return 0;
+	case ARP_FAILED:
+		return 1;
+	case ARP_STALE:
+		return 2;
+	case ARP_REACHABLE:
+		return 3;
+	default:
+		return -1;
+	}
+}
+
+/* A free entry, else the one that matters least: FAILED, then STALE, then
+ * even REACHABLE (closest to expiry first), so that no flood of ARP
+ * packets can fill the cache and block resolving a new neighbour. */
 static struct arp_entry *create(struct usnet_stack *st, uint32_t ip, uint8_t iface)
 {
 	struct arp_cache *a = &st->arp;
@@ -133,15 +152,16 @@ static struct arp_entry *create(struct usnet_stack *st, uint32_t ip, uint8_t ifa
 
 	for (uint32_t i = 0; i < a->n; i++) {
 		struct arp_entry *e = &a->e[i];
+		int r = reuse_rank(e->state);
 
-		if (e->state == ARP_FREE) {
+		if (r == 0) {
 			victim = e;
 			break;
 		}
-		if (e->state == ARP_FAILED && (!victim || victim->state != ARP_FAILED))
-			victim = e;
-		else if (e->state == ARP_STALE && (!victim || (victim->state == ARP_STALE &&
-							       e->deadline < victim->deadline)))
+		if (r < 0)
+			continue;
+		if (!victim || r < reuse_rank(victim->state) ||
+		    (r == reuse_rank(victim->state) && e->deadline < victim->deadline))
 			victim = e;
 	}
 	if (!victim) {
@@ -260,9 +280,7 @@ int arp_check(struct usnet_stack *st, struct stk_iface *ifc, uint32_t nexthop, u
 	if (!e) {
 		if (npkts <= st->arp.qcap) {
 			for (uint32_t i = 0; i < st->arp.n; i++)
-				if (st->arp.e[i].state == ARP_FREE ||
-				    st->arp.e[i].state == ARP_STALE ||
-				    st->arp.e[i].state == ARP_FAILED)
+				if (reuse_rank(st->arp.e[i].state) >= 0)
 					return 0; /* arp_output() will get an entry */
 			st->c.arp_cache_full++;
 			return -ENOBUFS;
@@ -377,8 +395,9 @@ enum arp_state arp_state_of(const struct usnet_stack *st, uint32_t ip)
 
 /* RFC 826 "Packet Reception", with RFC 4861's reachability: an answer to
  * us confirms (REACHABLE); anything else from a known sender only updates
- * its MAC, marking it STALE if it changed; a request to us from an unknown
- * sender creates a STALE entry (we will likely answer it soon). */
+ * its MAC, marking it STALE if it changed (never while REACHABLE); a
+ * request to us from an unknown sender creates a STALE entry (we will
+ * likely answer it soon). */
 static void learn(struct usnet_stack *st, struct stk_iface *ifc, const struct arp_pkt *ap,
 		  uint32_t spa, bool for_us, bool reply)
 {
@@ -397,7 +416,19 @@ static void learn(struct usnet_stack *st, struct stk_iface *ifc, const struct ar
 	}
 	if (e->iface != ifc->index)
 		return; /* the same address on another link: leave it */
-	if (e->state == ARP_INCOMPLETE || (reply && for_us)) {
+	if (e->state == ARP_INCOMPLETE) {
+		resolved(st, e, ap->sha);
+		return;
+	}
+	/* A neighbour confirmed less than arp_reachable_ms ago keeps its MAC:
+	 * we asked nothing, so a different one is an unsolicited claim (a
+	 * gratuitous ARP stealing the gateway). Linux's locktime refuses
+	 * such changes for a second; a move is learnt once the entry is STALE. */
+	if (e->state == ARP_REACHABLE && memcmp(e->mac, ap->sha, 6)) {
+		st->c.arp_mac_change_refused++;
+		return;
+	}
+	if (reply && for_us) {
 		resolved(st, e, ap->sha);
 	} else if (memcmp(e->mac, ap->sha, 6)) {
 		memcpy(e->mac, ap->sha, 6);

@@ -153,6 +153,21 @@ static void test_states(void)
 	CHECK(n >= 43 && f[42] == '2');
 	CHECK_EQ(peer_drain(&h), 0);
 
+	/* Another MAC claiming the REACHABLE neighbour's address (gratuitous
+	 * request, then reply) is refused; traffic keeps going to the peer. */
+	{
+		static const uint8_t evil[6] = {0x02, 0, 0, 0, 0, 0x66};
+
+		n = make_arp(f, MAC_BCAST, evil, 1, IP_PEER, (const uint8_t[6]){0}, IP_PEER);
+		inject(&h, f, n);
+		n = make_arp(f, MAC_US, evil, 2, IP_PEER, MAC_US, IP_US);
+		inject(&h, f, n);
+		CHECK_EQ(counters(&h).arp_mac_change_refused, 2);
+		CHECK_EQ(arp_state_of(h.st, IP_PEER), ARP_REACHABLE);
+		CHECK_EQ(usnet_udp_sendto(s, "x", 1, &to), 1);
+		n = peer_recv(&h, f, sizeof(f));
+		CHECK(n > 0 && !memcmp(f, MAC_PEER, 6));
+	}
 	/* REACHABLE -> STALE after arp_reachable_ms. */
 	fake_now += 999 * MS;
 	usnet_stack_poll(h.st);
@@ -228,6 +243,16 @@ static void test_cache_full(void)
 	CHECK_EQ(counters(&h).arp_cache_full, 1);
 	CHECK_EQ(arp_state_of(h.st, to.ip), ARP_FREE);
 	peer_drain(&h);
+	/* Entries answered (REACHABLE) do not block a new neighbour: a flood
+	 * of unsolicited replies cannot fill the cache for arp_reachable_ms. */
+	answer_arp(&h, IP_PEER);
+	answer_arp(&h, IP_PEER + 1);
+	CHECK_EQ(arp_state_of(h.st, IP_PEER), ARP_REACHABLE);
+	CHECK_EQ(arp_state_of(h.st, IP_PEER + 1), ARP_REACHABLE);
+	peer_drain(&h);
+	CHECK_EQ(usnet_udp_sendto(s, "c", 1, &to), 1);
+	CHECK_EQ(arp_state_of(h.st, to.ip), ARP_INCOMPLETE);
+	CHECK_EQ(peer_drain(&h), 1); /* its request */
 	usnet_udp_close(s);
 	harness_close(&h);
 }
