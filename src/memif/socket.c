@@ -164,13 +164,13 @@ static int msg_recv(int fd, struct memif_msg *m, int *pass_fd, const char **bad)
 	r = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (r < 0)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
-	if (r == 0)
-		return -ECONNRESET;
+	/* The descriptors are ours from here on, whatever the message is: every
+	 * one is kept in *pass_fd or closed before we return, on every path. */
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 		size_t nfd;
 
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
+			continue; /* SCM_CREDENTIALS and others carry no descriptor */
 		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (size_t i = 0; i < nfd; i++) {
 			int f;
@@ -184,9 +184,17 @@ static int msg_recv(int fd, struct memif_msg *m, int *pass_fd, const char **bad)
 			}
 		}
 	}
+	if (r == 0) {
+		/* SOCK_SEQPACKET: end of file, or a zero-length datagram (which may
+		 * carry descriptors); either way the connection ends. */
+		if (*pass_fd >= 0)
+			close(*pass_fd);
+		*pass_fd = -1;
+		return -ECONNRESET;
+	}
 	if (r != (ssize_t)sizeof(*m) || (mh.msg_flags & MSG_TRUNC))
 		*bad = "Invalid message size";
-	else if (mh.msg_flags & MSG_CTRUNC)
+	else if (mh.msg_flags & MSG_CTRUNC) /* the kernel closed what did not fit */
 		*bad = "Too many file descriptors";
 	if (*bad && *pass_fd >= 0) {
 		close(*pass_fd);
