@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Write the hostile seed inputs of the fuzz targets (fuzz/seeds/<target>/).
+
+Each seed is a program in the target's input language (the comment at the
+top of each fuzz/*_fuzz.c). Run it again after changing that language; the
+files it writes are committed, and the fuzz ctests copy them to a temporary
+directory, so the tree never changes. Seeds not written here (the handshake
+ones) were made by hand and are kept.
+"""
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# ---- memif_server_fuzz ----
+SEND, POLL, HANDSHAKE, POKE, HEAD, RX, TX, ARM, RECONNECT, TEARDOWN, DIE, CONNECT = range(12)
+OTHER = 0x80  # the second client connection acts
+MSG_INIT, MSG_ADD_REGION, MSG_ADD_RING, MSG_CONNECT = 3, 4, 5, 6
+K_SEALED, K_UNSEALED, K_EFD, K_PIPE, K_EVENTFD, K_MEMFD = 1, 2, 3, 4, 5, 6
+
+
+def u16(v):
+    return struct.pack("<H", v & 0xFFFF)
+
+
+def u32(v):
+    return struct.pack("<I", v & 0xFFFFFFFF)
+
+
+def msg(mtype, body=b""):
+    """A 128-byte memif message."""
+    return (u16(mtype) + body).ljust(128, b"\0")
+
+
+def send(payload, fds=(), length=None):
+    """SEND: length code, fd count, bytes, then each fd's kind (+ size)."""
+    n = len(payload) if length is None else length
+    code = 0xFF if n == 128 else 0xFE if n == 300 else n
+    assert code in (0xFF, 0xFE) or n < 140
+    out = bytes([SEND, code, len(fds)]) + payload[:n].ljust(n, b"\0")
+    for kind, size in fds:
+        out += bytes([kind]) + (u32(size) if kind in (K_SEALED, K_UNSEALED) else b"")
+    return out
+
+
+def handshake(flags=0, log2=3, nr=0, extra=0, who=0):
+    """HANDSHAKE with flags (1: id 1, 2: version follows, 4: no secret,
+    8: region size follows, 0x10: ring offsets follow, 0x40: unsealed)."""
+    return bytes([HANDSHAKE | who, flags, log2, nr]) + u16(extra)
+
+
+def poke(off, data):
+    return bytes([POKE]) + u32(off) + bytes([len(data)]) + data
+
+
+def desc(flags, length, offset, region=0):
+    return u16(flags) + u16(region) + u32(length) + u32(offset) + u32(0)
+
+
+RING_HDR = 128
+LOG2 = 3
+RING_BYTES = RING_HDR + 16 * (1 << LOG2)
+BUF0 = 4 * RING_BYTES  # op_handshake puts the buffers after four rings
+
+memif = {
+    # A zero-length datagram carrying fds: every fd must be closed.
+    "zero_len_fds": send(b"", [(K_EVENTFD, 0), (K_PIPE, 0), (K_MEMFD, 0)]),
+    "zero_len_region_fd": send(b"", [(K_SEALED, 65536)]),
+    "zero_len_after_init": handshake() + send(b"", [(K_EFD, 0), (K_EVENTFD, 0)]),
+    # More fds than the server's control buffer (4) and than memif allows (1).
+    "eight_fds": send(msg(MSG_INIT, u16(0x200)), [(K_EVENTFD, 0)] * 4 + [(K_MEMFD, 0)] * 4),
+    "two_fds_add_region": handshake()
+    + send(msg(MSG_ADD_REGION, u16(1) + struct.pack("<Q", 4096)), [(K_SEALED, 4096), (K_PIPE, 0)]),
+    # Short, long and truncated messages.
+    "init_128": send(msg(MSG_INIT, u16(0x200) + u32(0))),
+    "init_short": send(msg(MSG_INIT, u16(0x200))[:64]),
+    "init_300": send(msg(MSG_INIT, u16(0x200)).ljust(300, b"\x41"), length=300),
+    # Bad region sizes: zero, over 4 GiB, bigger than the fd, unsealed.
+    "region_size_zero": handshake()
+    + send(msg(MSG_ADD_REGION, u16(1) + struct.pack("<Q", 0)), [(K_SEALED, 4096)]),
+    "region_size_huge": handshake()
+    + send(msg(MSG_ADD_REGION, u16(1) + struct.pack("<Q", 1 << 40)), [(K_SEALED, 4096)]),
+    "region_too_small_for_rings": handshake(flags=8) + u32(300),
+    "region_unsealed": handshake(flags=0x40),
+    # A descriptor chain that never ends: every C2S slot says NEXT.
+    "endless_chain": handshake()
+    + poke(RING_HDR, b"".join(desc(1, 64, BUF0 + 64 * i) for i in range(1 << LOG2)))
+    + bytes([HEAD, 0]) + u16(1 << LOG2)
+    + bytes([RX, 0, RX, 0]),
+    # Descriptors outside the region, in another region, too long.
+    "desc_outside": handshake()
+    + poke(RING_HDR, desc(0, 64, 0xFFFFFFF0) + desc(0, 0xFFFFFFFF, 0) + desc(0, 64, 0, region=3))
+    + bytes([HEAD, 0]) + u16(3) + bytes([RX, 0]),
+    # Head far ahead, and backwards.
+    "head_out_of_range": handshake() + bytes([HEAD, 0]) + u16(0x8000) + bytes([RX, 0]),
+    "s2c_head_backwards": handshake() + bytes([HEAD, 1]) + u16(0xFFF0) + bytes([TX, 0, 4]) + u16(60),
+    # A zero-length S2C buffer offered.
+    "s2c_zero_buffer": handshake()
+    + poke(RING_BYTES + RING_HDR, desc(0, 0, BUF0))
+    + bytes([HEAD, 1]) + u16(1) + bytes([TX, 0, 1]) + u16(60),
+    # Two connections for the same interface, then for both.
+    "two_clients_same_id": handshake() + handshake(who=OTHER) + bytes([TX, 0, 2]) + u16(60),
+    "two_clients_both_ids": handshake() + handshake(flags=1, who=OTHER)
+    + bytes([TX, 0, 8]) + u16(1500) + bytes([HEAD, 0]) + u16(2) + bytes([RX, 0]),
+    # usnetd tears a live client down, mid-traffic, both ways.
+    "teardown_disconnect": handshake() + bytes([TX, 0, 4]) + u16(60) + bytes([TEARDOWN, 0])
+    + bytes([RX, 0, TX, 0, 4]) + u16(60) + handshake(),
+    "teardown_remove": handshake(flags=1) + bytes([HEAD, 0]) + u16(1) + bytes([TEARDOWN, 3])
+    + bytes([RX, 0, POLL]) + handshake(flags=1),
+    # The client dies mid-handshake and mid-traffic, then comes back.
+    "die_mid_handshake": bytes([SEND, 0xFF, 0]) + msg(MSG_INIT, u16(0x200)) + bytes([DIE, CONNECT])
+    + handshake(),
+    "die_mid_traffic": handshake() + bytes([TX, 0, 8]) + u16(200) + bytes([DIE, RX, 0, CONNECT])
+    + handshake(flags=1) + bytes([DIE | OTHER, POLL]),
+}
+
+TARGETS = {"memif_server_fuzz": memif}
+
+
+def main():
+    for target, seeds in TARGETS.items():
+        d = os.path.join(HERE, "seeds", target)
+        os.makedirs(d, exist_ok=True)
+        for name, data in seeds.items():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
