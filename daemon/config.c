@@ -508,6 +508,11 @@ int usnetd_conf_parse(struct usnetd_conf *c, const char *text, const char *origi
 		*eq = '\0';
 		key = trim(line);
 		val = trim(eq + 1);
+		/* "key =#x" would print back as "key = #x", a comment: refuse it. */
+		if (*val == '#') {
+			err = usnet_error(EINVAL, "%s: a value cannot start with '#'", key);
+			break;
+		}
 		if (f)
 			err = iface_set(c, f, key, val);
 		else if (u)

@@ -116,7 +116,71 @@ memif = {
     + handshake(flags=1) + bytes([DIE | OTHER, POLL]),
 }
 
-TARGETS = {"memif_server_fuzz": memif}
+
+# ---- usnetd_conf_fuzz: configuration files ----
+conf = {
+    "full": b"""# usnetd
+socket = /run/usnet/usnetd.sock
+control = @usnetd.ctl
+socket_mode = 0660
+socket_owner = 0
+socket_group = root
+core = 1
+rt_priority = 5
+spin_us = 20  # comment after a value
+pool_size = 4096
+queues = 2
+mac_prefix = 0a:bc
+auto_ids = 100-110
+log = stderr
+log_level = debug
+
+[uplink lan]
+spec = afpacket:eth0
+rx = yes
+promisc = on
+rx_queues = 2
+[uplink sink]
+spec = null:
+rx = no
+[interface web]
+id = 7
+mac = 02:00:00:00:00:07
+uids = 0, 1000
+gids = 0
+secret = hunter2#not-a-comment
+allow_any_src_mac = yes
+queues = 1
+uplink = sink
+[interface 9]
+uplink = none
+""",
+    "empty": b"",
+    "comments_only": b"# nothing\n; nothing\n\n   \n",
+    "no_equals": b"socket\n",
+    "unclosed_section": b"[interface 3\nid = 3\n",
+    "unknown_section": b"[bridge]\n",
+    "unknown_key": b"frobnicate = 1\n",
+    "numbers_out_of_range": b"core = 99999999999999999999\nspin_us = -1\nqueues = 0\npool_size = 1\n",
+    "same_id_twice": b"[interface 5]\n[interface 5]\n",
+    "same_mac_twice": b"[interface 1]\nmac = 02:00:00:00:00:01\n[interface 2]\nmac = 02:00:00:00:00:01\n",
+    "bad_macs": b"[interface 1]\nmac = 01:00:00:00:00:01\n[interface 2]\nmac = zz\n",
+    "long_values": b"socket = /" + b"a" * 300 + b"\n[interface " + b"n" * 100 + b"]\nsecret = " + b"s" * 40 + b"\n",
+    "many_acl": b"[interface 1]\nuids = " + b", ".join(str(i).encode() for i in range(40)) + b"\n",
+    "many_sections": b"".join(b"[interface %d]\n" % i for i in range(300)),
+    "many_uplinks": b"".join(b"[uplink u%d]\nspec = null:\n" % i for i in range(20)),
+    "uplink_missing": b"[interface 1]\nuplink = nowhere\n",
+    "auto_ids_reversed": b"auto_ids = 10-2\n",
+    "auto_ids_huge": b"auto_ids = 0-4294967295\n",
+    "user_names": b"socket_owner = nobody\nsocket_group = nogroup\n[interface 1]\nuids = root\n",
+    "crlf": b"socket = /tmp/x.sock\r\n[interface 1]\r\nid = 1\r\n",
+    "hash_in_value": b"[interface 1]\nsecret = a#b # c\n",
+    "spec_bad": b"[uplink x]\nspec = nosuchkind:foo\n",
+    # Printed back as "spec = #x", a comment: refused since the fuzzer found it.
+    "value_starts_with_hash": b"[uplink x]\nspec =#x\n[interface 1]\nsecret =#s\n",
+}
+
+TARGETS = {"memif_server_fuzz": memif, "usnetd_conf_fuzz": conf}
 
 
 def main():
