@@ -180,7 +180,45 @@ uplink = none
     "value_starts_with_hash": b"[uplink x]\nspec =#x\n[interface 1]\nsecret =#s\n",
 }
 
-TARGETS = {"memif_server_fuzz": memif, "usnetd_conf_fuzz": conf}
+# ---- usnetd_ctl_fuzz: control socket peers ----
+C_CONNECT, C_SEND, C_REQ, C_POLL, C_CLOSE, C_SHUT = range(6)
+CTL_MAGIC = 0x444E5355
+
+
+def peer(k, op):
+    return bytes([(k << 4) | op])
+
+
+def req(k, cmd, start=0):
+    return peer(k, C_REQ) + bytes([cmd]) + u32(start)
+
+
+def raw(k, data, nfd=0):
+    return peer(k, C_SEND) + bytes([len(data), nfd]) + data
+
+
+GOOD_REQ = u32(CTL_MAGIC) + u16(1) + u16(1) + u32(0) + u32(0)
+ctl = {
+    "info_uplinks_clients": peer(0, C_CONNECT) + req(0, 1) + req(0, 2) + req(0, 3) + peer(0, C_POLL),
+    "pages": peer(0, C_CONNECT) + req(0, 3, 1) + req(0, 3, 2) + req(0, 3, 3) + req(0, 3, 0xFFFFFFFF)
+    + req(0, 2, 1) + req(0, 1, 5) + peer(0, C_POLL),
+    "bad_cmd": peer(0, C_CONNECT) + req(0, 0) + peer(0, C_POLL) + peer(0, C_CONNECT) + req(0, 9)
+    + peer(0, C_POLL),
+    "short_long_empty": peer(1, C_CONNECT) + raw(1, GOOD_REQ[:15]) + peer(1, C_POLL)
+    + peer(1, C_CLOSE) + peer(1, C_CONNECT) + raw(1, GOOD_REQ + b"x") + peer(1, C_POLL)
+    + peer(1, C_CLOSE) + peer(1, C_CONNECT) + raw(1, b"") + peer(1, C_POLL),
+    "bad_magic_version": peer(2, C_CONNECT) + raw(2, u32(0) + GOOD_REQ[4:]) + peer(2, C_POLL)
+    + peer(2, C_CONNECT) + raw(2, GOOD_REQ[:4] + u16(2) + GOOD_REQ[6:]) + peer(2, C_POLL),
+    "fds_with_request": peer(0, C_CONNECT) + raw(0, GOOD_REQ, nfd=2) + peer(0, C_POLL)
+    + raw(0, b"", nfd=1) + peer(0, C_POLL),
+    "ten_peers": b"".join(peer(k, C_CONNECT) for k in range(10)) + peer(0, C_POLL)
+    + b"".join(req(k, 3) for k in range(10)) + peer(0, C_POLL),
+    "shutdown_and_close": peer(0, C_CONNECT) + req(0, 1) + peer(0, C_SHUT) + peer(0, C_POLL)
+    + peer(3, C_CONNECT) + req(3, 3) + peer(3, C_CLOSE) + peer(0, C_POLL),
+    "many_requests_one_poll": peer(0, C_CONNECT) + req(0, 3) * 40 + peer(0, C_POLL) + peer(0, C_POLL),
+}
+
+TARGETS = {"memif_server_fuzz": memif, "usnetd_conf_fuzz": conf, "usnetd_ctl_fuzz": ctl}
 
 
 def main():
