@@ -218,7 +218,55 @@ ctl = {
     "many_requests_one_poll": peer(0, C_CONNECT) + req(0, 3) * 40 + peer(0, C_POLL) + peer(0, C_POLL),
 }
 
-TARGETS = {"memif_server_fuzz": memif, "usnetd_conf_fuzz": conf, "usnetd_ctl_fuzz": ctl}
+# ---- memif_client_fuzz: a hostile server ----
+M_SEND, M_HELLO, M_SERVE, M_POKE, M_INDEX, M_RX, M_TX, M_ARM, M_POLL, M_HANGUP = range(10)
+S2C_RING = 128 + 16 * 16  # the client's C2S ring 0 (log2 4) comes first
+S2C_DESC0 = S2C_RING + 128
+
+
+def m_send(payload, kinds=(), length=None):
+    n = len(payload) if length is None else length
+    code = 0xFF if n == 128 else 0xFE if n == 300 else n
+    return bytes([M_SEND, code, len(kinds)]) + payload[:n].ljust(n, b"\0") + bytes(kinds)
+
+
+def m_poke(off, data):
+    return bytes([M_POKE]) + u32(off) + bytes([len(data)]) + data
+
+
+UP = bytes([M_HELLO, 0, M_SERVE])
+client = {
+    "connect_traffic": UP + bytes([M_TX, 4]) + u16(60) + bytes([M_INDEX, 3]) + u16(2)
+    + bytes([M_RX, 8, M_ARM, M_POLL]),
+    "zero_len_fds": m_send(b"", [0, 1, 2]),
+    "zero_len_after_hello": bytes([M_HELLO, 0]) + m_send(b"", [0, 0]),
+    "six_fds": m_send(msg(2, b"\0" * 32 + u16(0x200) + u16(0x200)), [0, 1, 2, 0, 1, 2]),
+    "short_hello": m_send(msg(2)[:64]),
+    "long_hello": m_send(msg(2).ljust(300, b"\x41"), length=300),
+    "bad_version": bytes([M_HELLO, 1]) + u16(0x100) + u16(0x100),
+    "hello_limits": bytes([M_HELLO, 6]) + u16(0xFFFF) + u16(0xFFFF) + u16(0xFFFF) + bytes([0, M_SERVE]),
+    "unexpected_messages": bytes([M_HELLO, 0]) + m_send(msg(7)) + m_send(msg(1)) + m_send(msg(0x77)),
+    "server_disconnect": UP + m_send(msg(8, u32(0) + b"maintenance")),
+    "desc_longer_than_buffer": UP + m_poke(S2C_DESC0, desc(0, 0xFFFFFFFF, 0))
+    + bytes([M_INDEX, 1]) + u16(1) + bytes([M_RX, 8, M_POLL]),
+    "desc_one_too_long": UP + m_poke(S2C_DESC0, desc(0, 513, 0)) + bytes([M_INDEX, 1]) + u16(1)
+    + bytes([M_RX, 8, M_POLL]),
+    "s2c_tail_out_of_range": UP + bytes([M_INDEX, 1]) + u16(17) + bytes([M_RX, 8, M_POLL]),
+    "s2c_tail_backwards": UP + bytes([M_INDEX, 1]) + u16(0xFFFF) + bytes([M_RX, 8, M_POLL]),
+    "endless_chain": UP + m_poke(S2C_DESC0, b"".join(desc(1, 8, 0) for _ in range(15)))
+    + m_poke(S2C_DESC0 + 15 * 16, desc(1, 8, 0)) + bytes([M_INDEX, 1]) + u16(16)
+    + bytes([M_RX, 64, M_POLL]),
+    "c2s_tail_out_of_range": UP + bytes([M_TX, 1]) + u16(60) + bytes([M_INDEX, 0]) + u16(5)
+    + bytes([M_TX, 1]) + u16(60) + bytes([M_POLL]),
+    "chained_tx": UP + bytes([M_TX, 3]) + u16(1999) + bytes([M_INDEX, 2]) + u16(40)
+    + bytes([M_TX, 3]) + u16(1500),
+    "hangup_mid_traffic": UP + bytes([M_TX, 8]) + u16(100) + bytes([M_HANGUP, M_RX, 8, M_TX, 1])
+    + u16(60),
+    "mask_int_flags": UP + bytes([M_INDEX, 5]) + u16(1) + bytes([M_ARM, M_INDEX, 1]) + u16(1)
+    + bytes([M_ARM, M_RX, 1]),
+}
+
+TARGETS = {"memif_server_fuzz": memif, "memif_client_fuzz": client, "usnetd_conf_fuzz": conf, "usnetd_ctl_fuzz": ctl}
 
 
 def main():

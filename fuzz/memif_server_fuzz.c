@@ -187,7 +187,8 @@ static void drain(void)
 	char buf[256];
 
 	for (int i = 0; i < NCLI; i++)
-		while (clients[i].fd >= 0 && recv(clients[i].fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		while (clients[i].fd >= 0 &&
+		       recv(clients[i].fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 			;
 }
 
@@ -307,7 +308,8 @@ static int fd_of_kind(struct in *in, uint8_t k, int *fresh, int *nfresh)
 		break;
 	case 6:
 		fd = memfd_create("fuzz-extra", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-		if (fd >= 0 && (ftruncate(fd, 4096) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0))
+		if (fd >= 0 &&
+		    (ftruncate(fd, 4096) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0))
 			abort();
 		break;
 	default:
@@ -375,7 +377,8 @@ static void op_handshake(struct in *in)
 	cli->s2c_off = (uint16_t)(nr * ring_bytes);
 	for (int dir = 0; dir < 2; dir++)
 		for (int i = 0; i < nr; i++) {
-			uint32_t off = (dir ? cli->s2c_off : cli->c2s_off) + (uint32_t)i * ring_bytes;
+			uint32_t off =
+			    (dir ? cli->s2c_off : cli->c2s_off) + (uint32_t)i * ring_bytes;
 			struct memif_ring *r;
 
 			if (bad_off)

@@ -219,7 +219,9 @@ static void check_answer(const uint8_t *buf, ssize_t len)
 		goto bad;
 	return;
 bad:
-	fprintf(stderr, "usnetd_ctl_fuzz: bad answer of %zd bytes: cmd %u status %d count %u next %u total %u\n",
+	fprintf(stderr,
+		"usnetd_ctl_fuzz: bad answer of %zd bytes: cmd %u status %d count %u next %u total "
+		"%u\n",
 		len, len >= 8 ? h->cmd : 0, len >= 12 ? h->status : 0, len >= 16 ? h->count : 0,
 		len >= 20 ? h->next : 0, len >= 24 ? h->total : 0);
 	abort();
