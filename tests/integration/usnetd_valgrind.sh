@@ -48,10 +48,14 @@ done
 [[ $(grep -c "interface 4 (if4) down" "$tmp/usnetd.log" || true) -eq $cycles ]] ||
 	fail "only $(grep -c "interface 4 (if4) down" "$tmp/usnetd.log") of $cycles kill cycles seen"
 echo "ok: $cycles clients killed under load"
+declare -A want=([desc]="Descriptor outside its region" [chain]="Descriptor chain longer than the ring")
 for k in desc chain; do
 	out=$(timeout 60 "$peer" evil "$tmp/d.sock" 3 "$k" 2>&1) || fail "evil $k: $out"
+	[[ "$out" == "disconnected: ${want[$k]}" ]] || fail "evil $k: '$out', expected '${want[$k]}'"
 	echo "ok: evil client ($k) -> $out"
 done
+[[ "$(q 'd["usnetd"]["violations"], c[3]["violations"]')" == "(2, 2)" ]] ||
+	fail "violations counted: $(q 'd["usnetd"], c[3]')"
 "$ctl" --socket "$tmp/d.ctl" stats | head -n 2
 stop_usnetd TERM
 echo "valgrind: $(grep -E 'ERROR SUMMARY' "$vlog")"
