@@ -178,6 +178,8 @@ uplink = none
     "spec_bad": b"[uplink x]\nspec = nosuchkind:foo\n",
     # Printed back as "spec = #x", a comment: refused since the fuzzer found it.
     "value_starts_with_hash": b"[uplink x]\nspec =#x\n[interface 1]\nsecret =#s\n",
+    # Printed back as "[interface 5]", which means id 5: refused since found.
+    "numeric_name": b"[interface 2]\nname = 5\n",
 }
 
 # ---- usnetd_ctl_fuzz: control socket peers ----
