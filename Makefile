@@ -1,18 +1,24 @@
 # The two commands of the README:
 #   make demo   build, then run pktgen -> sink over a veth pair in a private namespace
-#   make test   install what is missing, build with ASan/UBSan, run every test
+#   make test   install what is missing, build with ASan/UBSan, run every test,
+#               list the skipped ones (with CI set, a skip fails the run)
 BUILD      ?= build
 TEST_BUILD ?= build-test
 JOBS       ?= $(shell nproc)
 
-.PHONY: all demo test deps bench clean format
+.PHONY: all demo test deps deps-build bench clean format
 
-all: deps
+# The build needs only the compiler, cmake and libpcap; the test suite needs
+# much more (qemu, DPDK, valgrind, tshark, clang ...): scripts/install-deps.sh.
+all: deps-build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
 
+deps-build:
+	@scripts/install-deps.sh build
+
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh test
 
 demo: all
 	scripts/demo.sh $(BUILD)
@@ -24,9 +30,9 @@ test: deps
 	cmake --build $(BUILD) -j $(JOBS)
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUSNET_SANITIZE=ON
 	cmake --build $(TEST_BUILD) -j $(JOBS)
-	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600
+	scripts/run-tests.sh $(TEST_BUILD)
 
-bench: all
+bench: deps all
 	bench/run-all.sh $(BUILD)
 
 format:

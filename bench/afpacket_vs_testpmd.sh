@@ -65,7 +65,7 @@ trap cleanup EXIT
 
 [[ $(id -u) == 0 ]] || skip "needs root (network namespace, veth, AF_PACKET)"
 command -v ip >/dev/null || skip "iproute2 not installed"
-command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not installed (apt-get install dpdk)"
+command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not installed (apt-get install dpdk-dev)"
 [[ -x $PKTGEN ]] || skip "$PKTGEN not built"
 mkdir -p /var/run/dpdk
 

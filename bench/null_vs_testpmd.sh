@@ -57,7 +57,7 @@ die() {
 }
 
 [[ -x $NULL_BENCH ]] || die "$NULL_BENCH not built (cmake --build $BUILD --target null_bench)"
-command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not installed (apt-get install dpdk)"
+command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not installed (apt-get install dpdk-dev)"
 command -v valgrind >/dev/null || die "valgrind not installed"
 mkdir -p /var/run/dpdk 2>/dev/null || true
 [[ -w /var/run/dpdk ]] || die "/var/run/dpdk is not writable (testpmd needs it): run as root"

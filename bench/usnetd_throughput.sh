@@ -49,7 +49,7 @@ trap cleanup EXIT
 die() { echo "usnetd_throughput: $*" >&2; exit 1; }
 
 for b in "$USNETD" "$PKTGEN" "$CTL"; do [[ -x $b ]] || die "$b not built"; done
-command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not installed (apt-get install dpdk)"
+command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not installed (apt-get install dpdk-dev)"
 mkdir -p /var/run/dpdk 2>/dev/null || true
 [[ -w /var/run/dpdk ]] || die "/var/run/dpdk is not writable (testpmd needs it): run as root"
 

@@ -76,7 +76,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 [[ "$ROUNDS" =~ ^[0-9]+$ && "$SECS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 && "$SECS" -ge 1 ]] ||
     { echo "usage: $0 BUILD_DIR [ROUNDS] [SECS] (positive integers)" >&2; exit 2; }
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
-command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not found (apt-get install dpdk)"
+command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not found (apt-get install dpdk-dev)"
 command -v python3 >/dev/null || skip "python3 not found"
 for t in usnet-pktgen usnet-fwd; do
     [ -x "$BUILD/tools/$t" ] || { echo "vm_drivers: $BUILD/tools/$t not built" >&2; exit 2; }

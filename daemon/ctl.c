@@ -5,7 +5,9 @@
  * Served from the poll loop's housekeeping, never from the data path. The
  * socket file is created mode 0600, and a peer whose SO_PEERCRED uid is
  * neither root's nor usnetd's own gets -EACCES for its request and is hung
- * up on. Every
+ * up on. The two kinds of peer never share slots: MAX_CONNS are for the
+ * admitted ones, MAX_DENIED (with a short idle limit) for the others, so
+ * that no number of refused peers can keep root's usnetctl out. Every
  * call does bounded work and never blocks: a peer that does not read its
  * answer loses it (the answer is one datagram, well under the socket's
  * send buffer).
@@ -27,8 +29,10 @@
 #include "ctl_proto.h"
 #include "usnetd.h"
 
-#define MAX_CONNS    8
+#define MAX_CONNS    8 /* admitted peers: root, usnetd's uid */
+#define MAX_DENIED   2 /* the others, there to read -EACCES */
 #define IDLE_NS	     (10 * USNET_NSEC_PER_SEC)
+#define DENIED_NS    (USNET_NSEC_PER_SEC / 2) /* a refused peer's idle limit */
 #define REQ_PER_POLL 16
 
 struct ctl_conn {
@@ -41,7 +45,8 @@ struct usnetd_ctl {
 	struct usnetd *d;
 	char path[USNETD_PATH_SZ];
 	int lfd, ep;
-	struct ctl_conn conn[MAX_CONNS];
+	struct ctl_conn conn[MAX_CONNS + MAX_DENIED]; /* admitted first, then denied */
+	uint64_t warned_ns;			      /* last warning about a refused peer */
 	union {
 		uint8_t buf[USNETD_CTL_MAX_MSG];
 		struct usnetd_ctl_resp hdr;
@@ -256,10 +261,16 @@ static void accept_all(struct usnetd_ctl *ctl, uint64_t now)
 		 * before reading the request would reset the socket under it). */
 		denied = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
 			 (cred.uid != 0 && cred.uid != geteuid());
-		if (denied)
+		/* One warning per 10 s: a peer that retries would fill the log. */
+		if (denied &&
+		    (!ctl->warned_ns || now - ctl->warned_ns >= 10 * USNET_NSEC_PER_SEC)) {
+			ctl->warned_ns = now;
 			USNET_WARN("control: refusing uid %u (pid %d)", (unsigned)cred.uid,
 				   (int)cred.pid);
-		for (int i = 0; i < MAX_CONNS && !cc; i++)
+		}
+		for (int i = denied ? MAX_CONNS : 0,
+			 end = denied ? MAX_CONNS + MAX_DENIED : MAX_CONNS;
+		     i < end && !cc; i++)
 			if (ctl->conn[i].fd < 0)
 				cc = &ctl->conn[i];
 		if (!cc) {
@@ -279,9 +290,9 @@ static void accept_all(struct usnetd_ctl *ctl, uint64_t now)
 
 void usnetd_ctl_poll(struct usnetd_ctl *ctl)
 {
-	struct epoll_event ev[MAX_CONNS + 1];
+	struct epoll_event ev[MAX_CONNS + MAX_DENIED + 1];
 	uint64_t now = usnet_now_ns();
-	int n = epoll_wait(ctl->ep, ev, MAX_CONNS + 1, 0);
+	int n = epoll_wait(ctl->ep, ev, MAX_CONNS + MAX_DENIED + 1, 0);
 
 	for (int i = 0; i < n; i++) {
 		struct ctl_conn *cc = ev[i].data.ptr;
@@ -291,8 +302,9 @@ void usnetd_ctl_poll(struct usnetd_ctl *ctl)
 		else if (cc->fd >= 0)
 			conn_read(ctl, cc, now);
 	}
-	for (int i = 0; i < MAX_CONNS; i++)
-		if (ctl->conn[i].fd >= 0 && now - ctl->conn[i].last_ns > IDLE_NS)
+	for (int i = 0; i < MAX_CONNS + MAX_DENIED; i++)
+		if (ctl->conn[i].fd >= 0 &&
+		    now - ctl->conn[i].last_ns > (ctl->conn[i].denied ? DENIED_NS : IDLE_NS))
 			conn_close(ctl, &ctl->conn[i]);
 }
 
@@ -310,7 +322,7 @@ int usnetd_ctl_open(struct usnetd_ctl **out, struct usnetd *d, const char *path)
 		return usnet_error(ENOMEM, "control: out of memory");
 	ctl->d = d;
 	ctl->lfd = ctl->ep = -1;
-	for (int i = 0; i < MAX_CONNS; i++)
+	for (int i = 0; i < MAX_CONNS + MAX_DENIED; i++)
 		ctl->conn[i].fd = -1;
 	if (!plen || plen >= sizeof(sa.sun_path)) {
 		err = usnet_error(EINVAL, "control: socket path '%s' empty or too long", path);
@@ -344,7 +356,7 @@ int usnetd_ctl_open(struct usnetd_ctl **out, struct usnetd *d, const char *path)
 		err = usnet_error(err, "control: bind %s: %s", path, strerror(err));
 		goto err_sock;
 	}
-	if (listen(ctl->lfd, MAX_CONNS) < 0) {
+	if (listen(ctl->lfd, 64) < 0) {
 		err = usnet_error(errno, "control: listen %s: %s", path, strerror(errno));
 		goto err_bound;
 	}
@@ -372,7 +384,7 @@ void usnetd_ctl_close(struct usnetd_ctl *ctl)
 {
 	if (!ctl)
 		return;
-	for (int i = 0; i < MAX_CONNS; i++)
+	for (int i = 0; i < MAX_CONNS + MAX_DENIED; i++)
 		if (ctl->conn[i].fd >= 0)
 			conn_close(ctl, &ctl->conn[i]);
 	close(ctl->ep);

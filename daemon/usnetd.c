@@ -326,15 +326,43 @@ static bool id_listed(const uint32_t *list, unsigned n, uint32_t x)
 	return false;
 }
 
+/* The interface's uid/gid allow-list; both empty: whoever may open the socket. */
+static bool iface_admits(const struct usnetd_iface_conf *fc, uid_t uid, gid_t gid)
+{
+	return (!fc->nuids && !fc->ngids) || id_listed(fc->uids, fc->nuids, uid) ||
+	       id_listed(fc->gids, fc->ngids, gid);
+}
+
+/* At accept, before the peer holds a pending slot: may it use any interface? */
+static const char *on_accept(void *ctx, pid_t pid, uid_t uid, gid_t gid)
+{
+	struct usnetd *d = ctx;
+	uint64_t now;
+
+	for (unsigned i = 0; i < d->nifs; i++)
+		if (iface_admits(d->ifs[i].conf, uid, gid))
+			return NULL;
+	snprintf(d->accept_refusal, sizeof(d->accept_refusal),
+		 "Permission denied: uid %u gid %u may not use any interface", (unsigned)uid,
+		 (unsigned)gid);
+	/* A peer that retries would fill the log: one warning per 10 s. */
+	now = usnet_now_ns();
+	if (!d->accept_refused_warned_ns ||
+	    now - d->accept_refused_warned_ns >= 10 * USNET_NSEC_PER_SEC) {
+		d->accept_refused_warned_ns = now;
+		USNET_WARN("refused pid %d at accept: uid %u gid %u may not use any interface",
+			   (int)pid, (unsigned)uid, (unsigned)gid);
+	}
+	return d->accept_refusal;
+}
+
 static const char *on_init(void *ctx, struct usnet_memif_conn *c, pid_t pid, uid_t uid, gid_t gid)
 {
 	struct usnetd_iface *f = c->user;
 	const struct usnetd_iface_conf *fc = f->conf;
 
 	(void)ctx;
-	if (!fc->nuids && !fc->ngids)
-		return NULL; /* whoever may open the socket */
-	if (id_listed(fc->uids, fc->nuids, uid) || id_listed(fc->gids, fc->ngids, gid))
+	if (iface_admits(fc, uid, gid))
 		return NULL;
 	f->refused++;
 	f->refused_ns = usnet_now_ns();
@@ -620,6 +648,7 @@ static int setup(struct usnetd *d)
 	    .max_s2c = c->queues,
 	    .on_up = on_up,
 	    .on_down = on_down,
+	    .on_accept = on_accept,
 	    .on_init = on_init,
 	    .ctx = d,
 	};

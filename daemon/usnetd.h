@@ -182,6 +182,8 @@ struct usnetd {
 	uint64_t start_ns;
 	uint64_t next_srv; /* when usnet_memif_server_poll() is due regardless */
 	uint64_t loops, sleeps, sleep_ns;
+	uint64_t accept_refused_warned_ns; /* last warning about a peer refused at accept */
+	char accept_refusal[96];
 };
 
 /* ---- control socket (ctl.c) ---- */

@@ -13,6 +13,7 @@
 #ifndef USNET_PKT_H
 #define USNET_PKT_H
 
+#include <assert.h> /* static_assert, in C11 and C++ */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,9 +38,10 @@ struct usnet_pkt {
 	uint32_t hash;		 /* flow hash, 0 if unknown */
 	uint64_t user;		 /* free for the application */
 	uint8_t reserved[24];
-	uint8_t data[] __attribute__((aligned(64)));
+	/* A flexible array member: C99, an extension (__extension__) in C++. */
+	__extension__ uint8_t data[] __attribute__((aligned(64)));
 };
-_Static_assert(sizeof(struct usnet_pkt) == 64, "packet header is one cache line");
+static_assert(sizeof(struct usnet_pkt) == 64, "packet header is one cache line");
 
 #define USNET_PKT_F_BAD_CSUM (1u << 0) /* a device reported a checksum error */
 
@@ -101,7 +103,18 @@ struct usnet_pool_conf {
 	uint16_t data_size; /* data room per buffer incl. headroom; 0: USNET_PKT_DATA_SIZE */
 	uint16_t headroom;  /* data_off of a fresh packet; 0: USNET_PKT_HEADROOM */
 	const char *name;   /* for logs; may be NULL */
+	uint32_t flags;	    /* USNET_POOL_F_* */
 };
+
+/*
+ * When the pool is not on 2 MiB hugepages, lay buffers out so that no
+ * buffer crosses a 4 KiB page boundary (one buffer per page with the
+ * default sizes, so about twice the memory). DMA without an IOMMU (UIO)
+ * needs it: physically, consecutive 4 KiB pages are rarely adjacent, and
+ * a device is given one address per buffer. Creating such a pool fails if
+ * a buffer (64-byte header + data_size) is larger than 4 KiB.
+ */
+#define USNET_POOL_F_PAGE_LOCAL (1u << 0)
 
 struct usnet_pool_stats {
 	uint32_t count;	     /* buffers in the pool */
@@ -110,7 +123,9 @@ struct usnet_pool_stats {
 	uint64_t bad_free;   /* frees refused because the pool was already full (double free) */
 };
 
-/* 0 or -errno. The region is hugepage-backed when hugepages are available. */
+/* 0 or -errno. The region is hugepage-backed when hugepages are available
+ * (USNET_DMA_PAGES=4k in the environment forces 4 KiB pages); its length is
+ * always a whole number of its pages, so it can be IOMMU-mapped as is. */
 int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *conf);
 /* All packets should be back; a pool destroyed with packets out logs a warning. */
 void usnet_pool_destroy(struct usnet_pool *pool);
@@ -125,6 +140,8 @@ void usnet_pkt_free_bulk(struct usnet_pkt **pkts, uint32_t n);
 void usnet_pool_get_stats(const struct usnet_pool *pool, struct usnet_pool_stats *st);
 /* The contiguous region the buffers are carved from, for DMA mapping. */
 void usnet_pool_region(const struct usnet_pool *pool, void **base, size_t *len);
+/* The page size behind that region: 2 MiB (hugepages) or 4 KiB. */
+size_t usnet_pool_page_size(const struct usnet_pool *pool);
 /*
  * Give every buffer its bus address: pkt->iova = xlate(ctx, pkt->data).
  * xlate returns 0 for an address it cannot translate; then -EFAULT.

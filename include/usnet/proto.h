@@ -7,6 +7,7 @@
 #ifndef USNET_PROTO_H
 #define USNET_PROTO_H
 
+#include <assert.h> /* static_assert, in C11 and C++ */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +29,7 @@ struct usnet_eth_hdr {
 	uint8_t src[6];
 	uint16_t type;
 } __attribute__((packed));
-_Static_assert(sizeof(struct usnet_eth_hdr) == 14, "Ethernet header");
+static_assert(sizeof(struct usnet_eth_hdr) == 14, "Ethernet header");
 
 /* RFC 791 section 3.1 */
 struct usnet_ipv4_hdr {
@@ -43,7 +44,7 @@ struct usnet_ipv4_hdr {
 	uint32_t src;
 	uint32_t dst;
 } __attribute__((packed));
-_Static_assert(sizeof(struct usnet_ipv4_hdr) == 20, "IPv4 header");
+static_assert(sizeof(struct usnet_ipv4_hdr) == 20, "IPv4 header");
 
 /* RFC 768 */
 struct usnet_udp_hdr {
@@ -52,7 +53,7 @@ struct usnet_udp_hdr {
 	uint16_t len;
 	uint16_t csum;
 } __attribute__((packed));
-_Static_assert(sizeof(struct usnet_udp_hdr) == 8, "UDP header");
+static_assert(sizeof(struct usnet_udp_hdr) == 8, "UDP header");
 
 #define USNET_UDP4_HLEN (USNET_ETH_HLEN + 20 + 8) /* 42 */
 

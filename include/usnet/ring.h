@@ -10,9 +10,30 @@
 #ifndef USNET_RING_H
 #define USNET_RING_H
 
+#include <stdint.h>
+
+/*
+ * C sees the indices as C11 _Atomic uint32_t, C++ as std::atomic<uint32_t>:
+ * the same 4 bytes, lock-free, with the same representation on every GCC
+ * and Clang target, so a ring may be shared between C and C++ code.
+ * USNET_RING_LOAD/STORE name the memory order without its prefix.
+ */
+#ifdef __cplusplus
+#include <atomic>
+#define USNET_RING_ATOMIC_U32	    std::atomic<uint32_t>
+#define USNET_RING_LOAD(obj, order) std::atomic_load_explicit(obj, std::memory_order_##order)
+#define USNET_RING_STORE(obj, v, order)                                                            \
+	std::atomic_store_explicit(obj, v, std::memory_order_##order)
+static_assert(sizeof(std::atomic<uint32_t>) == 4 && alignof(std::atomic<uint32_t>) == 4 &&
+		  ATOMIC_INT_LOCK_FREE == 2,
+	      "std::atomic<uint32_t> is laid out as C's _Atomic uint32_t");
+#else
 #include <stdalign.h>
 #include <stdatomic.h>
-#include <stdint.h>
+#define USNET_RING_ATOMIC_U32		_Atomic uint32_t
+#define USNET_RING_LOAD(obj, order)	atomic_load_explicit(obj, memory_order_##order)
+#define USNET_RING_STORE(obj, v, order) atomic_store_explicit(obj, v, memory_order_##order)
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -20,14 +41,14 @@ extern "C" {
 
 struct usnet_ring {
 	/* Producer's cache line. */
-	alignas(64) _Atomic uint32_t head; /* next slot to fill; written by producer only */
-	uint32_t cached_tail;		   /* producer's last view of tail */
+	alignas(64) USNET_RING_ATOMIC_U32 head; /* next slot to fill; written by producer only */
+	uint32_t cached_tail;			/* producer's last view of tail */
 	uint32_t mask;
 	/* Consumer's cache line. */
-	alignas(64) _Atomic uint32_t tail; /* next slot to drain; written by consumer only */
-	uint32_t cached_head;		   /* consumer's last view of head */
-	uint32_t cmask;			   /* copy of mask, so the consumer stays on its line */
-	alignas(64) void *slot[];
+	alignas(64) USNET_RING_ATOMIC_U32 tail; /* next slot to drain; written by consumer only */
+	uint32_t cached_head;			/* consumer's last view of head */
+	uint32_t cmask; /* copy of mask, so the consumer stays on its line */
+	__extension__ alignas(64) void *slot[]; /* flexible: an extension in C++ */
 };
 
 /* size: a power of two, 2..2^31. 0 or -errno. */
@@ -38,13 +59,13 @@ void usnet_ring_destroy(struct usnet_ring *r);
 static inline uint32_t usnet_ring_enqueue_burst(struct usnet_ring *r, void *const *items,
 						uint32_t n)
 {
-	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint32_t head = USNET_RING_LOAD(&r->head, relaxed);
 	uint32_t free_slots = r->mask + 1 - (head - r->cached_tail);
 
 	if (free_slots < n) {
 		/* Acquire pairs with the consumer's release store of tail: the
 		 * consumer has finished reading the slots it gave back. */
-		r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+		r->cached_tail = USNET_RING_LOAD(&r->tail, acquire);
 		free_slots = r->mask + 1 - (head - r->cached_tail);
 		if (n > free_slots)
 			n = free_slots;
@@ -53,19 +74,19 @@ static inline uint32_t usnet_ring_enqueue_burst(struct usnet_ring *r, void *cons
 		r->slot[(head + i) & r->mask] = items[i];
 	/* Release pairs with the consumer's acquire load of head: the slots
 	 * written above are visible before the new head is. */
-	atomic_store_explicit(&r->head, head + n, memory_order_release);
+	USNET_RING_STORE(&r->head, head + n, release);
 	return n;
 }
 
 /* Dequeue up to n items; returns how many were dequeued (in order). */
 static inline uint32_t usnet_ring_dequeue_burst(struct usnet_ring *r, void **items, uint32_t n)
 {
-	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint32_t tail = USNET_RING_LOAD(&r->tail, relaxed);
 	uint32_t avail = r->cached_head - tail;
 
 	if (avail < n) {
 		/* Acquire pairs with the producer's release store of head. */
-		r->cached_head = atomic_load_explicit(&r->head, memory_order_acquire);
+		r->cached_head = USNET_RING_LOAD(&r->head, acquire);
 		avail = r->cached_head - tail;
 		if (n > avail)
 			n = avail;
@@ -74,15 +95,14 @@ static inline uint32_t usnet_ring_dequeue_burst(struct usnet_ring *r, void **ite
 		items[i] = r->slot[(tail + i) & r->cmask];
 	/* Release pairs with the producer's acquire load of tail: our reads of
 	 * the slots complete before the producer may overwrite them. */
-	atomic_store_explicit(&r->tail, tail + n, memory_order_release);
+	USNET_RING_STORE(&r->tail, tail + n, release);
 	return n;
 }
 
 /* Approximate fill level; exact when called by either side while the other is idle. */
 static inline uint32_t usnet_ring_count(const struct usnet_ring *r)
 {
-	return atomic_load_explicit(&r->head, memory_order_acquire) -
-	       atomic_load_explicit(&r->tail, memory_order_acquire);
+	return USNET_RING_LOAD(&r->head, acquire) - USNET_RING_LOAD(&r->tail, acquire);
 }
 
 #ifdef __cplusplus

@@ -8,13 +8,16 @@
 #include <usnet/log.h>
 #include <usnet/pkt.h>
 
-#define HUGE_PAGE (2u << 20)
+#define HUGE_PAGE  (2u << 20)
+#define SMALL_PAGE 4096u
 
 struct usnet_pool {
 	uint8_t *base;	   /* first buffer */
-	size_t region_len; /* bytes mapped at base */
-	uint32_t stride;   /* bytes from one buffer to the next within a page */
-	uint32_t per_page; /* buffers per HUGE_PAGE; none straddles a page boundary */
+	size_t region_len; /* bytes mapped at base, a multiple of page_size */
+	size_t page_size;  /* of the backing: HUGE_PAGE or SMALL_PAGE */
+	uint32_t chunk;	   /* buffers are laid out per chunk; none straddles one */
+	uint32_t stride;   /* bytes from one buffer to the next within a chunk */
+	uint32_t per_page; /* buffers per chunk */
 	uint32_t count;
 	uint32_t nfree; /* entries in free[] */
 	uint16_t data_size;
@@ -25,34 +28,83 @@ struct usnet_pool {
 	struct usnet_pkt **free; /* stack of free buffers */
 };
 
+static size_t round_up(size_t x, size_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+/* Bytes the buffers need with `per_chunk` of them per `chunk`: full
+ * chunks, then the last one only as long as its buffers need. */
+static size_t layout_len(uint32_t count, uint32_t chunk, uint32_t per_chunk, uint32_t stride)
+{
+	return (size_t)((count - 1) / per_chunk) * chunk +
+	       (size_t)((count - 1) % per_chunk + 1) * stride;
+}
+
 /*
  * Hugepages when the system has some free, so DMA mappings need fewer IOMMU
  * entries; plain pages otherwise. MAP_POPULATE: no page faults on the fast
- * path, and a device never sees a page that is not there yet.
+ * path, and a device never sees a page that is not there yet. The length
+ * is rounded up to whole pages: VFIO_IOMMU_MAP_DMA refuses (EINVAL) a size
+ * that is not a multiple of the IOMMU page size (vfio_iommu_type1.c,
+ * vfio_dma_do_map).
  *
- * Buffers are laid out in 2 MiB chunks and never straddle a chunk boundary:
- * without an IOMMU (UIO) two hugepages are rarely physically adjacent, so a
- * buffer must sit inside one to have a single bus address.
+ * On hugepages buffers are laid out in 2 MiB chunks and never straddle a
+ * chunk boundary: without an IOMMU (UIO) two hugepages are rarely
+ * physically adjacent, so a buffer must sit inside one to have a single bus
+ * address. On 4 KiB pages the same holds per 4 KiB page, which costs
+ * memory, so only pools created with USNET_POOL_F_PAGE_LOCAL get it.
  */
-static void *map_region(size_t *len)
+static int map_region(struct usnet_pool *pool, uint32_t flags)
 {
-	size_t huge_len = (*len + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
-	void *p = mmap(NULL, huge_len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+	const char *force = getenv("USNET_DMA_PAGES");
+	size_t len;
+	void *p;
 
-	if (p != MAP_FAILED) {
-		*len = huge_len;
-		return p;
+	if (!(force && !strcmp(force, "4k"))) {
+		pool->chunk = HUGE_PAGE;
+		pool->per_page = HUGE_PAGE / pool->stride;
+		len = round_up(layout_len(pool->count, HUGE_PAGE, pool->per_page, pool->stride),
+			       HUGE_PAGE);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+		if (p != MAP_FAILED) {
+			pool->base = p;
+			pool->region_len = len;
+			pool->page_size = HUGE_PAGE;
+			return 0;
+		}
 	}
-	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
+	if (flags & USNET_POOL_F_PAGE_LOCAL) {
+		if (pool->stride > SMALL_PAGE)
+			return usnet_error(EINVAL,
+					   "pool %s: buffers of %u bytes (header and data "
+					   "room) do not fit a 4 KiB page, and there are no "
+					   "free 2 MiB hugepages: reserve hugepages or use "
+					   "smaller buffers",
+					   pool->name, pool->stride);
+		pool->chunk = SMALL_PAGE;
+	} else {
+		pool->chunk = HUGE_PAGE;
+	}
+	pool->per_page = pool->chunk / pool->stride;
+	len = round_up(layout_len(pool->count, pool->chunk, pool->per_page, pool->stride),
+		       SMALL_PAGE);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
 		 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return usnet_error(ENOMEM, "no memory for a pool of %u buffers of %u bytes",
+				   pool->count, pool->data_size);
+	pool->base = p;
+	pool->region_len = len;
+	pool->page_size = SMALL_PAGE;
+	return 0;
 }
 
 static struct usnet_pkt *buffer(const struct usnet_pool *pool, uint32_t i)
 {
-	size_t off =
-	    (size_t)(i / pool->per_page) * HUGE_PAGE + (size_t)(i % pool->per_page) * pool->stride;
+	size_t off = (size_t)(i / pool->per_page) * pool->chunk +
+		     (size_t)(i % pool->per_page) * pool->stride;
 
 	return (struct usnet_pkt *)(pool->base + off);
 }
@@ -62,7 +114,7 @@ int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *con
 	struct usnet_pool *pool;
 	uint32_t data_size = conf->data_size ? conf->data_size : USNET_PKT_DATA_SIZE;
 	uint32_t headroom = conf->headroom ? conf->headroom : USNET_PKT_HEADROOM;
-	size_t len;
+	int err;
 
 	if (conf->count == 0 || conf->count > (1u << 24))
 		return usnet_error(EINVAL, "pool size %u is out of range [1, 2^24]", conf->count);
@@ -76,18 +128,13 @@ int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *con
 	if (!pool->free)
 		goto err_free_pool;
 	pool->stride = (uint32_t)((sizeof(struct usnet_pkt) + data_size + 63) & ~63u);
-	pool->per_page = HUGE_PAGE / pool->stride;
 	pool->count = conf->count;
 	pool->data_size = (uint16_t)data_size;
 	pool->headroom = (uint16_t)headroom;
 	snprintf(pool->name, sizeof(pool->name), "%s", conf->name ? conf->name : "pool");
-	/* Full chunks, then the last one only as long as its buffers need. */
-	len = (size_t)((conf->count - 1) / pool->per_page) * HUGE_PAGE +
-	      (size_t)((conf->count - 1) % pool->per_page + 1) * pool->stride;
-	pool->base = map_region(&len);
-	if (!pool->base)
+	err = map_region(pool, conf->flags);
+	if (err)
 		goto err_free_stack;
-	pool->region_len = len;
 	/* Push in reverse so the first allocations come from the region's start. */
 	for (uint32_t i = conf->count; i-- > 0;) {
 		struct usnet_pkt *p = buffer(pool, i);
@@ -101,6 +148,8 @@ int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *con
 
 err_free_stack:
 	free(pool->free);
+	free(pool);
+	return err;
 err_free_pool:
 	free(pool);
 	return usnet_error(ENOMEM, "no memory for a pool of %u buffers of %u bytes", conf->count,
@@ -198,6 +247,11 @@ void usnet_pool_region(const struct usnet_pool *pool, void **base, size_t *len)
 	*len = pool->region_len;
 }
 
+size_t usnet_pool_page_size(const struct usnet_pool *pool)
+{
+	return pool->page_size;
+}
+
 int usnet_pool_set_iova(struct usnet_pool *pool, uint64_t (*xlate)(void *ctx, const void *va),
 			void *ctx)
 {
@@ -221,8 +275,8 @@ bool usnet_pool_owns(const struct usnet_pool *pool, const void *p)
 	if (b < pool->base || b >= pool->base + pool->region_len)
 		return false;
 	off = (size_t)(b - pool->base);
-	in_page = off % HUGE_PAGE;
-	i = off / HUGE_PAGE * pool->per_page + in_page / pool->stride;
+	in_page = off % pool->chunk;
+	i = off / pool->chunk * pool->per_page + in_page / pool->stride;
 	return in_page % pool->stride == 0 && in_page / pool->stride < pool->per_page &&
 	       i < pool->count;
 }

@@ -54,6 +54,8 @@ struct usnet_memif_ring {
 	uint16_t own0;	   /* its value when the connection starts (set by the control side) */
 	uint16_t last;	   /* receiver: next slot to consume */
 	bool armed;	   /* receiver: MASK_INT cleared, see usnet_memif_arm() */
+	bool stall;	   /* receiver: the chain at `last` was unfinished ... */
+	uint16_t stalled;  /* ... when the peer's index was this: no need to look again */
 	uint32_t gen;	   /* the connection these cursors belong to */
 	_Atomic bool busy; /* inside a burst */
 };
@@ -168,6 +170,13 @@ struct usnet_memif_server_conf {
 	 * goes down (before its memory is released). May be NULL. */
 	void (*on_up)(void *ctx, struct usnet_memif_conn *c);
 	void (*on_down)(void *ctx, struct usnet_memif_conn *c);
+	/* Called when a connection is accepted, with the peer's SO_PEERCRED,
+	 * before it takes one of the pending (pre-INIT) slots: NULL admits it,
+	 * anything else is the reason sent in DISCONNECT before the server
+	 * hangs up (counted in `refused`). May be NULL (usnetd: may this uid or
+	 * gid use any of its interfaces). One uid holds at most 4 of the 64
+	 * pending slots whatever this says. */
+	const char *(*on_accept)(void *ctx, pid_t pid, uid_t uid, gid_t gid);
 	/* Called when a client's INIT names a served interface that is free,
 	 * with the client's SO_PEERCRED, before mode and secret are checked:
 	 * NULL admits it, anything else is the reason sent in DISCONNECT (and

@@ -145,6 +145,7 @@ static bool enter(struct usnet_memif_conn *c, struct usnet_memif_ring *r)
 		r->own = r->own0;
 		r->last = 0;
 		r->armed = false;
+		r->stall = false;
 	}
 	return true;
 }
@@ -252,10 +253,14 @@ uint16_t usnet_memif_rx(struct usnet_memif_conn *c, uint16_t q, struct usnet_poo
 		fault(c, client ? "S2C tail out of range" : "C2S head out of range");
 		goto out;
 	}
+	if (r->stall && peer == r->stalled)
+		goto out; /* the unfinished chain at `last` has not grown since we looked */
+	r->stall = false;
 	slot = r->last;
 	have = avail ? (uint16_t)usnet_pool_alloc_bulk(pool, pkts, avail < n ? avail : n) : 0;
 	while (avail && got < have) {
 		struct usnet_pkt *p = pkts[got];
+		uint64_t bytes = 0, max = usnet_pkt_tailroom(p); /* 64-bit: peer lengths add up */
 		uint16_t used = 0;
 		bool fits = true;
 		struct memif_desc d;
@@ -266,13 +271,24 @@ uint16_t usnet_memif_rx(struct usnet_memif_conn *c, uint16_t q, struct usnet_poo
 
 			if (used == r->size) {
 				/* Every slot holds this chain and the last still says NEXT:
-				 * it can never end, and would be re-read on every poll. */
+				 * it can never end. */
 				fault(c, "Descriptor chain longer than the ring");
 				goto partial;
 			}
-			if (used == avail)
-				goto partial; /* the rest of the chain is not written yet */
+			if (used == avail) {
+				/* The rest of the chain is not published yet. Peers publish
+				 * whole frames, so this is rare: remember it, and look again
+				 * only when the peer's index moves (see usnet_memif_arm()).
+				 * Longer already than the largest frame we take, it could
+				 * never end in one: a violation. */
+				if (bytes > max)
+					fault(c, "Unfinished descriptor chain longer than a frame");
+				r->stall = true;
+				r->stalled = peer;
+				goto partial;
+			}
 			d = desc_read(&ring->desc[(uint16_t)(slot + used) & r->mask]);
+			bytes += d.length;
 			if (client) {
 				if (d.length > c->buf_size) {
 					fault(c, "Descriptor longer than its buffer");
@@ -465,7 +481,8 @@ bool usnet_memif_arm(struct usnet_memif_conn *c, uint16_t q)
 	atomic_thread_fence(memory_order_seq_cst); /* pairs with the fence in kick() */
 	peer = atomic_load_explicit(client ? &r->ring->tail : &r->ring->head, memory_order_acquire);
 	leave(r);
-	return peer != r->last;
+	/* An unfinished chain that has not grown is no work: sleep until a kick. */
+	return peer != r->last && !(r->stall && peer == r->stalled);
 }
 
 int usnet_memif_rx_efd(const struct usnet_memif_conn *c, uint16_t q)

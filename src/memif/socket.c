@@ -38,8 +38,10 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
 #include <usnet/log.h>
 #include <usnet/time.h>
 
@@ -54,12 +56,14 @@ enum {
 	MEMIF_ST_UP,
 };
 
-#define RECONNECT_NS  (100 * 1000 * 1000ull)   /* client: at most one connect() per 100 ms */
-#define HANDSHAKE_NS  (5 * USNET_NSEC_PER_SEC) /* a peer that stalls the handshake is dropped */
-#define MSGS_PER_POLL 64		       /* bound on the work one poll does per socket */
-#define MAX_PENDING   16		       /* accepted sockets that have not sent INIT yet */
-#define MAX_IFACES    256
-#define DRAIN_NS      (200 * 1000 * 1000ull)  /* client close: wait this long for the server */
+#define RECONNECT_NS	(100 * 1000 * 1000ull)	 /* client: at most one connect() per 100 ms */
+#define HANDSHAKE_NS	(5 * USNET_NSEC_PER_SEC) /* a peer that stalls the handshake is dropped */
+#define MSGS_PER_POLL	64			 /* bound on the work one poll does per socket */
+#define MAX_PENDING	64			 /* accepted sockets that have not sent INIT yet */
+#define MAX_PENDING_UID 4			 /* ... of them from one uid */
+#define BACKLOG		128			 /* connections the kernel queues before accept() */
+#define MAX_IFACES	256
+#define DRAIN_NS	(200 * 1000 * 1000ull) /* client close: wait this long for the server */
 
 /* ---- messages ---- */
 
@@ -692,8 +696,9 @@ static void client_drain(struct usnet_memif_conn *c)
 			struct usnet_memif_ring *r = &c->c2s[i];
 
 			/* Acquire pairs with the server's release of tail. */
-			pending |= r->ring && r->gen == gen &&
-				   atomic_load_explicit(&r->ring->tail, memory_order_acquire) != r->own;
+			pending |=
+			    r->ring && r->gen == gen &&
+			    atomic_load_explicit(&r->ring->tail, memory_order_acquire) != r->own;
 		}
 		if (!pending)
 			return;
@@ -732,6 +737,7 @@ enum { TAG_LISTEN = 1, TAG_PENDING, TAG_CONN };
 
 struct pending {
 	int fd; /* -1: free slot */
+	uid_t uid;
 	uint64_t deadline_ns;
 };
 
@@ -791,24 +797,65 @@ static void server_down(struct usnet_memif_server *srv, struct usnet_memif_conn 
 	conn_down(c, reason, tell, violation);
 }
 
+/*
+ * Admission, before a peer gets a pending slot (docs/usnetd.md, "Who may
+ * connect"): its SO_PEERCRED must be one the owner may serve at all, and
+ * one uid holds at most MAX_PENDING_UID of the slots, so that nobody can
+ * take them all and lock the others out. NULL: admitted.
+ */
+static const char *admit(struct usnet_memif_server *srv, int fd, struct ucred *cred)
+{
+	socklen_t clen = sizeof(*cred);
+	unsigned same = 0;
+	const char *bad;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &clen) < 0)
+		return "Peer credentials unavailable";
+	bad = srv->conf.on_accept
+		  ? srv->conf.on_accept(srv->conf.ctx, cred->pid, cred->uid, cred->gid)
+		  : NULL;
+	if (bad)
+		return bad;
+	for (int i = 0; i < MAX_PENDING; i++)
+		same += srv->pend[i].fd >= 0 && srv->pend[i].uid == cred->uid;
+	return same >= MAX_PENDING_UID ? "Too many pending connections from this uid" : NULL;
+}
+
+/* Refused at accept: the reason, and no slot. Logged at debug level only:
+ * a peer that retries would otherwise fill the log. */
+static void refuse(struct usnet_memif_server *srv, int fd, const struct ucred *cred,
+		   const char *reason)
+{
+	(void)cred; /* with debug messages compiled out */
+	send_disconnect(fd, reason);
+	close(fd);
+	srv->st.refused++;
+	USNET_DEBUG("memif: server %s: refused pid %d uid %u at accept: %s", srv->path,
+		    (int)cred->pid, (unsigned)cred->uid, reason);
+}
+
 static void server_accept(struct usnet_memif_server *srv, uint64_t now)
 {
+	/* Bounded per call, so that a flood of connects cannot hold the loop. */
 	for (int n = 0; n < MAX_PENDING; n++) {
 		struct epoll_event ev = {.events = EPOLLIN};
 		struct memif_msg m = {.type = MEMIF_MSG_HELLO};
+		struct ucred cred = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
 		struct pending *p = NULL;
 		int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		const char *bad;
 
 		if (fd < 0)
 			return;
 		srv->st.accepted++;
-		for (int i = 0; i < MAX_PENDING && !p; i++)
+		bad = admit(srv, fd, &cred);
+		for (int i = 0; i < MAX_PENDING && !p && !bad; i++)
 			if (srv->pend[i].fd < 0)
 				p = &srv->pend[i];
-		if (!p) {
-			send_disconnect(fd, "Too many pending connections");
-			srv->st.refused++;
-			close(fd);
+		if (!bad && !p)
+			bad = "Too many pending connections";
+		if (bad) {
+			refuse(srv, fd, &cred, bad);
 			continue;
 		}
 		/* memif_msg_enq_hello(): our limits; ring limits are highest indices. */
@@ -825,6 +872,7 @@ static void server_accept(struct usnet_memif_server *srv, uint64_t now)
 			continue;
 		}
 		p->fd = fd;
+		p->uid = cred.uid;
 		p->deadline_ns = now + HANDSHAKE_NS;
 	}
 }
@@ -920,23 +968,47 @@ static void pending_read(struct usnet_memif_server *srv, struct pending *p, uint
 	c->peer_gid = cred.gid;
 }
 
-/* The region fd must stay at least as large as announced while we map it. */
+/*
+ * We map the region for as long as the client is connected, so its memory
+ * must not be able to vanish under us, which would be SIGBUS on our next
+ * access (docs/memif.md, "The client's region"):
+ *
+ *  - shmem, i.e. a memfd_create() without MFD_HUGETLB: a page the client
+ *    punches out (fallocate FALLOC_FL_PUNCH_HOLE) faults back in as a fresh
+ *    zero page. A hugetlbfs memfd is refused: a punched huge page comes back
+ *    only if a free huge page is left, and the client can take them all.
+ *  - sealed with F_SEAL_SHRINK, looked at before the size: seals can be
+ *    added but never removed, so the size seen afterwards can only grow.
+ *    (Size first would let the client shrink and seal in between.)
+ */
+static const char *region_memory_check(int fd, uint64_t size)
+{
+	struct statfs sfs = {0};
+	struct stat stt;
+	int seals;
+
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)
+		return sfs.f_type == HUGETLBFS_MAGIC ? "Region fd is hugetlbfs, not shmem"
+						     : "Region fd is not a shmem memfd";
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK))
+		return "Region fd not sealed against shrinking";
+	if (fstat(fd, &stt) < 0 || (uint64_t)stt.st_size < size)
+		return "Region fd smaller than region";
+	return NULL;
+}
+
 static const char *server_add_region(struct usnet_memif_conn *c,
 				     const struct memif_msg_add_region *ar, int fd)
 {
 	const char *bad = usnet_memif_check_add_region(c, ar, fd);
 	struct usnet_memif_region *rg;
-	struct stat stt;
-	int seals;
 	void *addr;
 
+	if (!bad)
+		bad = region_memory_check(fd, ar->size);
 	if (bad)
 		return bad;
-	if (fstat(fd, &stt) < 0 || (uint64_t)stt.st_size < ar->size)
-		return "Region fd smaller than region";
-	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || !(seals & F_SEAL_SHRINK))
-		return "Region fd not sealed against shrinking";
 	addr = mmap(NULL, ar->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (addr == MAP_FAILED)
 		return "Region mmap failed";
@@ -1157,7 +1229,7 @@ static int server_bind(struct usnet_memif_server *srv)
 		    bind(srv->lfd, (struct sockaddr *)&sa, len) < 0)
 			return usnet_error(err, "memif: bind %s: %s", srv->path, strerror(err));
 	}
-	if (listen(srv->lfd, MAX_PENDING) < 0)
+	if (listen(srv->lfd, BACKLOG) < 0)
 		return usnet_error(errno, "memif: listen %s: %s", srv->path, strerror(errno));
 	return 0;
 }

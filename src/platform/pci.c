@@ -490,9 +490,27 @@ void *usnet_pci_mmap_dma(size_t *len, bool huge_allowed, bool huge_only, bool lo
 			return NULL;
 	}
 	n = (*len + USNET_PAGE_4K - 1) & ~(USNET_PAGE_4K - 1);
-	p = mmap(NULL, n, PROT_READ | PROT_WRITE, flags, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
+	if (lock) {
+		/* Memory the device reaches by physical address (UIO): no
+		 * transparent hugepage may replace these pages later (khugepaged
+		 * copies into a new page), so say so before they exist, then
+		 * lock them in (which also faults them in). */
+		p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		madvise(p, n, MADV_NOHUGEPAGE);
+		if (mlock(p, n)) {
+			int err = errno;
+
+			munmap(p, n);
+			errno = err;
+			return NULL;
+		}
+	} else {
+		p = mmap(NULL, n, PROT_READ | PROT_WRITE, flags, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+	}
 	*len = n;
 	*page_size = USNET_PAGE_4K;
 	return p;
@@ -570,6 +588,27 @@ void usnet_pci_dma_free(struct usnet_pci_dev *dev, struct usnet_dma *dma)
 		USNET_WARN("%s: usnet_pci_dma_free of %p, which this device did not allocate",
 			   dev->name, dma->va);
 	memset(dma, 0, sizeof(*dma));
+}
+
+size_t usnet_pci_dma_contig_max(struct usnet_pci_dev *dev)
+{
+	size_t len = USNET_HUGE_2M, page;
+	void *p;
+
+	if (dev->backend == USNET_PCI_VFIO)
+		return SIZE_MAX; /* the IOMMU makes any pages contiguous */
+	/* UIO: one hugepage if there is a free one (a hugetlb mmap reserves
+	 * its page at mmap time, so this is a real test), else 4 KiB. */
+	p = usnet_pci_mmap_dma(&len, true, true, false, &page);
+	if (!p)
+		return USNET_PAGE_4K;
+	munmap(p, len);
+	return USNET_HUGE_2M;
+}
+
+uint32_t usnet_pci_pool_flags(const struct usnet_pci_dev *dev)
+{
+	return dev->backend == USNET_PCI_UIO ? USNET_POOL_F_PAGE_LOCAL : 0;
 }
 
 int usnet_pci_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)

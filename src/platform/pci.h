@@ -83,9 +83,11 @@ int usnet_pci_set_bus_master(struct usnet_pci_dev *dev, bool enable);
 
 /*
  * Memory the device may read and write. usnet_pci_dma_alloc() returns
- * zeroed memory of at least len bytes with its bus address; the memory is
- * physically contiguous for UIO (one hugepage at most) and IOMMU-mapped for
- * VFIO. 0 or -errno.
+ * zeroed memory of at least len bytes with its bus address: IOMMU-mapped
+ * for VFIO (on any pages); for UIO physically contiguous, on one 2 MiB
+ * hugepage, or without free hugepages on locked 4 KiB pages, which is
+ * refused (-EFAULT, with the reason) for more than 4 KiB unless those pages
+ * happen to be physically adjacent. 0 or -errno.
  */
 struct usnet_dma {
 	void *va;
@@ -94,6 +96,10 @@ struct usnet_dma {
 	size_t page_size; /* backing page size: 2 MiB (hugepage) or 4 KiB */
 };
 int usnet_pci_dma_alloc(struct usnet_pci_dev *dev, size_t len, struct usnet_dma *dma);
+/* The largest usnet_pci_dma_alloc() that is sure to succeed as far as
+ * contiguity goes: SIZE_MAX (VFIO), 2 MiB (UIO with a free hugepage) or
+ * 4 KiB (UIO without). Drivers size their default rings to fit. */
+size_t usnet_pci_dma_contig_max(struct usnet_pci_dev *dev);
 void usnet_pci_dma_free(struct usnet_pci_dev *dev, struct usnet_dma *dma);
 /*
  * Make a pool's region reachable by the device and set every pkt->iova.
@@ -103,6 +109,9 @@ void usnet_pci_dma_free(struct usnet_pci_dev *dev, struct usnet_dma *dma);
  * same pool again only takes a reference.
  */
 int usnet_pci_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool);
+/* The USNET_POOL_F_* flags a pool needs to be mapped for this device:
+ * USNET_POOL_F_PAGE_LOCAL for UIO (no IOMMU to join 4 KiB pages). */
+uint32_t usnet_pci_pool_flags(const struct usnet_pci_dev *dev);
 /* Drop the mapping before the pool is destroyed (usnet_pci_close() drops
  * whatever is left, but a pool must never be freed while still mapped). */
 void usnet_pci_dma_unmap_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool);

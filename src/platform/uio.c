@@ -18,6 +18,18 @@
  *   /proc/self/pagemap (Documentation/admin-guide/mm/pagemap.rst: bits
  *   0-54 PFN, bit 63 present; the PFN reads as 0 without CAP_SYS_ADMIN).
  *   Hugetlb pages are not swapped, and MAP_LOCKED keeps them resident.
+ *   Without free hugepages: locked 4 KiB pages, which the kernel may still
+ *   migrate (compaction moves locked pages unless
+ *   vm.compact_unevictable_allowed is 0, Documentation/admin-guide/sysctl/
+ *   vm.rst), so they are refused unless it is 0; an allocation over 4 KiB
+ *   must happen to be physically contiguous (checked), and a pool must
+ *   keep each buffer inside one page (USNET_POOL_F_PAGE_LOCAL).
+ * - The IOMMU: uio_pci_generic knows nothing of it. If the device's IOMMU
+ *   group translates DMA (sysfs iommu_groups/N/type "DMA" or "DMA-FQ",
+ *   Documentation/ABI/testing/sysfs-kernel-iommu_groups), the physical
+ *   addresses given to the device mean nothing to it and DMA silently
+ *   fails (or faults); only "identity" (iommu=pt) passes them through. The
+ *   open is refused otherwise.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -145,6 +157,39 @@ static void unmap_bars(struct usnet_pci_dev *dev)
 	}
 }
 
+/*
+ * A device behind an IOMMU works with UIO only if its group's domain passes
+ * DMA through untranslated ("identity"): UIO gives it physical addresses.
+ */
+static int check_iommu_domain(struct usnet_pci_dev *dev)
+{
+	char path[PATH_MAX], type[32] = "";
+	int g = dev->info.iommu_group;
+	FILE *f;
+
+	if (g < 0)
+		return 0; /* no IOMMU: physical addresses are bus addresses */
+	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/%d/type", usnet_pci_sysfs_root(), g);
+	f = fopen(path, "re");
+	if (!f || !fgets(type, sizeof(type), f)) {
+		if (f)
+			fclose(f);
+		USNET_WARN("%s: cannot read %s (%m): if the IOMMU translates this device's "
+			   "DMA, no packet will move with uio_pci_generic; use vfio-pci",
+			   dev->name, path);
+		return 0;
+	}
+	fclose(f);
+	type[strcspn(type, "\n")] = '\0';
+	if (!strcmp(type, "identity"))
+		return 0;
+	return usnet_error(EPERM,
+			   "%s: IOMMU group %d translates DMA (type %s), so the physical "
+			   "addresses UIO gives the device do not reach memory: use vfio-pci "
+			   "(usnetctl bind %s) or boot with iommu=pt",
+			   dev->name, g, type, dev->name);
+}
+
 int usnet_uio_open(struct usnet_pci_dev *dev)
 {
 	static atomic_bool warned;
@@ -152,6 +197,9 @@ int usnet_uio_open(struct usnet_pci_dev *dev)
 	struct stat st;
 	int num, err;
 
+	err = check_iommu_domain(dev);
+	if (err)
+		return err;
 	if (!atomic_exchange_explicit(&warned, true, memory_order_relaxed))
 		USNET_WARN("DMA is not IOMMU-protected with uio_pci_generic: the device can write "
 			   "anywhere in memory");
@@ -182,7 +230,8 @@ int usnet_uio_open(struct usnet_pci_dev *dev)
 	err = map_bars(dev);
 	if (err)
 		goto err_bars;
-	USNET_INFO("%s: uio_pci_generic (/dev/uio%d), no IOMMU", dev->name, num);
+	USNET_INFO("%s: uio_pci_generic (/dev/uio%d), %s", dev->name, num,
+		   dev->info.iommu_group < 0 ? "no IOMMU" : "IOMMU domain in passthrough");
 	return 0;
 
 err_bars:
@@ -248,11 +297,60 @@ static int phys_error(struct usnet_pci_dev *dev, int err, const void *va)
 			   strerror(-err));
 }
 
+/*
+ * 4 KiB pages stay where they are only if compaction leaves locked pages
+ * alone (vm.compact_unevictable_allowed = 0); no such file: no compaction.
+ */
+static int check_small_pages(struct usnet_pci_dev *dev)
+{
+	FILE *f = fopen("/proc/sys/vm/compact_unevictable_allowed", "re");
+	int v = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &v) != 1)
+		v = 1;
+	fclose(f);
+	if (v == 0)
+		return 0;
+	return usnet_error(EPERM,
+			   "%s: UIO on 4 KiB pages (no free hugepages) needs "
+			   "vm.compact_unevictable_allowed=0, else the kernel may move locked "
+			   "pages under DMA: sysctl -w vm.compact_unevictable_allowed=0, reserve "
+			   "hugepages, or use vfio-pci",
+			   dev->name);
+}
+
+/* Physical address of [va, va + len) if it is physically contiguous. */
+static int phys_range(struct usnet_pci_dev *dev, int fd, const void *va, size_t len, uint64_t *pa)
+{
+	uintptr_t b = (uintptr_t)va;
+	uint64_t pa0, p;
+	int err = virt2phys(fd, va, &pa0);
+
+	if (err)
+		return phys_error(dev, err, va);
+	for (uintptr_t v = (b | (USNET_PAGE_4K - 1)) + 1; v < b + len; v += USNET_PAGE_4K) {
+		err = virt2phys(fd, (const void *)v, &p);
+		if (err)
+			return phys_error(dev, err, (const void *)v);
+		if (p != pa0 + (v - b))
+			return usnet_error(EFAULT,
+					   "%s: %zu bytes of DMA memory on 4 KiB pages are not "
+					   "physically contiguous (no free hugepages, no IOMMU): "
+					   "use rings of 4 KiB at most (e1000: rxd + txd <= 256), "
+					   "reserve hugepages, or use vfio-pci",
+					   dev->name, len);
+	}
+	*pa = pa0;
+	return 0;
+}
+
 int usnet_uio_dma_alloc(struct usnet_pci_dev *dev, size_t len, struct usnet_dma *dma)
 {
 	struct usnet_pci_mem *m;
 	size_t page, n = len;
-	uint64_t pa;
+	uint64_t pa = 0;
 	void *va;
 	int fd, err;
 
@@ -265,14 +363,18 @@ int usnet_uio_dma_alloc(struct usnet_pci_dev *dev, size_t len, struct usnet_dma 
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return usnet_error(ENOMEM, "%s: out of memory", dev->name);
-	va = usnet_pci_mmap_dma(&n, true, true, true, &page);
+	va = usnet_pci_mmap_dma(&n, true, false, true, &page);
 	if (!va) {
 		err = usnet_error(ENOMEM,
-				  "%s: no free 2 MiB hugepage for DMA memory (%m): UIO "
-				  "needs hugepages: echo 64 > /sys/kernel/mm/hugepages/"
-				  "hugepages-2048kB/nr_hugepages",
-				  dev->name);
+				  "%s: cannot allocate %zu bytes of locked DMA memory (%m): "
+				  "raise the locked-memory limit (ulimit -l) or run as root",
+				  dev->name, len);
 		goto err_free;
+	}
+	if (page != USNET_HUGE_2M) {
+		err = check_small_pages(dev);
+		if (err)
+			goto err_unmap;
 	}
 	usnet_pci_log_pages(dev, page);
 	fd = pagemap_open(dev);
@@ -280,12 +382,10 @@ int usnet_uio_dma_alloc(struct usnet_pci_dev *dev, size_t len, struct usnet_dma 
 		err = fd;
 		goto err_unmap;
 	}
-	err = virt2phys(fd, va, &pa);
+	err = phys_range(dev, fd, va, len, &pa);
 	close(fd);
-	if (err) {
-		err = phys_error(dev, err, va);
+	if (err)
 		goto err_unmap;
-	}
 	m->va = va;
 	m->len = n;
 	m->iova = pa;
@@ -354,6 +454,19 @@ int usnet_uio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
 	int err;
 
 	usnet_pool_region(pool, &base, &len);
+	if (usnet_pool_page_size(pool) != USNET_HUGE_2M) {
+		/* As usnet_pci_mmap_dma() does for its own 4 KiB pages: no
+		 * khugepaged collapse, resident, not moved by compaction. */
+		err = check_small_pages(dev);
+		if (err)
+			return err;
+		madvise(base, len, MADV_NOHUGEPAGE);
+		if (mlock(base, len))
+			return usnet_error(errno,
+					   "%s: cannot lock the %zu-byte pool %p (%m): raise the "
+					   "locked-memory limit (ulimit -l) or run as root",
+					   dev->name, len, base);
+	}
 	x.fd = pagemap_open(dev);
 	if (x.fd < 0)
 		return x.fd;
@@ -371,10 +484,8 @@ int usnet_uio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
 	if (err && x.discontig)
 		return usnet_error(EFAULT,
 				   "%s: packet buffer %p spans physically non-adjacent "
-				   "4 KiB pages: without an IOMMU the pool must be on "
-				   "hugepages (reserve some: echo 64 > "
-				   "/sys/kernel/mm/hugepages/hugepages-2048kB/"
-				   "nr_hugepages)",
+				   "4 KiB pages: without an IOMMU a pool on 4 KiB pages "
+				   "needs USNET_POOL_F_PAGE_LOCAL (or hugepages)",
 				   dev->name, x.bad_va);
 	if (err)
 		return err;

@@ -71,6 +71,7 @@ static struct {
 	struct vfio_map *maps;
 	uint64_t next_iova;
 	uint64_t fault_iova; /* start of the never-mapped top 2 MiB */
+	uint64_t pgsize_min; /* smallest IOMMU page (VFIO_IOMMU_GET_INFO iova_pgsizes) */
 	unsigned nranges;
 	struct {
 		uint64_t start, end; /* inclusive */
@@ -147,11 +148,17 @@ static void read_iova_ranges(void)
 	C.nranges = 1;
 	C.range[0].start = 0;
 	C.range[0].end = (1ull << 39) - 1;
+	C.pgsize_min = USNET_PAGE_4K;
 	if (!info)
 		goto out;
 	info->argsz = sizeof(*info);
 	if (ioctl(C.fd, VFIO_IOMMU_GET_INFO, info))
 		goto out;
+	/* Bit n set: the IOMMU maps pages of 2^n bytes; a mapping's IOVA,
+	 * vaddr and size must be multiples of the smallest (vfio.h,
+	 * vfio_iommu_type1_info; vfio_iommu_type1.c, vfio_dma_do_map). */
+	if ((info->flags & VFIO_IOMMU_INFO_PGSIZES) && info->iova_pgsizes)
+		C.pgsize_min = info->iova_pgsizes & -info->iova_pgsizes;
 	if (info->argsz > sizeof(*info)) {
 		/* The capabilities do not fit: the kernel said how much does. */
 		uint32_t argsz = info->argsz;
@@ -239,6 +246,14 @@ static int map_dma(struct usnet_pci_dev *dev, void *va, size_t len, struct vfio_
 	};
 	struct vfio_map *map;
 
+	/* Checked here so the failure says why, not only EINVAL. */
+	if (((uintptr_t)va | len) & (C.pgsize_min - 1))
+		return usnet_error(EINVAL,
+				   "%s: cannot map %zu bytes at %p for DMA: the IOMMU maps "
+				   "pages of %llu bytes at least (VFIO_IOMMU_GET_INFO "
+				   "iova_pgsizes), so address and length must be multiples "
+				   "of that",
+				   dev->name, len, va, (unsigned long long)C.pgsize_min);
 	m.iova = iova_alloc(len);
 	if (!m.iova)
 		return usnet_error(ENOSPC,
@@ -660,9 +675,10 @@ int usnet_vfio_open(struct usnet_pci_dev *dev)
 		if (err)
 			goto err_bars;
 	}
-	USNET_INFO("%s: VFIO, IOMMU group %d, %s, %s", dev->name, dev->info.iommu_group,
-		   C.iommu_type == VFIO_TYPE1v2_IOMMU ? "type1v2" : "type1",
-		   di.flags & VFIO_DEVICE_FLAGS_RESET ? "resettable" : "no reset");
+	USNET_INFO("%s: VFIO, IOMMU group %d, %s, %s, IOMMU pages from %llu bytes", dev->name,
+		   dev->info.iommu_group, C.iommu_type == VFIO_TYPE1v2_IOMMU ? "type1v2" : "type1",
+		   di.flags & VFIO_DEVICE_FLAGS_RESET ? "resettable" : "no reset",
+		   (unsigned long long)C.pgsize_min);
 	return 0;
 
 err_bars:

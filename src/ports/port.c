@@ -360,9 +360,10 @@ int usnet_port_setup(struct usnet_port *port, const struct usnet_port_ops *ops,
 	for (uint16_t q = 0; q < c->rx_queues; q++) {
 		char name[32];
 		struct usnet_pool_conf pc = {
-			.count = c->pool_size,
-			.data_size = c->buf_size,
-			.name = name,
+		    .count = c->pool_size,
+		    .data_size = c->buf_size,
+		    .name = name,
+		    .flags = port->pool_flags,
 		};
 
 		snprintf(name, sizeof(name), "%s-rx%u", spec->kind, q);

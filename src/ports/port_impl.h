@@ -60,6 +60,7 @@ struct usnet_port {
 	struct usnet_port_conf conf; /* with defaults filled in */
 	struct usnet_pool *pool[USNET_MAX_QUEUES];
 	struct usnet_queue_stats stats[USNET_MAX_QUEUES];
+	uint32_t pool_flags; /* USNET_POOL_F_* for the pools usnet_port_setup() creates */
 };
 
 #define usnet_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

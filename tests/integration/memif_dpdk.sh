@@ -18,7 +18,7 @@ peer=$build/tests/memif_peer
 n=100000
 
 testpmd=$(command -v dpdk-testpmd || true)
-[[ -n "$testpmd" ]] || { echo "SKIP: dpdk-testpmd is not installed (apt-get install dpdk)"; exit 77; }
+[[ -n "$testpmd" ]] || { echo "SKIP: dpdk-testpmd is not installed (apt-get install dpdk-dev)"; exit 77; }
 # testpmd keeps its runtime files in /var/run/dpdk, which needs root.
 [[ $(id -u) -eq 0 ]] || { echo "SKIP: not root (dpdk-testpmd needs /var/run/dpdk)"; exit 77; }
 [[ -x "$peer" ]] || { echo "FAIL: $peer is missing (build the tests first)"; exit 1; }

@@ -24,7 +24,7 @@ set -euo pipefail
 build=${1:?usage: usnetd_dpdk.sh BUILD_DIR}
 name=usnetd_dpdk
 testpmd=$(command -v dpdk-testpmd || true)
-[[ -n "$testpmd" ]] || { echo "SKIP: dpdk-testpmd is not installed (apt-get install dpdk)"; exit 77; }
+[[ -n "$testpmd" ]] || { echo "SKIP: dpdk-testpmd is not installed (apt-get install dpdk-dev)"; exit 77; }
 [[ $(id -u) -eq 0 ]] || { echo "SKIP: not root (testpmd's /var/run/dpdk, namespaces)"; exit 77; }
 source "$(dirname "$0")/usnetd_lib.sh"
 

@@ -444,6 +444,9 @@ static void test_server_validation(void)
 	atomic_store(&raw_ring(&r, 0)->head, 4);
 	CHECK_EQ(usnet_memif_rx(c, 0, pool, pkts, 8, &qs), 0);
 	CHECK_EQ(atomic_load(&raw_ring(&r, 0)->tail), 3);
+	/* ... and is no work: arming says nothing waits (else the owner never sleeps). */
+	CHECK(!usnet_memif_arm(c, 0));
+	CHECK_EQ(usnet_memif_rx(c, 0, pool, pkts, 8, &qs), 0);
 	raw_put(&r, 4, 10, 2, 0);
 	atomic_store(&raw_ring(&r, 0)->head, 5);
 	CHECK_EQ(usnet_memif_rx(c, 0, pool, pkts, 8, &qs), 1);
@@ -513,7 +516,235 @@ static void test_server_validation(void)
 	CHECK(access(path, F_OK) != 0); /* the socket file is gone */
 }
 
-/* ---- a hostile server against the real client ---- */
+/* ---- hostile peers: descriptors, region memory, slots, chains ---- */
+
+static int count_fds(void)
+{
+	char p[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		n += access(p, F_OK) == 0;
+	}
+	return n;
+}
+
+/* Send len bytes of m with nfd copies of fd (len may be 0). */
+static void raw_send_fds(struct raw *r, struct memif_msg *m, size_t len, int fd, int nfd)
+{
+	union {
+		char b[CMSG_SPACE(8 * sizeof(int))];
+		struct cmsghdr a;
+	} ctl;
+	struct iovec iov = {.iov_base = m, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b};
+	struct cmsghdr *cm;
+
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+	for (int i = 0; i < nfd; i++)
+		memcpy(CMSG_DATA(cm) + i * sizeof(int), &fd, sizeof(int));
+	CHECK(sendmsg(r->fd, &mh, MSG_NOSIGNAL) == (ssize_t)len);
+}
+
+/* Serve until the server hangs up on r (bounded); true if it did. */
+static bool hung_up(struct raw *r, struct usnet_memif_server *srv)
+{
+	for (int i = 0; i < 2000; i++) {
+		struct memif_msg m;
+		ssize_t n;
+
+		usnet_memif_server_poll(srv);
+		n = recv(r->fd, &m, sizeof(m), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			return true;
+		usleep(500);
+	}
+	return false;
+}
+
+static const char *deny_all(void *ctx, pid_t pid, uid_t uid, gid_t gid)
+{
+	(void)ctx, (void)pid, (void)uid, (void)gid;
+	return "Go away";
+}
+
+static void test_hostile(void)
+{
+	struct usnet_memif_server_conf sc = {.path = path, .max_c2s = 2, .max_s2c = 2};
+	struct usnet_memif_server *srv;
+	struct usnet_memif_conn *c;
+	struct usnet_queue_stats qs = {0};
+	struct usnet_pool *pool;
+	struct usnet_pool_conf pc = {.count = 64};
+	struct usnet_pkt *pkts[8];
+	struct memif_msg m;
+	struct raw r, pend[4];
+	int efd = eventfd(0, 0), fds0, mfd;
+
+	CHECK(usnet_memif_server_create(&srv, &sc) == 0);
+	CHECK(usnet_memif_server_add(srv, &c, 7, "s3cret", 1, 1, NULL) == 0);
+	CHECK(usnet_pool_create(&pool, &pc) == 0);
+	fds0 = count_fds();
+
+	/* Zero-length datagrams with descriptors, before and after INIT: a
+	 * hang-up, and every descriptor closed. */
+	for (int k = 0; k < 2; k++) {
+		raw_open(&r, srv);
+		if (k) {
+			raw_init(&r, srv, 7, "s3cret");
+			CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+		}
+		memset(&m, 0, sizeof(m));
+		raw_send_fds(&r, &m, 0, efd, 3);
+		CHECK(hung_up(&r, srv));
+		raw_close(&r);
+	}
+	/* More descriptors than the control buffer takes (MSG_CTRUNC). */
+	raw_open(&r, srv);
+	raw_init(&r, srv, 7, "s3cret");
+	CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+	m.type = MEMIF_MSG_CONNECT;
+	raw_send_fds(&r, &m, sizeof(m), efd, 8);
+	CHECK(got_disconnect(&r, srv, "Too many file descriptors"));
+	raw_close(&r);
+	usnet_memif_server_poll(srv);
+	CHECK_EQ(count_fds(), fds0);
+
+	/* Region memory: only a shmem memfd, sealed, then large enough. */
+	mfd = memfd_create("huge", MFD_ALLOW_SEALING | MFD_HUGETLB);
+	if (mfd >= 0) {
+		CHECK(ftruncate(mfd, 2 << 20) == 0);
+		CHECK(fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK) == 0);
+		raw_open(&r, srv);
+		raw_init(&r, srv, 7, "s3cret");
+		CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+		m.type = MEMIF_MSG_ADD_REGION;
+		m.add_region.index = 0;
+		m.add_region.size = 2 << 20;
+		raw_send(&r, &m, sizeof(m), mfd);
+		CHECK(got_disconnect(&r, srv, "Region fd is hugetlbfs, not shmem"));
+		raw_close(&r);
+		close(mfd);
+	}
+	raw_open(&r, srv);
+	raw_init(&r, srv, 7, "s3cret");
+	CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+	memset(&m, 0, sizeof(m));
+	m.type = MEMIF_MSG_ADD_REGION;
+	m.add_region.size = 4096;
+	raw_send(&r, &m, sizeof(m), efd);
+	CHECK(got_disconnect(&r, srv, "Region fd is not a shmem memfd"));
+	raw_close(&r);
+	/* Sealed, then shrunk to nothing is impossible; shrunk, then sealed: too small. */
+	raw_open(&r, srv);
+	raw_init(&r, srv, 7, "s3cret");
+	CHECK_EQ(raw_recv(&r, srv).type, MEMIF_MSG_ACK);
+	raw_region(&r, false);
+	CHECK(ftruncate(r.mfd, 0) == 0);
+	CHECK(fcntl(r.mfd, F_ADD_SEALS, F_SEAL_SHRINK) == 0);
+	raw_add_region(&r);
+	CHECK(got_disconnect(&r, srv, "Region fd smaller than region"));
+	raw_close(&r);
+
+	/* One uid holds at most 4 pending slots; the 5th is refused at once. */
+	for (int i = 0; i < 4; i++)
+		raw_open(&pend[i], srv);
+	{
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+		memset(&r, 0, sizeof(r));
+		r.mfd = r.efd[0] = r.efd[1] = -1;
+		r.fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		CHECK(connect(r.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+		CHECK(got_disconnect(&r, srv, "Too many pending connections from this uid"));
+		raw_close(&r);
+	}
+	for (int i = 0; i < 4; i++)
+		raw_close(&pend[i]);
+	usnet_memif_server_poll(srv);
+
+	/* An unfinished chain longer than any frame the pool takes: a violation. */
+	CHECK(raw_connect(&r, srv));
+	for (unsigned s = 0; s < RAW_SLOTS - 1; s++)
+		raw_put(&r, s, RAW_BUF, 0, MEMIF_DESC_FLAG_NEXT);
+	atomic_store(&raw_ring(&r, 0)->head, RAW_SLOTS - 1);
+	CHECK_EQ(usnet_memif_rx(c, 0, pool, pkts, 8, &qs), 0);
+	CHECK(got_disconnect(&r, srv, "Unfinished descriptor chain longer than a frame"));
+	raw_close(&r);
+	usnet_memif_server_destroy(srv);
+
+	/* The owner's admission at accept: refused before HELLO, with its reason. */
+	sc.on_accept = deny_all;
+	CHECK(usnet_memif_server_create(&srv, &sc) == 0);
+	{
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+		memset(&r, 0, sizeof(r));
+		r.mfd = r.efd[0] = r.efd[1] = -1;
+		r.fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		CHECK(connect(r.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+		CHECK(got_disconnect(&r, srv, "Go away"));
+		raw_close(&r);
+	}
+	usnet_memif_server_destroy(srv);
+	usnet_pool_destroy(pool);
+	close(efd);
+}
+
+/* The client's side of the same discipline: a hostile server's descriptors. */
+static void test_hostile_server(void)
+{
+	struct usnet_memif_client_conf cc = {.path = path, .id = 1};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct usnet_memif_client *cl;
+	struct usnet_memif_conn *c;
+	struct memif_msg m = {.type = MEMIF_MSG_HELLO};
+	struct raw srv = {.mfd = -1, .efd = {-1, -1}};
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0), efd = eventfd(0, 0), fds0;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(listen(lfd, 4) == 0);
+	CHECK(usnet_memif_client_create(&cl, &cc) == 0);
+	c = usnet_memif_client_conn(cl);
+	for (int k = 0; k < 2; k++) {
+		usnet_memif_client_poll(cl); /* connects */
+		CHECK(c->fd >= 0);
+		srv.fd = accept(lfd, NULL, NULL);
+		CHECK(srv.fd >= 0);
+		fds0 = count_fds();
+		if (k == 0) { /* a zero-length datagram with descriptors: a hang-up */
+			raw_send_fds(&srv, &m, 0, efd, 3);
+		} else { /* HELLO with three descriptors: a violation */
+			m.hello.min_version = m.hello.max_version = MEMIF_VERSION;
+			raw_send_fds(&srv, &m, sizeof(m), efd, 3);
+		}
+		for (int i = 0; i < 100 && c->fd >= 0; i++) {
+			usnet_memif_client_poll(cl);
+			usleep(1000);
+		}
+		CHECK(c->fd < 0);
+		CHECK(!strcmp(c->reason,
+			      k ? "Too many file descriptors" : "Connection closed by peer"));
+		CHECK_EQ(count_fds(), fds0 - 1); /* its socket closed, and nothing came in */
+		close(srv.fd);
+		usleep(110 * 1000); /* the client reconnects at most every 100 ms */
+	}
+	usnet_memif_client_destroy(cl);
+	close(lfd);
+	close(efd);
+	unlink(path);
+}
+
+/* ---- a hostile server against the real client: every client-side check ---- */
 
 /*
  * The server side of a connection, written by hand so that it can lie:
@@ -531,18 +762,6 @@ struct hsrv {
 #define HS_BUF	128u
 
 static char hpath[100];
-
-static int fd_count(void)
-{
-	int n = 0;
-	char p[64];
-
-	for (int fd = 0; fd < 1024; fd++) {
-		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-		n += access(p, F_OK) == 0;
-	}
-	return n;
-}
 
 static void hs_send(struct hsrv *h, const void *m, size_t len, const int *fds, int nfd)
 {
@@ -743,7 +962,7 @@ static void test_client_validation(void)
 	CHECK(usnet_pool_create(&pool, &pc) == 0);
 	CHECK(usnet_memif_client_create(&cl, &cc) == 0);
 	c = usnet_memif_client_conn(cl);
-	fds0 = fd_count();
+	fds0 = count_fds();
 
 	/* Control messages: version, size, fds, order. */
 	CHECK(hs_accept(&h, cl));
@@ -756,22 +975,8 @@ static void test_client_validation(void)
 	hs_send(&h, &m, 64, NULL, 0);
 	CHECK(hs_expect_disconnect(&h, cl, "Invalid message size"));
 
-	/* A zero-length message (SEQPACKET: recvmsg returns 0 as at end of file)
-	 * ends the connection; with fds attached, none of them may stay open. */
 	for (int i = 0; i < 3; i++)
 		efd[i] = eventfd(0, EFD_CLOEXEC);
-	for (int nfd = 0; nfd <= 3; nfd += 3) {
-		CHECK(hs_accept(&h, cl));
-		hs_send(&h, &m, 0, efd, nfd);
-		for (int i = 0; i < 1000 && c->fd >= 0; i++) {
-			usnet_memif_client_poll(cl);
-			usleep(1000);
-		}
-		CHECK(c->fd < 0);
-		hs_hangup(&h);
-		CHECK_EQ(fd_count(), fds0 + 3);
-	}
-
 	CHECK(hs_accept(&h, cl));
 	hs_send(&h, &m, sizeof(m), efd, 2);
 	CHECK(hs_expect_disconnect(&h, cl, "Too many file descriptors"));
@@ -884,7 +1089,7 @@ static void test_client_validation(void)
 	CHECK_EQ(c->violations, 12);
 	CHECK_EQ(qs.rx_errors, 0);
 	/* Nothing the hostile server sent is still open in this process. */
-	CHECK_EQ(fd_count(), fds0);
+	CHECK_EQ(count_fds(), fds0);
 	usnet_memif_client_destroy(cl);
 	close(h.lfd);
 	unlink(hpath);
@@ -1211,6 +1416,8 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/memif.sock", tmpdir);
 	test_layout_and_checks();
 	test_server_validation();
+	test_hostile();
+	test_hostile_server();
 	test_client_validation();
 	test_many_clients();
 	test_ports();

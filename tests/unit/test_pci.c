@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,17 @@ static void link_to(const char *bdf, const char *attr, const char *target)
 	}
 }
 
+static void write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len) {
+		perror(path);
+		exit(1);
+	}
+	close(fd);
+}
+
 /* A device as the kernel shows it; driver/group NULL for none. */
 static void fake_dev(const char *bdf, const char *vendor, const char *device, const char *cls,
 		     const char *driver, int group)
@@ -116,6 +129,16 @@ static void build_tree(void)
 	fake_dev("0000:00:08.0", "0x8086\n", "0x100e\n", "0x020000\n", "vfio-pci", -1);
 	fake_dev("0000:00:09.0", "0x8086\n", "0x100e\n", "0x020000\n", "vfio-pci", 424242);
 	fake_dev("0000:00:0a.0", "0x8086\n", "0x100e\n", "0x020000\n", "uio_pci_generic", -1);
+	/* uio_pci_generic behind a translating IOMMU domain (intel_iommu=on
+	 * without iommu=pt): UIO's physical addresses would not get through. */
+	fake_dev("0000:00:0e.0", "0x8086\n", "0x100e\n", "0x020000\n", "uio_pci_generic", 15);
+	mkpath("%s/kernel/iommu_groups/15", root);
+	{
+		char type[300];
+
+		snprintf(type, sizeof(type), "%s/kernel/iommu_groups/15/type", root);
+		write_file(type, "DMA-FQ\n", 7);
+	}
 	fake_dev("0000:00:0b.0", "0x1af4\n", "0x1000\n", "0x020000\n", NULL, 11);
 	fake_dev("0001:02:1f.7", "0x8086\n", "0x10d3\n", "0x020000\n", NULL, 12);
 	mkpath("%s/bus/pci/devices/not-an-address", root); /* scan skips it */
@@ -271,13 +294,14 @@ static void test_scan(void)
 {
 	struct scan_ctx c = {0};
 
-	/* 12 devices, one unreadable (00:06.0), one bad name: 10 reported, sorted. */
+	/* 13 devices, one unreadable (00:06.0), one bad name: 11 reported, sorted. */
 	CHECK_EQ(usnet_pci_scan(root, scan_cb, &c), 0);
-	CHECK_EQ(c.n, 10);
+	CHECK_EQ(c.n, 11);
 	CHECK(!strcmp(c.seen[0], "0000:00:00.0"));
 	CHECK(!strcmp(c.seen[1], "0000:00:03.0"));
 	CHECK(!strcmp(c.seen[4], "0000:00:07.0")); /* 06.0 skipped */
-	CHECK(!strcmp(c.seen[9], "0001:02:1f.7"));
+	CHECK(!strcmp(c.seen[9], "0000:00:0e.0"));
+	CHECK(!strcmp(c.seen[10], "0001:02:1f.7"));
 
 	memset(&c, 0, sizeof(c));
 	c.stop_at = 2;
@@ -339,19 +363,227 @@ static void test_port_kind(void)
 	port_refuses("pci:0000:00:06.0", EIO, "not a 4-digit hex number");
 	port_refuses("pci:eth0", EINVAL, "'eth0' is not a PCI address");
 	port_refuses("pci:0000:00:03.0,bogus=1", EBUSY, "bound to virtio-pci");
+	port_refuses("pci:0000:00:0e.0", EPERM, "IOMMU group 15 translates DMA (type DMA-FQ)");
+	port_refuses("pci:0000:00:0e.0", EPERM,
+		     "use vfio-pci (usnetctl bind 0000:00:0e.0) or boot with iommu=pt");
 	unsetenv("USNET_SYSFS_ROOT");
 	CHECK(!strcmp(usnet_pci_sysfs_root(), "/sys"));
 }
 
-static void write_file(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+/* ---- what this machine allows, found independently of the code under test */
 
-	if (fd < 0 || write(fd, buf, len) != (ssize_t)len) {
-		perror(path);
-		exit(1);
-	}
+/* Does /proc/self/pagemap show page frame numbers (CAP_SYS_ADMIN)? */
+static bool pfns_visible(void)
+{
+	static volatile uint8_t page[4096] __attribute__((aligned(4096)));
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	page[0] = 1;
+	if (fd < 0)
+		return false;
+	if (pread(fd, &e, 8, (off_t)((uintptr_t)page / 4096 * 8)) != 8)
+		e = 0;
 	close(fd);
+	return (e & ((1ull << 55) - 1)) != 0;
+}
+
+/* May locked 4 KiB pages be moved by compaction (the file's default 1)? */
+static bool compaction_moves_locked(void)
+{
+	FILE *f = fopen("/proc/sys/vm/compact_unevictable_allowed", "r");
+	int v = 0;
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%d", &v) != 1)
+		v = 1;
+	fclose(f);
+	return v != 0;
+}
+
+static bool hugepage_free(void)
+{
+	void *p = mmap(NULL, 2u << 20, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+
+	if (p == MAP_FAILED)
+		return false;
+	munmap(p, 2u << 20);
+	return true;
+}
+
+/* As root without a free hugepage, reserve one for the test and give it
+ * back after (restore_hugepages). */
+static long hugepages_before = -1;
+static const char nr_huge[] = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+
+static bool get_hugepage(void)
+{
+	FILE *f;
+	long n;
+
+	if (hugepage_free())
+		return true;
+	f = fopen(nr_huge, "r");
+	if (!f)
+		return false;
+	if (fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	fclose(f);
+	f = n >= 0 ? fopen(nr_huge, "w") : NULL;
+	if (!f)
+		return false;
+	fprintf(f, "%ld\n", n + 1);
+	if (fclose(f) == 0)
+		hugepages_before = n;
+	return hugepage_free();
+}
+
+static void restore_hugepages(void)
+{
+	FILE *f;
+
+	if (hugepages_before < 0)
+		return;
+	f = fopen(nr_huge, "w");
+	if (f) {
+		fprintf(f, "%ld\n", hugepages_before);
+		fclose(f);
+	}
+	hugepages_before = -1;
+}
+
+static bool pool_contiguous(struct usnet_pool *pool, bool *ok)
+{
+	/* Would every buffer's data room be physically contiguous? */
+	struct usnet_pkt *pkts[1000];
+	uint32_t n = usnet_pool_alloc_bulk(pool, pkts, 1000);
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	bool contig = true;
+
+	*ok = fd >= 0;
+	for (uint32_t i = 0; fd >= 0 && i < n; i++) {
+		uintptr_t b = (uintptr_t)pkts[i]->data, v;
+		uint64_t e0, e;
+
+		if (pread(fd, &e0, 8, (off_t)(b / 4096 * 8)) != 8)
+			*ok = false;
+		for (v = (b | 4095) + 1; v < b + pkts[i]->room; v += 4096) {
+			if (pread(fd, &e, 8, (off_t)(v / 4096 * 8)) != 8)
+				*ok = false;
+			if ((e & ((1ull << 55) - 1)) !=
+			    (e0 & ((1ull << 55) - 1)) + (v / 4096 - b / 4096))
+				contig = false;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	usnet_pkt_free_bulk(pkts, n);
+	return contig;
+}
+
+/*
+ * DMA memory of the UIO backend, each case asserting the one outcome this
+ * machine must give: hugepages (reserved for the test when root has none),
+ * 4 KiB pages (USNET_DMA_PAGES=4k), and pools on 4 KiB pages.
+ */
+static void test_uio_dma(struct usnet_pci_dev *dev)
+{
+	bool cap = pfns_visible(), compact = compaction_moves_locked();
+	struct usnet_dma dma;
+	struct usnet_pool *pool;
+	int err;
+
+	printf("  uio dma: PFNs %s, compaction %s locked pages\n", cap ? "visible" : "hidden",
+	       compact ? "moves" : "leaves");
+	CHECK_EQ(usnet_pci_dma_alloc(dev, 4u << 20, &dma), -EINVAL); /* > one hugepage */
+	CHECK(strstr(usnet_last_error(), "at most one 2 MiB hugepage") != NULL);
+
+	/* A hugepage: physically contiguous by construction. */
+	if (get_hugepage()) {
+		CHECK_EQ(usnet_pci_dma_contig_max(dev), 2u << 20);
+		err = usnet_pci_dma_alloc(dev, 4096, &dma);
+		if (cap) {
+			CHECK_EQ(err, 0);
+			CHECK_EQ(dma.page_size, 2u << 20);
+			CHECK_EQ(dma.len, 2u << 20);
+			CHECK(dma.iova != 0 && dma.iova % (2u << 20) == 0);
+			CHECK(dma.va && ((uint8_t *)dma.va)[100] == 0);
+			usnet_pci_dma_free(dev, &dma);
+			CHECK(dma.va == NULL);
+		} else {
+			CHECK_EQ(err, -EPERM);
+			CHECK(strstr(usnet_last_error(), "CAP_SYS_ADMIN") != NULL);
+		}
+		restore_hugepages();
+	} else {
+		printf("  uio dma: no hugepage to be had (not root): hugepage case not run\n");
+	}
+
+	/* 4 KiB pages: refused while compaction may move them. */
+	setenv("USNET_DMA_PAGES", "4k", 1);
+	CHECK_EQ(usnet_pci_dma_contig_max(dev), 4096);
+	err = usnet_pci_dma_alloc(dev, 4096, &dma);
+	if (compact) {
+		CHECK_EQ(err, -EPERM);
+		CHECK(strstr(usnet_last_error(), "vm.compact_unevictable_allowed=0") != NULL);
+	} else if (!cap) {
+		CHECK_EQ(err, -EPERM);
+		CHECK(strstr(usnet_last_error(), "CAP_SYS_ADMIN") != NULL);
+	} else {
+		CHECK_EQ(err, 0);
+		CHECK_EQ(dma.page_size, 4096);
+		CHECK_EQ(dma.len, 4096);
+		CHECK(dma.iova != 0 && dma.iova % 4096 == 0);
+		usnet_pci_dma_free(dev, &dma);
+	}
+
+	/* A page-local pool maps whenever 4 KiB DMA memory is allowed. */
+	{
+		struct usnet_pool_conf pc = {
+		    .count = 1000, .name = "t", .flags = USNET_POOL_F_PAGE_LOCAL};
+		bool ok;
+
+		CHECK_EQ(usnet_pool_create(&pool, &pc), 0);
+		err = usnet_pci_dma_map_pool(dev, pool);
+		printf("  uio map_pool, page-local: %s\n", err ? usnet_last_error() : "mapped");
+		if (compact) {
+			CHECK_EQ(err, -EPERM);
+			CHECK(strstr(usnet_last_error(), "compact_unevictable") != NULL);
+		} else if (!cap) {
+			CHECK_EQ(err, -EPERM);
+			CHECK(strstr(usnet_last_error(), "CAP_SYS_ADMIN") != NULL);
+		} else {
+			struct usnet_pkt *pkt = usnet_pkt_alloc(pool);
+
+			CHECK_EQ(err, 0);
+			CHECK(pkt && pkt->iova != 0 && pkt->iova % 4096 == 64);
+			usnet_pkt_free(pkt);
+		}
+		usnet_pci_dma_unmap_pool(dev, pool);
+		usnet_pool_destroy(pool);
+
+		/* A dense pool maps only if its straddling buffers happen to
+		 * sit on adjacent pages: whatever pagemap says here. */
+		pc.flags = 0;
+		CHECK_EQ(usnet_pool_create(&pool, &pc), 0);
+		err = usnet_pci_dma_map_pool(dev, pool);
+		printf("  uio map_pool, dense: %s\n", err ? usnet_last_error() : "mapped");
+		if (compact || !cap) {
+			CHECK_EQ(err, -EPERM);
+		} else if (pool_contiguous(pool, &ok)) {
+			CHECK(ok);
+			CHECK_EQ(err, 0);
+		} else {
+			CHECK(ok);
+			CHECK_EQ(err, -EFAULT);
+			CHECK(strstr(usnet_last_error(), "USNET_POOL_F_PAGE_LOCAL") != NULL);
+		}
+		usnet_pci_dma_unmap_pool(dev, pool);
+		usnet_pool_destroy(pool);
+	}
+	unsetenv("USNET_DMA_PAGES");
 }
 
 /* The UIO backend on a fake device: sysfs files are plain files, and so is
@@ -365,13 +597,16 @@ static void test_uio_fake(void)
 	static uint8_t bar0[128 << 10];
 	struct usnet_pci_addr a;
 	struct usnet_pci_dev *dev;
-	struct usnet_dma dma;
 	size_t len = 0;
 	uint16_t v16;
 	int efd = -1, err, fd;
 	volatile void *bar;
 
-	fake_dev(bdf, "0x8086\n", "0x100e\n", "0x020000\n", "uio_pci_generic", -1);
+	/* Behind an IOMMU in passthrough (iommu=pt): UIO may open it. */
+	fake_dev(bdf, "0x8086\n", "0x100e\n", "0x020000\n", "uio_pci_generic", 14);
+	mkpath("%s/kernel/iommu_groups/14", root);
+	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/14/type", root);
+	write_file(path, "identity\n", 9);
 	mkpath("%s/bus/pci/devices/%s/uio/uio0", root, bdf);
 	put(bdf, "resource",
 	    "0x00000000febc0000 0x00000000febdffff 0x0000000000040200\n"
@@ -435,44 +670,7 @@ static void test_uio_fake(void)
 	CHECK_EQ(usnet_pci_irq_ack(dev, 1), -EINVAL);
 	CHECK_EQ(usnet_pci_fault_iova(dev), 0); /* never without an IOMMU */
 
-	CHECK_EQ(usnet_pci_dma_alloc(dev, 4u << 20, &dma), -EINVAL); /* > one hugepage */
-	CHECK(strstr(usnet_last_error(), "at most one 2 MiB hugepage") != NULL);
-	err = usnet_pci_dma_alloc(dev, 4096, &dma);
-	if (err == 0) { /* hugepages and CAP_SYS_ADMIN: a real physical address */
-		CHECK_EQ(dma.page_size, 2u << 20);
-		CHECK_EQ(dma.len, 2u << 20);
-		CHECK(dma.iova != 0 && dma.iova % 4096 == 0);
-		CHECK(((uint8_t *)dma.va)[100] == 0);
-		usnet_pci_dma_free(dev, &dma);
-		CHECK(dma.va == NULL);
-	} else {
-		printf("  uio dma_alloc here: %s\n", usnet_last_error());
-		CHECK(err == -ENOMEM || err == -EPERM);
-		CHECK(strstr(usnet_last_error(), "hugepage") != NULL ||
-		      strstr(usnet_last_error(), "CAP_SYS_ADMIN") != NULL);
-	}
-	{
-		/* Without an IOMMU each buffer must be physically contiguous;
-		 * 4 KiB pool pages almost never are, across 1000 buffers. */
-		struct usnet_pool_conf pc = {.count = 1000, .name = "t"};
-		struct usnet_pool *pool;
-
-		CHECK_EQ(usnet_pool_create(&pool, &pc), 0);
-		err = usnet_pci_dma_map_pool(dev, pool);
-		printf("  uio map_pool here: %s\n", err ? usnet_last_error() : "mapped");
-		if (err == -EFAULT)
-			CHECK(strstr(usnet_last_error(), "4 KiB pages") ||
-			      strstr(usnet_last_error(), "straddles two hugepages"));
-		else if (err == 0) {
-			struct usnet_pkt *pkt = usnet_pkt_alloc(pool);
-
-			CHECK(pkt->iova != 0);
-			usnet_pkt_free(pkt);
-		} else
-			CHECK(err == -EPERM && strstr(usnet_last_error(), "CAP_SYS_ADMIN"));
-		usnet_pci_dma_unmap_pool(dev, pool);
-		usnet_pool_destroy(pool);
-	}
+	test_uio_dma(dev);
 	usnet_pci_close(dev); /* clears bus master, sets Interrupt Disable */
 
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/config", root, bdf);
@@ -505,15 +703,24 @@ static void test_dma_pages(void)
 	if (p)
 		CHECK_EQ(munmap(p, len), 0);
 	unsetenv("USNET_DMA_PAGES");
+	/* Huge-only: a hugepage exactly when this machine has a free one. */
 	len = 100;
-	p = usnet_pci_mmap_dma(&len, true, true, false, &page);
-	if (p) { /* this machine has free hugepages */
+	if (get_hugepage()) {
+		p = usnet_pci_mmap_dma(&len, true, true, false, &page);
+		CHECK(p != NULL);
 		CHECK_EQ(page, 2u << 20);
 		CHECK_EQ(len, 2u << 20);
-		munmap(p, len);
-	} else {
-		printf("  no free 2 MiB hugepages here: huge-only allocation refused\n");
+		if (p)
+			munmap(p, len);
+		restore_hugepages();
+	}
+	if (!hugepage_free()) {
+		len = 100;
+		p = usnet_pci_mmap_dma(&len, true, true, false, &page);
 		CHECK(p == NULL);
+		CHECK_EQ(len, 100); /* untouched on failure */
+		if (p)
+			munmap(p, len);
 	}
 }
 

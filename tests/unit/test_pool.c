@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Pools: sizing, exhaustion reported by counts, refill, double free refused. */
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <usnet/log.h>
 #include <usnet/pkt.h>
 
 #include "check.h"
@@ -143,9 +146,59 @@ static void test_layout(void)
 	usnet_pool_destroy(pool);
 }
 
+/*
+ * On 4 KiB pages (forced with USNET_DMA_PAGES=4k, the state of a machine
+ * without free hugepages) the region is a whole number of pages: VFIO maps
+ * it as is, and VFIO_IOMMU_MAP_DMA refuses a length that is not a multiple
+ * of the IOMMU page size (it did: 1536 buffers gave 3246080 bytes, EINVAL).
+ * With USNET_POOL_F_PAGE_LOCAL no buffer crosses a 4 KiB page (UIO).
+ */
+static void test_small_pages(void)
+{
+	struct usnet_pool_conf conf = {.count = 1536};
+	struct usnet_pool *pool;
+	struct usnet_pkt *pkts[1536];
+	void *base;
+	size_t len;
+	unsigned straddle = 0;
+
+	setenv("USNET_DMA_PAGES", "4k", 1);
+	CHECK_EQ(usnet_pool_create(&pool, &conf), 0);
+	usnet_pool_region(pool, &base, &len);
+	CHECK_EQ(usnet_pool_page_size(pool), 4096);
+	CHECK_EQ(len % 4096, 0);
+	CHECK_EQ((uintptr_t)base % 4096, 0);
+	CHECK(len >= 1536u * 2112u && len < 1536u * 2112u + (2u << 20));
+	usnet_pool_destroy(pool);
+
+	conf.flags = USNET_POOL_F_PAGE_LOCAL;
+	CHECK_EQ(usnet_pool_create(&pool, &conf), 0);
+	usnet_pool_region(pool, &base, &len);
+	CHECK_EQ(len, 1536u * 4096u); /* one 2112-byte buffer per page */
+	CHECK_EQ(usnet_pool_alloc_bulk(pool, pkts, 1536), 1536);
+	for (int i = 0; i < 1536; i++) {
+		uintptr_t start = (uintptr_t)pkts[i];
+		uintptr_t end = (uintptr_t)pkts[i]->data + pkts[i]->room - 1;
+
+		straddle += start / 4096 != end / 4096;
+		CHECK(usnet_pool_owns(pool, pkts[i]));
+	}
+	CHECK_EQ(straddle, 0);
+	CHECK(!usnet_pool_owns(pool, (uint8_t *)base + 4096 - 64));
+	usnet_pkt_free_bulk(pkts, 1536);
+	usnet_pool_destroy(pool);
+
+	/* 8 KiB buffers cannot be page-local on 4 KiB pages: a clear refusal. */
+	conf.data_size = 8192;
+	CHECK_EQ(usnet_pool_create(&pool, &conf), -EINVAL);
+	CHECK(strstr(usnet_last_error(), "do not fit a 4 KiB page") != NULL);
+	unsetenv("USNET_DMA_PAGES");
+}
+
 int main(void)
 {
 	test_layout();
+	test_small_pages();
 	test_exhaustion_and_refill();
 	test_headroom_ops();
 	test_bad_conf();

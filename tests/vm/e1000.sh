@@ -2,7 +2,7 @@
 # VM test of the e1000 / e1000e driver (src/drivers/e1000/): boots the test
 # VM with four Intel NICs wired in pairs by QEMU hubs and runs
 # tests/vm/guest/e1000-test.sh in it (rx, tx, fwd, irq, fault, sigint for
-# both models), then checks on the host, in the pcap QEMU's filter-dump
+# both models; each named check must PASS), then checks on the host, in the pcap QEMU's filter-dump
 # wrote for each NIC, that every frame the NIC under TX test sent is there
 # exactly once, in sequence, with valid IPv4 and UDP checksums (tshark).
 #
@@ -66,11 +66,16 @@ t_initrd=$(since "$t")
 pcap=$work/pcap
 rm -rf "$pcap"
 mkdir -p "$pcap"
+# Every guest check that must PASS.
+expect="bind fwd"
+for m in e1000 e1000e; do
+    expect+=" rx-$m-sent rx-$m tx-$m-sent tx-$m irq-wake-$m fault-$m sigint-$m"
+done
 t=$(now)
 rc=0
 # The extra pair C, D (run-vm.sh knows only A and B) with their own pcaps.
 "$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" --initrd "$work/initramfs.cpio.gz" \
-    --timeout 300 --log "$work/console.log" --pcap "$pcap" \
+    --timeout 300 --log "$work/console.log" --pcap "$pcap" --expect "$expect" \
     --net-virtio none --net-e1000 hub:1 --net-e1000e hub:2 \
     --append "e1000test.n=$n e1000test.rate=$rate" -- \
     -netdev hubport,id=net-c,hubid=1 \

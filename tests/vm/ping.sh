@@ -147,7 +147,7 @@ fwd_nics=(
 )
 # shellcheck disable=SC2086 # QEMU_EXTRA: several arguments
 "$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" --initrd "$work/initramfs.cpio.gz" \
-    --timeout 170 --log "$log" \
+    --timeout 170 --log "$log" --expect "echo-virtio echo-e1000 echo-e1000e fwd-virtio" \
     --net-virtio "tap:${tap[virtio]}" --net-e1000 "tap:${tap[e1000]}" \
     --net-e1000e "tap:${tap[e1000e]}" --append "pingtest.n=$n pingtest.rate=$rate" \
     -- "${fwd_nics[@]}" ${QEMU_EXTRA:-} >"$work/results.txt" 2>&1 &

@@ -25,6 +25,8 @@
 #   --append ARGS      more kernel command line
 #   --hugepages N      2 MiB pages the guest reserves
 #   --cpu MODEL        qemu CPU model (default max: SSE4.2/AVX2 for DPDK)
+#   --expect "NAME..." checks that must each PASS (space-separated, may be
+#                      repeated): one missing, skipped or failed fails the run
 #   --debug            keep kernel messages on the console during the test
 #   -v, --verbose      copy the console to stderr while it runs
 #   -- ARGS...         anything else for qemu (other single-dash options
@@ -35,8 +37,9 @@
 #   e1000      0000:00:04.0 52:54:00:12:34:02 (8086:100e)
 #   e1000e     0000:00:05.0 52:54:00:12:34:03 (8086:10d3)
 #
-# Exit status: 0 "VMTEST DONE" seen, no FAIL, at least one PASS;
-# 77 only SKIPs (or qemu/TCG missing); 1 a FAIL, or DONE without results;
+# Exit status: 0 "VMTEST DONE" seen, no FAIL, at least one PASS, and every
+# --expect check PASSed; 77 only SKIPs and no --expect (or qemu/TCG
+# missing); 1 a FAIL, an expected check not PASSed, or DONE without results;
 # 3 the guest stopped without DONE (panic?); 124 timeout; 2 usage/setup.
 set -euo pipefail
 
@@ -49,13 +52,13 @@ repo_root=$(cd "$script_dir/../.." && pwd)
 cache=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
 
 initrd="" kernel="$cache/vmlinuz" timeout=90 log="" pcap="" ports_file=""
-append="" cpu=max verbose=0 debug=0 hugepages=""
+append="" cpu=max verbose=0 debug=0 hugepages="" expect=""
 declare -A net=([virtio]=udp [e1000]=udp [e1000e]=udp)
 qemu_extra=()
 need() { [ $# -ge 2 ] || die "$1 needs an argument"; }
 while [ $# -gt 0 ]; do
     case "$1" in
-        -h|--help) sed -n '2,42s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,45s/^# \{0,1\}//p' "$0"; exit 0 ;;
         --initrd) need "$@"; initrd=$2; shift ;;
         --kernel) need "$@"; kernel=$2; shift ;;
         --timeout) need "$@"; timeout=$2; shift ;;
@@ -66,6 +69,7 @@ while [ $# -gt 0 ]; do
         --append) need "$@"; append="$append $2"; shift ;;
         --hugepages) need "$@"; hugepages=$2; shift ;;
         --cpu) need "$@"; cpu=$2; shift ;;
+        --expect) need "$@"; expect="$expect $2"; shift ;;
         --debug) debug=1 ;;
         -v|--verbose) verbose=1 ;;
         --) shift; qemu_extra+=("$@"); break ;;
@@ -280,6 +284,19 @@ if [ "$ndone" -eq 0 ]; then
 fi
 if [ "$nfail" -gt 0 ]; then
     echo "$prog: FAIL: $summary" >&2
+    show_tail; exit 1
+fi
+# Each expected check must have PASSed: a SKIP in CI means a facility is
+# missing, and a check that never ran means the script went wrong.
+missing=""
+for name in $expect; do
+    printf '%s\n' "$results" | grep -qxF "VMTEST PASS $name" && continue
+    got=$(printf '%s\n' "$results" | grep -E "^VMTEST (FAIL|SKIP) $name(:|\$)" | head -n 1 |
+        cut -d' ' -f2 || true)
+    missing+=" $name(${got:-absent})"
+done
+if [ -n "$missing" ]; then
+    echo "$prog: FAIL: expected checks not passed:$missing; $summary" >&2
     show_tail; exit 1
 fi
 if [ "$npass" -eq 0 ] && [ "$nskip" -eq 0 ]; then

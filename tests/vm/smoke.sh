@@ -58,10 +58,16 @@ t=$(now)
     --script "$script_dir/guest/smoke-test.sh" "${bins[@]+"${bins[@]}"}"
 t_initrd=$(since "$t")
 
+# Every check the guest must PASS (vfio-probe's only when it was built).
+expect="irq-remapping uio-module uio-bind-e1000"
+for n in virtio-net e1000 e1000e; do expect+=" pci-$n iommu-group-$n vfio-bind-$n"; done
+[ ${#bins[@]} -eq 0 ] || expect+=" vfio-container vfio-dma-map vfio-device-0000:00:03.0
+    vfio-device-0000:00:04.0 vfio-device-0000:00:05.0"
+
 t=$(now)
 rm -rf "$work/pcap"
 rc=0
-"$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" \
+"$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" --expect "$expect" \
     --initrd "$work/initramfs.cpio.gz" --timeout 90 \
     --log "$work/console.log" --pcap "$work/pcap" || rc=$?
 t_vm=$(since "$t")

@@ -829,9 +829,18 @@ static void e1000_setup_irq(struct e1000_port *ep)
 	wr32(ep, E1000_ITR, 0);
 }
 
-static uint32_t ring_size(uint16_t asked)
+/* The default keeps both rings in one DMA allocation the platform can
+ * always give: without an IOMMU and without hugepages that is one 4 KiB
+ * page (128 + 128 descriptors). */
+static uint32_t ring_size(uint16_t asked, size_t contig_max)
 {
-	return asked ? asked : E1000_RING_DEFAULT;
+	uint32_t n = E1000_RING_DEFAULT;
+
+	if (asked)
+		return asked;
+	while (n > E1000_RING_MIN && 2 * (size_t)n * sizeof(struct e1000_rx_desc) > contig_max)
+		n /= 2;
+	return n;
 }
 
 static int e1000_check_ring(const char *name, const char *what, uint32_t n)
@@ -849,7 +858,7 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 {
 	const struct usnet_pci_info *info = usnet_pci_dev_info(dev);
 	struct e1000_port *ep;
-	size_t bar_len = 0, rx_bytes, len;
+	size_t bar_len = 0, rx_bytes, len, contig;
 	uint32_t rx_n, tx_n, dflt_pool, promisc;
 	int err;
 
@@ -864,11 +873,12 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 	usnet_pci_addr_format(&info->addr, ep->name, sizeof(ep->name));
 
 	/* Spec options rxd=N, txd=N override conf's ring sizes. */
-	err = usnet_spec_opt_u32(spec, "rxd", 0, UINT16_MAX, ring_size(conf ? conf->rx_ring_size : 0),
-				 &rx_n);
+	contig = usnet_pci_dma_contig_max(dev);
+	err = usnet_spec_opt_u32(spec, "rxd", 0, UINT16_MAX,
+				 ring_size(conf ? conf->rx_ring_size : 0, contig), &rx_n);
 	if (!err)
 		err = usnet_spec_opt_u32(spec, "txd", 0, UINT16_MAX,
-					 ring_size(conf ? conf->tx_ring_size : 0), &tx_n);
+					 ring_size(conf ? conf->tx_ring_size : 0, contig), &tx_n);
 	if (!err)
 		err = e1000_check_ring(ep->name, "RX", rx_n);
 	if (!err)
@@ -893,6 +903,7 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 
 		c.rx_ring_size = (uint16_t)rx_n;
 		c.tx_ring_size = (uint16_t)tx_n;
+		ep->port.pool_flags = usnet_pci_pool_flags(dev);
 		err = usnet_port_setup(&ep->port, &e1000_ops, spec, &c, 1, dflt_pool);
 	}
 	if (err)
@@ -957,7 +968,8 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 		goto err_free_ring;
 	ep->pool_mapped = true;
 	{
-		struct usnet_pool_conf pc = {.count = tx_n + 64, .name = "e1000-txcopy"};
+		struct usnet_pool_conf pc = {
+		    .count = tx_n + 64, .name = "e1000-txcopy", .flags = usnet_pci_pool_flags(dev)};
 
 		err = usnet_pool_create(&ep->tx_pool, &pc);
 		if (err)

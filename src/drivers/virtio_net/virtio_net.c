@@ -121,6 +121,7 @@ struct vnet_port {
 	struct usnet_port port;
 	struct usnet_pci_dev *dev;
 	const char *name; /* "0000:00:03.0" for messages */
+	size_t dma_contig; /* largest DMA allocation sure to be contiguous */
 
 	/* The virtio structures, mapped through their BARs (4.1.4). */
 	volatile uint8_t *common;
@@ -364,6 +365,15 @@ static int vq_setup(struct vnet_port *vp, struct vq *q, uint16_t index, uint32_t
 			USNET_WARN("virtio-net %s: %s ring size %u is more than the device's %u; "
 				   "using %u",
 				   vp->name, what, want, size, size);
+	}
+	/* One queue is one DMA allocation: keep it within what the platform
+	 * can always give (UIO without hugepages: 4 KiB, 128 entries). */
+	if (used_offset(size) + virtq_used_size(size) > vp->dma_contig) {
+		while (size > 1 && used_offset(size) + virtq_used_size(size) > vp->dma_contig)
+			size /= 2;
+		USNET_INFO("virtio-net %s: %s ring of %u entries (device maximum %u): %zu bytes "
+			   "of DMA memory are all that is sure to be physically contiguous",
+			   vp->name, what, size, max, vp->dma_contig);
 	}
 	q->size = size;
 	q->mask = (uint16_t)(size - 1);
@@ -1130,6 +1140,7 @@ static int setup_tx_pools(struct vnet_port *vp)
 		    .count = tq->vq.size + TX_COPY_EXTRA,
 		    .data_size = USNET_PKT_DATA_SIZE,
 		    .name = name,
+		    .flags = usnet_pci_pool_flags(vp->dev),
 		};
 		int err;
 
@@ -1336,6 +1347,8 @@ static int vnet_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct 
 	err = usnet_spec_opt_u32(spec, "event_idx", 0, 1, 1, &event_idx);
 	if (err)
 		goto err_free;
+	vp->dma_contig = usnet_pci_dma_contig_max(dev);
+	vp->port.pool_flags = usnet_pci_pool_flags(dev);
 	err = usnet_port_setup(&vp->port, &vnet_ops, spec, conf, USNET_MAX_QUEUES, DFLT_POOL);
 	if (err)
 		goto err_free;

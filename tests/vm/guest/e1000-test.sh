@@ -8,7 +8,8 @@
 #   rx        peer sends N frames with pktgen, usnet-sink on the NIC gets exactly N
 #   tx        the NIC sends N frames to the peer (the host checks the pcap)
 #   fwd       C -> A ==usnet-fwd== B -> D and back, N frames each way, nothing lost
-#   irq       an idle sink sleeps (< 5% CPU over 5 s) and wakes on the first frame
+#   irq       an idle sink wakes on the first frame by an interrupt (its CPU use
+#             while idle is logged, not judged)
 #   fault     USNET_FAULT_BAD_IOVA=1: the first RX descriptor gets an unmapped bus
 #             address; the driver reports it, the kernel logs a DMAR fault, the
 #             other frames arrive
@@ -179,12 +180,9 @@ irq_test() { # irq_test MODEL BDF MAC PEER
     c1=$(cpu_ticks "$sink_pid") t1=$(now)
     pct=$(awk -v c="$((c1 - c0))" -v hz=$hz -v a="$t0" -v b="$t1" \
         'BEGIN { printf "%.1f", 100 * c / hz / (b - a) }')
+    # Logged, not judged: CPU time depends on the host's load (bench/
+    # measures it); the interrupt count below is the check.
     echo "E1000 idle-cpu $_m ${pct}% ($((c1 - c0)) ticks in $(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}') s)"
-    if awk -v p="$pct" 'BEGIN { exit !(p < 5) }'; then
-        vmtest_pass "irq-idle-$_m"
-    else
-        vmtest_fail "irq-idle-$_m" "idle sink used $pct% CPU over 5 s"
-    fi
     # One frame to the sleeping sink: its interrupt count must go up (the
     # vfio lines of /proc/interrupts exist only while the sink runs; sink
     # itself also wakes every 100 ms to keep its clock, so the count, not

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# VM test of the PCI drivers without hugepages, through VFIO and through
+# uio_pci_generic (tests/vm/guest/nohuge-uio-test.sh). One boot: no
+# hugetlbfs and no hugepages (usnet.hugepages=0), kernel command line
+# intel_iommu=on iommu=pt (identity IOMMU domains, so UIO's physical
+# addresses reach memory). Each of virtio-net, e1000 and e1000e sends N
+# frames through vfio-pci and N through uio_pci_generic, all on 4 KiB DMA
+# pages; here on the host, tshark counts them in QEMU's pcap of each NIC:
+# exactly N per run, in sequence, with valid IPv4 and UDP checksums.
+#
+# usage: nohuge_uio.sh [-v] [-n FRAMES] [BUILD_DIR]
+#   BUILD_DIR  a usnet build with tools/usnet-pktgen (default <repo>/build)
+#   -n FRAMES  frames per run (default 2000)
+#   -v         show the guest console while it runs
+# Environment: USNET_VM_CACHE (kernel cache), USNET_VM_WORK (work files,
+# default BUILD_DIR/vm-test/nohuge_uio).
+# Exit status: 0 pass, 1 fail, 77 skip ("SKIP: reason"). In ctest as
+# vm.nohuge_uio.
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$script_dir/../.." && pwd)
+export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+
+n=2000 verbose=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -v|--verbose) verbose=(-v) ;;
+        -n) n=$2; shift ;;
+        -h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -*) echo "usage: $0 [-v] [-n FRAMES] [BUILD_DIR]" >&2; exit 2 ;;
+        *) break ;;
+    esac
+    shift
+done
+build=$(cd "${1:-$repo_root/build}" && pwd)
+work=${USNET_VM_WORK:-$build/vm-test/nohuge_uio}
+[[ "$n" =~ ^[0-9]+$ && "$n" -gt 0 ]] || { echo "nohuge_uio: -n takes a number" >&2; exit 2; }
+
+skip() { echo "SKIP: $*"; exit 77; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+command -v tshark >/dev/null || skip "tshark not found (apt-get install tshark)"
+command -v cpio >/dev/null || skip "cpio not found (apt-get install cpio)"
+[ -x "$build/tools/usnet-pktgen" ] || { echo "nohuge_uio: $build/tools/usnet-pktgen not built" >&2; exit 1; }
+
+t_all=$(now)
+mkdir -p "$work"
+rc=0
+"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null || rc=$?
+[ "$rc" -ne 77 ] || skip "no guest kernel (see get-kernel.sh)"
+[ "$rc" -eq 0 ] || { echo "nohuge_uio: get-kernel.sh failed ($rc)" >&2; exit 1; }
+
+"$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" \
+    --script "$script_dir/guest/nohuge-uio-test.sh" --bin "$build/tools/usnet-pktgen" 2>/dev/null
+
+nics="virtio e1000 e1000e"
+# Every check the guest must PASS; a SKIP or a missing one fails the test.
+expect="no-hugepages iommu-pt uio-4k-refused-while-movable"
+for nic in $nics; do expect+=" vfio-4k-$nic uio-4k-$nic"; done
+
+pcap=$work/pcap
+rm -rf "$pcap"
+mkdir -p "$pcap"
+t=$(now)
+rc=0
+"$script_dir/run-vm.sh" "${verbose[@]+"${verbose[@]}"}" --initrd "$work/initramfs.cpio.gz" \
+    --timeout 400 --log "$work/console.log" --pcap "$pcap" --hugepages 0 \
+    --append "iommu=pt nohuge.n=$n" --expect "$expect" >"$work/results.txt" || rc=$?
+t_vm=$(since "$t")
+cat "$work/results.txt"
+log=$work/console.log
+
+# ---- host side: the frames on the wire ------------------------------------------
+# pcap_check NAME PCAP SRC_IP: exactly n UDP frames from SRC_IP, sequence
+# numbers 0..n-1 in order, IPv4 and UDP checksums good (tshark: 1 = good).
+host_fail=0
+pcap_check() {
+    local name=$1 file=$2 ip=$3 out count bad misorder first
+    if [ ! -s "$file" ]; then
+        echo "VMTEST FAIL $name: no pcap $file"; host_fail=1; return
+    fi
+    out=$(tshark -r "$file" -Y "ip.src==$ip && udp" \
+        -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
+        -T fields -e ip.checksum.status -e udp.checksum.status -e udp.payload 2>/dev/null |
+        awk '
+            function hex(s,   i, v) {
+                v = 0
+                for (i = 1; i <= length(s); i++)
+                    v = v * 16 + index("0123456789abcdef", substr(tolower(s), i, 1)) - 1
+                return v
+            }
+            { count++
+              if ($1 != 1 || $2 != 1) bad++
+              seq = hex(substr($3, 1, 16))
+              if (seq != expect) { if (!misorder) first = "frame " count " has seq " seq " (want " expect ")"; misorder++ }
+              expect = seq + 1 }
+            END { printf "%d %d %d %s", count, bad, misorder, first }')
+    read -r count bad misorder first <<<"$out"
+    echo "NOHUGE pcap $name: $count frames from $ip, $bad bad checksums, $misorder out of sequence $first"
+    if [ "$count" = "$n" ] && [ "$bad" = 0 ] && [ "$misorder" = 0 ]; then
+        echo "VMTEST PASS $name"
+    else
+        echo "VMTEST FAIL $name: $count frames (want $n), $bad bad checksums, $misorder out of sequence $first"
+        host_fail=1
+    fi
+}
+for nic in $nics; do
+    pcap_check "vfio-4k-$nic-wire" "$pcap/$nic.pcap" 198.18.10.1
+    pcap_check "uio-4k-$nic-wire" "$pcap/$nic.pcap" 198.18.11.1
+done
+
+echo "--- from the guest ($log)"
+tr -d '\r' <"$log" | grep -a '^NOHUGE ' | grep -v '^NOHUGE json' || true
+echo "nohuge_uio: VM run ${t_vm} s, total $(since "$t_all") s (n=$n)"
+if [ "$rc" -ne 0 ] || [ "$host_fail" -ne 0 ]; then
+    echo "nohuge_uio: FAIL (run-vm.sh status $rc, log $log)"
+    exit 1
+fi
+echo "nohuge_uio: PASS"
