@@ -188,8 +188,13 @@ static struct usnetd_uplink_conf *uplink_new(struct usnetd_conf *c)
 
 static int set_spec(struct usnetd_uplink_conf *u, const char *v)
 {
-	if (!*v || strlen(v) >= USNETD_SPEC_SZ - 8)
-		return usnet_error(EINVAL, "uplink: spec is empty or too long");
+	if (!*v)
+		return usnet_error(EINVAL,
+				   "uplink: empty spec: expected KIND:NAME, e.g. afpacket:eth0");
+	if (strlen(v) >= USNETD_SPEC_SZ - 8)
+		return usnet_error(EINVAL,
+				   "uplink '%.40s...': a spec is at most %d characters, not %zu", v,
+				   USNETD_SPEC_SZ - 9, strlen(v));
 	snprintf(u->spec, sizeof(u->spec), "%s", v);
 	return 0;
 }
@@ -401,6 +406,11 @@ int usnetd_conf_iface_arg(struct usnetd_conf *c, const char *arg)
 	if ((err = parse_u32("-i", buf, 10, 0, UINT32_MAX, &id)))
 		return err;
 	f = iface_find(c, id);
+	if (f && f->from_cli)
+		return usnet_error(EINVAL,
+				   "-i %u is given twice: give each interface once, "
+				   "with all its keys (-i %u,KEY=VALUE,...)",
+				   id, id);
 	if (!f) {
 		f = iface_new(c);
 		if (!f)
@@ -408,6 +418,7 @@ int usnetd_conf_iface_arg(struct usnetd_conf *c, const char *arg)
 		f->id = id;
 		f->id_set = true;
 	}
+	f->from_cli = true;
 	if (!comma)
 		return 0;
 	/* uids/gids lists use ':' between entries here, since ',' separates keys. */
@@ -548,8 +559,12 @@ int usnetd_conf_load(struct usnetd_conf *c, const char *path)
 		fclose(fp);
 		return usnet_error(ENOMEM, "out of memory");
 	}
+	errno = 0;
 	n = fread(text, 1, MAX_FILE + 1, fp);
-	err = ferror(fp) ? usnet_error(EIO, "cannot read %s", path) : 0;
+	/* fread() keeps read(2)'s errno: EISDIR for a directory. */
+	err = ferror(fp) ? usnet_error(errno ? errno : EIO, "cannot read %s: %s", path,
+				       strerror(errno ? errno : EIO))
+			 : 0;
 	fclose(fp);
 	if (!err && n > MAX_FILE)
 		err = usnet_error(EFBIG, "%s is larger than %u bytes", path, MAX_FILE);

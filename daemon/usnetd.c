@@ -43,6 +43,7 @@
 #include <usnet/pkt.h>
 #include <usnet/time.h>
 
+#include "../src/ports/port_impl.h" /* usnet_spec_parse(): --check */
 #include "usnetd.h"
 
 #define HOUSE_NS    (1000 * 1000ull)	   /* control events at most this late while busy */
@@ -616,8 +617,8 @@ static int open_uplinks(struct usnetd *d)
 		u->out.uplink = u;
 		err = usnet_port_open(&u->port, uc->spec, &pc);
 		if (err)
-			return usnet_error(-err, "uplink %s (%s): %s", uc->name, uc->spec,
-					   usnet_last_error());
+			return usnet_error(-err, "uplink %s (%.100s%s): %s", uc->name, uc->spec,
+					   strlen(uc->spec) > 100 ? "..." : "", usnet_last_error());
 		d->nup++;
 		u->rxq = uc->rx ? usnet_port_info(u->port)->rx_queues : 0;
 		u->fd_ok = 1;
@@ -715,6 +716,11 @@ static int setup(struct usnetd *d)
 	old = umask(0077); /* bound 0600, then opened up to socket_mode: no early window */
 	err = usnet_memif_server_create(&d->srv, &sc);
 	umask(old);
+	if (err == -EADDRINUSE)
+		return usnet_error(EADDRINUSE,
+				   "memif socket %s is in use: another usnetd (or memif "
+				   "server) listens there; stop it or give another -s PATH",
+				   c->socket_path);
 	if (err)
 		return err;
 	err = setup_socket_perms(c);
@@ -749,6 +755,11 @@ static int setup(struct usnetd *d)
 		d->nifs++;
 	}
 	err = usnetd_ctl_open(&d->ctl, d, c->control_path);
+	if (err == -EADDRINUSE)
+		return usnet_error(EADDRINUSE,
+				   "control socket %s is in use: another usnetd listens "
+				   "there; stop it or give another -C PATH",
+				   c->control_path);
 	if (err)
 		return err;
 	ev.data.u64 = EV_CTL;
@@ -1008,6 +1019,74 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
+/*
+ * A core this process may not run on made only the real start fail
+ * (sched_setaffinity(): EINVAL), after --check had said OK: check it here,
+ * against the CPUs usnetd may use now (sched_getaffinity(2): cpusets,
+ * taskset and offline CPUs included).
+ */
+static void check_core(const struct usnetd_conf *c)
+{
+	char cpus[256] = "";
+	size_t len = 0;
+	cpu_set_t set;
+
+	if (c->core < 0 || sched_getaffinity(0, sizeof(set), &set) < 0)
+		return;
+	if (c->core < CPU_SETSIZE && CPU_ISSET(c->core, &set))
+		return;
+	for (int i = 0; i < CPU_SETSIZE && len < sizeof(cpus) - 16; i++) {
+		int j = i;
+
+		if (!CPU_ISSET(i, &set))
+			continue;
+		while (j + 1 < CPU_SETSIZE && CPU_ISSET(j + 1, &set))
+			j++;
+		len += (size_t)snprintf(cpus + len, sizeof(cpus) - len, "%s%d", len ? "," : "", i);
+		if (j > i)
+			len += (size_t)snprintf(cpus + len, sizeof(cpus) - len, "-%d", j);
+		i = j;
+	}
+	usage_error("core %d: usnetd may run only on CPUs %s", c->core, cpus);
+}
+
+struct kinds {
+	const char *want;
+	bool found;
+	char list[128];
+};
+
+static void kind_known(void *ctx, const char *kind, const char *usage)
+{
+	struct kinds *k = ctx;
+	size_t n = strlen(k->list);
+
+	(void)usage;
+	k->found |= !strcmp(k->want, kind);
+	snprintf(k->list + n, sizeof(k->list) - n, "%s%s", n ? ", " : "", kind);
+}
+
+/*
+ * What can be known of an uplink without opening it: its spec parses and
+ * names a kind of this build. So --check does not say OK to "foo:x" or
+ * "afpacket:eth0,x" (the port itself checks its NAME and options at open).
+ */
+static void check_uplink_specs(const struct usnetd_conf *c)
+{
+	for (unsigned i = 0; i < c->nuplinks; i++) {
+		const struct usnetd_uplink_conf *u = &c->uplink[i];
+		struct usnet_spec spec;
+		struct kinds k = {.want = spec.kind};
+
+		if (usnet_spec_parse(&spec, u->spec))
+			usage_error("uplink %s: %s", u->name, usnet_last_error());
+		usnet_port_kinds(kind_known, &k);
+		if (!k.found)
+			usage_error("uplink %s: unknown port kind '%s' in '%s' (known: %s)",
+				    u->name, spec.kind, u->spec, k.list);
+	}
+}
+
 static void set_or_die(struct usnetd_conf *c, const char *key, const char *val)
 {
 	if (usnetd_conf_set(c, key, val))
@@ -1103,6 +1182,8 @@ static void parse_args(int argc, char **argv, struct usnetd_conf *c)
 	}
 	if (usnetd_conf_finish(c))
 		usage_error("%s", usnet_last_error());
+	check_core(c);
+	check_uplink_specs(c);
 }
 
 int main(int argc, char **argv)

@@ -60,6 +60,7 @@ struct usnetd_iface_conf {
 	uint16_t queues;	     /* rings per direction at most; 0: the global `queues` */
 	char uplink[USNETD_NAME_SZ]; /* "": the first uplink; "none": no uplink */
 	bool auto_made;		     /* from auto_ids, not configured */
+	bool from_cli;		     /* given with -i (once: a second -i ID is an error) */
 };
 
 struct usnetd_conf {

@@ -52,6 +52,7 @@ PKGS=(
 	nginx-light        # HTTP server peer for the stack
 	curl               # HTTP client peer for the stack
 	netcat-openbsd     # nc: TCP/UDP peer for the stack
+	groff-base         # tests/integration/man_pages.sh: groff -ww renders each man page
 	man-db             # man: integration.install looks the installed man pages up
 )
 

@@ -5,11 +5,14 @@
  * to write), so that tcpdump, tshark and Wireshark read it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pcap/pcap.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -28,10 +31,12 @@ static const char help_head[] =
     "       Receives frames on port SPEC and writes them to FILE in the pcap format\n"
     "       (link type DLT_EN10MB, Ethernet) that tcpdump -r and tshark -r read.\n"
     "       Timestamps are the host's real-time clock when a burst was received, in\n"
-    "       microseconds, or nanoseconds with --nano. The file is created before the\n"
-    "       port is opened: if it cannot be written, capture fails at once. Stops\n"
-    "       after COUNT frames, after SECONDS, or on SIGINT/SIGTERM; the file is\n"
-    "       complete in every case. The file is flushed once per second.\n"
+    "       microseconds, or nanoseconds with --nano. The file is opened before the\n"
+    "       port: if it cannot be written, capture fails at once. It is emptied only\n"
+    "       once the port is open, so a port that fails leaves an existing file as\n"
+    "       it was (and no new one). Stops after COUNT frames, after SECONDS, or on\n"
+    "       SIGINT/SIGTERM; the file is complete in every case. The file is flushed\n"
+    "       once per second.\n"
     "\n"
     "OPTIONS\n"
     "       -p, --port SPEC\n"
@@ -56,7 +61,7 @@ static const char help_head[] =
     "       -h, --help\n"
     "              Print this help and exit.\n"
     "\n"
-    "       Numbers take an SI suffix: k (x1000), M (x10^6), G (x10^9).\n";
+    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
 
 static const char help_tail[] =
     "\n"
@@ -151,30 +156,80 @@ struct capture {
 	pcap_dumper_t *dumper;
 	FILE *f;
 	const char *name; /* for messages: the file name, or "-" */
+	int fd;		  /* reserved by capture_reserve(), -1 for stdout */
+	bool created;	  /* capture_reserve() made the file: remove it if we give up */
 	uint64_t captured_bytes;
 	int write_errno; /* first write error, 0 if none */
 };
 
-/* Create the file and write the pcap header: 0, or 1 after saying why. */
-static int capture_open(struct capture *cap, const struct opts *o)
+/*
+ * Before the port is opened: make sure the file can be written, without
+ * truncating it yet, so that a port that then fails to open (a typo in the
+ * spec) leaves an existing file as it was and leaves no new one behind.
+ * 0, or 1 after saying why.
+ */
+static int capture_reserve(struct capture *cap, const struct opts *o)
 {
 	cap->name = o->file;
-	cap->f = strcmp(o->file, "-") ? fopen(o->file, "wb") : stdout;
-	if (!cap->f) {
-		tool_msg("cannot write '%s': %s", o->file, strerror(errno));
+	cap->fd = -1;
+	if (!strcmp(o->file, "-"))
+		return 0;
+	cap->fd = open(o->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	cap->created = cap->fd >= 0;
+	if (cap->fd < 0 && errno == EEXIST)
+		cap->fd = open(o->file, O_WRONLY | O_CLOEXEC);
+	if (cap->fd < 0) {
+		tool_msg("cannot write '%.*s%s': %s", TOOL_ECHO_ARGS(o->file), strerror(errno));
 		return TOOL_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* The port did not open: put things back as capture_reserve() found them. */
+static void capture_abandon(struct capture *cap)
+{
+	if (cap->fd < 0)
+		return;
+	close(cap->fd);
+	if (cap->created)
+		unlink(cap->name);
+}
+
+/* Empty the reserved file and write the pcap header: 0, or 1 after saying why. */
+static int capture_open(struct capture *cap, const struct opts *o)
+{
+	struct stat st;
+
+	if (cap->fd < 0) {
+		cap->f = stdout;
+	} else {
+		/* Only a regular file has a length; a FIFO or a device is written as is. */
+		if (fstat(cap->fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(cap->fd, 0) < 0) {
+			tool_msg("cannot write '%.*s%s': %s", TOOL_ECHO_ARGS(o->file),
+				 strerror(errno));
+			close(cap->fd);
+			return TOOL_EXIT_FAIL;
+		}
+		cap->f = fdopen(cap->fd, "wb");
+		if (!cap->f) {
+			tool_msg("cannot write '%.*s%s': %s", TOOL_ECHO_ARGS(o->file),
+				 strerror(errno));
+			close(cap->fd);
+			return TOOL_EXIT_FAIL;
+		}
 	}
 	cap->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, (int)o->snaplen,
 							 o->nano ? PCAP_TSTAMP_PRECISION_NANO
 								 : PCAP_TSTAMP_PRECISION_MICRO);
 	if (!cap->pcap) {
-		tool_msg("cannot write '%s': libpcap: out of memory", o->file);
+		tool_msg("cannot write '%.*s%s': libpcap: out of memory", TOOL_ECHO_ARGS(o->file));
 		goto err_close;
 	}
 	/* Writes the file header; the dumper owns cap->f from here on. */
 	cap->dumper = pcap_dump_fopen(cap->pcap, cap->f);
 	if (!cap->dumper) {
-		tool_msg("cannot write '%s': %s", o->file, pcap_geterr(cap->pcap));
+		tool_msg("cannot write '%.*s%s': %s", TOOL_ECHO_ARGS(o->file),
+			 pcap_geterr(cap->pcap));
 		goto err_pcap;
 	}
 	return 0;
@@ -204,7 +259,8 @@ static int capture_close(struct capture *cap)
 	pcap_dump_close(cap->dumper); /* fclose()s the stream */
 	pcap_close(cap->pcap);
 	if (!ok) {
-		tool_msg("cannot write '%s': %s", cap->name, strerror(cap->write_errno));
+		tool_msg("cannot write '%.*s%s': %s", TOOL_ECHO_ARGS(cap->name),
+			 strerror(cap->write_errno));
 		return TOOL_EXIT_FAIL;
 	}
 	return 0;
@@ -337,12 +393,17 @@ int main(int argc, char **argv)
 
 	tool_init("usnet-capture");
 	parse_args(argc, argv, &o);
-	status = capture_open(&cap, &o);
+	status = capture_reserve(&cap, &o);
 	if (status)
 		return status;
 	status = tool_open_port(&port, o.spec, NULL);
 	if (status) {
-		capture_close(&cap);
+		capture_abandon(&cap);
+		return status;
+	}
+	status = capture_open(&cap, &o);
+	if (status) {
+		usnet_port_close(port);
 		return status;
 	}
 	if (!o.quiet)

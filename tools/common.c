@@ -199,7 +199,7 @@ uint64_t tool_arg_u64(const char *opt, const char *arg, uint64_t min, uint64_t m
 	uint64_t v;
 
 	if (tool_parse_u64(arg, min, max, &v, &why))
-		tool_usage_error("invalid %s '%s': %s", opt, arg, why);
+		tool_usage_error("invalid %s '%.*s%s': %s", opt, TOOL_ECHO_ARGS(arg), why);
 	return v;
 }
 
@@ -209,15 +209,15 @@ uint64_t tool_arg_seconds(const char *opt, const char *arg)
 	uint64_t ns;
 
 	if (tool_parse_seconds(arg, &ns, &why))
-		tool_usage_error("invalid %s '%s': %s", opt, arg, why);
+		tool_usage_error("invalid %s '%.*s%s': %s", opt, TOOL_ECHO_ARGS(arg), why);
 	return ns;
 }
 
 void tool_arg_mac(const char *opt, const char *arg, uint8_t mac[6])
 {
 	if (usnet_parse_mac(arg, mac))
-		tool_usage_error("invalid %s '%s': not a MAC address like 02:00:00:00:00:01", opt,
-				 arg);
+		tool_usage_error("invalid %s '%.*s%s': not a MAC address like 02:00:00:00:00:01",
+				 opt, TOOL_ECHO_ARGS(arg));
 }
 
 uint32_t tool_arg_ipv4(const char *opt, const char *arg)
@@ -225,7 +225,8 @@ uint32_t tool_arg_ipv4(const char *opt, const char *arg)
 	uint32_t ip;
 
 	if (usnet_parse_ipv4(arg, &ip))
-		tool_usage_error("invalid %s '%s': not an IPv4 address like 198.18.0.1", opt, arg);
+		tool_usage_error("invalid %s '%.*s%s': not an IPv4 address like 198.18.0.1", opt,
+				 TOOL_ECHO_ARGS(arg));
 	return ip;
 }
 
@@ -237,7 +238,8 @@ int tool_open_port(struct usnet_port **out, const char *spec, const struct usnet
 	if (!err)
 		return 0;
 	why = usnet_last_error();
-	tool_msg("cannot open port '%s': %s", spec, *why ? why : strerror(-err));
+	tool_msg("cannot open port '%.*s%s': %s", TOOL_ECHO_ARGS(spec),
+		 *why ? why : strerror(-err));
 	return err == -EINVAL ? TOOL_EXIT_USAGE : TOOL_EXIT_FAIL;
 }
 

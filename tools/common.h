@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <string.h>
+
 #include <usnet/port.h>
 #include <usnet/proto.h>
 #include <usnet/time.h>
@@ -35,6 +37,14 @@ extern volatile sig_atomic_t tool_stop;
  * poll() and nanosleep() return early) and ignore SIGPIPE (write errors are
  * reported instead). */
 void tool_init(const char *name);
+
+/*
+ * User input echoed in a message, cut to TOOL_ECHO characters with "...", so
+ * that a huge argument cannot push the reason out of the line: pass
+ * TOOL_ECHO_ARGS(s) for a "%.*s%s" in the format.
+ */
+#define TOOL_ECHO	  100
+#define TOOL_ECHO_ARGS(s) TOOL_ECHO, (s), strlen(s) > TOOL_ECHO ? "..." : ""
 
 /* "NAME: message\n" on stderr. */
 void tool_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

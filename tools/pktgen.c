@@ -38,7 +38,9 @@ static const char help_head[] =
     "       Frames the port refuses (its queue is full) are retried, never skipped:\n"
     "       with -n exactly COUNT frames are handed to the port, in sequence order.\n"
     "       pktgen stops after COUNT frames, after SECONDS, or on SIGINT/SIGTERM,\n"
-    "       and fails (exit 1) if the port takes no frame at all for 5 seconds.\n"
+    "       and fails (exit 1) if the port takes no frame at all for 5 seconds while\n"
+    "       its link is up; while it is down (a memif client waiting for usnetd\n"
+    "       with wait=1, an interface that is down) it says so and waits.\n"
     "\n"
     "OPTIONS\n"
     "       -p, --port SPEC\n"
@@ -79,7 +81,7 @@ static const char help_head[] =
     "       -h, --help\n"
     "              Print this help and exit.\n"
     "\n"
-    "       Numbers take an SI suffix: k (x1000), M (x10^6), G (x10^9).\n";
+    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
 
 static const char help_tail[] =
     "\n"
@@ -184,6 +186,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			tool_help(help_head, help_tail);
 		case OPT_SRC_MAC:
 			tool_arg_mac("--src-mac", optarg, o->flow.src_mac);
+			/* IEEE 802 I/G bit: a source address is always an individual one;
+			 * switches (usnetd too) drop or misdeliver frames from a group. */
+			if (o->flow.src_mac[0] & 1)
+				tool_usage_error(
+				    "invalid --src-mac '%s': a group (multicast) address "
+				    "cannot be a source",
+				    optarg);
 			o->src_mac_set = true;
 			break;
 		case OPT_DST_MAC:
@@ -307,6 +316,35 @@ static void rate_wait(uint64_t tokens, uint64_t pps, int max_ms)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * Nothing was taken: is the link down (a memif client waiting for its
+ * server with wait=1, an interface that is down)? Then waiting is no stall,
+ * said once per down period, and sleeping on the port beats spinning on
+ * tx_burst. Looked at every 100 ms while up, every time while down.
+ * true: it was down (and we slept).
+ */
+static bool link_down_wait(const struct opts *o, struct usnet_port *port, uint64_t now,
+			   uint64_t *next_ns, int max_ms)
+{
+	struct usnet_link link;
+
+	if (now < *next_ns)
+		return false;
+	if (usnet_port_link(port, &link) || link.up) {
+		*next_ns = now + USNET_NSEC_PER_SEC / 10;
+		return false;
+	}
+	if (*next_ns)
+		tool_msg("port '%s': link is down; waiting for it to send", o->spec);
+	*next_ns = 0;
+	if (usnet_port_wait(port, 0, max_ms) < 0) {
+		struct timespec ts = {0, 1000000};
+
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
 struct result {
 	const char *stop;
 	uint64_t sent, bytes, tx_full, alloc_fail, tx_errors;
@@ -321,7 +359,7 @@ static void send_loop(const struct opts *o, struct usnet_port *port, struct fram
 	struct tool_meter meter = {.label = "tx"};
 	struct usnet_queue_stats st;
 	struct tool_run run;
-	uint64_t seq = 0, tokens = TOKEN, last_fill, progress_ns, now = 0;
+	uint64_t seq = 0, tokens = TOKEN, last_fill, progress_ns, now = 0, link_ns = 1;
 	uint16_t pending = 0; /* built, not yet taken: pkts[0..pending), in sequence order */
 
 	tool_run_start(&run, o->duration_ns, o->quiet);
@@ -389,6 +427,9 @@ static void send_loop(const struct opts *o, struct usnet_port *port, struct fram
 			if (pending)
 				memmove(pkts, pkts + taken, pending * sizeof(pkts[0]));
 			progress_ns = now;
+		} else if (link_down_wait(o, port, now, &link_ns,
+					  tool_run_timeout_ms(&run, now, 100))) {
+			progress_ns = usnet_now_ns(); /* waiting for the link is no stall */
 		} else if (now - progress_ns > STALL_NS) {
 			res->stop = "stall";
 			break;

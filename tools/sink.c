@@ -65,7 +65,7 @@ static const char help_head[] =
     "       -h, --help\n"
     "              Print this help and exit.\n"
     "\n"
-    "       Numbers take an SI suffix: k (x1000), M (x10^6), G (x10^9).\n";
+    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
 
 static const char help_tail[] =
     "\n"

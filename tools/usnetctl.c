@@ -28,7 +28,7 @@
 #include <usnet/log.h>
 
 #include "../src/platform/pci.h"
-#include "../src/ports/pci_port.h"
+#include "../src/drivers/registry.h"
 #include "common.h"
 #include "usnetctl_usnetd.h"
 
@@ -580,7 +580,7 @@ int main(int argc, char **argv)
 	    {"all", no_argument, NULL, 'a'},	       {NULL, 0, NULL, 0},
 	};
 	const char *ctl_sock = USNETCTL_DFLT_CONTROL;
-	bool json = false, force = false, all = false;
+	bool json = false, force = false, all = false, sock_set = false;
 	const char *cmd;
 	int c, nargs;
 
@@ -604,6 +604,7 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			ctl_sock = optarg;
+			sock_set = true;
 			break;
 		case 'a':
 			all = true;
@@ -622,8 +623,17 @@ int main(int argc, char **argv)
 			tool_usage_error("%s takes no arguments (got '%s')", cmd, argv[optind]);
 		if (force)
 			tool_usage_error("--force is for bind");
+		if (all && !strcmp(cmd, "uplinks"))
+			tool_usage_error("--all is for clients and stats");
 		return usnetctl_usnetd(cmd, ctl_sock, json, all);
 	}
+	/* The rest works on sysfs, not usnetd: an option for usnetd here is a
+	 * mistake to point out, not to ignore. */
+	if (sock_set)
+		tool_usage_error(
+		    "--socket is for clients, uplinks and stats (%s does not ask usnetd)", cmd);
+	if (all)
+		tool_usage_error("--all is for clients and stats");
 	if (!strcmp(cmd, "status")) {
 		if (nargs)
 			tool_usage_error("status takes no arguments (got '%s')", argv[optind]);
@@ -632,7 +642,7 @@ int main(int argc, char **argv)
 		return cmd_status(json);
 	}
 	if (json)
-		tool_usage_error("--json is for status");
+		tool_usage_error("--json is for status, clients, uplinks and stats");
 	if (!strcmp(cmd, "bind")) {
 		if (nargs < 1 || nargs > 2)
 			tool_usage_error("usage: usnetctl bind ADDR [vfio-pci|uio_pci_generic] "

@@ -33,7 +33,8 @@ static int ctl_connect(const char *path)
 	int fd;
 
 	if (!n || n >= sizeof(sa.sun_path)) {
-		tool_msg("control socket path '%s' is empty or too long", path);
+		tool_msg("control socket path '%.*s%s' is empty or longer than %zu characters",
+			 TOOL_ECHO_ARGS(path), sizeof(sa.sun_path) - 1);
 		return -1;
 	}
 	memcpy(sa.sun_path, path, n);
@@ -93,7 +94,9 @@ static int fetch(int fd, uint16_t cmd, size_t size, struct list *out)
 		if (n < (ssize_t)sizeof(*h) || h->magic != USNETD_CTL_MAGIC ||
 		    h->version != USNETD_CTL_VERSION) {
 			tool_msg("control socket: %s",
-				 n ? "not an answer from a usnetd of this version"
+				 n ? "not an answer from a usnetd of this version (--socket "
+				     "names the control socket, e.g. /run/usnet/usnetd.ctl, not "
+				     "the memif one)"
 				   : "usnetd hung up");
 			return -1;
 		}

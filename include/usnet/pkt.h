@@ -44,6 +44,10 @@ struct usnet_pkt {
 static_assert(sizeof(struct usnet_pkt) == 64, "packet header is one cache line");
 
 #define USNET_PKT_F_BAD_CSUM (1u << 0) /* a device reported a checksum error */
+/* The L4 checksum field holds only the pseudo-header sum: the frame was
+ * made on this host, which left the rest to an offload that never ran
+ * (Linux CHECKSUM_PARTIAL, seen by afpacket: on a veth). Not corrupt. */
+#define USNET_PKT_F_CSUM_PARTIAL (1u << 1)
 
 static inline uint8_t *usnet_pkt_data(const struct usnet_pkt *p)
 {

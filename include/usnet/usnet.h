@@ -8,6 +8,7 @@
 #include <usnet/port.h>
 #include <usnet/proto.h>
 #include <usnet/ring.h>
+#include <usnet/stack.h>
 #include <usnet/time.h>
 
 #endif

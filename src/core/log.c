@@ -17,7 +17,7 @@ static void stderr_handler(void *ctx, enum usnet_log_level level, const char *ms
 static enum usnet_log_level log_level = USNET_LOG_WARN;
 static usnet_log_fn log_fn = stderr_handler;
 static void *log_ctx;
-static __thread char last_error[256];
+static __thread char last_error[512];
 
 /* USNET_LOG=error|warning|info|debug sets the starting level of any
  * program (an unknown value is reported and ignored). */
@@ -57,7 +57,7 @@ void usnet_log_set_handler(usnet_log_fn fn, void *ctx)
 
 void usnet_log(enum usnet_log_level level, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[1024];
 	va_list ap;
 
 	if (level > log_level)
@@ -70,11 +70,16 @@ void usnet_log(enum usnet_log_level level, const char *fmt, ...)
 
 int usnet_error(int err, const char *fmt, ...)
 {
+	char msg[sizeof(last_error)];
 	va_list ap;
 
+	/* Format aside first: a caller may pass usnet_last_error() itself as an
+	 * argument ("uplink %s: %s", ..., usnet_last_error()), and vsnprintf()
+	 * into the buffer it reads from is undefined (C11 7.21.6.5). */
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(last_error, msg, sizeof(msg));
 	usnet_log(USNET_LOG_DEBUG, "%s", last_error);
 	return -err;
 }

@@ -501,6 +501,7 @@ static void client_try_connect(struct usnet_memif_client *cl, uint64_t now)
 	/* A UNIX connect completes at once or fails (ENOENT, ECONNREFUSED,
 	 * EAGAIN when the backlog is full): no EINPROGRESS to track. */
 	if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+		c->connect_errno = errno;
 		snprintf(c->reason, sizeof(c->reason), "connect: %s", strerror(errno));
 		close(fd);
 		return;
@@ -512,6 +513,7 @@ static void client_try_connect(struct usnet_memif_client *cl, uint64_t now)
 	if (read(cl->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		USNET_DEBUG("memif: timerfd read failed");
 	c->fd = fd;
+	c->connect_errno = 0;
 	c->state = MEMIF_ST_HELLO;
 	cl->deadline_ns = now + HANDSHAKE_NS;
 }

@@ -46,12 +46,27 @@
 
 #include <usnet/log.h>
 
-#include "pci_impl.h"
+#include "../core/container_of.h"
+#include "pci_backend.h"
 
 #define IORESOURCE_IO	 0x100 /* include/linux/ioport.h */
 #define IORESOURCE_MEM	 0x200
 #define PAGEMAP_PRESENT	 (1ull << 63)
 #define PAGEMAP_PFN_MASK ((1ull << 55) - 1)
+
+/* A device bound to uio_pci_generic. Its config space is the sysfs config
+ * file (pci.cfg_fd, ours to close). */
+struct uio_dev {
+	struct usnet_pci_dev pci;
+	int uio_fd;	/* /dev/uioN: the INTx count */
+	uint32_t count; /* interrupt total read last from uio_fd */
+	bool count_valid;
+};
+
+static struct uio_dev *uio_of(struct usnet_pci_dev *dev)
+{
+	return usnet_container_of(dev, struct uio_dev, pci);
+}
 
 static int dev_file(char *buf, size_t len, const struct usnet_pci_dev *dev, const char *name)
 {
@@ -148,15 +163,6 @@ static int map_bars(struct usnet_pci_dev *dev)
 	return err;
 }
 
-static void unmap_bars(struct usnet_pci_dev *dev)
-{
-	for (unsigned bar = 0; bar < USNET_PCI_NBARS; bar++) {
-		if (dev->bar[bar].va)
-			munmap(dev->bar[bar].va, dev->bar[bar].len);
-		dev->bar[bar].va = NULL;
-	}
-}
-
 /*
  * A device behind an IOMMU works with UIO only if its group's domain passes
  * DMA through untranslated ("identity"): UIO gives it physical addresses.
@@ -190,28 +196,37 @@ static int check_iommu_domain(struct usnet_pci_dev *dev)
 			   dev->name, g, type, dev->name);
 }
 
-int usnet_uio_open(struct usnet_pci_dev *dev)
+static int uio_open(struct usnet_pci_dev **out, const struct usnet_pci_info *info)
 {
 	static atomic_bool warned;
+	struct uio_dev *ud = calloc(1, sizeof(*ud));
+	struct usnet_pci_dev *dev;
 	char path[PATH_MAX];
 	struct stat st;
 	int num, err;
 
+	if (!ud)
+		return usnet_error(ENOMEM, "pci: out of memory");
+	dev = &ud->pci;
+	usnet_pci_dev_init(dev, info, &usnet_uio_backend);
+	ud->uio_fd = -1;
 	err = check_iommu_domain(dev);
 	if (err)
-		return err;
+		goto err_free;
 	if (!atomic_exchange_explicit(&warned, true, memory_order_relaxed))
 		USNET_WARN("DMA is not IOMMU-protected with uio_pci_generic: the device can write "
 			   "anywhere in memory");
 	err = find_uio(dev, &num);
 	if (err)
-		return err;
+		goto err_free;
 	snprintf(path, sizeof(path), "%s/uio%d", usnet_pci_dev_root(), num);
 	/* O_NONBLOCK: usnet_pci_irq_ack() must not block (uio read() does
 	 * otherwise, uio.c uio_read). */
-	dev->uio_fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
-	if (dev->uio_fd < 0)
-		return usnet_error(errno, "%s: cannot open %s: %m", dev->name, path);
+	ud->uio_fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (ud->uio_fd < 0) {
+		err = usnet_error(errno, "%s: cannot open %s: %m", dev->name, path);
+		goto err_free;
+	}
 	if (dev_file(path, sizeof(path), dev, "config")) {
 		err = usnet_error(ENAMETOOLONG, "%s: sysfs path too long", dev->name);
 		goto err_uio;
@@ -226,35 +241,35 @@ int usnet_uio_open(struct usnet_pci_dev *dev)
 		err = usnet_error(EIO, "%s: %s is not a config space", dev->name, path);
 		goto err_cfg;
 	}
+	dev->cfg_base = 0;
 	dev->cfg_size = (uint64_t)st.st_size;
 	err = map_bars(dev);
 	if (err)
 		goto err_bars;
 	USNET_INFO("%s: uio_pci_generic (/dev/uio%d), %s", dev->name, num,
 		   dev->info.iommu_group < 0 ? "no IOMMU" : "IOMMU domain in passthrough");
+	*out = dev;
 	return 0;
 
 err_bars:
-	unmap_bars(dev);
+	usnet_pci_bars_unmap(dev);
 err_cfg:
 	close(dev->cfg_fd);
-	dev->cfg_fd = -1;
 err_uio:
-	close(dev->uio_fd);
-	dev->uio_fd = -1;
+	close(ud->uio_fd);
+err_free:
+	free(ud);
 	return err;
 }
 
-void usnet_uio_close(struct usnet_pci_dev *dev)
+/* usnet_pci_close() has quiesced the device and released its memory. */
+static void uio_close(struct usnet_pci_dev *dev)
 {
-	usnet_pci_irq_disable(dev);
-	if (usnet_pci_set_bus_master(dev, false))
-		USNET_WARN("%s: could not clear Bus Master Enable: %s", dev->name,
-			   usnet_last_error());
-	usnet_pci_mem_release_all(dev);
-	unmap_bars(dev);
+	struct uio_dev *ud = uio_of(dev);
+
 	close(dev->cfg_fd);
-	close(dev->uio_fd);
+	close(ud->uio_fd);
+	free(ud);
 }
 
 /* ---- physical addresses --------------------------------------------------- */
@@ -346,7 +361,7 @@ static int phys_range(struct usnet_pci_dev *dev, int fd, const void *va, size_t 
 	return 0;
 }
 
-int usnet_uio_dma_alloc(struct usnet_pci_dev *dev, size_t len, struct usnet_dma *dma)
+static int uio_dma_alloc(struct usnet_pci_dev *dev, size_t len, struct usnet_dma *dma)
 {
 	struct usnet_pci_mem *m;
 	size_t page, n = len;
@@ -445,7 +460,7 @@ fail:
 	return 0;
 }
 
-int usnet_uio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
+static int uio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
 {
 	struct phys_xlate x = {0};
 	struct usnet_pci_mem *m;
@@ -489,9 +504,8 @@ int usnet_uio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
 				   dev->name, x.bad_va);
 	if (err)
 		return err;
-	for (m = dev->mem; m; m = m->next)
-		if (m->pool == pool)
-			return 0;
+	if (usnet_pci_mem_find_pool(dev, pool))
+		return 0;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return usnet_error(ENOMEM, "%s: out of memory", dev->name);
@@ -500,6 +514,20 @@ int usnet_uio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
 	m->pool = pool;
 	usnet_pci_mem_add(dev, m);
 	return 0;
+}
+
+static void uio_mem_release(struct usnet_pci_dev *dev, struct usnet_pci_mem *m)
+{
+	(void)dev; /* nothing to unmap: the device had physical addresses */
+	usnet_pci_mem_unmap(m);
+	free(m);
+}
+
+/* One hugepage if there is a free one, else one 4 KiB page. */
+static size_t uio_dma_contig_max(struct usnet_pci_dev *dev)
+{
+	(void)dev;
+	return usnet_pci_hugepage_free() ? USNET_HUGE_2M : USNET_PAGE_4K;
 }
 
 /* ---- interrupts ----------------------------------------------------------- */
@@ -518,7 +546,7 @@ static int uio_irq_control(struct usnet_pci_dev *dev, bool on)
 	return usnet_pci_cfg_write(dev, PCI_CFG_COMMAND, &cmd, sizeof(cmd));
 }
 
-int usnet_uio_irq_enable(struct usnet_pci_dev *dev, unsigned nvec)
+static int uio_irq_enable(struct usnet_pci_dev *dev, unsigned nvec)
 {
 	uint8_t pin;
 	int err;
@@ -535,20 +563,56 @@ int usnet_uio_irq_enable(struct usnet_pci_dev *dev, unsigned nvec)
 	err = uio_irq_control(dev, true);
 	if (err)
 		return err;
-	dev->irq_fd[0] = dev->uio_fd;
+	dev->irq_fd[0] = uio_of(dev)->uio_fd;
 	dev->irq_mode = USNET_PCI_IRQ_INTX;
 	dev->nirq = 1;
 	return 1;
 }
 
-void usnet_uio_irq_disable(struct usnet_pci_dev *dev)
+static void uio_irq_disable(struct usnet_pci_dev *dev)
 {
 	if (uio_irq_control(dev, false))
 		USNET_WARN("%s: could not mask INTx: %s", dev->name, usnet_last_error());
 	dev->irq_fd[0] = -1; /* the uio fd itself: closed with the device */
 }
 
-int usnet_uio_irq_unmask(struct usnet_pci_dev *dev)
+static int uio_irq_unmask(struct usnet_pci_dev *dev)
 {
 	return uio_irq_control(dev, true);
 }
+
+/* uio read(): the total interrupt count as a 32-bit int, once per new
+ * interrupt; EAGAIN (O_NONBLOCK) if none since. */
+static int uio_irq_ack(struct usnet_pci_dev *dev, unsigned vec)
+{
+	struct uio_dev *ud = uio_of(dev);
+	uint32_t total;
+	ssize_t n = read(dev->irq_fd[vec], &total, sizeof(total));
+	int ret;
+
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (n != sizeof(total))
+		return -EIO;
+	ret = ud->count_valid ? (int)(uint32_t)(total - ud->count) : 1;
+	ud->count = total;
+	ud->count_valid = true;
+	return ret;
+}
+
+const struct usnet_pci_backend_ops usnet_uio_backend = {
+    .kind = USNET_PCI_UIO,
+    .driver = "uio_pci_generic",
+    .pool_flags = USNET_POOL_F_PAGE_LOCAL, /* no IOMMU to join 4 KiB pages */
+    .open = uio_open,
+    .close = uio_close,
+    .dma_alloc = uio_dma_alloc,
+    .dma_map_pool = uio_dma_map_pool,
+    .mem_release = uio_mem_release,
+    .dma_contig_max = uio_dma_contig_max,
+    .irq_enable = uio_irq_enable,
+    .irq_disable = uio_irq_disable,
+    .irq_unmask = uio_irq_unmask,
+    .irq_ack = uio_irq_ack,
+    .fault_iova = NULL, /* physical addresses: nothing would stop a stray DMA */
+};

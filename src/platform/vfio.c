@@ -40,7 +40,8 @@
 
 #include <usnet/log.h>
 
-#include "pci_impl.h"
+#include "../core/container_of.h"
+#include "pci_backend.h"
 
 #define IOVA_START (1ull << 30)
 #define IOVA_ALIGN USNET_HUGE_2M
@@ -60,6 +61,26 @@ struct vfio_group {
 	int fd;
 	unsigned refs;
 };
+
+/* A device bound to vfio-pci. Its config space is a region of device_fd
+ * (pci.cfg_fd is that fd, pci.cfg_base the region's offset). */
+struct vfio_dev {
+	struct usnet_pci_dev pci;
+	struct vfio_group *group;
+	int device_fd;
+	uint32_t device_flags;
+};
+
+/* DMA memory of one device and the container's mapping behind it. */
+struct vfio_mem {
+	struct usnet_pci_mem mem;
+	struct vfio_map *map;
+};
+
+static struct vfio_dev *vfio_of(const struct usnet_pci_dev *dev)
+{
+	return usnet_container_of(dev, struct vfio_dev, pci);
+}
 
 static struct {
 	pthread_mutex_t lock;
@@ -475,7 +496,7 @@ static int region_info(struct usnet_pci_dev *dev, uint32_t index, struct vfio_re
 		return usnet_error(ENOMEM, "%s: out of memory", dev->name);
 	ri->argsz = sizeof(*ri);
 	ri->index = index;
-	if (ioctl(dev->device_fd, VFIO_DEVICE_GET_REGION_INFO, ri))
+	if (ioctl(vfio_of(dev)->device_fd, VFIO_DEVICE_GET_REGION_INFO, ri))
 		goto err;
 	if (ri->argsz > sizeof(*ri)) {
 		uint32_t argsz = ri->argsz;
@@ -489,7 +510,7 @@ static int region_info(struct usnet_pci_dev *dev, uint32_t index, struct vfio_re
 		memset(ri, 0, argsz);
 		ri->argsz = argsz;
 		ri->index = index;
-		if (ioctl(dev->device_fd, VFIO_DEVICE_GET_REGION_INFO, ri))
+		if (ioctl(vfio_of(dev)->device_fd, VFIO_DEVICE_GET_REGION_INFO, ri))
 			goto err;
 	}
 	*out = ri;
@@ -557,7 +578,7 @@ static int map_bar(struct usnet_pci_dev *dev, unsigned bar)
 	len = align_up(ri->size, (uint64_t)sysconf(_SC_PAGESIZE));
 	sp = sparse_cap(ri);
 	if (!sp) {
-		va = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, dev->device_fd,
+		va = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, vfio_of(dev)->device_fd,
 			  (off_t)ri->offset);
 		if (va == MAP_FAILED) {
 			err = usnet_error(errno, "%s: mmap of BAR%u (%llu bytes): %m", dev->name,
@@ -586,7 +607,7 @@ static int map_bar(struct usnet_pci_dev *dev, unsigned bar)
 				goto out;
 			}
 			if (mmap((char *)va + a->offset, a->size, PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_FIXED, dev->device_fd,
+				 MAP_SHARED | MAP_FIXED, vfio_of(dev)->device_fd,
 				 (off_t)(ri->offset + a->offset)) == MAP_FAILED) {
 				err = usnet_error(errno,
 						  "%s: mmap of BAR%u part %u (0x%llx+0x%llx): %m",
@@ -608,36 +629,46 @@ out:
 
 static void reset_device(struct usnet_pci_dev *dev, const char *when)
 {
-	if (!(dev->device_flags & VFIO_DEVICE_FLAGS_RESET))
+	if (!(vfio_of(dev)->device_flags & VFIO_DEVICE_FLAGS_RESET))
 		return;
-	if (ioctl(dev->device_fd, VFIO_DEVICE_RESET))
+	if (ioctl(vfio_of(dev)->device_fd, VFIO_DEVICE_RESET))
 		USNET_WARN("%s: VFIO_DEVICE_RESET on %s: %m (the driver resets the device itself)",
 			   dev->name, when);
 }
 
 /* ---- open / close --------------------------------------------------------- */
 
-int usnet_vfio_open(struct usnet_pci_dev *dev)
+static int vfio_open(struct usnet_pci_dev **out, const struct usnet_pci_info *info)
 {
 	struct vfio_device_info di = {.argsz = sizeof(di)};
 	struct vfio_region_info *cfg;
+	struct usnet_pci_dev *dev;
+	struct vfio_dev *vd;
 	int err;
 
-	if (dev->info.iommu_group < 0)
-		return usnet_error(ENODEV,
-				   "%s has no IOMMU group: VFIO needs an IOMMU "
-				   "(intel_iommu=on on the kernel command line), or bind "
-				   "to uio_pci_generic (no DMA protection)",
-				   dev->name);
+	vd = calloc(1, sizeof(*vd));
+	if (!vd)
+		return usnet_error(ENOMEM, "pci: out of memory");
+	dev = &vd->pci;
+	usnet_pci_dev_init(dev, info, &usnet_vfio_backend);
+	vd->device_fd = -1;
+	if (dev->info.iommu_group < 0) {
+		err = usnet_error(ENODEV,
+				  "%s has no IOMMU group: VFIO needs an IOMMU "
+				  "(intel_iommu=on on the kernel command line), or bind "
+				  "to uio_pci_generic (no DMA protection)",
+				  dev->name);
+		goto err_free;
+	}
 	pthread_mutex_lock(&C.lock);
 	err = container_get();
 	if (err)
 		goto err_unlock;
-	err = group_get(dev, &dev->group);
+	err = group_get(dev, &vd->group);
 	if (err)
 		goto err_container;
-	dev->device_fd = ioctl(dev->group->fd, VFIO_GROUP_GET_DEVICE_FD, dev->name);
-	if (dev->device_fd < 0) {
+	vd->device_fd = ioctl(vd->group->fd, VFIO_GROUP_GET_DEVICE_FD, dev->name);
+	if (vd->device_fd < 0) {
 		if (errno == EBUSY)
 			err = usnet_error(EBUSY,
 					  "%s: VFIO_GROUP_GET_DEVICE_FD: the device is "
@@ -649,7 +680,7 @@ int usnet_vfio_open(struct usnet_pci_dev *dev)
 	}
 	pthread_mutex_unlock(&C.lock);
 
-	if (ioctl(dev->device_fd, VFIO_DEVICE_GET_INFO, &di)) {
+	if (ioctl(vd->device_fd, VFIO_DEVICE_GET_INFO, &di)) {
 		err = usnet_error(errno, "%s: VFIO_DEVICE_GET_INFO: %m", dev->name);
 		goto err_device;
 	}
@@ -660,11 +691,12 @@ int usnet_vfio_open(struct usnet_pci_dev *dev)
 				  dev->name, di.flags, di.num_regions);
 		goto err_device;
 	}
-	dev->device_flags = di.flags;
+	vd->device_flags = di.flags;
 	err = region_info(dev, VFIO_PCI_CONFIG_REGION_INDEX, &cfg);
 	if (err)
 		goto err_device;
-	dev->cfg_offset = cfg->offset;
+	dev->cfg_fd = vd->device_fd;
+	dev->cfg_base = cfg->offset;
 	dev->cfg_size = cfg->size;
 	free(cfg);
 	/* A known state before anything else touches the device; also stops
@@ -679,50 +711,54 @@ int usnet_vfio_open(struct usnet_pci_dev *dev)
 		   dev->info.iommu_group, C.iommu_type == VFIO_TYPE1v2_IOMMU ? "type1v2" : "type1",
 		   di.flags & VFIO_DEVICE_FLAGS_RESET ? "resettable" : "no reset",
 		   (unsigned long long)C.pgsize_min);
+	*out = dev;
 	return 0;
 
 err_bars:
-	for (unsigned bar = 0; bar < USNET_PCI_NBARS; bar++)
-		if (dev->bar[bar].va)
-			munmap(dev->bar[bar].va, dev->bar[bar].len);
+	usnet_pci_bars_unmap(dev);
 err_device:
-	close(dev->device_fd);
-	dev->device_fd = -1;
+	close(vd->device_fd);
 	pthread_mutex_lock(&C.lock);
 err_group:
-	group_put(dev->group);
-	dev->group = NULL;
+	group_put(vd->group);
 err_container:
 	container_put();
 err_unlock:
 	pthread_mutex_unlock(&C.lock);
+err_free:
+	free(vd);
 	return err;
 }
 
-void usnet_vfio_close(struct usnet_pci_dev *dev)
+/* usnet_pci_close(): bus mastering is off; stop whatever else runs. */
+static void vfio_reset(struct usnet_pci_dev *dev)
 {
-	/* Quiesce first: no interrupts, no DMA; then the memory can go. */
-	usnet_pci_irq_disable(dev);
-	if (usnet_pci_set_bus_master(dev, false))
-		USNET_WARN("%s: could not clear Bus Master Enable: %s", dev->name,
-			   usnet_last_error());
 	reset_device(dev, "close");
-	usnet_pci_mem_release_all(dev);
-	for (unsigned bar = 0; bar < USNET_PCI_NBARS; bar++)
-		if (dev->bar[bar].va)
-			munmap(dev->bar[bar].va, dev->bar[bar].len);
-	close(dev->device_fd);
+}
+
+/* usnet_pci_close() has quiesced the device and released its memory. */
+static void vfio_close(struct usnet_pci_dev *dev)
+{
+	struct vfio_dev *vd = vfio_of(dev);
+
+	close(vd->device_fd);
 	pthread_mutex_lock(&C.lock);
-	group_put(dev->group);
+	group_put(vd->group);
 	container_put();
 	pthread_mutex_unlock(&C.lock);
+	free(vd);
+}
+
+int usnet_vfio_device_fd(const struct usnet_pci_dev *dev)
+{
+	return dev->ops == &usnet_vfio_backend ? vfio_of(dev)->device_fd : -1;
 }
 
 /* ---- DMA ------------------------------------------------------------------ */
 
-int usnet_vfio_dma_alloc(struct usnet_pci_dev *dev, size_t len, struct usnet_dma *dma)
+static int vfio_dma_alloc(struct usnet_pci_dev *dev, size_t len, struct usnet_dma *dma)
 {
-	struct usnet_pci_mem *m = calloc(1, sizeof(*m));
+	struct vfio_mem *m = calloc(1, sizeof(*m));
 	size_t page, n = len;
 	void *va;
 	int err;
@@ -744,13 +780,13 @@ int usnet_vfio_dma_alloc(struct usnet_pci_dev *dev, size_t len, struct usnet_dma
 		free(m);
 		return err;
 	}
-	m->va = va;
-	m->len = n;
-	m->iova = m->map->iova;
-	m->owned = true;
-	usnet_pci_mem_add(dev, m);
+	m->mem.va = va;
+	m->mem.len = n;
+	m->mem.iova = m->map->iova;
+	m->mem.owned = true;
+	usnet_pci_mem_add(dev, &m->mem);
 	dma->va = va;
-	dma->iova = m->iova;
+	dma->iova = m->mem.iova;
 	dma->len = n;
 	dma->page_size = page;
 	return 0;
@@ -768,9 +804,10 @@ static uint64_t pool_xlate(void *ctx, const void *va)
 	return x->iova + (uint64_t)((const uint8_t *)va - x->base);
 }
 
-int usnet_vfio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
+static int vfio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
 {
-	struct usnet_pci_mem *m;
+	struct usnet_pci_mem *have;
+	struct vfio_mem *m;
 	struct vfio_map *map;
 	struct pool_xlate x;
 	void *base;
@@ -778,9 +815,11 @@ int usnet_vfio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
 	int err = 0;
 
 	usnet_pool_region(pool, &base, &len);
-	for (m = dev->mem; m; m = m->next)
-		if (m->pool == pool)
-			goto set_iova; /* mapped already: only refresh the IOVAs */
+	have = usnet_pci_mem_find_pool(dev, pool);
+	if (have) {
+		x.iova = have->iova; /* mapped already: only refresh the IOVAs */
+		goto set_iova;
+	}
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return usnet_error(ENOMEM, "%s: out of memory", dev->name);
@@ -807,31 +846,40 @@ int usnet_vfio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
 		free(m);
 		return err;
 	}
-	m->va = base;
-	m->len = len;
-	m->iova = map->iova;
-	m->pool = pool;
+	m->mem.va = base;
+	m->mem.len = len;
+	m->mem.iova = map->iova;
+	m->mem.pool = pool;
 	m->map = map;
-	usnet_pci_mem_add(dev, m);
+	usnet_pci_mem_add(dev, &m->mem);
+	x.iova = map->iova;
 set_iova:
 	x.base = base;
-	x.iova = m->iova;
 	return usnet_pool_set_iova(pool, pool_xlate, &x);
 }
 
-void usnet_vfio_mem_release(struct usnet_pci_dev *dev, struct usnet_pci_mem *m)
+/* The IOMMU mapping goes first (the last device to hold it unmaps it),
+ * then the memory if it was ours. */
+static void vfio_mem_release(struct usnet_pci_dev *dev, struct usnet_pci_mem *mem)
 {
+	struct vfio_mem *m = usnet_container_of(mem, struct vfio_mem, mem);
+
 	(void)dev;
-	if (!m->map)
-		return;
 	pthread_mutex_lock(&C.lock);
 	if (--m->map->refs == 0)
 		unmap_dma(m->map);
 	pthread_mutex_unlock(&C.lock);
-	m->map = NULL;
+	usnet_pci_mem_unmap(&m->mem);
+	free(m);
 }
 
-uint64_t usnet_vfio_fault_iova(const struct usnet_pci_dev *dev)
+static size_t vfio_dma_contig_max(struct usnet_pci_dev *dev)
+{
+	(void)dev;
+	return SIZE_MAX; /* the IOMMU makes any pages contiguous */
+}
+
+static uint64_t vfio_fault_iova(const struct usnet_pci_dev *dev)
 {
 	uint64_t iova;
 
@@ -860,7 +908,7 @@ static int set_irqs(struct usnet_pci_dev *dev, uint32_t flags, uint32_t index, u
 	set->count = count;
 	if (fds)
 		memcpy(set->data, fds, count * sizeof(int32_t));
-	ret = ioctl(dev->device_fd, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
+	ret = ioctl(vfio_of(dev)->device_fd, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
 	free(set);
 	return ret;
 }
@@ -905,7 +953,7 @@ static int try_irqs(struct usnet_pci_dev *dev, uint32_t index, unsigned n)
 	return (int)n;
 }
 
-int usnet_vfio_irq_enable(struct usnet_pci_dev *dev, unsigned nvec)
+static int vfio_irq_enable(struct usnet_pci_dev *dev, unsigned nvec)
 {
 	static const uint32_t order[] = {VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX,
 					 VFIO_PCI_INTX_IRQ_INDEX};
@@ -918,8 +966,8 @@ int usnet_vfio_irq_enable(struct usnet_pci_dev *dev, unsigned nvec)
 		struct vfio_irq_info ii = {.argsz = sizeof(ii), .index = order[i]};
 		unsigned want;
 
-		if (ioctl(dev->device_fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) || ii.count == 0 ||
-		    !(ii.flags & VFIO_IRQ_INFO_EVENTFD))
+		if (ioctl(vfio_of(dev)->device_fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) ||
+		    ii.count == 0 || !(ii.flags & VFIO_IRQ_INFO_EVENTFD))
 			continue;
 		want = order[i] == VFIO_PCI_INTX_IRQ_INDEX ? 1 : nvec < ii.count ? nvec : ii.count;
 		n = try_irqs(dev, order[i], want);
@@ -945,7 +993,7 @@ int usnet_vfio_irq_enable(struct usnet_pci_dev *dev, unsigned nvec)
 			   dev->name);
 }
 
-void usnet_vfio_irq_disable(struct usnet_pci_dev *dev)
+static void vfio_irq_disable(struct usnet_pci_dev *dev)
 {
 	uint32_t index = dev->irq_mode == USNET_PCI_IRQ_MSIX  ? VFIO_PCI_MSIX_IRQ_INDEX
 			 : dev->irq_mode == USNET_PCI_IRQ_MSI ? VFIO_PCI_MSI_IRQ_INDEX
@@ -963,7 +1011,7 @@ void usnet_vfio_irq_disable(struct usnet_pci_dev *dev)
 	}
 }
 
-int usnet_vfio_irq_unmask(struct usnet_pci_dev *dev)
+static int vfio_irq_unmask(struct usnet_pci_dev *dev)
 {
 	int err = set_irqs(dev, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
 			   VFIO_PCI_INTX_IRQ_INDEX, 1, NULL);
@@ -973,3 +1021,32 @@ int usnet_vfio_irq_unmask(struct usnet_pci_dev *dev)
 				   strerror(-err));
 	return 0;
 }
+
+/* eventfd(2): read returns the 8-byte counter and resets it. */
+static int vfio_irq_ack(struct usnet_pci_dev *dev, unsigned vec)
+{
+	uint64_t cnt;
+	ssize_t n = read(dev->irq_fd[vec], &cnt, sizeof(cnt));
+
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	return cnt > INT_MAX ? INT_MAX : (int)cnt;
+}
+
+const struct usnet_pci_backend_ops usnet_vfio_backend = {
+    .kind = USNET_PCI_VFIO,
+    .driver = "vfio-pci",
+    .pool_flags = 0,
+    .open = vfio_open,
+    .reset = vfio_reset,
+    .close = vfio_close,
+    .dma_alloc = vfio_dma_alloc,
+    .dma_map_pool = vfio_dma_map_pool,
+    .mem_release = vfio_mem_release,
+    .dma_contig_max = vfio_dma_contig_max,
+    .irq_enable = vfio_irq_enable,
+    .irq_disable = vfio_irq_disable,
+    .irq_unmask = vfio_irq_unmask,
+    .irq_ack = vfio_irq_ack,
+    .fault_iova = vfio_fault_iova,
+};

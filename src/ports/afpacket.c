@@ -250,6 +250,10 @@ static uint16_t afp_rx_burst(struct usnet_port *port, uint16_t queue, struct usn
 		}
 		afp_copy_frame(usnet_pkt_data(p), h, q->frame + h->tp_mac, tagged);
 		p->len = (uint16_t)len;
+		/* packet(7): "the checksum will be computed in hardware" that
+		 * this frame never reaches (a local sender on a veth). */
+		if (h->tp_status & TP_STATUS_CSUMNOTREADY)
+			p->flags |= USNET_PKT_F_CSUM_PARTIAL;
 		pkts[got++] = p;
 		afp_next_frame(q, h);
 	}

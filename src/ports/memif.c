@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * memif:SOCKETPATH[,role=client|server][,id=N][,secret=S][,rsize=LOG2][,bsize=B]
- *       [,rxq=N][,txq=N]
+ *       [,rxq=N][,txq=N][,wait=0|1]
  *
  * A memif interface (VPP, libmemif, DPDK net_memif, usnetd), copy mode.
  * role=client (default) connects to a server and owns the shared memory;
@@ -15,10 +15,21 @@
  * down; a client retries connect() at most every 100 ms), and from
  * usnet_port_wait(), whose fd also wakes on control traffic: an application
  * survives its peer's restart without doing anything. docs/memif.md.
+ *
+ * A client's first connection is made inside usnet_port_open(), so that a
+ * wrong path, a server that refuses it (its DISCONNECT reason: a wrong
+ * secret, an unknown or busy id, a uid it does not admit) or one that never
+ * answers is an error of the open, not a link that silently stays down.
+ * wait=1 makes none of that final (a server not there yet, or starting):
+ * the open says once what it waits for and returns, and the client keeps
+ * trying in the background. Losing the server later, and each new reason
+ * for not getting it back, are logged as warnings, once per reason.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -33,6 +44,9 @@ extern const struct usnet_port_ops usnet_memif_ops; /* in the kinds table, port.
 
 #define CTL_UP_NS   (100 * 1000 * 1000ull)
 #define CTL_DOWN_NS (1000 * 1000ull)
+/* Open: how long a client waits for the handshake to end, beyond the 5 s
+ * after which the client side itself gives up on a silent server. */
+#define OPEN_NS (6 * USNET_NSEC_PER_SEC)
 
 struct memif_port {
 	struct usnet_port port;
@@ -42,11 +56,38 @@ struct memif_port {
 	pthread_mutex_t ctl_lock; /* one thread runs the control side at a time */
 	_Atomic uint64_t next_ctl_ns;
 	int qep[USNET_MAX_QUEUES]; /* per RX queue: epoll of its eventfd + the control fd */
+	/* Client, under ctl_lock: what was last said about the link, so that a
+	 * lost server or a refusal is logged once, not at every retry. */
+	bool was_up;
+	char said[MEMIF_REASON_SZ + 1];
 };
 
 static struct memif_port *to_mp(struct usnet_port *port)
 {
 	return usnet_container_of(port, struct memif_port, port);
+}
+
+/* Client, under ctl_lock: warn when the link went down or, while down, the
+ * reason changed (a server that appeared but refuses us); and when it is
+ * back after such a warning. */
+static void client_report(struct memif_port *mp)
+{
+	const struct usnet_memif_conn *c = mp->conn;
+
+	if (usnet_memif_up(c)) {
+		/* Close the story the warnings told (and only then). */
+		if (mp->said[0])
+			USNET_WARN("memif:%s: connected to '%s'", mp->port.info.name, c->peer_name);
+		mp->was_up = true;
+		mp->said[0] = '\0';
+		return;
+	}
+	if (c->fd >= 0 || !strcmp(c->reason, mp->said))
+		return; /* handshake running, or nothing new */
+	USNET_WARN("memif:%s: %s: %s; reconnecting in the background", mp->port.info.name,
+		   mp->was_up ? "disconnected" : "not connected", c->reason);
+	mp->was_up = false;
+	snprintf(mp->said, sizeof(mp->said), "%s", c->reason);
 }
 
 /* Serve the control socket if it is due (or forced). Never blocks. */
@@ -59,10 +100,12 @@ static void ctl_step(struct memif_port *mp, bool force)
 		return;
 	if (pthread_mutex_trylock(&mp->ctl_lock))
 		return; /* another queue's thread is at it */
-	if (mp->cl)
+	if (mp->cl) {
 		usnet_memif_client_poll(mp->cl);
-	else
+		client_report(mp);
+	} else {
 		usnet_memif_server_poll(mp->srv);
+	}
 	atomic_store_explicit(&mp->next_ctl_ns,
 			      now + (usnet_memif_up(mp->conn) ? CTL_UP_NS : CTL_DOWN_NS),
 			      memory_order_relaxed);
@@ -163,6 +206,79 @@ static int log2_of(struct usnet_spec *spec, uint16_t ring_size, uint32_t rsize, 
 	return 0;
 }
 
+/*
+ * The open's view of a client after a poll: 1 while the attempt goes on,
+ * 0 once up, else -errno with why (reached: a connect() succeeded).
+ */
+static int first_verdict(const struct usnet_memif_conn *c, const char *path, bool *reached)
+{
+	if (usnet_memif_up(c))
+		return 0;
+	if (c->fd >= 0) {
+		*reached = true;
+		return 1;
+	}
+	if (*reached && !strcmp(c->reason, "Handshake timeout"))
+		return usnet_error(ETIMEDOUT,
+				   "memif: the server at '%s' accepted but did not complete the "
+				   "handshake in 5 s",
+				   path);
+	if (*reached) /* the server ended the handshake: DISCONNECT's reason or a hang-up */
+		return usnet_error(ECONNREFUSED,
+				   "memif: %s%s%s at '%s' refused interface id %u: %s",
+				   c->peer_name[0] ? "'" : "the server", c->peer_name,
+				   c->peer_name[0] ? "'" : "", path, c->id, c->reason);
+	/* EAGAIN: its backlog is full, try again. The rest is final. */
+	if (c->connect_errno && c->connect_errno != EAGAIN)
+		return usnet_error(c->connect_errno,
+				   "memif: no usnetd (or other memif server) listening at '%s': %s "
+				   "(add ,wait=1 to wait for it)",
+				   path, strerror(c->connect_errno));
+	return 1;
+}
+
+/*
+ * Client: connect and run the handshake to its end (bounded). 0 once up;
+ * else -errno and why, or with wait set, 0 after saying once what it waits
+ * for (the client then keeps trying in the background).
+ */
+static int client_first_connect(struct memif_port *mp, bool wait)
+{
+	const struct usnet_memif_conn *c = mp->conn;
+	const char *path = mp->port.info.name;
+	struct pollfd pfd = {.fd = usnet_memif_client_fd(mp->cl), .events = POLLIN};
+	uint64_t end = usnet_now_ns() + OPEN_NS;
+	bool reached = false;
+	int v;
+
+	for (;;) {
+		usnet_memif_client_poll(mp->cl);
+		v = first_verdict(c, path, &reached);
+		if (v <= 0)
+			break;
+		if (usnet_now_ns() >= end) {
+			v = usnet_error(ETIMEDOUT,
+					"memif: the server at '%s' did not answer in %llu s", path,
+					(unsigned long long)(OPEN_NS / USNET_NSEC_PER_SEC));
+			break;
+		}
+		/* Wakes on the control socket and on the reconnect timer. */
+		(void)poll(&pfd, 1, 100);
+	}
+	if (!v) {
+		mp->was_up = true;
+		return 0;
+	}
+	if (!wait)
+		return v;
+	/* A server that is starting may have its socket but not yet our id
+	 * (DPDK's testpmd): with wait=1 nothing here is final. */
+	USNET_WARN("memif:%s: waiting for usnetd (or another memif server) at '%s' (%s)...", path,
+		   path, c->reason);
+	snprintf(mp->said, sizeof(mp->said), "%s", c->reason);
+	return 0;
+}
+
 static int memif_open(struct usnet_port **out, struct usnet_spec *spec,
 		      const struct usnet_port_conf *conf)
 {
@@ -170,7 +286,7 @@ static int memif_open(struct usnet_port **out, struct usnet_spec *spec,
 	struct usnet_port_conf pc = conf ? *conf : none;
 	const char *role = usnet_spec_opt(spec, "role");
 	const char *secret = usnet_spec_opt(spec, "secret");
-	uint32_t id, rsize, bsize, rxq, txq;
+	uint32_t id, rsize, bsize, rxq, txq, wait;
 	struct memif_port *mp;
 	bool server;
 	int err;
@@ -186,8 +302,14 @@ static int memif_open(struct usnet_port **out, struct usnet_spec *spec,
 	    (err = usnet_spec_opt_u32(spec, "rsize", 1, MEMIF_MAX_LOG2_RING, 0, &rsize)) ||
 	    (err = usnet_spec_opt_u32(spec, "bsize", 64, 65535, MEMIF_DEFAULT_BUF_SIZE, &bsize)) ||
 	    (err = usnet_spec_opt_u32(spec, "rxq", 1, USNET_MAX_QUEUES, pc.rx_queues, &rxq)) ||
-	    (err = usnet_spec_opt_u32(spec, "txq", 1, USNET_MAX_QUEUES, pc.tx_queues, &txq)))
+	    (err = usnet_spec_opt_u32(spec, "txq", 1, USNET_MAX_QUEUES, pc.tx_queues, &txq)) ||
+	    (err = usnet_spec_opt_u32(spec, "wait", 0, 1, 0, &wait)))
 		return err;
+	if (server && usnet_spec_opt(spec, "wait"))
+		return usnet_error(EINVAL,
+				   "memif:%s: wait= is for role=client (a server always "
+				   "waits for its client)",
+				   spec->name);
 	if (secret && strlen(secret) > MEMIF_SECRET_SZ)
 		return usnet_error(EINVAL, "memif:%s: secret is longer than %d characters",
 				   spec->name, MEMIF_SECRET_SZ);
@@ -264,7 +386,9 @@ static int memif_open(struct usnet_port **out, struct usnet_spec *spec,
 			}
 		}
 	}
-	ctl_step(mp, true); /* a client connects right away if the server is there */
+	if (mp->cl && (err = client_first_connect(mp, wait)))
+		goto err_close;
+	ctl_step(mp, true);
 	*out = &mp->port;
 	return 0;
 
@@ -275,8 +399,8 @@ err_close:
 
 const struct usnet_port_ops usnet_memif_ops = {
     .kind = "memif",
-    .usage = "memif:SOCKET[,role=client|server,id=N,secret=S]  memif interface (VPP, DPDK, "
-	     "usnetd)",
+    .usage = "memif:SOCKET[,role=client|server,id=N,secret=S,wait=1]  memif interface (VPP, "
+	     "DPDK, usnetd)",
     .open = memif_open,
     .close = memif_close,
     .rx_burst = memif_rx_burst,

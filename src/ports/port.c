@@ -8,7 +8,7 @@
 
 #include "port_impl.h"
 
-extern const struct usnet_port_ops usnet_pci_ops; /* src/ports/pci.c */
+extern const struct usnet_port_ops usnet_pci_ops;   /* src/drivers/registry.c */
 extern const struct usnet_port_ops usnet_memif_ops; /* src/ports/memif.c */
 
 static const struct usnet_port_ops *const kinds[] = {

@@ -8,6 +8,8 @@
 #include <usnet/log.h>
 #include <usnet/port.h>
 
+#include "../core/container_of.h"
+
 #define USNET_SPEC_MAX_OPTS 8
 
 struct usnet_spec_opt {
@@ -62,8 +64,6 @@ struct usnet_port {
 	struct usnet_queue_stats stats[USNET_MAX_QUEUES];
 	uint32_t pool_flags; /* USNET_POOL_F_* for the pools usnet_port_setup() creates */
 };
-
-#define usnet_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /*
  * Fill in port->info and port->conf from spec and conf (NULL allowed),

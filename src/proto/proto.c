@@ -9,14 +9,47 @@
 uint32_t usnet_csum_add(uint32_t sum, const void *data, size_t len)
 {
 	const uint8_t *p = data;
-	uint64_t acc = sum;
+	uint64_t acc = 0, a1 = 0;
+	uint32_t w;
 
-	/* Sum big-endian 16-bit words; a 64-bit accumulator cannot overflow
-	 * for any frame, the carries are folded once at the end. */
-	for (; len >= 2; p += 2, len -= 2)
-		acc += (uint32_t)(p[0] << 8 | p[1]);
-	if (len)
-		acc += (uint32_t)p[0] << 8;
+	/* RFC 1071 2(B): the one's-complement sum does not depend on byte
+	 * order, so add the data as native 32-bit words (two accumulators, so
+	 * the additions overlap) and swap the folded result once into the
+	 * big-endian value callers mix with host-order numbers. 64-bit
+	 * accumulators cannot overflow for any buffer below 16 GiB. */
+	for (; len >= 16; p += 16, len -= 16) {
+		uint32_t x[4];
+
+		memcpy(x, p, 16);
+		acc += (uint64_t)x[0] + x[1];
+		a1 += (uint64_t)x[2] + x[3];
+	}
+	for (; len >= 4; p += 4, len -= 4) {
+		memcpy(&w, p, 4);
+		acc += w;
+	}
+	if (len >= 2) {
+		uint16_t h;
+
+		memcpy(&h, p, 2);
+		acc += h;
+		p += 2;
+		len -= 2;
+	}
+	if (len) {
+		/* The odd byte is the high half of a big-endian word. */
+		uint16_t h = 0;
+
+		memcpy(&h, (const uint8_t[2]){p[0], 0}, 2);
+		acc += h;
+	}
+	acc += a1;
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	acc = ((acc & 0xff) << 8) | (acc >> 8);
+#endif
+	acc += sum;
 	while (acc >> 32)
 		acc = (acc & 0xffffffff) + (acc >> 32);
 	acc = (acc & 0xffff) + (acc >> 16);

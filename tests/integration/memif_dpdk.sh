@@ -83,8 +83,10 @@ check_counts() { # NAME PEER_OUTPUT
 sock=$tmp/srv.sock
 start_testpmd client_to_dpdk "role=server,id=0,socket=$sock,socket-abstract=no"
 wait_socket "$sock" || fail "testpmd did not create $sock"
+# testpmd's socket exists a moment before it knows id 0 (it refuses: "ID not
+# found"); wait=1 keeps the client trying instead of failing the open.
 # Linger 3 s connected so that testpmd prints its counters at least once.
-out=$(timeout 60 "$peer" "memif:$sock,id=0" loop "$n" 30 3 2>"$tmp/client_to_dpdk.peer.log") ||
+out=$(timeout 60 "$peer" "memif:$sock,id=0,wait=1" loop "$n" 30 3 2>"$tmp/client_to_dpdk.peer.log") ||
 	fail "client_to_dpdk: memif_peer failed: $out"
 stop "$tp_pid"
 check_counts client_to_dpdk "$out"
@@ -108,7 +110,7 @@ grep -q "client 'DPDK 22.11" "$tmp/dpdk_to_server.peer.log" ||
 sock=$tmp/chain.sock
 start_testpmd chained "role=server,id=0,socket=$sock,socket-abstract=no"
 wait_socket "$sock" || fail "testpmd did not create $sock"
-out=$(timeout 60 "$peer" "memif:$sock,id=0,bsize=256" loop "$n" 30 3 1000 \
+out=$(timeout 60 "$peer" "memif:$sock,id=0,bsize=256,wait=1" loop "$n" 30 3 1000 \
 	2>"$tmp/chained.peer.log") || fail "chained: memif_peer failed: $out"
 stop "$tp_pid"
 check_counts chained "$out"

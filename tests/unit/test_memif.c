@@ -1312,6 +1312,39 @@ static void *send_later(void *arg)
 	return NULL;
 }
 
+/* A server port in this process answers only when polled: poll it from a
+ * thread while a client opens, since the open runs the whole handshake. */
+struct server_poller {
+	struct usnet_port *srv;
+	_Atomic bool stop;
+};
+
+static void *poll_server(void *arg)
+{
+	struct server_poller *sp = arg;
+	struct usnet_link l;
+
+	while (!atomic_load(&sp->stop)) {
+		usnet_port_link(sp->srv, &l);
+		usleep(200);
+	}
+	return NULL;
+}
+
+static int open_client(struct usnet_port **cli, const char *spec,
+		       const struct usnet_port_conf *conf, struct usnet_port *srv)
+{
+	struct server_poller sp = {.srv = srv};
+	pthread_t t;
+	int err;
+
+	pthread_create(&t, NULL, poll_server, &sp);
+	err = usnet_port_open(cli, spec, conf);
+	atomic_store(&sp.stop, true);
+	pthread_join(t, NULL);
+	return err;
+}
+
 static void test_ports(void)
 {
 	char cspec[200], sspec[200];
@@ -1327,8 +1360,17 @@ static void test_ports(void)
 	CHECK(usnet_port_open(&bad, "memif:/tmp/x,secret=0123456789012345678901234", NULL) ==
 	      -EINVAL);
 	CHECK(usnet_port_open(&bad, "memif:/tmp/x,rsize=15", NULL) == -EINVAL);
+	CHECK(usnet_port_open(&bad, "memif:/tmp/x,wait=2", NULL) == -EINVAL);
+	CHECK(usnet_port_open(&bad, "memif:/tmp/x,role=server,wait=1", NULL) == -EINVAL);
+	CHECK(strstr(usnet_last_error(), "wait= is for role=client") != NULL);
 
-	/* The client comes first: no server yet, link down, no error. */
+	/* No server: the open says so instead of a link that never comes up. */
+	CHECK(usnet_port_open(&bad, cspec, &conf) == -ENOENT);
+	CHECK(strstr(usnet_last_error(), "no usnetd (or other memif server) listening at") != NULL);
+	CHECK(strstr(usnet_last_error(), "No such file or directory") != NULL);
+
+	/* wait=1: the client comes first, link down, no error. */
+	snprintf(cspec, sizeof(cspec), "memif:%s,id=3,secret=pw,wait=1", path);
 	CHECK(usnet_port_open(&cli, cspec, &conf) == 0);
 	CHECK(!wait_link(cli, NULL, true, 50));
 	CHECK(usnet_port_open(&srv, sspec, &conf) == 0);
@@ -1373,7 +1415,7 @@ static void test_ports(void)
 	/* 64-byte buffers: a 1000-byte frame travels as a chain of 16, both ways. */
 	usnet_port_close(cli);
 	snprintf(cspec, sizeof(cspec), "memif:%s,id=3,secret=pw,bsize=64", path);
-	CHECK(usnet_port_open(&cli, cspec, &conf) == 0);
+	CHECK(open_client(&cli, cspec, &conf, srv) == 0);
 	CHECK(wait_link(cli, srv, true, 3000));
 	for (int way = 0; way < 2; way++) {
 		struct usnet_port *from = way ? srv : cli, *to = way ? cli : srv;
@@ -1394,11 +1436,19 @@ static void test_ports(void)
 		}
 	}
 
-	/* A client with the wrong secret never gets the link. */
-	snprintf(cspec, sizeof(cspec), "memif:%s,id=3,secret=nope", path);
+	/* A client the server refuses fails to open, with the server's reason. */
 	usnet_port_close(srv);
 	CHECK(usnet_port_open(&srv, sspec, &conf) == 0);
-	CHECK(usnet_port_open(&bad, cspec, &conf) == 0);
+	snprintf(cspec, sizeof(cspec), "memif:%s,id=3,secret=nope", path);
+	CHECK(open_client(&bad, cspec, &conf, srv) == -ECONNREFUSED);
+	CHECK(strstr(usnet_last_error(), "refused interface id 3: Incorrect secret") != NULL);
+	snprintf(cspec, sizeof(cspec), "memif:%s,id=4", path);
+	CHECK(open_client(&bad, cspec, &conf, srv) == -ECONNREFUSED);
+	CHECK(strstr(usnet_last_error(), "refused interface id 4: ID not found") != NULL);
+	/* With wait=1 a refusal is not final either: the open succeeds, the
+	 * link stays down, and the client keeps trying. */
+	snprintf(cspec, sizeof(cspec), "memif:%s,id=3,wait=1", path);
+	CHECK(open_client(&bad, cspec, &conf, srv) == 0);
 	CHECK(!wait_link(bad, srv, true, 300));
 	usnet_port_close(bad);
 

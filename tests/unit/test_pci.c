@@ -20,8 +20,8 @@
 #include <usnet/log.h>
 #include <usnet/port.h>
 
-#include "../../src/platform/pci_impl.h"
-#include "../../src/ports/pci_port.h"
+#include "../../src/platform/pci_dev.h"
+#include "../../src/drivers/registry.h"
 #include "check.h"
 
 static char root[256];

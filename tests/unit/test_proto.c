@@ -176,8 +176,36 @@ static void test_addr_parsers(void)
 	CHECK_EQ(usnet_parse_ipv4("198.18.0", &ip), -EINVAL);
 }
 
+/* usnet_csum_add() against the naive sum for every length 0..300 at every
+ * alignment 0..7, in one call and split in two at an even offset with the
+ * first sum carried into the second (how the stack chains pseudo-header,
+ * header and payload). */
+static void test_csum_lengths(void)
+{
+	static uint8_t buf[320];
+	uint32_t x = 12345;
+
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(x >> 16);
+	}
+	for (size_t off = 0; off < 8; off++) {
+		for (size_t len = 0; len <= 300; len++) {
+			const uint8_t *parts[1] = {buf + off};
+			size_t lens[1] = {len}, half = (len / 2) & ~(size_t)1;
+			uint16_t want = naive_csum(parts, lens, 1);
+			uint32_t split = usnet_csum_add(usnet_csum_add(0, buf + off, half),
+							buf + off + half, len - half);
+
+			CHECK_EQ(ntohs(usnet_csum_fold(usnet_csum_add(0, buf + off, len))), want);
+			CHECK_EQ(ntohs(usnet_csum_fold(split)), want);
+		}
+	}
+}
+
 int main(void)
 {
+	test_csum_lengths();
 	test_known_vector();
 	test_udp_frames();
 	test_build_limits();

@@ -102,6 +102,20 @@ static void test_open_errors(void)
 	CHECK_EQ(usnet_port_open(&port, "pair:", NULL), -EINVAL);
 	CHECK(port == NULL);
 
+	/* Wrapping the last error in a new one (usnetd: "uplink %s (%s): %s")
+	 * once doubled the prefix and lost the reason: usnet_error() formatted
+	 * into the buffer it was reading. */
+	CHECK_EQ(usnet_port_open(&port, "bogus:x", NULL), -EINVAL);
+	usnet_error(EINVAL, "uplink u0 (bogus:x): %s", usnet_last_error());
+	{
+		const char *want = "uplink u0 (bogus:x): unknown port kind 'bogus' in 'bogus:x' "
+				   "(known: null, ";
+
+		CHECK(!strncmp(usnet_last_error(), want, strlen(want)));
+		if (strncmp(usnet_last_error(), want, strlen(want)))
+			fprintf(stderr, "  wrapped: %s\n", usnet_last_error());
+	}
+
 	struct usnet_port_conf many = {.rx_queues = USNET_MAX_QUEUES + 1};
 	CHECK_EQ(usnet_port_open(&port, "null:", &many), -EINVAL);
 	CHECK(strstr(usnet_last_error(), "at most") != NULL);

@@ -169,6 +169,16 @@ static void test_config(void)
 	CHECK(usnetd_conf_iface_arg(&conf, "x") < 0);
 	CHECK(usnetd_conf_iface_arg(&conf, "3,nokey") < 0);
 	CHECK(usnetd_conf_iface_arg(&conf, "3,id=4") < 0);
+	/* -i 5 -i 5 was taken, the second silently merged into the first. */
+	fresh();
+	CHECK_EQ(usnetd_conf_iface_arg(&conf, "5"), 0);
+	CHECK(usnetd_conf_iface_arg(&conf, "5,secret=x") < 0 &&
+	      strstr(usnet_last_error(), "-i 5 is given twice"));
+	/* ... but -i over an interface of the file overrides it, as documented. */
+	fresh();
+	CHECK_EQ(usnetd_conf_parse(&conf, "[interface 6]\nsecret = a\n", "t"), 0);
+	CHECK_EQ(usnetd_conf_iface_arg(&conf, "6,secret=b"), 0);
+	CHECK(usnetd_conf_iface_arg(&conf, "6") < 0);
 	CHECK(usnetd_conf_load(&conf, "/nonexistent/usnetd.conf") == -ENOENT);
 }
 

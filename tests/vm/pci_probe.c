@@ -28,7 +28,7 @@
 #include <usnet/log.h>
 #include <usnet/port.h>
 
-#include "../../src/platform/pci_impl.h"
+#include "../../src/platform/pci_backend.h"
 
 static const char *tag = "pci";
 static int failures;
@@ -168,7 +168,7 @@ static void check_irq(struct usnet_pci_dev *dev)
 		    .count = 1,
 		};
 
-		if (ioctl(dev->device_fd, VFIO_DEVICE_SET_IRQS, &set)) {
+		if (ioctl(usnet_vfio_device_fd(dev), VFIO_DEVICE_SET_IRQS, &set)) {
 			result(false, "irq-delivered", "VFIO loopback trigger: %m");
 		} else {
 			pfd.fd = efds[0];

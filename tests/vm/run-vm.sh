@@ -290,7 +290,10 @@ fi
 # missing, and a check that never ran means the script went wrong.
 missing=""
 for name in $expect; do
-    printf '%s\n' "$results" | grep -qxF "VMTEST PASS $name" && continue
+    # "VMTEST PASS NAME" alone or followed by its details ("(3 devices)").
+    printf '%s\n' "$results" |
+        awk -v n="$name" '$1 == "VMTEST" && $2 == "PASS" && $3 == n { f = 1 } END { exit !f }' &&
+        continue
     got=$(printf '%s\n' "$results" | grep -E "^VMTEST (FAIL|SKIP) $name(:|\$)" | head -n 1 |
         cut -d' ' -f2 || true)
     missing+=" $name(${got:-absent})"

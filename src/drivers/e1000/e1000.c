@@ -34,10 +34,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <usnet/time.h>
 
+#include "../../core/sleep.h"
 #include "../driver.h"
 #include "e1000_regs.h"
 
@@ -162,6 +162,8 @@ struct e1000_port {
 
 	struct usnet_dma ring;	/* both descriptor rings */
 	bool pool_mapped, tx_pool_mapped;
+	bool mastering; /* bus mastering on: reset the device before teardown */
+	bool up;	/* open succeeded: counters are worth a log line */
 
 	/* Interrupts */
 	int irq_fd;		/* -1: none */
@@ -189,14 +191,6 @@ static inline void wr32(const struct e1000_port *ep, uint32_t reg, uint32_t val)
 	usnet_reg_write32(ep->bar0, reg, val);
 }
 
-static void sleep_us(unsigned us)
-{
-	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* Polls reg until (value & mask) == want; 0 or -ETIMEDOUT. */
 static int wait_reg(const struct e1000_port *ep, uint32_t reg, uint32_t mask, uint32_t want,
 		    uint64_t timeout_ns)
@@ -208,7 +202,7 @@ static int wait_reg(const struct e1000_port *ep, uint32_t reg, uint32_t mask, ui
 			return 0;
 		if (usnet_now_ns() > deadline)
 			return -ETIMEDOUT;
-		sleep_us(100);
+		usnet_sleep_us(100);
 	}
 }
 
@@ -628,10 +622,10 @@ static int e1000_hw_reset(struct e1000_port *ep)
 			return usnet_error(ETIMEDOUT, "e1000 %s: DMA did not stop within 100 ms "
 				      "(STATUS.GIO_MASTER_EN stays set)", ep->name);
 	} else {
-		sleep_us(10000); /* let in-flight PCI transactions finish */
+		usnet_sleep_us(10000); /* let in-flight PCI transactions finish */
 	}
 	wr32(ep, E1000_CTRL, rd32(ep, E1000_CTRL) | E1000_CTRL_RST);
-	sleep_us(1000);
+	usnet_sleep_us(1000);
 	err = wait_reg(ep, E1000_CTRL, E1000_CTRL_RST, 0, E1000_RESET_TIMEOUT_NS);
 	if (err)
 		return usnet_error(ETIMEDOUT, "e1000 %s: reset did not complete within 100 ms "
@@ -655,7 +649,7 @@ static int e1000_eeprom_read(struct e1000_port *ep, unsigned word, uint16_t *val
 			break;
 		if (usnet_now_ns() > deadline)
 			return -ETIMEDOUT;
-		sleep_us(10);
+		usnet_sleep_us(10);
 	}
 	*val = (uint16_t)(v >> E1000_EERD_DATA_SHIFT);
 	return 0;
@@ -853,7 +847,10 @@ static int e1000_check_ring(const char *name, const char *what, uint32_t n)
 
 static const struct usnet_port_ops e1000_ops;
 
-static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct usnet_spec *spec,
+static void e1000_teardown(struct e1000_port *ep);
+
+static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev,
+		      const struct usnet_pci_id *id, struct usnet_spec *spec,
 		      const struct usnet_port_conf *conf)
 {
 	const struct usnet_pci_info *info = usnet_pci_dev_info(dev);
@@ -869,7 +866,7 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 	}
 	ep->dev = dev;
 	ep->irq_fd = -1;
-	ep->model = info->device == 0x10d3 ? &model_82574l : &model_82540em;
+	ep->model = id->data;
 	usnet_pci_addr_format(&info->addr, ep->name, sizeof(ep->name));
 
 	/* Spec options rxd=N, txd=N override conf's ring sizes. */
@@ -884,7 +881,7 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 	if (!err)
 		err = e1000_check_ring(ep->name, "TX", tx_n);
 	if (err)
-		goto err_free;
+		goto err;
 	/* Enough for a full RX ring, a full TX ring of packets from this
 	 * pool, and bursts in the caller's hands. */
 	dflt_pool = rx_n + tx_n + 2 * USNET_MAX_BURST;
@@ -894,7 +891,7 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 	if (!ep->bar0 || bar_len < 0x20000) {
 		err = usnet_error(ENODEV, "e1000 %s: BAR 0 is not a mapped 128 KiB memory BAR",
 				  ep->name);
-		goto err_free;
+		goto err;
 	}
 	{
 		/* usnet_port_setup() sizes the pool from conf: the default
@@ -907,23 +904,23 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 		err = usnet_port_setup(&ep->port, &e1000_ops, spec, &c, 1, dflt_pool);
 	}
 	if (err)
-		goto err_free;
+		goto err;
 	/* Spec option promisc=0|1 overrides conf->promisc (tools have no flag). */
 	err = usnet_spec_opt_u32(spec, "promisc", 0, 1, ep->port.conf.promisc, &promisc);
 	if (err)
-		goto err_teardown;
+		goto err;
 	ep->port.conf.promisc = promisc;
 	/* Each frame must fit one buffer behind the headroom (RCTL.LPE off). */
 	if (ep->port.conf.buf_size < USNET_PKT_HEADROOM + E1000_MAX_FRAME_NO_LPE) {
 		err = usnet_error(EINVAL, "e1000 %s: buf_size %u is too small: frames of up to %u "
 				  "bytes must fit behind the %u-byte headroom", ep->name,
 				  ep->port.conf.buf_size, E1000_MAX_FRAME_NO_LPE, USNET_PKT_HEADROOM);
-		goto err_teardown;
+		goto err;
 	}
 	if (ep->port.conf.pool_size < rx_n) {
 		err = usnet_error(EINVAL, "e1000 %s: pool_size %u is smaller than the RX ring (%u)",
 				  ep->name, ep->port.conf.pool_size, rx_n);
-		goto err_teardown;
+		goto err;
 	}
 	ep->rx_n = rx_n;
 	ep->rx_mask = rx_n - 1;
@@ -934,16 +931,17 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 	ep->tx_rs = calloc(tx_n, sizeof(*ep->tx_rs));
 	if (!ep->rx_bufs || !ep->tx_bufs || !ep->tx_rs) {
 		err = usnet_error(ENOMEM, "e1000 %s: out of memory", ep->name);
-		goto err_teardown;
+		goto err;
 	}
 
 	/* PCI 3.0 6.2.2: the device may master the bus (DMA). */
 	err = usnet_pci_set_bus_master(dev, true);
 	if (err)
-		goto err_teardown;
+		goto err;
+	ep->mastering = true;
 	err = e1000_hw_reset(ep);
 	if (err)
-		goto err_teardown;
+		goto err;
 	/* Baseline of the statistics (SDM 14.8), with the receiver off. */
 	for (int i = 0; i < C_NUM; i++)
 		counter_init(ep, &ep->ctr[i], counter_regs[i]);
@@ -957,7 +955,7 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 	len = rx_bytes + (size_t)tx_n * sizeof(struct e1000_tx_desc);
 	err = usnet_pci_dma_alloc(dev, len, &ep->ring);
 	if (err)
-		goto err_teardown;
+		goto err;
 	ep->rxd = ep->ring.va;
 	ep->txd = (struct e1000_tx_desc *)((uint8_t *)ep->ring.va + rx_bytes);
 
@@ -965,7 +963,7 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 	 * for packets of pools this device cannot reach. */
 	err = usnet_pci_dma_map_pool(dev, ep->port.pool[0]);
 	if (err)
-		goto err_free_ring;
+		goto err;
 	ep->pool_mapped = true;
 	{
 		struct usnet_pool_conf pc = {
@@ -973,11 +971,11 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 
 		err = usnet_pool_create(&ep->tx_pool, &pc);
 		if (err)
-			goto err_unmap_pool;
+			goto err;
 	}
 	err = usnet_pci_dma_map_pool(dev, ep->tx_pool);
 	if (err)
-		goto err_destroy_tx_pool;
+		goto err;
 	ep->tx_pool_mapped = true;
 
 	ep->fault_iova = usnet_pci_fault_iova(dev);
@@ -998,55 +996,52 @@ static int e1000_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct
 		   ep->port.info.mac[2], ep->port.info.mac[3], ep->port.info.mac[4],
 		   ep->port.info.mac[5], rx_n, tx_n,
 		   ep->irq_fd < 0 ? "none" : ep->rx_irq == E1000_ICR_RXQ0 ? "MSI-X" : "MSI/INTx");
+	ep->up = true;
 	*out = &ep->port;
 	return 0;
 
-err_destroy_tx_pool:
-	usnet_pool_destroy(ep->tx_pool);
-	ep->tx_pool = NULL;
-err_unmap_pool:
-	usnet_pci_dma_unmap_pool(dev, ep->port.pool[0]);
-	ep->pool_mapped = false;
-err_free_ring:
-	usnet_pci_dma_free(dev, &ep->ring);
-err_teardown:
-	usnet_port_teardown(&ep->port);
-err_free:
-	free(ep->rx_bufs);
-	free(ep->tx_bufs);
-	free(ep->tx_rs);
-	free(ep);
-	usnet_pci_close(dev);
+err:
+	e1000_teardown(ep);
 	return err;
 }
 
 /*
- * Quiesce and reset the device (so it neither DMAs into memory about to
- * be freed nor keeps running for the next user), then give everything back.
+ * The one way out, from open's failures at any step and from close: give
+ * back whatever ep holds. A device that may master the bus is quiesced and
+ * reset first, so it neither DMAs into memory about to be freed nor keeps
+ * running for the next user.
  */
-static void e1000_close(struct usnet_port *port)
+static void e1000_teardown(struct e1000_port *ep)
 {
-	struct e1000_port *ep = usnet_container_of(port, struct e1000_port, port);
-
-	e1000_harvest(ep);
-	if (e1000_hw_reset(ep))
-		USNET_WARN("%s", usnet_last_error());
-	USNET_INFO("e1000 %s: hardware counters: rx good %llu, tx good %llu, missed %llu, "
-		   "no buffer %llu, crc errors %llu, rx errors %llu, length errors %llu",
-		   ep->name, (unsigned long long)ep->hw_total[C_GPRC],
-		   (unsigned long long)ep->hw_total[C_GPTC], (unsigned long long)ep->hw_total[C_MPC],
-		   (unsigned long long)ep->hw_total[C_RNBC],
-		   (unsigned long long)ep->hw_total[C_CRCERRS],
-		   (unsigned long long)ep->hw_total[C_RXERRC],
-		   (unsigned long long)ep->hw_total[C_RLEC]);
+	if (ep->mastering) {
+		if (ep->up)
+			e1000_harvest(ep);
+		if (e1000_hw_reset(ep))
+			USNET_WARN("%s", usnet_last_error());
+		ep->mastering = false;
+	}
+	if (ep->up) {
+		USNET_INFO("e1000 %s: hardware counters: rx good %llu, tx good %llu, missed %llu, "
+			   "no buffer %llu, crc errors %llu, rx errors %llu, length errors %llu",
+			   ep->name, (unsigned long long)ep->hw_total[C_GPRC],
+			   (unsigned long long)ep->hw_total[C_GPTC],
+			   (unsigned long long)ep->hw_total[C_MPC],
+			   (unsigned long long)ep->hw_total[C_RNBC],
+			   (unsigned long long)ep->hw_total[C_CRCERRS],
+			   (unsigned long long)ep->hw_total[C_RXERRC],
+			   (unsigned long long)ep->hw_total[C_RLEC]);
+		ep->up = false;
+	}
 	if (ep->irq_fd >= 0)
 		usnet_pci_irq_disable(ep->dev);
-	for (uint32_t i = 0; i < ep->rx_n; i++)
+	ep->irq_fd = -1;
+	for (uint32_t i = 0; ep->rx_bufs && i < ep->rx_n; i++)
 		if (ep->rx_bufs[i])
 			usnet_pkt_free(ep->rx_bufs[i]);
-	for (uint32_t i = 0; i < ep->tx_n; i++)
+	for (uint32_t i = 0; ep->tx_bufs && i < ep->tx_n; i++)
 		if (ep->tx_bufs[i])
 			usnet_pkt_free(ep->tx_bufs[i]);
+	/* A pool must not be freed while the device can still reach it. */
 	if (ep->tx_pool_mapped)
 		usnet_pci_dma_unmap_pool(ep->dev, ep->tx_pool);
 	if (ep->pool_mapped)
@@ -1059,6 +1054,11 @@ static void e1000_close(struct usnet_port *port)
 	free(ep->tx_bufs);
 	free(ep->tx_rs);
 	free(ep);
+}
+
+static void e1000_close(struct usnet_port *port)
+{
+	e1000_teardown(usnet_container_of(port, struct e1000_port, port));
 }
 
 /* Opened through usnet_e1000_driver by the pci: kind, never through the
@@ -1075,9 +1075,9 @@ static const struct usnet_port_ops e1000_ops = {
 };
 
 static const struct usnet_pci_id e1000_ids[] = {
-	{0x8086, 0x100e}, /* 82540EM, QEMU -device e1000 */
-	{0x8086, 0x10d3}, /* 82574L, QEMU -device e1000e */
-	{0, 0},
+    {0x8086, 0x100e, "e1000", &model_82540em}, /* QEMU -device e1000 */
+    {0x8086, 0x10d3, "e1000e", &model_82574l}, /* QEMU -device e1000e */
+    {0},
 };
 
 const struct usnet_pci_driver usnet_e1000_driver = {

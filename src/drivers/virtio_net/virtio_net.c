@@ -31,10 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <usnet/time.h>
 
+#include "../../core/sleep.h"
 #include "../driver.h"
 #include "virtio_pci.h"
 
@@ -176,13 +176,6 @@ static void status_set(struct vnet_port *vp, uint8_t bits)
 			 (uint8_t)(status_read(vp) | bits));
 }
 
-static void sleep_us(long us)
-{
-	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
-
-	nanosleep(&ts, NULL);
-}
-
 /*
  * 2.4 Device Reset, 4.1.4.3.2: writing 0 to device_status resets the
  * device; the reset is complete when device_status reads 0 again. After it
@@ -199,7 +192,7 @@ static int device_reset(struct vnet_port *vp)
 					   "virtio-net %s: device_status still 0x%02x 1 s after "
 					   "reset (VIRTIO 1.2, 4.1.4.3.2)",
 					   vp->name, status_read(vp));
-		sleep_us(100);
+		usnet_sleep_us(100);
 	}
 	vp->device_live = false;
 	return 0;
@@ -830,7 +823,7 @@ static int ctrl_cmd(struct vnet_port *vp, uint8_t class, uint8_t cmd, const void
 					   "virtio-net %s: control command %u/%u not answered "
 					   "within 1 s (VIRTIO 1.2, 5.1.6.5)",
 					   vp->name, class, cmd);
-		sleep_us(50);
+		usnet_sleep_us(50);
 	}
 	q->last_used++;
 	if (*ack != VIRTIO_NET_OK)
@@ -1262,7 +1255,7 @@ static void tx_drain(struct vnet_port *vp)
 				usnet_reg_write16(vp->txq[q].vq.notify, 0, vp->txq[q].vq.index);
 			last_kick = now;
 		}
-		sleep_us(100);
+		usnet_sleep_us(100);
 	}
 }
 
@@ -1326,7 +1319,8 @@ static const struct usnet_port_ops vnet_ops = {
     .link = vnet_link,
 };
 
-static int vnet_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct usnet_spec *spec,
+static int vnet_open(struct usnet_port **out, struct usnet_pci_dev *dev,
+		     const struct usnet_pci_id *id, struct usnet_spec *spec,
 		     const struct usnet_port_conf *conf)
 {
 	struct vnet_port *vp;
@@ -1344,6 +1338,7 @@ static int vnet_open(struct usnet_port **out, struct usnet_pci_dev *dev, struct 
 	vp->dev = dev;
 	vp->name = spec->name;
 
+	(void)id; /* one device */
 	err = usnet_spec_opt_u32(spec, "event_idx", 0, 1, 1, &event_idx);
 	if (err)
 		goto err_free;
@@ -1504,8 +1499,8 @@ err_free:
 }
 
 static const struct usnet_pci_id vnet_ids[] = {
-    {VIRTIO_PCI_VENDOR_ID, VIRTIO_PCI_DEVICE_ID_NET},
-    {0, 0},
+    {VIRTIO_PCI_VENDOR_ID, VIRTIO_PCI_DEVICE_ID_NET, "virtio-net", NULL},
+    {0},
 };
 
 const struct usnet_pci_driver usnet_virtio_net_driver = {

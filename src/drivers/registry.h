@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The pci: port kind's lookups, shared with usnetctl. Internal. */
-#ifndef USNET_PCI_PORT_H
-#define USNET_PCI_PORT_H
+/* The PCI driver registry's lookups (registry.c), shared with usnetctl.
+ * Internal. */
+#ifndef USNET_DRIVER_REGISTRY_H
+#define USNET_DRIVER_REGISTRY_H
 
 #include <stddef.h>
 #include <stdint.h>

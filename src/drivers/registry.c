@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pci:DOMAIN:BUS:DEV.FN — a PCI network card driven from user space.
+ * The PCI driver registry, and with it the port kind pci:DOMAIN:BUS:DEV.FN
+ * (a PCI network card driven from user space).
  *
- * This kind only finds the device and its driver: it parses the address,
+ * The kind only finds the device and its driver: it parses the address,
  * reads the device's identity from sysfs, refuses what is not a supported
  * NIC bound to vfio-pci or uio_pci_generic (with the command that fixes
  * it), opens the device (src/platform/pci.h) and hands it to the driver
@@ -13,9 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../drivers/driver.h"
-#include "pci_port.h"
-#include "port_impl.h"
+#include "driver.h"
+#include "registry.h"
 
 static const struct usnet_pci_driver *const drivers[] = {
     &usnet_virtio_net_driver,
@@ -24,39 +24,31 @@ static const struct usnet_pci_driver *const drivers[] = {
 
 #define NDRIVERS (sizeof(drivers) / sizeof(drivers[0]))
 
-/* What users call the devices; a driver may serve several. */
-static const struct {
-	uint16_t vendor, device;
-	const char *model;
-} models[] = {
-    {0x1af4, 0x1041, "virtio-net"},
-    {0x8086, 0x100e, "e1000"},
-    {0x8086, 0x10d3, "e1000e"},
-};
-
-static const char *model_of(const struct usnet_pci_driver *drv, const struct usnet_pci_id *id)
+/* The driver and id table entry for vendor:device, or NULL. */
+static const struct usnet_pci_driver *match(uint16_t vendor, uint16_t device,
+					    const struct usnet_pci_id **match_id)
 {
-	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
-		if (models[i].vendor == id->vendor && models[i].device == id->device)
-			return models[i].model;
-	return drv->name;
+	for (size_t i = 0; i < NDRIVERS; i++) {
+		for (const struct usnet_pci_id *id = drivers[i]->ids; id->vendor; id++) {
+			if (id->vendor == vendor && id->device == device) {
+				*match_id = id;
+				return drivers[i];
+			}
+		}
+	}
+	*match_id = NULL;
+	return NULL;
 }
 
 const struct usnet_pci_driver *usnet_pci_find_driver(uint16_t vendor, uint16_t device,
 						     const char **model)
 {
-	for (size_t i = 0; i < NDRIVERS; i++) {
-		for (const struct usnet_pci_id *id = drivers[i]->ids; id->vendor; id++) {
-			if (id->vendor == vendor && id->device == device) {
-				if (model)
-					*model = model_of(drivers[i], id);
-				return drivers[i];
-			}
-		}
-	}
+	const struct usnet_pci_id *id;
+	const struct usnet_pci_driver *drv = match(vendor, device, &id);
+
 	if (model)
-		*model = NULL;
-	return NULL;
+		*model = drv ? id->model : NULL;
+	return drv;
 }
 
 void usnet_pci_supported_list(char *buf, size_t len)
@@ -67,7 +59,7 @@ void usnet_pci_supported_list(char *buf, size_t len)
 	for (size_t i = 0; i < NDRIVERS; i++) {
 		for (const struct usnet_pci_id *id = drivers[i]->ids; id->vendor; id++) {
 			int n = snprintf(buf + used, len - used, "%s%s %04x:%04x", used ? ", " : "",
-					 model_of(drivers[i], id), id->vendor, id->device);
+					 id->model, id->vendor, id->device);
 
 			if (n < 0 || (size_t)n >= len - used)
 				return;
@@ -109,6 +101,7 @@ static int pci_open(struct usnet_port **out, struct usnet_spec *spec,
 		    const struct usnet_port_conf *conf)
 {
 	const struct usnet_pci_driver *drv;
+	const struct usnet_pci_id *id;
 	struct usnet_pci_info info;
 	struct usnet_pci_addr addr;
 	struct usnet_pci_dev *dev;
@@ -127,7 +120,7 @@ static int pci_open(struct usnet_port **out, struct usnet_spec *spec,
 				   "%s is not a network device (class 0x%06x: %s); "
 				   "usnetctl status lists the network devices",
 				   bdf, info.class_code, usnet_pci_class_name(info.class_code));
-	drv = usnet_pci_find_driver(info.vendor, info.device, NULL);
+	drv = match(info.vendor, info.device, &id);
 	if (!drv) {
 		usnet_pci_supported_list(supported, sizeof(supported));
 		/* A transitional virtio-net (1af4:1000) has the modern interface too,
@@ -152,7 +145,7 @@ static int pci_open(struct usnet_port **out, struct usnet_spec *spec,
 	if (err)
 		return err;
 	/* The driver owns dev from here, also when it fails. */
-	return drv->open(out, dev, spec, conf);
+	return drv->open(out, dev, id, spec, conf);
 }
 
 const struct usnet_port_ops usnet_pci_ops = {

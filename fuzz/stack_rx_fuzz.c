@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target: the stack's receive path (src/stack/), frames in,
+ * frames out. The input is a little program of records:
+ *
+ *   op (1 byte), len (2 bytes, big endian), then for FRAME len bytes
+ *
+ *   op % 4 == 0 FRAME  the stack receives these len bytes (at most 2048) as a frame
+ *   op % 4 == 1 CLOCK  the clock advances by len * 4 ms (ARP, reassembly timers)
+ *   op % 4 == 2 SEND   the application sends len bytes (fragmented above 1472)
+ *                      from socket op/4 % 3 to the peer, its gateway or beyond
+ *   op % 4 == 3 POLL   a poll with nothing received
+ *
+ * The stack sits on a fake port defined here (the port API's six functions
+ * the stack calls), so the harness owns both directions: what it sends is
+ * checked on the way out (a frame is 60..1514 bytes; an IPv4 frame has a
+ * valid header checksum and a total length inside the frame; ARP is a
+ * whole Ethernet/IPv4 ARP packet). After every input the stack is
+ * destroyed and every packet must be back in the pool; a leak or a bad
+ * frame aborts, besides anything ASan/UBSan find.
+ *
+ * Built with clang -fsanitize=fuzzer,address,undefined when available
+ * (fuzz/CMakeLists.txt); otherwise with USNET_FUZZ_STANDALONE, a main()
+ * that replays the seeds and a fixed number of pseudo-random inputs.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <usnet/log.h>
+#include <usnet/port.h>
+#include <usnet/proto.h>
+#include <usnet/stack.h>
+
+#define POOL_SIZE 512
+#define MAX_RX 2048
+
+/* --- the fake port --- */
+
+struct usnet_port {
+	struct usnet_port_info info;
+	struct usnet_pool *pool;
+	const uint8_t *rx;
+	size_t rx_len;
+	bool rx_ready;
+};
+
+static struct usnet_port fport;
+static uint64_t fclock;
+
+const struct usnet_port_info *usnet_port_info(const struct usnet_port *port)
+{
+	return &port->info;
+}
+
+struct usnet_pool *usnet_port_pool(struct usnet_port *port, uint16_t queue)
+{
+	(void)queue;
+	return port->pool;
+}
+
+int usnet_port_fd(struct usnet_port *port, uint16_t queue)
+{
+	(void)port;
+	(void)queue;
+	return -ENOTSUP;
+}
+
+bool usnet_port_arm(struct usnet_port *port, uint16_t queue)
+{
+	(void)queue;
+	return port->rx_ready;
+}
+
+uint16_t usnet_rx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
+			uint16_t n)
+{
+	struct usnet_pkt *p;
+
+	(void)queue;
+	if (!port->rx_ready || n == 0)
+		return 0;
+	port->rx_ready = false;
+	p = usnet_pkt_alloc(port->pool);
+	if (!p)
+		return 0;
+	/* A port never hands out more than fits its buffers. */
+	if (port->rx_len > usnet_pkt_tailroom(p))
+		port->rx_len = usnet_pkt_tailroom(p);
+	memcpy(usnet_pkt_data(p), port->rx, port->rx_len);
+	p->len = (uint16_t)port->rx_len;
+	pkts[0] = p;
+	return 1;
+}
+
+static void check_out(const uint8_t *f, size_t len)
+{
+	uint16_t type;
+
+	if (len < 60 || len > 1514) {
+		fprintf(stderr, "stack sent a %zu-byte frame\n", len);
+		abort();
+	}
+	type = (uint16_t)(f[12] << 8 | f[13]);
+	if (type == 0x0800) {
+		size_t hl = (size_t)(f[14] & 0xf) * 4, tot = (size_t)(f[16] << 8 | f[17]);
+
+		if (f[14] >> 4 != 4 || hl < 20 || tot < hl || 14 + tot > len ||
+		    usnet_csum_fold(usnet_csum_add(0, f + 14, hl)) != 0) {
+			fprintf(stderr, "stack sent a bad IPv4 header\n");
+			abort();
+		}
+	} else if (type != 0x0806) {
+		fprintf(stderr, "stack sent EtherType %04x\n", type);
+		abort();
+	}
+}
+
+uint16_t usnet_tx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
+			uint16_t n)
+{
+	(void)port;
+	(void)queue;
+	for (uint16_t i = 0; i < n; i++)
+		check_out(usnet_pkt_data(pkts[i]), pkts[i]->len);
+	usnet_pkt_free_bulk(pkts, n);
+	return n;
+}
+
+/* --- the harness --- */
+
+static uint64_t fuzz_clock(void *ctx)
+{
+	(void)ctx;
+	return fclock;
+}
+
+static void drain(struct usnet_udp **s, unsigned ns, struct usnet_icmp *e)
+{
+	static uint8_t buf[65536];
+	struct usnet_udp_msg m[8];
+	struct usnet_icmp_echo echo;
+
+	for (unsigned i = 0; i < ns; i++) {
+		uint16_t n;
+
+		/* Socket 0 copies, the others take packets zero-copy. */
+		if (i == 0) {
+			while (usnet_udp_recvfrom(s[i], buf, sizeof(buf), NULL) != -EAGAIN)
+				;
+			continue;
+		}
+		while ((n = usnet_udp_recv_burst(s[i], m, 8)))
+			for (uint16_t k = 0; k < n; k++)
+				usnet_udp_msg_free(&m[k]);
+		usnet_udp_error(s[i]);
+	}
+	while (usnet_icmp_echo_recv(e, &echo, buf, sizeof(buf)) != -EAGAIN)
+		;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct usnet_pool *pool;
+	static uint8_t payload[65507];
+	struct usnet_stack_conf conf = {.clock = fuzz_clock,
+					.arp_queue_len = 4,
+					.reasm_mem_total = 1 << 20,
+					.reasm_max_datagrams = 8,
+					.udp_rcvq_len = 16};
+	struct usnet_iface_conf ic = {0};
+	struct usnet_pool_stats ps;
+	struct usnet_stack *st;
+	struct usnet_udp *s[3];
+	struct usnet_icmp *e;
+	struct usnet_event ev[16];
+	size_t i = 0;
+
+	if (!pool) {
+		struct usnet_pool_conf pc = {.count = POOL_SIZE, .name = "fuzz"};
+
+		usnet_log_set_level(USNET_LOG_ERR);
+		if (usnet_pool_create(&pool, &pc))
+			abort();
+		for (size_t k = 0; k < sizeof(payload); k++)
+			payload[k] = (uint8_t)k;
+		snprintf(fport.info.name, sizeof(fport.info.name), "fuzz");
+		snprintf(fport.info.kind, sizeof(fport.info.kind), "fake");
+		memcpy(fport.info.mac, (const uint8_t[6]){0x02, 0, 0, 0, 0, 1}, 6);
+		fport.info.mtu = 1500;
+		fport.info.rx_queues = fport.info.tx_queues = 1;
+		fport.pool = pool;
+	}
+	fclock = 1000000000ull;
+	if (usnet_stack_create(&st, &conf))
+		abort();
+	ic.port = &fport;
+	ic.addr = 0xc6120001u; /* 198.18.0.1/24 via 198.18.0.254 */
+	ic.prefix_len = 24;
+	ic.gateway = 0xc61200feu;
+	if (usnet_stack_add_iface(st, &ic) != 0)
+		abort();
+	if (usnet_udp_open(st, &s[0], NULL) || usnet_udp_bind(s[0], 0, 7) ||
+	    usnet_udp_open(st, &s[1], NULL) || usnet_udp_bind(s[1], 0xc6120001u, 9) ||
+	    usnet_udp_open(st, &s[2], NULL) || usnet_udp_connect(s[2], 0xc6120002u, 53) ||
+	    usnet_icmp_open(st, &e, 0x1234, NULL))
+		abort();
+	while (i + 3 <= size) {
+		uint8_t op = data[i];
+		size_t len = (size_t)(data[i + 1] << 8 | data[i + 2]);
+
+		i += 3;
+		switch (op % 4) {
+		case 0:
+			if (len > size - i)
+				len = size - i;
+			fport.rx = data + i;
+			fport.rx_len = len > MAX_RX ? MAX_RX : len;
+			fport.rx_ready = true;
+			i += len;
+			usnet_stack_poll(st);
+			break;
+		case 1:
+			fclock += (uint64_t)len * 4000000u;
+			usnet_stack_poll(st);
+			break;
+		case 2: {
+			static const uint32_t dst[] = {0xc6120002u, 0xc61200feu, 0x08080808u};
+			struct usnet_addr4 to = {dst[(op >> 2) % 3], 7};
+			unsigned k = (op >> 4) % 3;
+
+			if (len > sizeof(payload))
+				len = sizeof(payload);
+			if (k == 2)
+				usnet_udp_sendto(s[2], payload, len, NULL);
+			else if (len < 1400 && k == 1) {
+				struct usnet_pkt *p = usnet_udp_alloc(s[1]);
+
+				if (p) {
+					memcpy(usnet_pkt_append(p, (uint16_t)len), payload, len);
+					if (usnet_udp_send_pkt(s[1], p, &to))
+						usnet_pkt_free(p);
+				}
+			} else {
+				usnet_udp_sendto(s[k], payload, len, &to);
+			}
+			if (op & 0x80)
+				usnet_icmp_echo_send(e, to.ip, (uint16_t)len, payload, len & 0xfff,
+						     0);
+			break;
+		}
+		default:
+			usnet_stack_poll(st);
+			break;
+		}
+		usnet_stack_events(st, ev, 16);
+		drain(s, 3, e);
+	}
+	usnet_stack_destroy(st);
+	usnet_pool_get_stats(pool, &ps);
+	if (ps.available != POOL_SIZE) {
+		fprintf(stderr, "%u packets not returned to the pool\n", POOL_SIZE - ps.available);
+		abort();
+	}
+	if (ps.bad_free) {
+		fprintf(stderr, "double free\n");
+		abort();
+	}
+	return 0;
+}
+
+#ifdef USNET_FUZZ_STANDALONE
+#define MAX_SEEDS 64
+
+static uint8_t *seeds[MAX_SEEDS];
+static size_t seed_len[MAX_SEEDS], nseeds;
+
+static void run_file(const char *path)
+{
+	static uint8_t buf[1 << 16];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return;
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	LLVMFuzzerTestOneInput(buf, n);
+	if (nseeds < MAX_SEEDS && (seeds[nseeds] = malloc(n ? n : 1))) {
+		memcpy(seeds[nseeds], buf, n);
+		seed_len[nseeds++] = n;
+	}
+}
+
+/* Without libFuzzer: every file in the directories given (seeds), then
+ * `-runs=N` inputs from a fixed xorshift sequence: odd runs are random
+ * bytes (16..4096), even runs a seed with a few bytes changed. */
+int main(int argc, char **argv)
+{
+	static uint8_t buf[1 << 16];
+	unsigned long runs = 0;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	for (int a = 1; a < argc; a++) {
+		DIR *d;
+		struct dirent *de;
+
+		if (!strncmp(argv[a], "-runs=", 6)) {
+			runs = strtoul(argv[a] + 6, NULL, 10);
+			continue;
+		}
+		if (argv[a][0] == '-')
+			continue;
+		d = opendir(argv[a]);
+		while (d && (de = readdir(d))) {
+			char p[4096];
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", argv[a], de->d_name);
+			run_file(p);
+		}
+		if (d)
+			closedir(d);
+	}
+	for (unsigned long r = 0; r < runs; r++) {
+		size_t n;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (r % 2 == 0 && nseeds) {
+			size_t s = x % nseeds;
+
+			n = seed_len[s];
+			memcpy(buf, seeds[s], n);
+			for (int k = 0; k < 4 && n; k++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				buf[x % n] = (uint8_t)(x >> 32);
+			}
+		} else {
+			n = 16 + x % (4096 - 16);
+			for (size_t k = 0; k < n; k++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				buf[k] = (uint8_t)x;
+			}
+		}
+		LLVMFuzzerTestOneInput(buf, n);
+	}
+	for (size_t k = 0; k < nseeds; k++)
+		free(seeds[k]);
+	printf("stack_rx_fuzz: %lu random inputs done\n", runs);
+	return 0;
+}
+#endif
