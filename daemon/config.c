@@ -217,8 +217,12 @@ static int iface_set(struct usnetd_conf *c, struct usnetd_iface_conf *f, const c
 		f->id_set = true;
 		return 0;
 	}
-	if (!strcmp(key, "name"))
+	if (!strcmp(key, "name")) {
+		/* "[interface 5]" means id 5: a name of digits would print as an id. */
+		if (*v && strspn(v, "0123456789") == strlen(v))
+			return usnet_error(EINVAL, "name: '%s' is a number; use id = %s", v, v);
 		return parse_name(key, v, f->name);
+	}
 	if (!strcmp(key, "mac")) {
 		if (usnet_parse_mac(v, f->mac))
 			return usnet_error(EINVAL, "mac: '%s' is not aa:bb:cc:dd:ee:ff", v);
@@ -519,6 +523,11 @@ int usnetd_conf_parse(struct usnetd_conf *c, const char *text, const char *origi
 		*eq = '\0';
 		key = trim(line);
 		val = trim(eq + 1);
+		/* "key =#x" would print back as "key = #x", a comment: refuse it. */
+		if (*val == '#') {
+			err = usnet_error(EINVAL, "%s: a value cannot start with '#'", key);
+			break;
+		}
 		if (f)
 			err = iface_set(c, f, key, val);
 		else if (u)

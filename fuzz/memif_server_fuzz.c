@@ -1,29 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the memif server as usnetd runs it, driven by a hostile
- * client. The input is a little program of operations:
+ * client. The input is a little program of operations; the top bit of each
+ * operation byte picks which of two client connections acts:
  *
- *   0 SEND     len, fd kind, bytes  one control message of any length and
- *                                   content, with an fd (none, sealed or
- *                                   unsealed memfd of any size, eventfd, pipe)
- *   1 POLL                          usnet_memif_server_poll() + drain replies
- *   2 HANDSHAKE params              a well-formed INIT..CONNECT with fuzzed
- *                                   id, secret, ring sizes and offsets, region
- *                                   size: gets past the control checks
- *   3 POKE     offset, len, bytes   write anything into the shared region
- *                                   (ring headers, descriptors, buffers)
- *   4 HEAD     ring, value          set a C2S or S2C ring's head
- *   5 RX       queue                usnetd's side: usnet_memif_rx()
- *   6 TX       queue, count, len    usnetd's side: usnet_memif_tx()
- *   7 ARM      queue                usnet_memif_arm()
- *   8 RECONNECT                     close the client socket, open a new one
+ *   0 SEND     len, nfd, bytes, fds  one control message of 0 to 300 bytes
+ *                                    with 0 to 8 fds of any kind (sealed or
+ *                                    unsealed memfd of any size, eventfd, pipe)
+ *   1 POLL                           usnet_memif_server_poll() + drain replies
+ *   2 HANDSHAKE params               a well-formed INIT..CONNECT with fuzzed
+ *                                    id, secret, ring sizes and offsets, region
+ *                                    size: gets past the control checks
+ *   3 POKE     offset, len, bytes    write anything into the shared region
+ *                                    (ring headers, descriptors, buffers)
+ *   4 HEAD     ring, value           set a C2S or S2C ring's head
+ *   5 RX       queue                 usnetd's side: usnet_memif_rx()
+ *   6 TX       queue, count, len     usnetd's side: usnet_memif_tx()
+ *   7 ARM      queue                 usnet_memif_arm()
+ *   8 RECONNECT                      close the client socket, open a new one
+ *   9 TEARDOWN how                   usnetd ends a live connection (DISCONNECT,
+ *                                    or the interface removed and re-added)
+ *  10 DIE                            the client process dies (all its fds)
+ *  11 CONNECT                        a dead client comes back
  *
- * After every input the client goes away and the server must release
- * everything: the test fails (abort) if a file descriptor, a mapping or a
- * packet is left over, besides anything ASan/UBSan find on the way.
+ * After every input the clients go away and the server must release
+ * everything: the test fails (abort) if a file descriptor (any kind), a
+ * mapping or a packet is left over, besides anything ASan/UBSan find.
  *
  * Built with clang -fsanitize=fuzzer,address,undefined when available
- * (fuzz/CMakeLists.txt); otherwise with USNET_FUZZ_STANDALONE, a main()
+ * (fuzz/CMakeLists.txt); otherwise with fuzz/standalone.c, a main()
  * that replays the seeds and a fixed number of pseudo-random inputs, so the
  * harness runs with any compiler.
  */
@@ -48,7 +53,8 @@
 
 #define NIF	   2
 #define MAX_REGION (1u << 20) /* what the harness maps on its side */
-#define MAX_OPS	   64
+#define MAX_OPS	   256
+#define MAX_FDS	   8 /* more than the server's control buffer holds (4) */
 
 static struct usnet_memif_server *srv;
 static struct usnet_memif_conn *conn[NIF];
@@ -58,8 +64,10 @@ static int base_fds;
 static unsigned ups, downs;
 static bool refuse_next;
 
-/* The client side of one input. */
-static struct {
+/* The client side of one input: NCLI connections at once, `cli` the one
+ * the next operation acts on. */
+#define NCLI 2
+static struct client {
 	int fd;
 	int mfd;
 	uint8_t *mem;
@@ -67,9 +75,9 @@ static struct {
 	int efd[4];
 	uint16_t c2s_off, s2c_off;
 	uint8_t log2;
-} cli;
+} clients[NCLI], *cli = &clients[0];
 
-/* Descriptors of the kinds the server could leak: sockets, eventfds/epolls, memfds. */
+/* Every open descriptor: a leaked pipe end counts as much as a memfd. */
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -78,22 +86,10 @@ static int count_fds(void)
 
 	if (!d)
 		abort();
-	while ((e = readdir(d))) {
-		char path[64], link[128];
-		ssize_t k;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		k = readlink(path, link, sizeof(link) - 1);
-		if (k <= 0)
-			continue;
-		link[k] = '\0';
-		n += !strncmp(link, "socket:", 7) || !strncmp(link, "/memfd:", 7) ||
-		     (!strncmp(link, "anon_inode:", 11) && !strstr(link, "[eventpoll]"));
-	}
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
 	closedir(d);
-	return n;
+	return n - 1; /* the directory stream's own */
 }
 
 static void on_up(void *ctx, struct usnet_memif_conn *c)
@@ -137,7 +133,6 @@ static void setup(void)
 		fprintf(stderr, "fuzz setup: %s\n", usnet_last_error());
 		abort();
 	}
-	base_fds = count_fds();
 }
 
 /* ---- the client's side ---- */
@@ -149,35 +144,52 @@ static void cli_connect(void)
 
 	memcpy(sa.sun_path, sock_path, n);
 	sa.sun_path[0] = '\0';
-	cli.fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (cli.fd < 0 || connect(cli.fd, (struct sockaddr *)&sa,
-				  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+	cli->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (cli->fd < 0)
 		abort();
+	/* A full backlog (EAGAIN) is the server's right: this client stays away. */
+	if (connect(cli->fd, (struct sockaddr *)&sa,
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0) {
+		close(cli->fd);
+		cli->fd = -1;
+	}
 }
 
 static void cli_reset(void)
 {
-	if (cli.fd >= 0)
-		close(cli.fd);
-	if (cli.mfd >= 0)
-		close(cli.mfd);
-	if (cli.mem)
-		munmap(cli.mem, cli.size);
+	if (cli->fd >= 0)
+		close(cli->fd);
+	if (cli->mfd >= 0)
+		close(cli->mfd);
+	if (cli->mem)
+		munmap(cli->mem, cli->size);
 	for (int i = 0; i < 4; i++)
-		if (cli.efd[i] >= 0)
-			close(cli.efd[i]);
-	memset(&cli, 0, sizeof(cli));
-	cli.fd = cli.mfd = -1;
+		if (cli->efd[i] >= 0)
+			close(cli->efd[i]);
+	memset(cli, 0, sizeof(*cli));
+	cli->fd = cli->mfd = -1;
 	for (int i = 0; i < 4; i++)
-		cli.efd[i] = -1;
+		cli->efd[i] = -1;
 }
 
+static void reset_all(void)
+{
+	for (int i = 0; i < NCLI; i++) {
+		cli = &clients[i];
+		cli_reset();
+	}
+	cli = &clients[0];
+}
+
+/* Read (and drop) every reply on every client socket. */
 static void drain(void)
 {
 	char buf[256];
 
-	while (recv(cli.fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-		;
+	for (int i = 0; i < NCLI; i++)
+		while (clients[i].fd >= 0 &&
+		       recv(clients[i].fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
 }
 
 static void poll_srv(void)
@@ -186,59 +198,62 @@ static void poll_srv(void)
 	drain();
 }
 
-static void send_msg(const void *m, size_t len, int fd)
+static void send_fds(const void *m, size_t len, const int *fds, int nfd)
 {
 	union {
-		char b[CMSG_SPACE(2 * sizeof(int))];
+		char b[CMSG_SPACE(MAX_FDS * sizeof(int))];
 		struct cmsghdr a;
 	} ctl;
 	struct iovec iov = {.iov_base = (void *)m, .iov_len = len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	int fds[2] = {fd, fd};
 
-	if (fd >= 0) {
+	if (nfd > 0) {
 		struct cmsghdr *cm;
-		int nfd = 1 + (fd == cli.mfd && len == 7); /* now and then two fds */
 
 		memset(&ctl, 0, sizeof(ctl));
 		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
+		mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfd * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfd * sizeof(int));
+		cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
 	}
-	if (sendmsg(cli.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (cli->fd < 0 || sendmsg(cli->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		drain();
+}
+
+static void send_msg(const void *m, size_t len, int fd)
+{
+	send_fds(m, len, &fd, fd >= 0);
 }
 
 /* A region of `size` bytes (sealed or not) mapped on our side too. */
 static int make_region(uint32_t size, bool seal)
 {
-	if (cli.mfd >= 0)
-		return cli.mfd;
+	if (cli->mfd >= 0)
+		return cli->mfd;
 	if (size < 256)
 		size = 256;
 	if (size > MAX_REGION)
 		size = MAX_REGION;
-	cli.mfd = memfd_create("fuzz", MFD_ALLOW_SEALING | MFD_CLOEXEC);
-	if (cli.mfd < 0 || ftruncate(cli.mfd, size) < 0)
+	cli->mfd = memfd_create("fuzz", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	if (cli->mfd < 0 || ftruncate(cli->mfd, size) < 0)
 		abort();
-	if (seal && fcntl(cli.mfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
+	if (seal && fcntl(cli->mfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
 		abort();
-	cli.mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, cli.mfd, 0);
-	if (cli.mem == MAP_FAILED)
+	cli->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, cli->mfd, 0);
+	if (cli->mem == MAP_FAILED)
 		abort();
-	cli.size = size;
-	return cli.mfd;
+	cli->size = size;
+	return cli->mfd;
 }
 
 static int make_efd(int i)
 {
-	if (cli.efd[i & 3] < 0)
-		cli.efd[i & 3] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	return cli.efd[i & 3];
+	if (cli->efd[i & 3] < 0)
+		cli->efd[i & 3] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return cli->efd[i & 3];
 }
 
 /* ---- the input ---- */
@@ -269,40 +284,62 @@ static uint32_t u32(struct in *in)
 	return (uint32_t)u16(in) | (uint32_t)u16(in) << 16;
 }
 
-static void op_send(struct in *in)
+/* One more fd of kind k for op_send; the harness's own copy of a fresh one
+ * is closed after sending, so any copy the server keeps is counted. */
+static int fd_of_kind(struct in *in, uint8_t k, int *fresh, int *nfresh)
 {
-	uint8_t buf[160] = {0};
-	size_t len = u8(in) % sizeof(buf);
-	uint8_t kind = u8(in);
-	int fd = -1, pipefd[2] = {-1, -1};
+	int p[2], fd = -1;
 
-	if (len == 0)
-		len = MEMIF_MSG_SIZE;
-	for (size_t i = 0; i < len && in->n; i++)
-		buf[i] = u8(in);
-	switch (kind % 6) {
+	switch (k % 7) {
 	case 1:
-		fd = make_region(u32(in) & (MAX_REGION * 2 - 1), true);
-		break;
+		return make_region(u32(in) & (MAX_REGION * 2 - 1), true);
 	case 2:
-		fd = make_region(u32(in) & (MAX_REGION * 2 - 1), false);
-		break;
+		return make_region(u32(in) & (MAX_REGION * 2 - 1), false);
 	case 3:
-		fd = make_efd(kind >> 4);
-		break;
+		return make_efd(k >> 4);
 	case 4:
-		if (pipe2(pipefd, O_CLOEXEC) < 0)
+		if (pipe2(p, O_CLOEXEC) < 0)
 			abort();
-		fd = pipefd[0];
+		close(p[1]);
+		fd = p[0];
+		break;
+	case 5:
+		fd = eventfd(0, EFD_CLOEXEC);
+		break;
+	case 6:
+		fd = memfd_create("fuzz-extra", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd >= 0 &&
+		    (ftruncate(fd, 4096) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0))
+			abort();
 		break;
 	default:
-		break;
+		return -1;
 	}
-	send_msg(buf, len, fd);
-	if (pipefd[0] >= 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
+	if (fd < 0)
+		abort();
+	fresh[(*nfresh)++] = fd;
+	return fd;
+}
+
+/* Any message: 0 to 300 bytes (memif's are 128), 0 to MAX_FDS fds. */
+static void op_send(struct in *in)
+{
+	uint8_t buf[300] = {0};
+	uint8_t l = u8(in), kinds = u8(in);
+	size_t len = l == 0xff ? MEMIF_MSG_SIZE : l == 0xfe ? sizeof(buf) : l % 140;
+	int fds[MAX_FDS], nfd = 0, fresh[MAX_FDS], nfresh = 0, want = kinds % (MAX_FDS + 1);
+
+	for (size_t i = 0; i < len && in->n; i++)
+		buf[i] = u8(in);
+	for (int i = 0; i < want; i++) {
+		int fd = fd_of_kind(in, u8(in), fresh, &nfresh);
+
+		if (fd >= 0)
+			fds[nfd++] = fd;
 	}
+	send_fds(buf, len, fds, nfd);
+	for (int i = 0; i < nfresh; i++)
+		close(fresh[i]);
 	poll_srv();
 }
 
@@ -315,9 +352,9 @@ static void op_handshake(struct in *in)
 	bool bad_off = flags & 0x10;
 
 	refuse_next = (flags & 0xe0) == 0xe0;
-	cli.log2 = log2 > 12 ? 4 : log2; /* big rings would not fit our 1 MiB */
-	ring_bytes = memif_ring_bytes(cli.log2);
-	size = 4 * ring_bytes + (2u << cli.log2) * 64 + (u16(in) & 0x3ff);
+	cli->log2 = log2 > 12 ? 4 : log2; /* big rings would not fit our 1 MiB */
+	ring_bytes = memif_ring_bytes(cli->log2);
+	size = 4 * ring_bytes + (2u << cli->log2) * 64 + (u16(in) & 0x3ff);
 	if (flags & 8)
 		size = u32(in) % MAX_REGION; /* maybe too small for its rings */
 	memset(&m, 0, sizeof(m));
@@ -332,23 +369,24 @@ static void op_handshake(struct in *in)
 	make_region(size, !(flags & 0x40));
 	memset(&m, 0, sizeof(m));
 	m.type = MEMIF_MSG_ADD_REGION;
-	m.add_region.size = cli.size;
-	send_msg(&m, sizeof(m), cli.mfd);
+	m.add_region.size = cli->size;
+	send_msg(&m, sizeof(m), cli->mfd);
 	poll_srv();
 	/* Rings at the start of the region, as the usnet client lays them out. */
-	cli.c2s_off = 0;
-	cli.s2c_off = (uint16_t)(nr * ring_bytes);
+	cli->c2s_off = 0;
+	cli->s2c_off = (uint16_t)(nr * ring_bytes);
 	for (int dir = 0; dir < 2; dir++)
 		for (int i = 0; i < nr; i++) {
-			uint32_t off = (dir ? cli.s2c_off : cli.c2s_off) + (uint32_t)i * ring_bytes;
+			uint32_t off =
+			    (dir ? cli->s2c_off : cli->c2s_off) + (uint32_t)i * ring_bytes;
 			struct memif_ring *r;
 
 			if (bad_off)
 				off += u8(in);
-			if (off % 8 == 0 && (uint64_t)off + ring_bytes <= cli.size) {
-				r = (struct memif_ring *)(cli.mem + off);
+			if (off % 8 == 0 && (uint64_t)off + ring_bytes <= cli->size) {
+				r = (struct memif_ring *)(cli->mem + off);
 				r->cookie = MEMIF_COOKIE;
-				for (uint32_t s = 0; s < (1u << cli.log2); s++) {
+				for (uint32_t s = 0; s < (1u << cli->log2); s++) {
 					r->desc[s].offset = 4 * ring_bytes + (uint32_t)s * 64;
 					r->desc[s].length = 64;
 				}
@@ -373,26 +411,26 @@ static void op_poke(struct in *in)
 {
 	uint32_t off = u32(in), len = u8(in);
 
-	if (!cli.mem)
+	if (!cli->mem)
 		return;
-	off %= cli.size;
-	if (len > cli.size - off)
-		len = cli.size - off;
+	off %= cli->size;
+	if (len > cli->size - off)
+		len = cli->size - off;
 	for (uint32_t i = 0; i < len && in->n; i++)
-		cli.mem[off + i] = u8(in);
+		cli->mem[off + i] = u8(in);
 }
 
 static void op_head(struct in *in)
 {
 	uint8_t which = u8(in);
 	uint16_t v = u16(in);
-	uint32_t off = (which & 1 ? cli.s2c_off : cli.c2s_off) +
-		       (uint32_t)((which >> 1) & 1) * memif_ring_bytes(cli.log2);
+	uint32_t off = (which & 1 ? cli->s2c_off : cli->c2s_off) +
+		       (uint32_t)((which >> 1) & 1) * memif_ring_bytes(cli->log2);
 	struct memif_ring *r;
 
-	if (!cli.mem || (uint64_t)off + sizeof(*r) > cli.size)
+	if (!cli->mem || (uint64_t)off + sizeof(*r) > cli->size)
 		return;
-	r = (struct memif_ring *)(cli.mem + off);
+	r = (struct memif_ring *)(cli->mem + off);
 	if (which & 4) /* relative: plausible values are the interesting ones */
 		v = (uint16_t)(atomic_load_explicit(&r->head, memory_order_relaxed) + (v & 0x3f));
 	atomic_store_explicit(&r->head, v, memory_order_release);
@@ -441,18 +479,47 @@ static void op_arm(struct in *in)
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* usnetd's side ends a live connection: DISCONNECT with a reason, or the
+ * interface removed and served again (a reconfiguration). */
+static void op_teardown(struct in *in)
+{
+	uint8_t how = u8(in);
+	int i = how & 1;
+
+	if (how & 2) {
+		usnet_memif_server_remove(srv, (uint32_t)i);
+		if (usnet_memif_server_add(srv, &conn[i], (uint32_t)i, i ? "s3cret" : NULL,
+					   (uint16_t)(2 - i), 2, NULL))
+			abort();
+	} else {
+		usnet_memif_server_disconnect(srv, conn[i], "fuzz: torn down");
+	}
+	poll_srv();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct in in = {data, size};
 	struct usnet_pool_stats ps;
+	int fds;
 
 	if (!srv)
 		setup();
-	cli_reset();
-	cli_connect();
+	reset_all();
+	/* Counted per input: libFuzzer itself may hold a file open at the first. */
+	base_fds = count_fds();
+	for (int i = 0; i < NCLI; i++) {
+		cli = &clients[i];
+		cli_connect();
+	}
+	cli = &clients[0];
 	poll_srv(); /* accept + HELLO */
 	for (int ops = 0; in.n && ops < MAX_OPS; ops++) {
-		switch (u8(&in) % 9) {
+		uint8_t op = u8(&in);
+
+		cli = &clients[(op >> 7) % NCLI]; /* which connection acts */
+		switch ((op & 0x7f) % 12) {
 		case 0:
 			op_send(&in);
 			break;
@@ -477,16 +544,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 7:
 			op_arm(&in);
 			break;
-		case 8:
-			close(cli.fd);
+		case 8: /* the client hangs up, keeps its memory, comes back */
+			if (cli->fd >= 0)
+				close(cli->fd);
 			usnet_memif_server_poll(srv);
 			cli_connect();
 			poll_srv();
 			break;
+		case 9:
+			op_teardown(&in);
+			break;
+		case 10: /* the client dies: socket, memory and eventfds gone at once */
+			cli_reset();
+			poll_srv();
+			break;
+		case 11:
+			if (cli->fd < 0)
+				cli_connect();
+			poll_srv();
+			break;
 		}
 	}
-	/* The client goes away; the server must give everything back. */
-	cli_reset();
+	/* The clients go away; the server must give everything back. */
+	reset_all();
 	for (int i = 0; i < 3; i++)
 		usnet_memif_server_poll(srv);
 	for (int i = 0; i < NIF; i++)
@@ -497,62 +577,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	usnet_pool_get_stats(pool, &ps);
 	if (ps.available != ps.count)
 		abort(); /* a packet leaked */
-	if (count_fds() != base_fds)
+	fds = count_fds();
+	if (fds != base_fds) {
+		fprintf(stderr, "memif_server_fuzz: %d fds open after the input, %d before\n", fds,
+			base_fds);
 		abort(); /* an fd leaked */
+	}
 	return 0;
 }
-
-#ifdef USNET_FUZZ_STANDALONE
-/*
- * Without libFuzzer: run every file given (seeds), then `-runs=N` inputs
- * from a fixed xorshift sequence, each 16..1024 bytes.
- */
-int main(int argc, char **argv)
-{
-	static uint8_t buf[1 << 16];
-	unsigned long runs = 0;
-	uint64_t x = 0x9e3779b97f4a7c15ull;
-
-	for (int i = 1; i < argc; i++) {
-		if (!strncmp(argv[i], "-runs=", 6)) {
-			runs = strtoul(argv[i] + 6, NULL, 10);
-			continue;
-		}
-		if (argv[i][0] == '-')
-			continue;
-		DIR *d = opendir(argv[i]);
-		struct dirent *e;
-
-		while (d && (e = readdir(d))) {
-			char p[4096];
-			FILE *f;
-			size_t n;
-
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", argv[i], e->d_name);
-			f = fopen(p, "rb");
-			if (!f)
-				continue;
-			n = fread(buf, 1, sizeof(buf), f);
-			fclose(f);
-			LLVMFuzzerTestOneInput(buf, n);
-		}
-		if (d)
-			closedir(d);
-	}
-	for (unsigned long r = 0; r < runs; r++) {
-		size_t n = 16 + (size_t)(x % 1009);
-
-		for (size_t k = 0; k < n; k++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			buf[k] = (uint8_t)x;
-		}
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	printf("memif_server_fuzz (standalone): %lu random inputs, no failure\n", runs);
-	return 0;
-}
-#endif

@@ -215,19 +215,22 @@ for k in tool port stop seconds sent bytes pps mbps tx_full tx_errors alloc_fail
 	expect_json "pktgen field $k" "$TMP/out" "'$k' in j"
 done
 
-# Rate limit: 2000 frames at 10k pps take about 0.2 s, exactly 2000 are sent.
+# Rate limit: 2000 frames at 10k pps take at least 0.2 s (less would mean
+# no limit; more is only a busy machine: logged, not asserted), exactly 2000.
 timeout -k 5 60 "$T/usnet-pktgen" -p null: -n 2000 -r 10k -s 1514 -f 7 -q --json >"$TMP/out" 2>"$TMP/err"
 status=$?
 check_sane "pktgen -r" $status "$TMP/err"
 expect_json "pktgen -r 10k" "$TMP/out" \
-	"j['sent'] == 2000 and j['bytes'] == 2000 * 1514 and 0.15 < j['seconds'] < 2 and j['flows'] == 7"
+	"j['sent'] == 2000 and j['bytes'] == 2000 * 1514 and j['seconds'] > 0.19 and j['flows'] == 7"
+echo "measure: pktgen -n 2000 -r 10k took $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$TMP/out") s (0.2 s at the rate)"
 
 timeout -k 5 60 "$T/usnet-sink" -p null: -t 1 --json >"$TMP/out" 2>"$TMP/err"
 status=$?
 check_sane "sink -t 1" $status "$TMP/err"
 [ $status -eq 0 ] || fail "sink -p null: -t 1: exit status $status"
 expect_json "sink -t 1" "$TMP/out" \
-	"j['stop'] == 'time' and 0.9 < j['seconds'] < 3 and j['frames'] > 0 and j['frames'] == j['other'] + j['malformed'] + j['bad_csum'] + j['received']"
+	"j['stop'] == 'time' and j['seconds'] >= 1 and j['frames'] > 0 and j['frames'] == j['other'] + j['malformed'] + j['bad_csum'] + j['received']"
+echo "measure: sink -t 1 stopped after $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$TMP/out") s"
 for k in tool port stop seconds frames bytes pps mbps received unique lost duplicated reordered bad_csum malformed other untracked max_seq port_drops; do
 	expect_json "sink field $k" "$TMP/out" "'$k' in j"
 done

@@ -5,7 +5,8 @@
 #  - the memif secret; an id nobody serves;
 #  - the control socket: mode 0600, and root/usnetd's uid only (SO_PEERCRED).
 # Every refused client must get its answer (a DISCONNECT with the reason,
-# or EACCES from connect()) within 1 s, never hang.
+# or EACCES from connect()), never hang (each probe is bounded by 10 s; how
+# long the answer took is logged, not asserted: bench/ times things).
 #
 # usage: usnetd_acl.sh BUILD_DIR      exit 77 (SKIP) if not root or no setpriv
 set -euo pipefail
@@ -21,7 +22,7 @@ nobody_uid=$(id -u nobody) nobody_gid=$(id -g nobody)
 as_nobody() { setpriv --reuid="$nobody_uid" --regid="$nobody_gid" --clear-groups "$@"; }
 
 # probe WHO ID [SECRET] EXPECT_RC PATTERN: usnetd_peer probe, checking the
-# verdict, its text and that it came within 1000 ms.
+# verdict and its text.
 probe() {
 	local who=$1 id=$2 secret=$3 want=$4 pat=$5 out rc=0 ms
 	if [[ $who == nobody ]]; then
@@ -32,9 +33,6 @@ probe() {
 	fi
 	[[ $rc -eq $want ]] || fail "$who id $id: exit $rc, expected $want: $out"
 	grep -qE -- "$pat" <<<"$out" || fail "$who id $id: '$out' lacks /$pat/"
-	ms=$(grep -oE '[0-9.]+ ms' <<<"$out" | head -n 1 | cut -d' ' -f1)
-	[[ -n "$ms" ]] && awk -v m="$ms" 'BEGIN { exit !(m < 1000) }' ||
-		fail "$who id $id: answer took ${ms:-?} ms"
 	echo "ok: $who id $id ${secret:+(secret '$secret') }-> $out"
 }
 

@@ -8,13 +8,16 @@
 #  1. usnet-pktgen (client 1) -> usnetd -> testpmd rxonly: testpmd counts
 #     exactly the 50000 frames sent.
 #  2. testpmd txonly -> usnetd -> usnet-sink (client 2): every frame testpmd
-#     says it sent, usnetd received from it, and delivered or counted as
-#     dropped (client 2's ring full); the sink saw every delivered frame.
+#     says it sent (its forwarding stopped, then usnetd given the time to
+#     empty the ring) usnetd received from it, exactly, and delivered or
+#     counted as dropped (client 2's ring full); the sink saw every
+#     delivered frame and exits 0.
 #  3. the far end of the uplink (usnet-pktgen on afpacket:) -> usnetd ->
 #     testpmd rxonly: exactly 50000.
-#  4. testpmd txonly to a MAC no client has -> usnetd -> uplink: the far
-#     veth end received exactly what usnetd says it sent on the uplink, and
-#     that is what testpmd sent, less what the uplink refused (counted).
+#  4. testpmd txonly to a MAC no client has -> usnetd -> uplink: usnetd
+#     received exactly what testpmd sent; the far veth end received exactly
+#     what usnetd says it sent on the uplink, and that is what testpmd sent,
+#     less what the uplink refused (counted).
 #
 # usage: usnetd_dpdk.sh BUILD_DIR     exit 77 (SKIP) without testpmd, root or netns
 set -euo pipefail
@@ -60,7 +63,35 @@ start_testpmd() {
 	bg_pids+=("$tp_pid")
 	wait_for 'c[5]["connected"]' 20 || fail "$tname: testpmd did not attach"
 }
+# start_testpmd_i NAME MODE [EXTRA...]: the same, interactive, commands on
+# a fifo: `start` now; stop_forwarding_i ends its sending (so that usnetd
+# can take every frame it put in the ring before it goes); stop_testpmd quits.
+start_testpmd_i() {
+	local tname=$1 mode=$2
+	shift 2
+	mkfifo "$tmp/$tname.in"
+	# stdbuf: its statistics reach the log when printed, not at exit.
+	timeout -s INT 40 stdbuf -oL "$testpmd" -l 0-1 --no-huge -m 256 --no-pci --file-prefix "${name}_$$_$tname" \
+		--vdev="net_memif0,role=client,id=5,socket=$tmp/d.sock,socket-abstract=no,mac=$testpmd_mac,rsize=14" -- \
+		-i --forward-mode="$mode" --disable-link-check --nb-cores=1 \
+		--total-num-mbufs=8192 "$@" <"$tmp/$tname.in" >"$tmp/$tname.testpmd.log" 2>&1 &
+	tp_pid=$!
+	bg_pids+=("$tp_pid")
+	exec {tp_in}>"$tmp/$tname.in"
+	wait_for 'c[5]["connected"]' 20 || fail "$tname: testpmd did not attach"
+	echo start >&$tp_in
+}
+stop_forwarding_i() {
+	echo stop >&$tp_in || fail "testpmd's command fifo: $(tail -n 5 "$1")"
+	for _ in $(seq 100); do grep -q "Accumulated forward statistics" "$1" && return 0; sleep 0.1; done
+	fail "testpmd did not stop forwarding: $(tail -n 5 "$1")"
+}
 stop_testpmd() {
+	if [[ -n "${tp_in:-}" ]]; then
+		echo quit >&$tp_in || true
+		exec {tp_in}>&-
+		tp_in=
+	fi
 	kill -INT "$tp_pid" 2>/dev/null || true
 	for _ in $(seq 100); do kill -0 "$tp_pid" 2>/dev/null || break; sleep 0.1; done
 	kill -KILL "$tp_pid" 2>/dev/null || true
@@ -89,23 +120,28 @@ sink_pid=$!
 bg_pids+=("$sink_pid")
 wait_for 'c[2]["connected"]' 10 || fail "sink did not connect"
 r5=$(q 'c[5]["rx_frames"]') t2=$(q 'c[2]["tx_frames"] + c[2]["tx_drops"]') s2=$(q 'c[2]["tx_frames"]')
-start_testpmd tx2 txonly --eth-peer=0,02:75:00:00:00:02 --txpkts=64
+start_testpmd_i tx2 txonly --eth-peer=0,02:75:00:00:00:02 --txpkts=64
 sleep 2
-stop_testpmd
-wait "$sink_pid" || true
+stop_forwarding_i "$tmp/tx2.testpmd.log"
 tx=$(max_stat "$tmp/tx2.testpmd.log" TX)
+# testpmd sends no more: usnetd takes what is left in its ring.
+wait_for "c[5]['rx_frames'] - $r5 == $tx" 10 || fail "usnetd took $(q "c[5]['rx_frames'] - $r5") of testpmd's $tx frames"
+stop_testpmd
+sink_rc=0
+wait "$sink_pid" || sink_rc=$?
+[[ $sink_rc == 0 ]] || fail "usnet-sink exited with $sink_rc: $(cat "$tmp/sink.out" "$tmp/sink.log")"
 read -r got fwd del sunk < <(q "c[5]['rx_frames'] - $r5, c[2]['tx_frames'] + c[2]['tx_drops'] - $t2, c[2]['tx_frames'] - $s2, 0" | tr -d '(),')
 sunk=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["frames"])' "$tmp/sink.out")
 echo "measure: testpmd TX-packets $tx; usnetd got $got from it, $fwd for client 2 of which $del delivered; sink received $sunk"
 (( tx > 0 )) || fail "testpmd sent nothing"
-(( got == fwd && sunk == del && got <= tx && got > 0 )) || fail "frames unaccounted for"
+(( got == tx && fwd == got && sunk == del )) || fail "frames unaccounted for"
 echo "ok: testpmd -> usnetd -> usnet client: every frame accounted for"
 
 # 3. uplink -> testpmd.
 start_testpmd rx3 rxonly
 ip netns exec "$ns_f" timeout 60 "$pktgen" -p "afpacket:uf$id" -n 50000 -r 20000 \
 	--dst-mac "$testpmd_mac" -q || fail "pktgen on the far end"
-wait_for "c[5]['tx_frames'] - $base >= 100000" 10 ||
+wait_for "c[5]['tx_frames'] - $base == 100000" 10 ||
 	fail "usnetd did not deliver: $(q 'c[5]'); uplink: $(q 'd["uplinks"][0]')"
 sleep 1.5
 stop_testpmd
@@ -115,15 +151,21 @@ echo "ok: uplink -> usnetd -> testpmd: 50000 sent on the far veth, testpmd RX-pa
 
 # 4. testpmd -> uplink.
 v0=$(veth_rx) u0=$(q 'd["uplinks"][0]["tx_frames"]') d0=$(q 'd["uplinks"][0]["tx_drops"]') r5=$(q 'c[5]["rx_frames"]')
-start_testpmd tx4 txonly --eth-peer=0,02:00:00:00:00:99 --txpkts=64
+start_testpmd_i tx4 txonly --eth-peer=0,02:00:00:00:00:99 --txpkts=64
 sleep 2
-stop_testpmd
+stop_forwarding_i "$tmp/tx4.testpmd.log"
 tx=$(max_stat "$tmp/tx4.testpmd.log" TX)
-sleep 0.5
+wait_for "c[5]['rx_frames'] - $r5 == $tx" 10 || fail "usnetd took $(q "c[5]['rx_frames'] - $r5") of testpmd's $tx frames"
+stop_testpmd
+# The veth delivers what usnetd handed to it within a moment; wait for it.
+for _ in $(seq 100); do
+	(( $(veth_rx) - v0 >= $(q "d['uplinks'][0]['tx_frames'] - $u0") )) && break
+	sleep 0.1
+done
 read -r got up drops < <(q "c[5]['rx_frames'] - $r5, d['uplinks'][0]['tx_frames'] - $u0, d['uplinks'][0]['tx_drops'] - $d0" | tr -d '(),')
 far=$(( $(veth_rx) - v0 ))
 echo "measure: testpmd TX-packets $tx; usnetd got $got, sent $up on the uplink (refused $drops); far veth end received $far"
-(( got > 0 && got <= tx && up + drops == got && far == up )) || fail "uplink frames unaccounted for"
+(( tx > 0 && got == tx && up + drops == got && far == up )) || fail "uplink frames unaccounted for"
 echo "ok: testpmd -> usnetd -> uplink: every frame accounted for"
 grep -q "client 'DPDK" "$tmp/usnetd.log" || fail "usnetd did not log the DPDK client"
 stop_usnetd

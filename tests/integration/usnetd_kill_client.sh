@@ -5,8 +5,9 @@
 #     (usnet-sink) through usnetd while client 3, a usnet-pktgen flooding
 #     the uplink as fast as it can, is SIGKILLed five times mid-traffic and
 #     restarted. Client 2 must get every frame; after each kill usnetd must
-#     notice the hang-up, and in the end hold as many descriptors as before
-#     client 3 ever came, with every packet back in its pool.
+#     notice the hang-up, and in the end, every client gone, hold exactly
+#     as many descriptors as before any client came, with every packet
+#     back in its pool.
 #  2. 100 cycles of: a usnet-pktgen connects and sends, SIGKILL. usnetd's
 #     descriptor and mapping counts must not change and its RSS must not
 #     grow by more than 1 MiB (printed: the numbers for the report).
@@ -22,6 +23,8 @@ n=150000
 # ASan keeps freed memory in quarantine: keep it small so RSS says something.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=1}
 start_usnetd usnetd -U null: -i 1 -i 2 -i 3 -i 4
+# No client yet: the count every client's leaving must bring it back to.
+idle_fds=$(fd_count "$usnetd_pid")
 
 # 16384-slot rings (rsize=14): 0.4 s of frames at 40 kpps, should a loaded
 # machine deschedule the sink for a while (usnetd would count drops).
@@ -54,14 +57,16 @@ wait "$sink_pid" || fail "sink lost frames: $(cat "$tmp/sink.out")"
 echo "ok: client 2 got all $n frames of client 1: $(cat "$tmp/sink.out")"
 wait_for 'd["usnetd"]["connected"] == 0' 5 || fail "clients still connected"
 fds=$(fd_count "$usnetd_pid")
-# Clients 1 and 2 are gone now too: their eventfds, memfd and socket (4 fds
-# each with one queue pair) are closed as well.
-[[ $fds -le $base_fds ]] || fail "usnetd holds $fds fds, $base_fds before the victims"
+# Every client is gone now, clients 1 and 2 too: exactly the count before
+# any came (with clients 1 and 2 it was base_fds: their eventfds, memfd
+# and socket).
+[[ $fds -eq $idle_fds ]] || fail "usnetd holds $fds fds, $idle_fds before any client came"
+(( base_fds > idle_fds )) || fail "clients 1 and 2 held no fd in usnetd ($base_fds, idle $idle_fds)"
 [[ "$(q 'd["usnetd"]["pool_free"] == d["usnetd"]["pool_size"]')" == True ]] ||
 	fail "packets lost from the pool: $(q 'd["usnetd"]')"
 maps=$(grep -c "memfd:" "/proc/$usnetd_pid/maps" || true)
 [[ $maps -eq 0 ]] || fail "usnetd still maps $maps client regions"
-echo "ok: after 5 kills under load: $fds fds (with clients 1 and 2: $base_fds), no client region mapped, pool $(q 'd["usnetd"]["pool_free"]')/$(q 'd["usnetd"]["pool_size"]') free"
+echo "ok: after 5 kills under load: $fds fds as before any client (with clients 1 and 2: $base_fds), no client region mapped, pool $(q 'd["usnetd"]["pool_free"]')/$(q 'd["usnetd"]["pool_size"]') free"
 
 # 2. connect/kill cycles. usnetd logs every up and down: count the lines
 # (cheaper than asking usnetctl twice a cycle).

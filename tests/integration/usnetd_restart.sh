@@ -4,9 +4,12 @@
 #  1. Client 1 (usnet-pktgen, 20 kpps) sends to client 2 (usnet-sink), and
 #     client 3 watches its link (usnetd_peer watch). usnetd is SIGKILLed,
 #     and started again 0.5 s later on the same socket. The clients must
-#     keep running, see the link go down, reconnect within 1 s of the
-#     restart (measured from the restart to each link-up), and traffic
-#     must flow again (client 2 receives after the restart).
+#     keep running, see the link go down and reconnect (how long after
+#     the restart is measured and logged, not asserted: bench/ times
+#     things), and traffic must flow again: client 2's own count (the
+#     sink's, which exits 0 at its time limit) covers every frame the new
+#     usnetd delivered to it, many times its ring, and no more than pktgen
+#     sent.
 #  2. usnetd --supervise: SIGKILL the child; the supervisor starts a new
 #     one (new pid) and the clients come back; SIGTERM to the supervisor
 #     stops both, status 0.
@@ -65,11 +68,23 @@ PY
 )" "$tmp/second.log" "$tmp/watch.out" "$t_restart")
 echo "measure: after the restart: usnetd ready at ${ready_ms} ms, all 3 clients up at ${last_ms} ms" \
 	"(${watch_ms} ms for client 3's own view): reconnected $((last_ms - ready_ms)) ms after ready"
-(( last_ms < 1000 && watch_ms < 1000 )) || fail "reconnect took ${last_ms} ms after the restart"
 wait "$gen_pid" || fail "pktgen gave up: $(cat "$tmp/pktgen.out" "$tmp/pktgen.log")"
-wait "$sink_pid" || true
+sink_rc=0
+wait "$sink_pid" || sink_rc=$?
+[[ $sink_rc == 0 ]] || fail "usnet-sink exited with $sink_rc: $(cat "$tmp/sink.out" "$tmp/sink.log")"
 wait "$watch_pid" || true
-echo "ok: traffic resumed: $(q 'c[2]["tx_frames"]') frames to client 2 since the restart; pktgen: $(cat "$tmp/pktgen.out")"
+# The sink has left: usnetd's count for it is final. A sink that stopped
+# reading would hold at most its ring (1024 frames) of these.
+read -r delivered sunk sink_stop sent < <(python3 -c '
+import json, sys
+s, g = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+print(sys.argv[1], s["frames"], s["stop"], g["sent"])' "$(q 'c[2]["tx_frames"]')" "$tmp/sink.out" "$tmp/pktgen.out")
+echo "measure: the new usnetd delivered $delivered frames to client 2; the sink received $sunk in all (stop: $sink_stop); pktgen sent $sent"
+[[ $sink_stop == time ]] || fail "the sink stopped by '$sink_stop', not at its time limit"
+(( delivered > 4 * 1024 )) || fail "only $delivered frames to client 2 since the restart"
+(( sunk >= delivered && sunk <= sent )) ||
+	fail "the sink received $sunk frames, usnetd delivered $delivered since the restart, pktgen sent $sent"
+echo "ok: traffic resumed: the sink received all $delivered frames usnetd delivered since the restart ($sunk in all)"
 stop_usnetd
 [[ "$usnetd_rc" == 0 ]] || fail "usnetd exited with $usnetd_rc"
 
@@ -91,4 +106,4 @@ kill -0 "$child" 2>/dev/null && fail "old child still alive"
 pgrep -f "usnetd -s $tmp/d.sock" >/dev/null && fail "a usnetd child outlived the supervisor"
 [[ ! -e "$tmp/d.sock" ]] || fail "socket left behind"
 wait "$watch_pid" || true
-echo "PASS: clients survive usnetd's death and reconnect within 1 s; --supervise restarts it"
+echo "PASS: clients survive usnetd's death, reconnect and receive again; --supervise restarts it"

@@ -32,12 +32,20 @@ timeout 60 "$peer" switch "$tmp/d.sock" "$tmp/up.sock" >"$tmp/switch.out" 2>&1 |
 	{ cat "$tmp/switch.out"; fail "switch semantics"; }
 cat "$tmp/switch.out"
 
-# Counters: client 1 sent 6 frames, 2 from wrong source MACs; 3 received
-# the broadcast/multicast of 1 and 2 and of the uplink, and its own unicast.
+# Counters (usnetd_peer decides "not received" after a 150 ms window; these
+# exact counts say no frame went anywhere else, however late): client 1
+# sent 6 frames, 2 from wrong source MACs, 1 to itself, client 2 sent 2
+# and client 3 (any source MAC) 1; clients 1, 2 and 3
+# each received exactly 5 (their unicasts and every broadcast/multicast),
+# none dropped for them; the uplink sent 6 (2 filtered) and received 3.
 [[ "$(q 'c[1]["rx_frames"], c[1]["src_mac_drops"], c[1]["other_drops"]')" == "(6, 2, 1)" ]] ||
 	fail "client 1 counters: $(q 'c[1]')"
 [[ "$(q 'c[3]["tx_frames"], c[3]["connected"]')" == "(5, False)" ]] ||
 	fail "client 3 counters: $(q 'c[3]')"
+[[ "$(q '[c[i]["tx_frames"] for i in (1, 2, 3)], [c[i]["tx_drops"] for i in (1, 2, 3)]')" == "([5, 5, 5], [0, 0, 0])" ]] ||
+	fail "frames delivered to clients: $(q 'c')"
+[[ "$(q 'c[2]["rx_frames"], c[3]["rx_frames"], c[2]["src_mac_drops"] + c[3]["src_mac_drops"]')" == "(2, 1, 0)" ]] ||
+	fail "clients 2 and 3 sent: $(q 'c[2], c[3]')"
 [[ "$(q 'd["uplinks"][0]["rx_frames"], d["uplinks"][0]["rx_filtered"], d["uplinks"][0]["tx_frames"]')" == "(6, 2, 3)" ]] ||
 	fail "uplink counters: $(q 'd["uplinks"][0]')"
 [[ "$(q 'd["usnetd"]["pool_free"] == d["usnetd"]["pool_size"]')" == True ]] ||

@@ -30,6 +30,12 @@ start_usnetd usnetd -u "memif:$tmp/up.sock,role=server,id=0" -i 1 -i 2 -i 3,allo
 timeout 120 "$peer" switch "$tmp/d.sock" "$tmp/up.sock" >"$tmp/switch.out" 2>&1 ||
 	{ cat "$tmp/switch.out"; fail "switch semantics under valgrind"; }
 grep PASS "$tmp/switch.out"
+# usnetd_peer's "not received" is a 150 ms window; these exact counts (as in
+# usnetd_switch.sh) say no frame went anywhere else.
+[[ "$(q '[c[i]["tx_frames"] for i in (1, 2, 3)], [c[i]["rx_frames"] for i in (1, 2, 3)]')" == "([5, 5, 5], [6, 2, 1])" ]] ||
+	fail "switch counters under valgrind: $(q 'c')"
+[[ "$(q 'd["uplinks"][0]["rx_frames"], d["uplinks"][0]["rx_filtered"], d["uplinks"][0]["tx_frames"]')" == "(6, 2, 3)" ]] ||
+	fail "uplink counters under valgrind: $(q 'd["uplinks"][0]')"
 for i in $(seq "$cycles"); do
 	"$pktgen" -p "memif:$tmp/d.sock,id=4" --src-mac 02:75:00:00:00:04 -q -t 60 2>>"$tmp/cycle.log" &
 	p=$!
@@ -48,10 +54,14 @@ done
 [[ $(grep -c "interface 4 (if4) down" "$tmp/usnetd.log" || true) -eq $cycles ]] ||
 	fail "only $(grep -c "interface 4 (if4) down" "$tmp/usnetd.log") of $cycles kill cycles seen"
 echo "ok: $cycles clients killed under load"
+declare -A want=([desc]="Descriptor outside its region" [chain]="Descriptor chain longer than the ring")
 for k in desc chain; do
 	out=$(timeout 60 "$peer" evil "$tmp/d.sock" 3 "$k" 2>&1) || fail "evil $k: $out"
+	[[ "$out" == "disconnected: ${want[$k]}" ]] || fail "evil $k: '$out', expected '${want[$k]}'"
 	echo "ok: evil client ($k) -> $out"
 done
+[[ "$(q 'd["usnetd"]["violations"], c[3]["violations"]')" == "(2, 2)" ]] ||
+	fail "violations counted: $(q 'd["usnetd"], c[3]')"
 "$ctl" --socket "$tmp/d.ctl" stats | head -n 2
 stop_usnetd TERM
 echo "valgrind: $(grep -E 'ERROR SUMMARY' "$vlog")"

@@ -58,6 +58,25 @@ static void test_exhaustion_and_refill(void)
 	CHECK_EQ(st.available, N);
 	CHECK_EQ(st.bad_free, 1);
 	CHECK(!usnet_pool_owns(pool, (uint8_t *)pkts[0] + 1));
+
+	/* The same through the bulk path: a burst freed twice into a full pool
+	 * is refused packet by packet, the stack never written past its end. */
+	usnet_pkt_free_bulk(pkts, 5);
+	usnet_pool_get_stats(pool, &st);
+	CHECK_EQ(st.available, N);
+	CHECK_EQ(st.bad_free, 6);
+	/* Fills the stack in the middle of a burst: the first 3 fit, 4 refused. */
+	CHECK_EQ(usnet_pool_alloc_bulk(pool, pkts, 3), 3);
+	usnet_pkt_free_bulk(pkts, 7);
+	usnet_pool_get_stats(pool, &st);
+	CHECK_EQ(st.available, N);
+	CHECK_EQ(st.bad_free, 10);
+	CHECK_EQ(usnet_pool_alloc_bulk(pool, pkts, N), N); /* still N distinct buffers */
+	for (int i = 1; i < N; i++)
+		for (int j = 0; j < i; j++)
+			if (pkts[j] == pkts[i])
+				CHECK(!"duplicate buffer after a bulk double free");
+	usnet_pkt_free_bulk(pkts, N);
 	usnet_pool_destroy(pool);
 }
 
