@@ -196,8 +196,10 @@ check("10 ARP requests for another address",
       {"arp_not_for_us": 10})
 storm = [arp(2, "02:77:00:00:%02x:%02x" % (i >> 8, i & 0xff), f"{NET}.{10 + i % 200}", UIP)
          for i in range(1000)]
-check("ARP reply storm: 1000 unsolicited replies to us", storm, {"arp_rx_reply": 1000},
-      allow=("arp_cache_full",))
+# 200 addresses claimed by 5 MACs each: the first claim is learned, the
+# other 4 would change a reachable entry's MAC and are refused.
+check("ARP reply storm: 1000 unsolicited replies to us", storm,
+      {"arp_rx_reply": 1000, "arp_mac_change_refused": 800}, allow=("arp_cache_full",))
 check("ARP from a group MAC and from a sender outside the subnet",
       [arp(1, "01:00:5e:00:00:09", KIP, UIP, dst="ff:ff:ff:ff:ff:ff"),
        arp(1, EVIL, "203.0.113.9", UIP, dst="ff:ff:ff:ff:ff:ff")],
@@ -229,9 +231,7 @@ else:
 d = check("gratuitous ARP stealing the gateway (request and reply)",
           [arp(1, EVIL, KIP, KIP, dst="ff:ff:ff:ff:ff:ff"),
            arp(2, EVIL, KIP, KIP, dst="ff:ff:ff:ff:ff:ff", hwdst="ff:ff:ff:ff:ff:ff")],
-          {}, allow=("arp_not_for_us", "arp_gw_steal", "arp_mac_change_refused"))
-verdicts = {k: v for k, v in d.items() if v and k not in BUSY}
-print(f"note: the gratuitous ARPs were counted as {verdicts}", flush=True)
+          {"arp_mac_change_refused": 2, "arp_not_for_us": 1})
 
 # --- still a host ---------------------------------------------------------------------
 r = os.system(f"ping -c 3 -i 0.1 -W 2 -q {UIP} >/dev/null")
