@@ -23,7 +23,7 @@ declare -A NEEDS=(
 	[apt-get]=apt [apt-cache]=apt
 	[clang]=clang [llc]=llvm [xdp-loader]=xdp-tools
 	[sockperf]=sockperf [iperf3]=iperf3 [wrk]=wrk [nginx]=nginx-light
-	[curl]=curl [nc]=netcat-openbsd [man]=man-db [groff]=groff-base
+	[curl]=curl [nc]=netcat-openbsd [man]=man-db [groff]=groff-base [mandoc]=mandoc
 )
 
 # Every `command -v NAME` in the tests (not `command -v "$var"`), except in

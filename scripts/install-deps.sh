@@ -53,6 +53,7 @@ PKGS=(
 	curl               # HTTP client peer for the stack
 	netcat-openbsd     # nc: TCP/UDP peer for the stack
 	groff-base         # tests/integration/man_pages.sh: groff -ww renders each man page
+	mandoc             # tests/integration/man_pages.sh: mandoc -T lint checks each man page
 	man-db             # man: integration.install looks the installed man pages up
 )
 
