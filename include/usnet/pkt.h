@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define USNET_PKT_HEADROOM 128u	 /* default headroom in front of a received frame */
+#define USNET_PKT_HEADROOM  128u  /* default headroom in front of a received frame */
 #define USNET_PKT_DATA_SIZE 2048u /* default data room, headroom included */
 
 struct usnet_pool;
@@ -112,6 +112,16 @@ struct usnet_pool_stats {
 
 /* 0 or -errno. The region is hugepage-backed when hugepages are available. */
 int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *conf);
+/*
+ * A pool inside memory the caller maps and keeps (an AF_XDP UMEM shared by
+ * several pools): len bytes at mem, 64-byte aligned, at least
+ * usnet_pool_mem_size(conf). Buffers never straddle a 2 MiB boundary of mem.
+ * usnet_pool_destroy() leaves the memory alone. 0 or -errno.
+ */
+int usnet_pool_create_in(struct usnet_pool **out, const struct usnet_pool_conf *conf, void *mem,
+			 size_t len);
+/* The bytes usnet_pool_create_in() needs for conf; 0 if conf is invalid. */
+size_t usnet_pool_mem_size(const struct usnet_pool_conf *conf);
 /* All packets should be back; a pool destroyed with packets out logs a warning. */
 void usnet_pool_destroy(struct usnet_pool *pool);
 

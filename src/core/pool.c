@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@ struct usnet_pool {
 	uint16_t headroom;
 	uint64_t alloc_fail;
 	uint64_t bad_free;
+	bool own_region; /* mapped by usnet_pool_create(), unmapped by destroy */
 	char name[32];
 	struct usnet_pkt **free; /* stack of free buffers */
 };
@@ -57,54 +60,115 @@ static struct usnet_pkt *buffer(const struct usnet_pool *pool, uint32_t i)
 	return (struct usnet_pkt *)(pool->base + off);
 }
 
-int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *conf)
+/* Check conf; fill in the layout fields of a zeroed pool; *len: bytes needed. */
+static int pool_layout(struct usnet_pool *pool, const struct usnet_pool_conf *conf, size_t *len)
 {
-	struct usnet_pool *pool;
 	uint32_t data_size = conf->data_size ? conf->data_size : USNET_PKT_DATA_SIZE;
 	uint32_t headroom = conf->headroom ? conf->headroom : USNET_PKT_HEADROOM;
-	size_t len;
 
 	if (conf->count == 0 || conf->count > (1u << 24))
 		return usnet_error(EINVAL, "pool size %u is out of range [1, 2^24]", conf->count);
 	if (data_size < 64 || headroom >= data_size)
 		return usnet_error(EINVAL, "pool data size %u / headroom %u is invalid", data_size,
 				   headroom);
-	pool = calloc(1, sizeof(*pool));
-	if (!pool)
-		return usnet_error(ENOMEM, "no memory for a pool");
-	pool->free = calloc(conf->count, sizeof(pool->free[0]));
-	if (!pool->free)
-		goto err_free_pool;
 	pool->stride = (uint32_t)((sizeof(struct usnet_pkt) + data_size + 63) & ~63u);
 	pool->per_page = HUGE_PAGE / pool->stride;
 	pool->count = conf->count;
 	pool->data_size = (uint16_t)data_size;
 	pool->headroom = (uint16_t)headroom;
-	snprintf(pool->name, sizeof(pool->name), "%s", conf->name ? conf->name : "pool");
 	/* Full chunks, then the last one only as long as its buffers need. */
-	len = (size_t)((conf->count - 1) / pool->per_page) * HUGE_PAGE +
-	      (size_t)((conf->count - 1) % pool->per_page + 1) * pool->stride;
-	pool->base = map_region(&len);
-	if (!pool->base)
-		goto err_free_stack;
-	pool->region_len = len;
+	*len = (size_t)((conf->count - 1) / pool->per_page) * HUGE_PAGE +
+	       (size_t)((conf->count - 1) % pool->per_page + 1) * pool->stride;
+	return 0;
+}
+
+size_t usnet_pool_mem_size(const struct usnet_pool_conf *conf)
+{
+	struct usnet_pool layout = {0};
+	size_t len;
+
+	return pool_layout(&layout, conf, &len) ? 0 : len;
+}
+
+/* The stack of free buffers, name and buffer headers of a pool whose
+ * layout and base are set. */
+static int pool_init(struct usnet_pool *pool, const struct usnet_pool_conf *conf)
+{
+	pool->free = calloc(pool->count, sizeof(pool->free[0]));
+	if (!pool->free)
+		return -ENOMEM;
+	snprintf(pool->name, sizeof(pool->name), "%s", conf->name ? conf->name : "pool");
 	/* Push in reverse so the first allocations come from the region's start. */
-	for (uint32_t i = conf->count; i-- > 0;) {
+	for (uint32_t i = pool->count; i-- > 0;) {
 		struct usnet_pkt *p = buffer(pool, i);
 
 		p->pool = pool;
-		p->room = (uint16_t)data_size;
+		p->room = pool->data_size;
 		pool->free[pool->nfree++] = p;
 	}
+	return 0;
+}
+
+int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *conf)
+{
+	struct usnet_pool *pool;
+	size_t len;
+	int err;
+
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return usnet_error(ENOMEM, "no memory for a pool");
+	err = pool_layout(pool, conf, &len);
+	if (err) {
+		free(pool);
+		return err;
+	}
+	pool->base = map_region(&len);
+	if (!pool->base)
+		goto err_free_pool;
+	pool->region_len = len;
+	pool->own_region = true;
+	if (pool_init(pool, conf))
+		goto err_unmap;
 	*out = pool;
 	return 0;
 
-err_free_stack:
-	free(pool->free);
+err_unmap:
+	munmap(pool->base, pool->region_len);
 err_free_pool:
+	err = usnet_error(ENOMEM, "no memory for a pool of %u buffers of %u bytes", conf->count,
+			  pool->data_size);
 	free(pool);
-	return usnet_error(ENOMEM, "no memory for a pool of %u buffers of %u bytes", conf->count,
-			   data_size);
+	return err;
+}
+
+int usnet_pool_create_in(struct usnet_pool **out, const struct usnet_pool_conf *conf, void *mem,
+			 size_t len)
+{
+	struct usnet_pool *pool;
+	size_t need;
+	int err;
+
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return usnet_error(ENOMEM, "no memory for a pool");
+	err = pool_layout(pool, conf, &need);
+	if (!err && (len < need || (uintptr_t)mem % 64))
+		err =
+		    usnet_error(EINVAL, "pool memory: %zu bytes at %p, needs %zu, 64-byte aligned",
+				len, mem, need);
+	if (err) {
+		free(pool);
+		return err;
+	}
+	pool->base = mem;
+	pool->region_len = need;
+	if (pool_init(pool, conf)) {
+		free(pool);
+		return usnet_error(ENOMEM, "no memory for a pool of %u buffers", conf->count);
+	}
+	*out = pool;
+	return 0;
 }
 
 void usnet_pool_destroy(struct usnet_pool *pool)
@@ -114,7 +178,8 @@ void usnet_pool_destroy(struct usnet_pool *pool)
 	if (pool->nfree != pool->count)
 		USNET_WARN("pool %s destroyed with %u of %u packets still in use", pool->name,
 			   pool->count - pool->nfree, pool->count);
-	munmap(pool->base, pool->region_len);
+	if (pool->own_region)
+		munmap(pool->base, pool->region_len);
 	free(pool->free);
 	free(pool);
 }
