@@ -29,25 +29,25 @@ extern "C" {
 #endif
 
 #define USNET_MAX_QUEUES 16
-#define USNET_MAX_BURST 256
+#define USNET_MAX_BURST	 256
 
 struct usnet_port;
 
 struct usnet_port_conf {
-	uint16_t rx_queues;	/* 0: 1 */
-	uint16_t tx_queues;	/* 0: 1 */
-	uint16_t rx_ring_size;	/* descriptors per RX queue; 0: the kind's default */
-	uint16_t tx_ring_size;	/* descriptors per TX queue; 0: the kind's default */
-	uint32_t pool_size;	/* packets in each RX queue's pool; 0: the kind's default */
-	uint16_t buf_size;	/* data room per packet; 0: USNET_PKT_DATA_SIZE */
-	bool promisc;		/* receive frames for any destination MAC */
+	uint16_t rx_queues;    /* 0: 1 */
+	uint16_t tx_queues;    /* 0: 1 */
+	uint16_t rx_ring_size; /* descriptors per RX queue; 0: the kind's default */
+	uint16_t tx_ring_size; /* descriptors per TX queue; 0: the kind's default */
+	uint32_t pool_size;    /* packets in each RX queue's pool; 0: the kind's default */
+	uint16_t buf_size;     /* data room per packet; 0: USNET_PKT_DATA_SIZE */
+	bool promisc;	       /* receive frames for any destination MAC */
 };
 
 struct usnet_port_info {
-	char name[128];		/* NAME from the spec */
-	char kind[16];		/* KIND from the spec */
+	char name[128]; /* NAME from the spec */
+	char kind[16];	/* KIND from the spec */
 	uint8_t mac[6];
-	uint16_t mtu;		/* largest L3 payload; frames are up to mtu + 14 bytes */
+	uint16_t mtu; /* largest L3 payload; frames are up to mtu + 14 bytes */
 	uint16_t rx_queues;
 	uint16_t tx_queues;
 };
@@ -103,6 +103,14 @@ const struct usnet_port_info *usnet_port_info(const struct usnet_port *port);
 int usnet_port_link(struct usnet_port *port, struct usnet_link *link);
 /* queue < 0: the sum over all queues. 0 or -EINVAL. */
 int usnet_port_stats(const struct usnet_port *port, int queue, struct usnet_queue_stats *st);
+
+/*
+ * Ask the port to receive frames for destination MAC `mac` too. Only kinds
+ * that filter frames by MAC need it (afxdp with prog=steer: the MAC joins
+ * the set its XDP program redirects to usnet); for the others, which see
+ * every frame of the interface, it does nothing. 0 or -errno.
+ */
+int usnet_port_steer_mac(struct usnet_port *port, const uint8_t mac[6]);
 
 /* The kinds this build knows, for --help texts: calls fn once per kind. */
 void usnet_port_kinds(void (*fn)(void *ctx, const char *kind, const char *usage), void *ctx);

@@ -85,7 +85,7 @@ static int pool_layout(struct usnet_pool *pool, const struct usnet_pool_conf *co
 size_t usnet_pool_mem_size(const struct usnet_pool_conf *conf)
 {
 	struct usnet_pool layout = {0};
-	size_t len;
+	size_t len = 0;
 
 	return pool_layout(&layout, conf, &len) ? 0 : len;
 }
@@ -112,7 +112,7 @@ static int pool_init(struct usnet_pool *pool, const struct usnet_pool_conf *conf
 int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *conf)
 {
 	struct usnet_pool *pool;
-	size_t len;
+	size_t len = 0;
 	int err;
 
 	pool = calloc(1, sizeof(*pool));
@@ -146,7 +146,7 @@ int usnet_pool_create_in(struct usnet_pool **out, const struct usnet_pool_conf *
 			 size_t len)
 {
 	struct usnet_pool *pool;
-	size_t need;
+	size_t need = 0;
 	int err;
 
 	pool = calloc(1, sizeof(*pool));
