@@ -127,6 +127,7 @@ struct xp_port {
 	struct bpf_object *obj;
 	struct xdp_program *prog;
 	enum xdp_attach_mode attach_mode;
+	bool attached;
 	int xsks_map_fd; /* ours, or (prog=none) the one on the interface */
 	int macs_fd;
 	int cfg_fd;
@@ -158,10 +159,12 @@ static void xp_read_stats(struct xp_port *xp, uint16_t qi)
 	q->rx_polls = 0;
 	if (getsockopt(q->fd, SOL_XDP, XDP_STATISTICS, &now, &len) < 0)
 		return;
-	/* Dropped: no fill buffer or other reasons (rx_dropped), RX ring full. */
+	/* Dropped: no fill buffer or other reasons (rx_dropped), RX ring full
+	 * (rx_ring_full). rx_fill_ring_empty_descs counts the same frames as
+	 * rx_dropped when the fill ring was empty; rx_nobuf is usnet's own
+	 * pool running dry (xp_refill()). */
 	st->rx_dropped +=
 	    (now.rx_dropped - q->seen.rx_dropped) + (now.rx_ring_full - q->seen.rx_ring_full);
-	st->rx_nobuf += now.rx_fill_ring_empty_descs - q->seen.rx_fill_ring_empty_descs;
 	st->rx_errors += now.rx_invalid_descs - q->seen.rx_invalid_descs;
 	st->tx_errors += now.tx_invalid_descs - q->seen.tx_invalid_descs;
 	q->seen = now;
@@ -590,6 +593,7 @@ static int xp_attach_prog(struct xp_port *xp)
 	if (err)
 		return usnet_error(-err, "afxdp:%s: attaching the XDP program: %s", xp->ifname,
 				   strerror(-err));
+	xp->attached = true;
 	xp->xsks_map_fd = xp_map_fd(xp, "xsks_map");
 	xp->macs_fd = xp_map_fd(xp, "usnet_macs");
 	xp->cfg_fd = xp_map_fd(xp, "usnet_cfg");
@@ -728,6 +732,20 @@ static int xp_carve_pools(struct xp_port *xp)
 	return 0;
 }
 
+/* The interface's RX queues, as /sys/class/net/IF/queues lists them. */
+static uint32_t xp_rx_queue_count(const struct xp_port *xp)
+{
+	char path[64];
+	uint32_t n = 0;
+
+	for (; n < 4096; n++) {
+		snprintf(path, sizeof(path), "/sys/class/net/%s/queues/rx-%u", xp->ifname, n);
+		if (access(path, F_OK))
+			break;
+	}
+	return n;
+}
+
 static int xp_socket_error(struct xp_port *xp, uint32_t qid, int err)
 {
 	const char *ifname = xp->ifname;
@@ -740,6 +758,14 @@ static int xp_socket_error(struct xp_port *xp, uint32_t qid, int err)
 	case EAFNOSUPPORT:
 		return usnet_error(EAFNOSUPPORT, "afxdp: this kernel has no AF_XDP sockets "
 						 "(CONFIG_XDP_SOCKETS; Linux >= 5.11 needed)");
+	case EINVAL:
+		if (qid >= xp_rx_queue_count(xp))
+			return usnet_error(EINVAL,
+					   "afxdp:%s: queue %u does not exist: the "
+					   "interface has %u RX queue(s) (ethtool -l %s)",
+					   ifname, qid, xp_rx_queue_count(xp), ifname);
+		return usnet_error(EINVAL, "afxdp:%s: queue %u: binding the AF_XDP socket: %s",
+				   ifname, qid, strerror(err));
 	case EBUSY:
 		return usnet_error(EBUSY,
 				   "afxdp:%s: queue %u is in use by another AF_XDP socket "
@@ -769,6 +795,17 @@ static int xp_create_socket(struct xp_port *xp, uint16_t i, uint16_t bind_flags)
 
 	return xsk_socket__create_shared(&q->xsk, xp->ifname, xp->o.queue + i, xp->umem, &q->rx,
 					 &q->tx, &q->fill, &q->comp, &cfg);
+}
+
+/* Before touching anything: may this process make AF_XDP sockets? */
+static int xp_check_af_xdp(struct xp_port *xp)
+{
+	int fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return xp_socket_error(xp, xp->o.queue, errno);
+	close(fd);
+	return 0;
 }
 
 static void xp_close_sockets(struct xp_port *xp)
@@ -829,6 +866,11 @@ static int xp_bind_all(struct xp_port *xp)
 			return 0;
 		}
 		xp_close_sockets(xp);
+		if (xp->o.zc == XP_ZC_ON && err == -EOPNOTSUPP)
+			return usnet_error(EOPNOTSUPP,
+					   "afxdp:%s: zc=on, but the driver has no AF_XDP "
+					   "zero-copy support (use zc=auto or zc=off)",
+					   xp->ifname);
 		if (xp->o.zc == XP_ZC_ON ||
 		    (err != -EOPNOTSUPP && err != -EINVAL && err != -EPROTONOSUPPORT))
 			return xp_socket_error(xp, xp->o.queue, -err);
@@ -1031,14 +1073,15 @@ static void xp_reclaim(struct xp_port *xp, uint16_t qi)
 static void xp_free(struct xp_port *xp)
 {
 	/* The program first: nothing is redirected to a socket being closed. */
-	if (xp->prog) {
+	if (xp->prog && xp->attached) {
 		int err = xdp_program__detach(xp->prog, xp->ifindex, xp->attach_mode, 0);
 
 		if (err && err != -ENOENT && err != -ENODEV)
 			USNET_WARN("afxdp:%s: detaching the XDP program: %s", xp->ifname,
 				   strerror(-err));
-		xdp_program__close(xp->prog);
 	}
+	if (xp->prog)
+		xdp_program__close(xp->prog);
 	if (xp->obj)
 		bpf_object__close(xp->obj);
 	if (xp->o.prog == XP_PROG_NONE && xp->xsks_map_fd >= 0)
@@ -1114,7 +1157,7 @@ static int xp_open(struct usnet_port **out, struct usnet_spec *spec,
 	snprintf(xp->port.info.name, sizeof(xp->port.info.name), "%s", spec->name);
 	xp->port.info.rx_queues = xp->port.info.tx_queues = xp->nsock;
 
-	if ((err = xp_probe_if(xp)) != 0)
+	if ((err = xp_probe_if(xp)) != 0 || (err = xp_check_af_xdp(xp)) != 0)
 		goto err_free;
 	xp->max_frame = xp->port.info.mtu + (uint32_t)USNET_ETH_HLEN;
 	xp->rx_room = xp->chunk - XP_DATA_OFF;
