@@ -48,6 +48,7 @@
 #include <arpa/inet.h>
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/if_packet.h>
 #include <linux/if_xdp.h>
 #include <linux/magic.h>
 #include <linux/sockios.h>
@@ -128,6 +129,7 @@ struct xp_port {
 	struct xdp_program *prog;
 	enum xdp_attach_mode attach_mode;
 	bool attached;
+	int promisc_fd;	 /* AF_PACKET socket holding a PACKET_MR_PROMISC membership */
 	int xsks_map_fd; /* ours, or (prog=none) the one on the interface */
 	int macs_fd;
 	int cfg_fd;
@@ -600,7 +602,10 @@ static int xp_attach_prog(struct xp_port *xp)
 	if (xp->xsks_map_fd < 0 || xp->macs_fd < 0 || xp->cfg_fd < 0)
 		return usnet_error(EINVAL, "afxdp:%s: the XDP program's maps are missing",
 				   xp->ifname);
-	if (xp->o.prog == XP_PROG_STEER) {
+	/* The interface's own MAC is the application's only when ip=, port=
+	 * or proto= tell its frames from the host's; otherwise the set starts
+	 * empty and the application adds its MACs (usnet_port_steer_mac()). */
+	if (xp->o.prog == XP_PROG_STEER && (xp->o.ip4 || xp->o.port || xp->o.proto)) {
 		struct usnet_xdp_mac key = {0};
 		uint8_t one = 1;
 
@@ -611,6 +616,11 @@ static int xp_attach_prog(struct xp_port *xp)
 	}
 	if (bpf_map_update_elem(xp->cfg_fd, &zero, &cfg, BPF_ANY))
 		return usnet_error(errno, "afxdp:%s: usnet_cfg: %s", xp->ifname, strerror(errno));
+	if (xp->o.prog == XP_PROG_STEER && !(xp->o.ip4 || xp->o.port || xp->o.proto))
+		USNET_INFO("afxdp:%s: prog=steer without ip=, port= or proto=: no frame is "
+			   "steered to usnet until the application adds a MAC (prog=all takes "
+			   "every frame)",
+			   xp->ifname);
 	USNET_INFO("afxdp:%s: XDP program (prog=%s) attached in %s mode through libxdp", xp->ifname,
 		   xp->o.prog == XP_PROG_ALL ? "all" : "steer", xp_mode_name(xp->attach_mode));
 	return 0;
@@ -795,6 +805,25 @@ static int xp_create_socket(struct xp_port *xp, uint16_t i, uint16_t bind_flags)
 
 	return xsk_socket__create_shared(&q->xsk, xp->ifname, xp->o.queue + i, xp->umem, &q->rx,
 					 &q->tx, &q->fill, &q->comp, &cfg);
+}
+
+/*
+ * conf.promisc: frames for MACs other than the interface's (usnetd's
+ * clients) must get past the NIC's filter. A packet socket's
+ * PACKET_MR_PROMISC membership does it, and the kernel drops it when the
+ * socket closes, also when the process dies (packet(7)). Bound to
+ * protocol 0, the socket receives nothing.
+ */
+static int xp_promisc(struct xp_port *xp)
+{
+	struct packet_mreq mr = {.mr_ifindex = xp->ifindex, .mr_type = PACKET_MR_PROMISC};
+
+	xp->promisc_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (xp->promisc_fd < 0 ||
+	    setsockopt(xp->promisc_fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0)
+		return usnet_error(errno, "afxdp:%s: promiscuous mode: %s", xp->ifname,
+				   strerror(errno));
+	return 0;
 }
 
 /* Before touching anything: may this process make AF_XDP sockets? */
@@ -1086,6 +1115,8 @@ static void xp_free(struct xp_port *xp)
 		bpf_object__close(xp->obj);
 	if (xp->o.prog == XP_PROG_NONE && xp->xsks_map_fd >= 0)
 		close(xp->xsks_map_fd);
+	if (xp->promisc_fd >= 0)
+		close(xp->promisc_fd);
 	for (uint16_t i = 0; i < USNET_MAX_QUEUES; i++)
 		if (xp->q[i].xsk)
 			xp_reclaim(xp, i);
@@ -1120,7 +1151,7 @@ static int xp_open(struct usnet_port **out, struct usnet_spec *spec,
 	xp = calloc(1, sizeof(*xp));
 	if (!xp)
 		return usnet_error(ENOMEM, "afxdp: out of memory");
-	xp->xsks_map_fd = xp->macs_fd = xp->cfg_fd = -1;
+	xp->xsks_map_fd = xp->macs_fd = xp->cfg_fd = xp->promisc_fd = -1;
 	for (unsigned i = 0; i < USNET_MAX_QUEUES; i++)
 		xp->q[i].fd = -1;
 	memcpy(xp->ifname, spec->name, strlen(spec->name) + 1);
@@ -1169,6 +1200,8 @@ static int xp_open(struct usnet_port **out, struct usnet_spec *spec,
 		goto err_free;
 	}
 	if ((err = xp_map_umem(xp)) != 0 || (err = xp_carve_pools(xp)) != 0)
+		goto err_free;
+	if (c.promisc && (err = xp_promisc(xp)) != 0)
 		goto err_free;
 	if (xp->o.prog != XP_PROG_NONE) {
 		if ((err = xp_need_bpffs()) != 0 || (err = xp_attach_prog(xp)) != 0)
