@@ -10,7 +10,9 @@
  *
  * Spec strings are "KIND:NAME[,KEY=VALUE...]". NAME may contain ':' (PCI
  * addresses do); options may also follow NAME after ':' when they contain
- * '=' ("afxdp:veth0:queue=0"). docs/ports.md lists the kinds and options.
+ * '=' ("afxdp:veth0:queue=0"). Kinds: null, loop, pair, afpacket, afxdp
+ * (AF_XDP through libxdp; "not built in" without it), tap, pci, memif;
+ * docs/ports.md lists them and their options.
  *
  * Burst calls never fail: they return counts, and problems are counted in
  * the per-queue statistics. A port's queues are single-threaded: one thread
