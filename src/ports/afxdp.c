@@ -589,6 +589,12 @@ static int xp_attach_prog(struct xp_port *xp)
 				   "another mode); remove it (xdp-loader unload %s --all, or ip "
 				   "link set %s xdp off) or use prog=none",
 				   xp->ifname, xp->ifname, xp->ifname);
+	if (err == -ENOENT)
+		return usnet_error(ENOENT,
+				   "afxdp:%s: libxdp could not find its dispatcher program "
+				   "(xdp-dispatcher.o, from the libxdp1 package; or set "
+				   "LIBXDP_OBJECT_PATH)",
+				   xp->ifname);
 	if (err == -ENOSYS)
 		return usnet_error(ENOSYS,
 				   "afxdp: this kernel has no BPF support (CONFIG_BPF_SYSCALL)");
