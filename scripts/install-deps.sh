@@ -6,7 +6,8 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libpcap-dev iproute2 tcpdump tshark
       dpdk valgrind qemu-system-x86 busybox-static cpio
-      clang libclang-rt-14-dev iputils-ping)
+      clang libclang-rt-14-dev iputils-ping
+      libxdp-dev libbpf-dev llvm xdp-tools) # afxdp: port, its XDP program; xdp-loader (afxdp_veth)
 
 missing=()
 for p in "${PKGS[@]}"; do
