@@ -883,6 +883,24 @@ static int xp_open_sockets(struct xp_port *xp, uint16_t bind_flags)
 	return 0;
 }
 
+/*
+ * A queue stays bound for a moment after its previous socket closed: the
+ * kernel releases the buffer pool from a work queue (xp_put_pool()). So a
+ * port reopened at once may see EBUSY; retry for up to a second before
+ * calling the queue busy.
+ */
+static int xp_open_sockets_retry(struct xp_port *xp, uint16_t bind_flags)
+{
+	int err = xp_open_sockets(xp, bind_flags);
+
+	for (int tries = 0; err == -EBUSY && tries < 20; tries++) {
+		xp_close_sockets(xp);
+		usleep(50000);
+		err = xp_open_sockets(xp, bind_flags);
+	}
+	return err;
+}
+
 /* zc=auto: zero-copy if the driver takes it, else copy; say which and why. */
 static int xp_bind_all(struct xp_port *xp)
 {
@@ -891,7 +909,7 @@ static int xp_bind_all(struct xp_port *xp)
 	int err = -EOPNOTSUPP;
 
 	if (xp->o.zc != XP_ZC_OFF) {
-		err = xp_open_sockets(xp, XDP_ZEROCOPY | wake);
+		err = xp_open_sockets_retry(xp, XDP_ZEROCOPY | wake);
 		if (!err) {
 			xp->zerocopy = true;
 			USNET_INFO("afxdp:%s: %u queue(s) from %u: zero-copy mode (the driver "
@@ -910,7 +928,7 @@ static int xp_bind_all(struct xp_port *xp)
 		    (err != -EOPNOTSUPP && err != -EINVAL && err != -EPROTONOSUPPORT))
 			return xp_socket_error(xp, xp->o.queue, -err);
 	}
-	err = xp_open_sockets(xp, XDP_COPY | wake);
+	err = xp_open_sockets_retry(xp, XDP_COPY | wake);
 	if (err)
 		return xp_socket_error(xp, xp->o.queue, -err);
 	why = xp->o.zc == XP_ZC_OFF ? "zc=off"

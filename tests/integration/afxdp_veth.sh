@@ -15,7 +15,9 @@
 #  5. prog=none with a program someone else loaded (xdp-loader, libxdp's
 #     own xsk program);
 #  6. bad input gets one clear line: no such interface, interface down, a
-#     queue the interface does not have, a busy queue, bad options, not root.
+#     queue the interface does not have, a busy queue, bad options, not root;
+#  7. the XDP program's verdict for crafted frames (afxdp_prog): what steer
+#     takes and what it leaves to the kernel, frame by frame.
 # Usage: afxdp_veth.sh BUILD_DIR     (exit 77 = skipped)
 set -u
 BUILD=${1:?usage: afxdp_veth.sh BUILD_DIR}
@@ -242,6 +244,13 @@ kill -TERM "$busypid"
 tv_wait "$busypid" 10
 xdp_attached "$NSB" "$B" && fail "a program is left after the busy test" ||
 	ok "no program left after the busy test"
+
+echo "== 7: the program's verdicts (BPF_PROG_TEST_RUN on crafted frames)"
+out=$(tv_x "$NSC" "$BUILD/tests/afxdp_prog" "$C1" 2>&1)
+status=$?
+echo "$out" | grep -v libbpf
+[ $status -eq 0 ] && ok "every steer/all verdict as expected" ||
+	fail "afxdp_prog: exit status $status"
 
 echo "afxdp_veth: $fails failed"
 [ $fails -eq 0 ]
