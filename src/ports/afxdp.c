@@ -155,7 +155,7 @@ static void xp_read_stats(struct xp_port *xp, uint16_t qi)
 {
 	struct xp_queue *q = &xp->q[qi];
 	struct usnet_queue_stats *st = &xp->port.stats[qi];
-	struct xdp_statistics now;
+	struct xdp_statistics now = {0}; /* kernels before 5.9 fill only three fields */
 	socklen_t len = sizeof(now);
 
 	q->rx_polls = 0;
@@ -1158,11 +1158,46 @@ static void xp_close(struct usnet_port *port)
 	xp_free(usnet_container_of(port, struct xp_port, port));
 }
 
+/* The port's shape from spec options and conf: queues, chunk and ring
+ * sizes, pool size, names. 0 or -EINVAL. */
+static int xp_configure(struct xp_port *xp, struct usnet_spec *spec,
+			const struct usnet_port_conf *conf)
+{
+	struct usnet_port_conf c = conf ? *conf : (struct usnet_port_conf){0};
+	int err = xp_parse_opts(spec, conf, &xp->o);
+
+	if (err)
+		return err;
+	/* queues= sets both directions; the pools come from the UMEM. */
+	c.rx_queues = c.tx_queues = (uint16_t)xp->o.queues;
+	c.pool_size = c.pool_size ? c.pool_size : XP_DFLT_POOL;
+	c.buf_size = 0;
+	xp->chunk = conf && conf->buf_size > 2048 - XP_PKT_HDR ? 4096 : 2048;
+	xp->ring_size = conf && conf->rx_ring_size ? conf->rx_ring_size : XP_DFLT_RING;
+	if (xp->ring_size & (xp->ring_size - 1))
+		return usnet_error(EINVAL,
+				   "afxdp:%s: rx_ring_size %u is not a power of two (AF_XDP "
+				   "rings are)",
+				   spec->name, xp->ring_size);
+	if (c.pool_size < xp->ring_size + USNET_MAX_BURST)
+		return usnet_error(EINVAL,
+				   "afxdp:%s: pool_size %u is too small for a fill ring of "
+				   "%u (needs at least %u)",
+				   spec->name, c.pool_size, xp->ring_size,
+				   xp->ring_size + USNET_MAX_BURST);
+	xp->port.ops = &usnet_afxdp_ops;
+	xp->port.conf = c;
+	xp->nsock = (uint16_t)xp->o.queues;
+	snprintf(xp->port.info.kind, sizeof(xp->port.info.kind), "%s", spec->kind);
+	snprintf(xp->port.info.name, sizeof(xp->port.info.name), "%s", spec->name);
+	xp->port.info.rx_queues = xp->port.info.tx_queues = xp->nsock;
+	return 0;
+}
+
 static int xp_open(struct usnet_port **out, struct usnet_spec *spec,
 		   const struct usnet_port_conf *conf)
 {
 	static bool print_set;
-	struct usnet_port_conf c = conf ? *conf : (struct usnet_port_conf){0};
 	struct xp_port *xp;
 	int err;
 
@@ -1179,39 +1214,16 @@ static int xp_open(struct usnet_port **out, struct usnet_spec *spec,
 	for (unsigned i = 0; i < USNET_MAX_QUEUES; i++)
 		xp->q[i].fd = -1;
 	memcpy(xp->ifname, spec->name, strlen(spec->name) + 1);
-	if ((err = xp_parse_opts(spec, conf, &xp->o)) != 0) {
+	if ((err = xp_configure(xp, spec, conf)) != 0) {
 		free(xp);
 		return err;
 	}
 	if (!print_set) {
+		/* libbpf's and libxdp's warnings into usnet's log, at info level. */
 		libxdp_set_print(xp_libxdp_print);
 		libbpf_set_print(xp_libbpf_print);
 		print_set = true;
 	}
-	/* queues= sets both directions; the pools come from the UMEM below. */
-	c.rx_queues = c.tx_queues = (uint16_t)xp->o.queues;
-	c.pool_size = c.pool_size ? c.pool_size : XP_DFLT_POOL;
-	c.buf_size = 0;
-	xp->chunk = conf && conf->buf_size > 2048 - XP_PKT_HDR ? 4096 : 2048;
-	xp->ring_size = conf && conf->rx_ring_size ? conf->rx_ring_size : XP_DFLT_RING;
-	if (xp->ring_size & (xp->ring_size - 1))
-		xp->ring_size = XP_DFLT_RING; /* the kernel wants powers of two */
-	if (c.pool_size < xp->ring_size + USNET_MAX_BURST) {
-		err = usnet_error(EINVAL,
-				  "afxdp:%s: pool_size %u is too small for a fill ring of "
-				  "%u (needs at least %u)",
-				  spec->name, c.pool_size, xp->ring_size,
-				  xp->ring_size + USNET_MAX_BURST);
-		free(xp);
-		return err;
-	}
-	xp->port.ops = &usnet_afxdp_ops;
-	xp->port.conf = c;
-	xp->nsock = (uint16_t)xp->o.queues;
-	snprintf(xp->port.info.kind, sizeof(xp->port.info.kind), "%s", spec->kind);
-	snprintf(xp->port.info.name, sizeof(xp->port.info.name), "%s", spec->name);
-	xp->port.info.rx_queues = xp->port.info.tx_queues = xp->nsock;
-
 	if ((err = xp_probe_if(xp)) != 0 || (err = xp_check_af_xdp(xp)) != 0)
 		goto err_free;
 	xp->max_frame = xp->port.info.mtu + (uint32_t)USNET_ETH_HLEN;
@@ -1225,7 +1237,7 @@ static int xp_open(struct usnet_port **out, struct usnet_spec *spec,
 	}
 	if ((err = xp_map_umem(xp)) != 0 || (err = xp_carve_pools(xp)) != 0)
 		goto err_free;
-	if (c.promisc && (err = xp_promisc(xp)) != 0)
+	if (xp->port.conf.promisc && (err = xp_promisc(xp)) != 0)
 		goto err_free;
 	if (xp->o.prog != XP_PROG_NONE) {
 		if ((err = xp_need_bpffs()) != 0 || (err = xp_attach_prog(xp)) != 0)

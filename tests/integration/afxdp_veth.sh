@@ -55,13 +55,15 @@ esac
 xdp_attached() { ip -n "$1" -d link show "$2" | grep -q 'prog/xdp'; }
 
 # xfer FROM_NS FROM_IF TO_NS TO_IF N SIZE [RATE]: pktgen -> sink, every check.
+# 20000 pps by default: the RX ring (2048) then holds 0.1 s, enough for a
+# sanitized sink on a loaded machine; speed is for bench/.
 xfer() {
 	local fns=$1 fif=$2 tns=$3 tif=$4 n=$5 size=$6 what="$2 -> $4, $5 x $6 B" status pid
 	tv_bg "$TMP/sink.json" "$TMP/sink.err" "$tns" "$T/usnet-sink" -p "afxdp:$tif,prog=all" \
 		-n "$n" --idle-timeout 3000 -t 60 --expect "$n" --json
 	pid=$TV_PID
 	tv_wait_line "$TMP/sink.err" "receiving on" || return
-	tv_x "$fns" "$T/usnet-pktgen" -p "afxdp:$fif,prog=all" -n "$n" -s "$size" -r "${7:-50000}" \
+	tv_x "$fns" "$T/usnet-pktgen" -p "afxdp:$fif,prog=all" -n "$n" -s "$size" -r "${7:-20000}" \
 		--json -q >"$TMP/pktgen.json" 2>"$TMP/pktgen.err"
 	status=$?
 	tv_sane "pktgen ($what)" $status "$TMP/pktgen.err"
@@ -190,7 +192,7 @@ else
 			-n 3000 --idle-timeout 3000 -t 60 --expect 3000 --json
 		local pid=$TV_PID
 		tv_wait_line "$TMP/sink.err" "receiving on" || return
-		tv_x "$NSA" "$T/usnet-pktgen" -p "afxdp:$A,prog=all" -n 3000 -r 50000 -q \
+		tv_x "$NSA" "$T/usnet-pktgen" -p "afxdp:$A,prog=all" -n 3000 -r 20000 -q \
 			>/dev/null 2>&1
 		tv_wait "$pid" 70
 		tv_json "prog=none: 3000 frames through xdp-loader's program" "$TMP/sink.json" \
