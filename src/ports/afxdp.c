@@ -124,6 +124,7 @@ struct xp_port {
 	size_t umem_len;
 	struct xsk_umem *umem;
 	bool zerocopy;
+	uint32_t fail_qid; /* the interface queue whose socket failed last */
 	/* the XDP program */
 	struct bpf_object *obj;
 	struct xdp_program *prog;
@@ -870,12 +871,14 @@ static int xp_open_sockets(struct xp_port *xp, uint16_t bind_flags)
 
 	if (err) {
 		xp->umem = NULL;
+		xp->fail_qid = xp->o.queue;
 		return err;
 	}
 	for (uint16_t i = 0; i < xp->nsock; i++) {
 		err = xp_create_socket(xp, i, bind_flags);
 		if (err) {
 			xp->q[i].xsk = NULL;
+			xp->fail_qid = xp->o.queue + i;
 			return err;
 		}
 		xp->q[i].fd = xsk_socket__fd(xp->q[i].xsk);
@@ -926,11 +929,11 @@ static int xp_bind_all(struct xp_port *xp)
 					   xp->ifname);
 		if (xp->o.zc == XP_ZC_ON ||
 		    (err != -EOPNOTSUPP && err != -EINVAL && err != -EPROTONOSUPPORT))
-			return xp_socket_error(xp, xp->o.queue, -err);
+			return xp_socket_error(xp, xp->fail_qid, -err);
 	}
 	err = xp_open_sockets_retry(xp, XDP_COPY | wake);
 	if (err)
-		return xp_socket_error(xp, xp->o.queue, -err);
+		return xp_socket_error(xp, xp->fail_qid, -err);
 	why = xp->o.zc == XP_ZC_OFF ? "zc=off"
 	      : xp->attach_mode == XDP_MODE_SKB
 		  ? "zero-copy refused: the program runs in generic (skb) mode"
