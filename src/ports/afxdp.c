@@ -1097,7 +1097,7 @@ out:
 
 /*
  * At close, with the program detached: take back the buffers the rings
- * still hold (unread RX, unused fill, finished TX), so that the pools are
+ * still hold (unread RX, unused fill, finished or never-taken TX), so that the pools are
  * whole when destroyed. Buffers the kernel took from the fill ring and has
  * not handed back are the UMEM's until the socket closes; the pool counts
  * them as missing.
@@ -1114,6 +1114,12 @@ static void xp_reclaim(struct xp_port *xp, uint16_t qi)
 			    xp_pkt_of(xp, xsk_ring_cons__rx_desc(&q->rx, idx + i)->addr));
 		xsk_ring_cons__release(&q->rx, n);
 	}
+	/* TX descriptors the kernel never took (the interface went down):
+	 * between its consumer and our producer. Acquire: pairs with the
+	 * release of the consumer index in the kernel's xskq_cons_release(). */
+	n = *q->tx.producer - __atomic_load_n(q->tx.consumer, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0, c = *q->tx.consumer; i < n && i < q->tx.size; i++)
+		usnet_pkt_free(xp_pkt_of(xp, xsk_ring_prod__tx_desc(&q->tx, c + i)->addr));
 	if (qi >= xp->port.info.rx_queues)
 		return;
 	/* Fill entries the kernel has not consumed: between its consumer and
@@ -1121,9 +1127,8 @@ static void xp_reclaim(struct xp_port *xp, uint16_t qi)
 	 * to the socket any more). Acquire: pairs with the release of the
 	 * consumer index in the kernel's xskq_cons_release(). */
 	n = *q->fill.producer - __atomic_load_n(q->fill.consumer, __ATOMIC_ACQUIRE);
-	for (uint32_t i = 0; i < n && i < q->fill.size; i++)
-		usnet_pkt_free(
-		    xp_pkt_of(xp, *xsk_ring_prod__fill_addr(&q->fill, *q->fill.consumer + i)));
+	for (uint32_t i = 0, c = *q->fill.consumer; i < n && i < q->fill.size; i++)
+		usnet_pkt_free(xp_pkt_of(xp, *xsk_ring_prod__fill_addr(&q->fill, c + i)));
 }
 
 static void xp_free(struct xp_port *xp)
