@@ -31,25 +31,25 @@ extern "C" {
 #endif
 
 #define USNET_MAX_QUEUES 16
-#define USNET_MAX_BURST	 256
+#define USNET_MAX_BURST 256
 
 struct usnet_port;
 
 struct usnet_port_conf {
-	uint16_t rx_queues;    /* 0: 1 */
-	uint16_t tx_queues;    /* 0: 1 */
-	uint16_t rx_ring_size; /* descriptors per RX queue; 0: the kind's default */
-	uint16_t tx_ring_size; /* descriptors per TX queue; 0: the kind's default */
-	uint32_t pool_size;    /* packets in each RX queue's pool; 0: the kind's default */
-	uint16_t buf_size;     /* data room per packet; 0: USNET_PKT_DATA_SIZE */
-	bool promisc;	       /* receive frames for any destination MAC */
+	uint16_t rx_queues;	/* 0: 1 */
+	uint16_t tx_queues;	/* 0: 1 */
+	uint16_t rx_ring_size;	/* descriptors per RX queue; 0: the kind's default */
+	uint16_t tx_ring_size;	/* descriptors per TX queue; 0: the kind's default */
+	uint32_t pool_size;	/* packets in each RX queue's pool; 0: the kind's default */
+	uint16_t buf_size;	/* data room per packet; 0: USNET_PKT_DATA_SIZE */
+	bool promisc;		/* receive frames for any destination MAC */
 };
 
 struct usnet_port_info {
-	char name[128]; /* NAME from the spec */
-	char kind[16];	/* KIND from the spec */
+	char name[128];		/* NAME from the spec */
+	char kind[16];		/* KIND from the spec */
 	uint8_t mac[6];
-	uint16_t mtu; /* largest L3 payload; frames are up to mtu + 14 bytes */
+	uint16_t mtu;		/* largest L3 payload; frames are up to mtu + 14 bytes */
 	uint16_t rx_queues;
 	uint16_t tx_queues;
 };

@@ -8,12 +8,12 @@
 
 #include "port_impl.h"
 
-extern const struct usnet_port_ops usnet_pci_ops;   /* src/ports/pci.c */
+extern const struct usnet_port_ops usnet_pci_ops; /* src/ports/pci.c */
 extern const struct usnet_port_ops usnet_memif_ops; /* src/ports/memif.c */
 
 static const struct usnet_port_ops *const kinds[] = {
-    &usnet_null_ops,  &usnet_loop_ops, &usnet_pair_ops, &usnet_afpacket_ops,
-    &usnet_afxdp_ops, &usnet_tap_ops,  &usnet_pci_ops,	&usnet_memif_ops,
+	&usnet_null_ops, &usnet_loop_ops, &usnet_pair_ops, &usnet_afpacket_ops, &usnet_afxdp_ops,
+	&usnet_tap_ops, &usnet_pci_ops, &usnet_memif_ops,
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -68,18 +68,17 @@ int usnet_spec_parse(struct usnet_spec *spec, const char *s)
 
 	memset(spec, 0, sizeof(*spec));
 	if (!s || !*s)
-		return usnet_error(EINVAL,
-				   "empty port spec: expected KIND:NAME, e.g. afpacket:eth0");
+		return usnet_error(EINVAL, "empty port spec: expected KIND:NAME, e.g. afpacket:eth0");
 	if (strlen(s) > 200)
 		return usnet_error(EINVAL, "spec '%.32s...' is longer than 200 characters", s);
 	for (p = s; *p; p++)
 		if (*p <= ' ' || *p == 0x7f)
-			return usnet_error(EINVAL,
-					   "spec '%s' contains a space or control character", s);
+			return usnet_error(EINVAL, "spec '%s' contains a space or control character",
+					   s);
 	colon = strchr(s, ':');
 	if (!colon)
-		return usnet_error(EINVAL,
-				   "spec '%s' has no kind: expected KIND:NAME, e.g. tap:usnet0", s);
+		return usnet_error(EINVAL, "spec '%s' has no kind: expected KIND:NAME, e.g. tap:usnet0",
+				   s);
 	if (colon == s || !copy_bounded(spec->kind, sizeof(spec->kind), s, (size_t)(colon - s)))
 		return usnet_error(EINVAL, "spec '%s': bad kind '%.*s'", s, (int)(colon - s), s);
 
@@ -311,7 +310,7 @@ int usnet_port_link(struct usnet_port *port, struct usnet_link *link)
 int usnet_port_stats(const struct usnet_port *port, int queue, struct usnet_queue_stats *st)
 {
 	uint16_t nq = port->info.rx_queues > port->info.tx_queues ? port->info.rx_queues
-								  : port->info.tx_queues;
+								   : port->info.tx_queues;
 
 	if (queue >= (int)nq)
 		return -EINVAL;
@@ -368,9 +367,9 @@ int usnet_port_setup(struct usnet_port *port, const struct usnet_port_ops *ops,
 	for (uint16_t q = 0; q < c->rx_queues; q++) {
 		char name[32];
 		struct usnet_pool_conf pc = {
-		    .count = c->pool_size,
-		    .data_size = c->buf_size,
-		    .name = name,
+			.count = c->pool_size,
+			.data_size = c->buf_size,
+			.name = name,
 		};
 
 		snprintf(name, sizeof(name), "%s-rx%u", spec->kind, q);
