@@ -131,6 +131,7 @@ struct xp_port {
 	enum xdp_attach_mode attach_mode;
 	bool attached;
 	int promisc_fd;	 /* AF_PACKET socket holding a PACKET_MR_PROMISC membership */
+	int ctl_fd;	 /* AF_INET datagram socket for interface ioctls */
 	int xsks_map_fd; /* ours, or (prog=none) the one on the interface */
 	int macs_fd;
 	int cfg_fd;
@@ -397,7 +398,7 @@ static int xp_link(struct usnet_port *port, struct usnet_link *link)
 	struct ethtool_value ev = {.cmd = ETHTOOL_GLINK};
 	struct ethtool_cmd ecmd = {.cmd = ETHTOOL_GSET};
 	struct ifreq ifr;
-	int fd = xp->q[0].fd;
+	int fd = xp->ctl_fd; /* an AF_XDP socket takes no interface ioctls */
 
 	link->up = false;
 	link->speed_mbps = 0;
@@ -408,7 +409,7 @@ static int xp_link(struct usnet_port *port, struct usnet_link *link)
 	ifr.ifr_data = (char *)&ev;
 	link->up = ioctl(fd, SIOCETHTOOL, &ifr) == 0 ? ev.data != 0 : true;
 	ifr.ifr_data = (char *)&ecmd;
-	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0) {
+	if (link->up && ioctl(fd, SIOCETHTOOL, &ifr) == 0) {
 		uint32_t speed = ethtool_cmd_speed(&ecmd);
 
 		if (speed != (uint32_t)SPEED_UNKNOWN && speed)
@@ -1053,12 +1054,13 @@ static int xp_parse_opts(struct usnet_spec *spec, const struct usnet_port_conf *
 	return 0;
 }
 
-/* The interface: exists, is Ethernet and up; its index, MAC and MTU. */
+/* The interface: exists, is Ethernet and up; its index, MAC and MTU. The
+ * socket for the ioctls stays open for usnet_port_link() (xp->ctl_fd). */
 static int xp_probe_if(struct xp_port *xp)
 {
 	const char *ifname = xp->ifname;
 	struct ifreq ifr;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
+	int fd = xp->ctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
 
 	if (fd < 0)
 		return usnet_error(errno, "afxdp: socket(AF_INET): %s", strerror(errno));
@@ -1091,7 +1093,6 @@ static int xp_probe_if(struct xp_port *xp)
 	if (err)
 		err = usnet_error(-err, "afxdp:%s: interface ioctl: %s", ifname, strerror(-err));
 out:
-	close(fd);
 	return err;
 }
 
@@ -1149,6 +1150,8 @@ static void xp_free(struct xp_port *xp)
 		close(xp->xsks_map_fd);
 	if (xp->promisc_fd >= 0)
 		close(xp->promisc_fd);
+	if (xp->ctl_fd >= 0)
+		close(xp->ctl_fd);
 	for (uint16_t i = 0; i < USNET_MAX_QUEUES; i++)
 		if (xp->q[i].xsk)
 			xp_reclaim(xp, i);
@@ -1218,7 +1221,7 @@ static int xp_open(struct usnet_port **out, struct usnet_spec *spec,
 	xp = calloc(1, sizeof(*xp));
 	if (!xp)
 		return usnet_error(ENOMEM, "afxdp: out of memory");
-	xp->xsks_map_fd = xp->macs_fd = xp->cfg_fd = xp->promisc_fd = -1;
+	xp->xsks_map_fd = xp->macs_fd = xp->cfg_fd = xp->promisc_fd = xp->ctl_fd = -1;
 	for (unsigned i = 0; i < USNET_MAX_QUEUES; i++)
 		xp->q[i].fd = -1;
 	memcpy(xp->ifname, spec->name, strlen(spec->name) + 1);

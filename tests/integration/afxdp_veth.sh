@@ -204,7 +204,12 @@ else
 	tv_x "$NSB" xdp-loader unload "$B" --all >/dev/null 2>&1
 fi
 
-echo "== 6: clear errors"
+echo "== 6: link state, clear errors"
+# usnet_port_link(): up while the veth is up (an AF_XDP socket takes no
+# interface ioctls: the port keeps an AF_INET socket for them).
+out=$(tv_x "$NSB" "$BUILD/tests/port_roundtrip" open "afxdp:$B,prog=all" 2>&1)
+grep -q "^link up" <<<"$out" && ok "link: $(grep '^link' <<<"$out")" ||
+	fail "link of an up veth: $(grep -v libbpf <<<"$out")"
 # expect_err WHAT NS SPEC TEXT [RUNAS]: the open fails with TEXT in its line.
 expect_err() {
 	local what=$1 ns=$2 spec=$3 text=$4 out
