@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The afxdp: port on veth pairs between namespaces this test creates:
 #  1. usnet-pktgen -> usnet-sink, exact counts and sequence checks, both
-#     directions, 60 and 1514 bytes (prog=all);
+#     directions, 60 and 1514 bytes (prog=all); busy_poll with need_wakeup
+#     off; zc=off on the second queue;
 #  2. two queues of one port (one UMEM, a socket per queue): what is sent on
 #     TX queue q arrives on RX queue q of the peer, and comes back from the
 #     buffer it arrived in (afxdp_queues);
@@ -54,16 +55,18 @@ esac
 
 xdp_attached() { ip -n "$1" -d link show "$2" | grep -q 'prog/xdp'; }
 
-# xfer FROM_NS FROM_IF TO_NS TO_IF N SIZE [RATE]: pktgen -> sink, every check.
+# xfer FROM_NS FROM_IF TO_NS TO_IF N SIZE [RATE [OPTS]]: pktgen -> sink, every
+# check; OPTS (",k=v...") go on both ports' specs.
 # 20000 pps by default: the RX ring (2048) then holds 0.1 s, enough for a
 # sanitized sink on a loaded machine; speed is for bench/.
 xfer() {
-	local fns=$1 fif=$2 tns=$3 tif=$4 n=$5 size=$6 what="$2 -> $4, $5 x $6 B" status pid
-	tv_bg "$TMP/sink.json" "$TMP/sink.err" "$tns" "$T/usnet-sink" -p "afxdp:$tif,prog=all" \
+	local fns=$1 fif=$2 tns=$3 tif=$4 n=$5 size=$6 opts=${8:-} status pid
+	local what="$2 -> $4, $5 x $6 B${8:+, $8}"
+	tv_bg "$TMP/sink.json" "$TMP/sink.err" "$tns" "$T/usnet-sink" -p "afxdp:$tif,prog=all$opts" \
 		-n "$n" --idle-timeout 3000 -t 60 --expect "$n" --json
 	pid=$TV_PID
 	tv_wait_line "$TMP/sink.err" "receiving on" || return
-	tv_x "$fns" "$T/usnet-pktgen" -p "afxdp:$fif,prog=all" -n "$n" -s "$size" -r "${7:-20000}" \
+	tv_x "$fns" "$T/usnet-pktgen" -p "afxdp:$fif,prog=all$opts" -n "$n" -s "$size" -r "${7:-20000}" \
 		--json -q >"$TMP/pktgen.json" 2>"$TMP/pktgen.err"
 	status=$?
 	tv_sane "pktgen ($what)" $status "$TMP/pktgen.err"
@@ -86,6 +89,8 @@ echo "== 1: pktgen -> sink, both directions"
 xfer "$NSA" "$A" "$NSB" "$B" 20000 60
 xfer "$NSB" "$B" "$NSA" "$A" 20000 60
 xfer "$NSA" "$A" "$NSB" "$B" 5000 1514 20000
+xfer "$NSA" "$A" "$NSB" "$B" 5000 60 20000 ",busy_poll=20,need_wakeup=off"
+xfer "$NSA" "$A" "$NSB" "$B" 5000 60 20000 ",zc=off,queue=1"
 grep -h "afxdp:.*mode" "$TMP/sink.err" | head -2
 
 echo "== 2: two queues on one UMEM"
