@@ -24,11 +24,13 @@ demo: all
 	scripts/demo.sh $(BUILD)
 
 # The Release build is compiled too: -O2/-O3 finds warnings (-Werror) that
-# the Debug build cannot, and `make demo` uses it.
+# the Debug build cannot, and `make demo` uses it. The test build insists on
+# the afxdp: kind (USNET_AFXDP=ON): without libxdp it fails instead of
+# leaving the afxdp tests out.
 test: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
-	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUSNET_SANITIZE=ON
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUSNET_SANITIZE=ON -DUSNET_AFXDP=ON
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	scripts/run-tests.sh $(TEST_BUILD)
 

@@ -73,6 +73,10 @@ echo "######## bench/afpacket_vs_testpmd.sh"
 bash "$HERE/afpacket_vs_testpmd.sh" "$BUILD" | tee "$OUT/afpacket.log"
 af_rc=${PIPESTATUS[0]}
 echo
+echo "######## bench/afxdp_vs_testpmd.sh"
+bash "$HERE/afxdp_vs_testpmd.sh" "$BUILD" | tee "$OUT/afxdp.log"
+ax_rc=${PIPESTATUS[0]}
+echo
 
 row() { printf "| %-50s | %12s | %10s | %10s |\n" "$@"; }
 nrow() { # label tag
@@ -96,4 +100,15 @@ if [[ $af_rc == 0 ]]; then
 else
 	row "afpacket veth TX 60 B" "skipped" - -
 	grep -m1 "^SKIP" "$OUT/afpacket.log" || true
+fi
+if [[ $ax_rc == 0 ]]; then
+	for d in tx rx; do
+		row "afxdp veth ${d^^} 60 B: Mpps per CPU-second" \
+			"$(res "$OUT/afxdp.log" afxdp_${d}_mpps_per_cpu afxdp)" \
+			"$(res "$OUT/afxdp.log" afxdp_${d}_mpps_per_cpu dpdk)" \
+			"$(res "$OUT/afxdp.log" afxdp_${d}_mpps_per_cpu ratio_dpdk)"
+	done
+else
+	row "afxdp veth 60 B" "skipped" - -
+	grep -m1 "^SKIP" "$OUT/afxdp.log" || true
 fi

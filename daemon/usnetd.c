@@ -742,6 +742,11 @@ static int setup(struct usnetd *d)
 		for (unsigned k = 0; k < d->nup; k++)
 			if (!strcmp(d->up[k].conf->name, fc->uplink))
 				f->uplink = &d->up[k];
+		/* An uplink that filters by MAC (afxdp: prog=steer) must take
+		 * frames for this client; the host keeps the rest. */
+		if (f->uplink && usnet_port_steer_mac(f->uplink->port, fc->mac))
+			return usnet_error(EINVAL, "interface %u: uplink %s: %s", fc->id,
+					   f->uplink->conf->name, usnet_last_error());
 		d->swp[i].mac = usnetd_mac_key(fc->mac);
 		d->swp[i].segment = f->uplink ? (int)f->uplink->idx : -1;
 		d->swp[i].any_src_mac = fc->any_src_mac;

@@ -131,6 +131,16 @@ struct usnet_pool_stats {
  * (USNET_DMA_PAGES=4k in the environment forces 4 KiB pages); its length is
  * always a whole number of its pages, so it can be IOMMU-mapped as is. */
 int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *conf);
+/*
+ * A pool inside memory the caller maps and keeps (an AF_XDP UMEM shared by
+ * several pools): len bytes at mem, 64-byte aligned, at least
+ * usnet_pool_mem_size(conf). Buffers never straddle a 2 MiB boundary of mem.
+ * usnet_pool_destroy() leaves the memory alone. 0 or -errno.
+ */
+int usnet_pool_create_in(struct usnet_pool **out, const struct usnet_pool_conf *conf, void *mem,
+			 size_t len);
+/* The bytes usnet_pool_create_in() needs for conf; 0 if conf is invalid. */
+size_t usnet_pool_mem_size(const struct usnet_pool_conf *conf);
 /* All packets should be back; a pool destroyed with packets out logs a warning. */
 void usnet_pool_destroy(struct usnet_pool *pool);
 

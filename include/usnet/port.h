@@ -10,7 +10,9 @@
  *
  * Spec strings are "KIND:NAME[,KEY=VALUE...]". NAME may contain ':' (PCI
  * addresses do); options may also follow NAME after ':' when they contain
- * '=' ("afxdp:veth0:queue=0"). docs/ports.md lists the kinds and options.
+ * '=' ("afxdp:veth0:queue=0"). Kinds: null, loop, pair, afpacket, afxdp
+ * (AF_XDP through libxdp; "not built in" without it), tap, pci, memif;
+ * docs/ports.md lists them and their options.
  *
  * Burst calls never fail: they return counts, and problems are counted in
  * the per-queue statistics. A port's queues are single-threaded: one thread
@@ -103,6 +105,14 @@ const struct usnet_port_info *usnet_port_info(const struct usnet_port *port);
 int usnet_port_link(struct usnet_port *port, struct usnet_link *link);
 /* queue < 0: the sum over all queues. 0 or -EINVAL. */
 int usnet_port_stats(const struct usnet_port *port, int queue, struct usnet_queue_stats *st);
+
+/*
+ * Ask the port to receive frames for destination MAC `mac` too. Only kinds
+ * that filter frames by MAC need it (afxdp with prog=steer: the MAC joins
+ * the set its XDP program redirects to usnet); for the others, which see
+ * every frame of the interface, it does nothing. 0 or -errno.
+ */
+int usnet_port_steer_mac(struct usnet_port *port, const uint8_t mac[6]);
 
 /* The kinds this build knows, for --help texts: calls fn once per kind. */
 void usnet_port_kinds(void (*fn)(void *ctx, const char *kind, const char *usage), void *ctx);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@ struct usnet_pool {
 	uint8_t *base;	   /* first buffer */
 	size_t region_len; /* bytes mapped at base, a multiple of page_size */
 	size_t page_size;  /* of the backing: HUGE_PAGE or SMALL_PAGE */
+	bool own_region;   /* mapped by usnet_pool_create(), unmapped by destroy */
 	uint32_t chunk;	   /* buffers are laid out per chunk; none straddles one */
 	uint32_t stride;   /* bytes from one buffer to the next within a chunk */
 	uint32_t per_page; /* buffers per chunk */
@@ -109,51 +112,113 @@ static struct usnet_pkt *buffer(const struct usnet_pool *pool, uint32_t i)
 	return (struct usnet_pkt *)(pool->base + off);
 }
 
-int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *conf)
+/*
+ * Check conf; fill in the layout fields of a zeroed pool as for memory laid
+ * out in 2 MiB chunks (map_region() may lay it out again for the pages it
+ * gets); *len: the bytes that layout needs.
+ */
+static int pool_layout(struct usnet_pool *pool, const struct usnet_pool_conf *conf, size_t *len)
 {
-	struct usnet_pool *pool;
 	uint32_t data_size = conf->data_size ? conf->data_size : USNET_PKT_DATA_SIZE;
 	uint32_t headroom = conf->headroom ? conf->headroom : USNET_PKT_HEADROOM;
-	int err;
 
 	if (conf->count == 0 || conf->count > (1u << 24))
 		return usnet_error(EINVAL, "pool size %u is out of range [1, 2^24]", conf->count);
 	if (data_size < 64 || headroom >= data_size)
 		return usnet_error(EINVAL, "pool data size %u / headroom %u is invalid", data_size,
 				   headroom);
-	pool = calloc(1, sizeof(*pool));
-	if (!pool)
-		return usnet_error(ENOMEM, "no memory for a pool");
-	pool->free = calloc(conf->count, sizeof(pool->free[0]));
-	if (!pool->free)
-		goto err_free_pool;
 	pool->stride = (uint32_t)((sizeof(struct usnet_pkt) + data_size + 63) & ~63u);
+	pool->chunk = HUGE_PAGE;
+	pool->per_page = HUGE_PAGE / pool->stride;
 	pool->count = conf->count;
 	pool->data_size = (uint16_t)data_size;
 	pool->headroom = (uint16_t)headroom;
 	snprintf(pool->name, sizeof(pool->name), "%s", conf->name ? conf->name : "pool");
-	err = map_region(pool, conf->flags);
-	if (err)
-		goto err_free_stack;
+	*len = layout_len(pool->count, pool->chunk, pool->per_page, pool->stride);
+	return 0;
+}
+
+size_t usnet_pool_mem_size(const struct usnet_pool_conf *conf)
+{
+	struct usnet_pool layout = {0};
+	size_t len = 0;
+
+	return pool_layout(&layout, conf, &len) ? 0 : len;
+}
+
+/* The stack of free buffers and the buffer headers of a pool whose layout
+ * and base are set. */
+static int pool_init(struct usnet_pool *pool)
+{
+	pool->free = calloc(pool->count, sizeof(pool->free[0]));
+	if (!pool->free)
+		return usnet_error(ENOMEM, "no memory for a pool of %u buffers", pool->count);
 	/* Push in reverse so the first allocations come from the region's start. */
-	for (uint32_t i = conf->count; i-- > 0;) {
+	for (uint32_t i = pool->count; i-- > 0;) {
 		struct usnet_pkt *p = buffer(pool, i);
 
 		p->pool = pool;
-		p->room = (uint16_t)data_size;
+		p->room = pool->data_size;
 		pool->free[pool->nfree++] = p;
+	}
+	return 0;
+}
+
+int usnet_pool_create(struct usnet_pool **out, const struct usnet_pool_conf *conf)
+{
+	struct usnet_pool *pool;
+	size_t len = 0;
+	int err;
+
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return usnet_error(ENOMEM, "no memory for a pool");
+	err = pool_layout(pool, conf, &len);
+	if (!err)
+		err = map_region(pool, conf->flags);
+	if (err) {
+		free(pool);
+		return err;
+	}
+	pool->own_region = true;
+	err = pool_init(pool);
+	if (err) {
+		munmap(pool->base, pool->region_len);
+		free(pool);
+		return err;
 	}
 	*out = pool;
 	return 0;
+}
 
-err_free_stack:
-	free(pool->free);
-	free(pool);
-	return err;
-err_free_pool:
-	free(pool);
-	return usnet_error(ENOMEM, "no memory for a pool of %u buffers of %u bytes", conf->count,
-			   data_size);
+int usnet_pool_create_in(struct usnet_pool **out, const struct usnet_pool_conf *conf, void *mem,
+			 size_t len)
+{
+	struct usnet_pool *pool;
+	size_t need = 0;
+	int err;
+
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return usnet_error(ENOMEM, "no memory for a pool");
+	err = pool_layout(pool, conf, &need);
+	if (!err && (len < need || (uintptr_t)mem % 64))
+		err =
+		    usnet_error(EINVAL, "pool memory: %zu bytes at %p, needs %zu, 64-byte aligned",
+				len, mem, need);
+	if (!err) {
+		pool->base = mem;
+		pool->region_len = need;
+		/* The caller's pages are of unknown size: promise only the smallest. */
+		pool->page_size = SMALL_PAGE;
+		err = pool_init(pool);
+	}
+	if (err) {
+		free(pool);
+		return err;
+	}
+	*out = pool;
+	return 0;
 }
 
 void usnet_pool_destroy(struct usnet_pool *pool)
@@ -163,7 +228,8 @@ void usnet_pool_destroy(struct usnet_pool *pool)
 	if (pool->nfree != pool->count)
 		USNET_WARN("pool %s destroyed with %u of %u packets still in use", pool->name,
 			   pool->count - pool->nfree, pool->count);
-	munmap(pool->base, pool->region_len);
+	if (pool->own_region)
+		munmap(pool->base, pool->region_len);
 	free(pool->free);
 	free(pool);
 }

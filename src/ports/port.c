@@ -12,8 +12,8 @@ extern const struct usnet_port_ops usnet_pci_ops;   /* src/drivers/registry.c */
 extern const struct usnet_port_ops usnet_memif_ops; /* src/ports/memif.c */
 
 static const struct usnet_port_ops *const kinds[] = {
-	&usnet_null_ops, &usnet_loop_ops, &usnet_pair_ops, &usnet_afpacket_ops, &usnet_tap_ops,
-	&usnet_pci_ops, &usnet_memif_ops,
+	&usnet_null_ops, &usnet_loop_ops, &usnet_pair_ops, &usnet_afpacket_ops, &usnet_afxdp_ops,
+	&usnet_tap_ops, &usnet_pci_ops, &usnet_memif_ops,
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -314,6 +314,8 @@ int usnet_port_stats(const struct usnet_port *port, int queue, struct usnet_queu
 
 	if (queue >= (int)nq)
 		return -EINVAL;
+	if (port->ops->stats_sync)
+		port->ops->stats_sync(port);
 	if (queue >= 0) {
 		*st = port->stats[queue];
 		return 0;
@@ -333,6 +335,11 @@ int usnet_port_stats(const struct usnet_port *port, int queue, struct usnet_queu
 		st->tx_errors += s->tx_errors;
 	}
 	return 0;
+}
+
+int usnet_port_steer_mac(struct usnet_port *port, const uint8_t mac[6])
+{
+	return port->ops->steer_mac ? port->ops->steer_mac(port, mac) : 0;
 }
 
 int usnet_port_setup(struct usnet_port *port, const struct usnet_port_ops *ops,

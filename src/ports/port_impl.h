@@ -53,6 +53,12 @@ struct usnet_port_ops {
 	bool (*arm)(struct usnet_port *port, uint16_t queue);
 	/* Optional: default reports the link up, speed unknown. */
 	int (*link)(struct usnet_port *port, struct usnet_link *link);
+	/* Optional: bring port->stats up to date with counters the kernel
+	 * keeps (called by usnet_port_stats()). */
+	void (*stats_sync)(const struct usnet_port *port);
+	/* Optional: also receive frames for this destination MAC (a kind that
+	 * filters by MAC, afxdp prog=steer). Kinds without it see every frame. */
+	int (*steer_mac)(struct usnet_port *port, const uint8_t mac[6]);
 };
 
 /* Embedded first in every kind's own port struct. */
@@ -84,5 +90,6 @@ extern const struct usnet_port_ops usnet_pair_ops;
 extern const struct usnet_port_ops usnet_loop_ops;
 extern const struct usnet_port_ops usnet_afpacket_ops;
 extern const struct usnet_port_ops usnet_tap_ops;
+extern const struct usnet_port_ops usnet_afxdp_ops; /* afxdp.c, or afxdp_stub.c without libxdp */
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <usnet/log.h>
 #include <usnet/pkt.h>
@@ -195,8 +196,51 @@ static void test_small_pages(void)
 	unsetenv("USNET_DMA_PAGES");
 }
 
+/* Two pools side by side in one caller-owned region (afxdp's UMEM): each
+ * stays inside its own part, a 2048-byte stride packs buffers exactly,
+ * and destroying the pools leaves the memory mapped and untouched. */
+static void test_create_in(void)
+{
+	struct usnet_pool_conf conf = {.count = 1500, .data_size = 2048 - 64, .name = "in"};
+	size_t need = usnet_pool_mem_size(&conf), bad_need;
+	struct usnet_pool_conf bad = {.count = 0};
+	struct usnet_pool *a = NULL, *b = NULL;
+	struct usnet_pkt *pkts[1500];
+	uint8_t *mem;
+
+	/* 1500 x 2048 bytes: the first 2 MiB chunk holds exactly 1024. */
+	CHECK_EQ(need, (size_t)1500 * 2048);
+	bad_need = usnet_pool_mem_size(&bad);
+	CHECK_EQ(bad_need, 0);
+	mem = mmap(NULL, 2 * need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(mem != MAP_FAILED);
+	if (mem == MAP_FAILED)
+		return;
+	CHECK_EQ(usnet_pool_create_in(&a, &conf, mem, need - 1), -EINVAL);
+	CHECK_EQ(usnet_pool_create_in(&a, &conf, mem + 8, need), -EINVAL);
+	CHECK_EQ(usnet_pool_create_in(&a, &conf, mem, need), 0);
+	CHECK_EQ(usnet_pool_create_in(&b, &conf, mem + need, need), 0);
+	CHECK_EQ(usnet_pool_alloc_bulk(a, pkts, 1500), 1500);
+	for (int i = 0; i < 1500; i++) {
+		size_t off = (size_t)((uint8_t *)pkts[i] - mem);
+
+		CHECK(off < need && off % 2048 == 0);
+		CHECK(usnet_pool_owns(a, pkts[i]) && !usnet_pool_owns(b, pkts[i]));
+	}
+	usnet_pkt_free_bulk(pkts, 1500);
+	CHECK_EQ(usnet_pool_alloc_bulk(b, pkts, 1), 1); /* the region's first buffer */
+	CHECK((uint8_t *)pkts[0] >= mem + need && (uint8_t *)pkts[0] < mem + 2 * need);
+	memset(pkts[0]->data, 0xab, pkts[0]->room);
+	usnet_pkt_free(pkts[0]);
+	usnet_pool_destroy(a);
+	usnet_pool_destroy(b);
+	CHECK_EQ(mem[need + 64], 0xab); /* b's first buffer: still mapped, still written */
+	munmap(mem, 2 * need);
+}
+
 int main(void)
 {
+	test_create_in();
 	test_layout();
 	test_small_pages();
 	test_exhaustion_and_refill();
