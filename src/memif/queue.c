@@ -207,6 +207,36 @@ static uint8_t *client_buf(const struct usnet_memif_conn *c, const struct usnet_
 	return c->region[0].addr + r->buf_off + (size_t)(slot & r->mask) * c->buf_size;
 }
 
+/*
+ * Start the cache misses of a burst of k slots from `slot` together: the
+ * descriptors (four to a line) and, where we know them without reading a
+ * descriptor (the client's own buffers), the first line of each buffer.
+ * The peer wrote them on the other core (RX) or read them there (TX: write
+ * intent), so each is a cross-core transfer; issued together they overlap
+ * instead of one waiting for the other (bench/README.md, "cache lines
+ * per frame"). Only hints: nothing read here is used.
+ */
+static void prefetch_burst(const struct usnet_memif_conn *c, const struct usnet_memif_ring *r,
+			   uint16_t slot, uint16_t k, bool write)
+{
+	const struct memif_desc *desc = r->ring->desc;
+
+	for (uint16_t i = 0; i < k; i = (uint16_t)(i + 4)) {
+		if (write)
+			__builtin_prefetch(&desc[(uint16_t)(slot + i) & r->mask], 1, 3);
+		else
+			__builtin_prefetch(&desc[(uint16_t)(slot + i) & r->mask], 0, 3);
+	}
+	if (c->role != USNET_MEMIF_CLIENT)
+		return;
+	for (uint16_t i = 0; i < k; i++) {
+		if (write)
+			__builtin_prefetch(client_buf(c, r, (uint16_t)(slot + i)), 1, 3);
+		else
+			__builtin_prefetch(client_buf(c, r, (uint16_t)(slot + i)), 0, 3);
+	}
+}
+
 /* Client: offer every slot we have consumed back to the server as an empty buffer. */
 static void client_refill(const struct usnet_memif_conn *c, struct usnet_memif_ring *r)
 {
@@ -227,148 +257,12 @@ static void client_refill(const struct usnet_memif_conn *c, struct usnet_memif_r
 	atomic_store_explicit(&r->ring->head, head, memory_order_release);
 }
 
-/*
- * Receiving is two passes over a burst. The scan reads and checks every
- * descriptor once, notes where each frame's bytes are (struct rx_seg) and
- * prefetches them; the copy then moves the bytes. The peer wrote those
- * descriptors and buffers on the other core: issued together, their cache
- * misses overlap instead of one frame's data miss waiting for the next
- * frame's descriptor (bench/README.md, "cache lines per frame").
- */
-#define RX_BURST 64  /* frames per call at most */
-#define RX_SEGS	 256 /* buffers per call; a frame chained over more is dropped */
-#define LINE	 64u
-
-struct rx_seg {
-	const uint8_t *src; /* in a checked region */
-	uint32_t len;
-};
-
-struct rx_scan {
-	unsigned nfr;		    /* frames complete in the ring, scanned */
-	uint16_t end;		    /* the slot after the last of them */
-	uint16_t nseg[RX_BURST];    /* frame i's segments; 0: longer than a packet, dropped */
-	struct rx_seg seg[RX_SEGS]; /* all frames' segments, in order */
-};
-
-/* Lines 2..4 of a longer buffer; the hardware streams the rest. */
-static void prefetch_rest(const uint8_t *p, uint32_t len)
-{
-	uint32_t n = len < 4 * LINE ? len : 4 * LINE;
-
-	for (uint32_t off = LINE; off < n; off += LINE)
-		__builtin_prefetch(p + off, 0, 3);
-}
-
-/*
- * Pass 1: up to `want` frames that fit (and any that do not, in between)
- * from slot r->last on. Each descriptor is read once (desc_read) and
- * checked before anything is derived from it. Stops at a fault (c->fault
- * set), an unfinished chain (r->stall set), or a full segment table.
- */
-static void rx_scan(struct usnet_memif_conn *c, struct usnet_memif_ring *r, uint16_t peer,
-		    unsigned avail, unsigned want, uint64_t room, struct rx_scan *s)
-{
-	const bool client = c->role == USNET_MEMIF_CLIENT;
-	const struct memif_desc *desc = r->ring->desc;
-	const unsigned mask = r->mask, size = r->size;
-	unsigned slot = r->last, nfr = 0, nfit = 0, nseg = 0;
-
-	/* The descriptors of a burst: four to a line, fetched together. */
-	for (unsigned i = 0; i < avail && i < want; i += 4)
-		__builtin_prefetch(&desc[(slot + i) & mask], 0, 3);
-	while (avail && nfit < want && nfr < RX_BURST) {
-		uint64_t bytes = 0; /* 64-bit: peer lengths add up */
-		unsigned used = 0, seg0 = nseg;
-		bool fits = true;
-		struct memif_desc d;
-
-		do {
-			const uint8_t *src;
-
-			if (used == size) {
-				/* Every slot holds this chain and the last still says NEXT:
-				 * it can never end. */
-				fault(c, "Descriptor chain longer than the ring");
-				goto done;
-			}
-			if (used == avail) {
-				/* The rest of the chain is not published yet. Peers publish
-				 * whole frames, so this is rare: remember it, and look again
-				 * only when the peer's index moves (see usnet_memif_arm()).
-				 * Longer already than the largest frame we take, it could
-				 * never end in one: a violation. */
-				if (bytes > room)
-					fault(c, "Unfinished descriptor chain longer than a frame");
-				r->stall = true;
-				r->stalled = peer;
-				goto done;
-			}
-			d = desc_read(&desc[(slot + used) & mask]);
-			bytes += d.length;
-			if (client) {
-				if (d.length > c->buf_size) {
-					fault(c, "Descriptor longer than its buffer");
-					goto done;
-				}
-				src = client_buf(c, r, (uint16_t)(slot + used));
-			} else {
-				const char *bad =
-				    usnet_memif_check_buffer(c, d.region, d.offset, d.length);
-				if (bad) {
-					fault(c, bad);
-					goto done;
-				}
-				src = c->region[d.region].addr + d.offset;
-			}
-			used++;
-			if (!fits || bytes > room) {
-				fits = false; /* longer than a packet: consumed, dropped */
-			} else if (nseg < RX_SEGS) {
-				s->seg[nseg++] = (struct rx_seg){src, d.length};
-				__builtin_prefetch(src, 0, 3);
-				if (d.length > LINE)
-					prefetch_rest(src, d.length);
-			} else if (nfr) {
-				goto done; /* the table is full: this frame starts the next burst */
-			} else {
-				fits = false; /* chained over more than RX_SEGS buffers: dropped */
-			}
-		} while (d.flags & MEMIF_DESC_FLAG_NEXT);
-		if (!fits)
-			nseg = seg0;
-		s->nseg[nfr++] = (uint16_t)(nseg - seg0);
-		nfit += fits;
-		slot += used;
-		avail -= used;
-	}
-done:
-	s->nfr = nfr;
-	s->end = (uint16_t)slot;
-}
-
-/* Pass 2: the segments of one frame into the empty packet p (room checked by the scan). */
-static inline __attribute__((always_inline)) void rx_copy(struct usnet_pkt *p,
-							   const struct rx_seg *g, unsigned n)
-{
-	uint8_t *dst = usnet_pkt_data(p);
-	uint32_t len = g->len;
-
-	memcpy(dst, g->src, len);
-	for (unsigned i = 1; i < n; i++) { /* a chain */
-		memcpy(dst + len, g[i].src, g[i].len);
-		len += g[i].len;
-	}
-	p->len = (uint16_t)len;
-}
-
 uint16_t usnet_memif_rx(struct usnet_memif_conn *c, uint16_t q, struct usnet_pool *pool,
 			struct usnet_pkt **pkts, uint16_t n, struct usnet_queue_stats *st)
 {
 	bool client = c->role == USNET_MEMIF_CLIENT;
 	struct usnet_memif_ring *r;
 	struct memif_ring *ring;
-	struct rx_scan s;
 	uint16_t peer, avail, limit, slot, got = 0, have;
 
 	if (q >= USNET_MEMIF_MAX_RINGS)
@@ -392,22 +286,70 @@ uint16_t usnet_memif_rx(struct usnet_memif_conn *c, uint16_t q, struct usnet_poo
 	if (r->stall && peer == r->stalled)
 		goto out; /* the unfinished chain at `last` has not grown since we looked */
 	r->stall = false;
-	if (n > RX_BURST)
-		n = RX_BURST;
+	slot = r->last;
+	prefetch_burst(c, r, slot, avail < n ? avail : n, false);
 	have = avail ? (uint16_t)usnet_pool_alloc_bulk(pool, pkts, avail < n ? avail : n) : 0;
-	s.nfr = 0;
-	s.end = r->last;
-	if (have) /* every packet of a pool has the same room */
-		rx_scan(c, r, peer, avail, have, usnet_pkt_tailroom(pkts[0]), &s);
-	slot = s.end;
-	for (unsigned i = 0, done = 0; i < s.nfr; i++) {
-		if (!s.nseg[i]) { /* longer than our packet buffers: dropped, documented */
+	while (avail && got < have) {
+		struct usnet_pkt *p = pkts[got];
+		uint64_t bytes = 0, max = usnet_pkt_tailroom(p); /* 64-bit: peer lengths add up */
+		uint16_t used = 0;
+		bool fits = true;
+		struct memif_desc d;
+
+		p->len = 0;
+		do {
+			const uint8_t *src;
+
+			if (used == r->size) {
+				/* Every slot holds this chain and the last still says NEXT:
+				 * it can never end. */
+				fault(c, "Descriptor chain longer than the ring");
+				goto partial;
+			}
+			if (used == avail) {
+				/* The rest of the chain is not published yet. Peers publish
+				 * whole frames, so this is rare: remember it, and look again
+				 * only when the peer's index moves (see usnet_memif_arm()).
+				 * Longer already than the largest frame we take, it could
+				 * never end in one: a violation. */
+				if (bytes > max)
+					fault(c, "Unfinished descriptor chain longer than a frame");
+				r->stall = true;
+				r->stalled = peer;
+				goto partial;
+			}
+			d = desc_read(&ring->desc[(uint16_t)(slot + used) & r->mask]);
+			bytes += d.length;
+			if (client) {
+				if (d.length > c->buf_size) {
+					fault(c, "Descriptor longer than its buffer");
+					goto partial;
+				}
+				src = client_buf(c, r, (uint16_t)(slot + used));
+			} else {
+				const char *bad =
+				    usnet_memif_check_buffer(c, d.region, d.offset, d.length);
+				if (bad) {
+					fault(c, bad);
+					goto partial;
+				}
+				src = c->region[d.region].addr + d.offset;
+			}
+			used++;
+			if (fits && d.length <= usnet_pkt_tailroom(p))
+				memcpy(usnet_pkt_append(p, (uint16_t)d.length), src, d.length);
+			else
+				fits = false;
+		} while (d.flags & MEMIF_DESC_FLAG_NEXT);
+		slot = (uint16_t)(slot + used);
+		avail = (uint16_t)(avail - used);
+		if (!fits) { /* longer than our packet buffers: dropped, documented */
 			st->rx_errors++;
 			continue;
 		}
-		rx_copy(pkts[got++], &s.seg[done], s.nseg[i]);
-		done += s.nseg[i];
+		got++;
 	}
+partial:
 	usnet_pkt_free_bulk(pkts + got, (uint32_t)(have - got));
 	r->last = slot;
 	if (client) {
@@ -519,6 +461,7 @@ uint16_t usnet_memif_tx(struct usnet_memif_conn *c, uint16_t q, struct usnet_pkt
 		}
 	}
 	slot = r->own;
+	prefetch_burst(c, r, slot, room < n ? room : n, true);
 	for (i = 0; i < n; i++) {
 		int used = tx_frame(c, r, slot, room, pkts[i]);
 
