@@ -187,6 +187,21 @@ bool usnet_memif_up(const struct usnet_memif_conn *c)
 
 /* ---- the bursts ---- */
 
+/*
+ * Store v into a field of a shared descriptor only if it holds something
+ * else. A store takes the cache line away from the peer's core, and its next
+ * read brings it back: a sender whose slots keep their buffer (the client)
+ * and frames their length leaves the descriptor lines in both caches. The
+ * value read is compared, never used; a peer that rewrites the field only
+ * garbles its own frame. Only on the client's C2S descriptors: the server
+ * reads the client's descriptors once and writes them without looking.
+ */
+#define DESC_SET(field, v)                                                                         \
+	do {                                                                                       \
+		if ((field) != (v))                                                                \
+			(field) = (v);                                                             \
+	} while (0)
+
 /* One descriptor, each field read once (the peer may be writing it). */
 static struct memif_desc desc_read(const struct memif_desc *d)
 {
@@ -208,32 +223,23 @@ static uint8_t *client_buf(const struct usnet_memif_conn *c, const struct usnet_
 }
 
 /*
- * Start the cache misses of a burst of k slots from `slot` together: the
- * descriptors (four to a line) and, where we know them without reading a
- * descriptor (the client's own buffers), the first line of each buffer.
- * The peer wrote them on the other core (RX) or read them there (TX: write
- * intent), so each is a cross-core transfer; issued together they overlap
- * instead of one waiting for the other (bench/README.md, "cache lines
- * per frame"). Only hints: nothing read here is used.
+ * Start the cache misses on a burst's descriptors (k slots from `slot`, four
+ * to a line) together, instead of one line at a time as the loop reaches
+ * them: the peer wrote them on the other core (RX), or read them there (TX:
+ * with intent to write). A hint only: nothing read here is used.
+ * (bench/README.md, "cache lines per frame".)
  */
-static void prefetch_burst(const struct usnet_memif_conn *c, const struct usnet_memif_ring *r,
-			   uint16_t slot, uint16_t k, bool write)
+static void prefetch_descs(const struct usnet_memif_ring *r, uint16_t slot, unsigned k, bool write)
 {
 	const struct memif_desc *desc = r->ring->desc;
 
-	for (uint16_t i = 0; i < k; i = (uint16_t)(i + 4)) {
+	for (unsigned i = 0; i < k; i += 4) {
+		const struct memif_desc *d = &desc[(slot + i) & r->mask];
+
 		if (write)
-			__builtin_prefetch(&desc[(uint16_t)(slot + i) & r->mask], 1, 3);
+			__builtin_prefetch(d, 1, 3);
 		else
-			__builtin_prefetch(&desc[(uint16_t)(slot + i) & r->mask], 0, 3);
-	}
-	if (c->role != USNET_MEMIF_CLIENT)
-		return;
-	for (uint16_t i = 0; i < k; i++) {
-		if (write)
-			__builtin_prefetch(client_buf(c, r, (uint16_t)(slot + i)), 1, 3);
-		else
-			__builtin_prefetch(client_buf(c, r, (uint16_t)(slot + i)), 0, 3);
+			__builtin_prefetch(d, 0, 3);
 	}
 }
 
@@ -287,7 +293,7 @@ uint16_t usnet_memif_rx(struct usnet_memif_conn *c, uint16_t q, struct usnet_poo
 		goto out; /* the unfinished chain at `last` has not grown since we looked */
 	r->stall = false;
 	slot = r->last;
-	prefetch_burst(c, r, slot, avail < n ? avail : n, false);
+	prefetch_descs(r, slot, avail < n ? avail : n, false);
 	have = avail ? (uint16_t)usnet_pool_alloc_bulk(pool, pkts, avail < n ? avail : n) : 0;
 	while (avail && got < have) {
 		struct usnet_pkt *p = pkts[got];
@@ -402,8 +408,8 @@ static int tx_frame(struct usnet_memif_conn *c, struct usnet_memif_ring *r, uint
 		if (client) {
 			cap = c->buf_size;
 			dst = client_buf(c, r, (uint16_t)(slot + used));
-			d->region = 0;
-			d->offset = (uint32_t)(dst - c->region[0].addr);
+			DESC_SET(d->region, 0);
+			DESC_SET(d->offset, (uint32_t)(dst - c->region[0].addr));
 		} else {
 			/* S2C: the client says where its empty buffer is and how long. */
 			struct memif_desc x = desc_read(d);
@@ -422,8 +428,13 @@ static int tx_frame(struct usnet_memif_conn *c, struct usnet_memif_ring *r, uint
 		memcpy(dst, src, seg);
 		src += seg;
 		left -= seg;
-		d->length = seg;
-		d->flags = left ? MEMIF_DESC_FLAG_NEXT : 0;
+		if (client) { /* our own descriptors (C2S) */
+			DESC_SET(d->length, seg);
+			DESC_SET(d->flags, left ? MEMIF_DESC_FLAG_NEXT : 0);
+		} else { /* the client's (S2C): not read again, plain stores */
+			d->length = seg;
+			d->flags = left ? MEMIF_DESC_FLAG_NEXT : 0;
+		}
 		used++;
 	} while (left);
 	return used;
@@ -461,7 +472,7 @@ uint16_t usnet_memif_tx(struct usnet_memif_conn *c, uint16_t q, struct usnet_pkt
 		}
 	}
 	slot = r->own;
-	prefetch_burst(c, r, slot, room < n ? room : n, true);
+	prefetch_descs(r, slot, room < n ? room : n, true);
 	for (i = 0; i < n; i++) {
 		int used = tx_frame(c, r, slot, room, pkts[i]);
 
