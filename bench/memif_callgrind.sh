@@ -11,9 +11,12 @@
 # memif RX, switching, batching, the null uplink's TX); usnet-pktgen (native,
 # cpu 0) sends COUNT 64-byte frames through memif. usnetd under valgrind is
 # ~50x slower than the sender, so the C2S ring is full at every burst: the
-# count is the saturated per-frame cost. Frames: usnetd's uplink tx_frames
-# (usnetctl) at the end. Prints "RESULT memif_cg FUNC ir_per_frame=X" for
-# run_loop and, from the same profile, usnet_memif_rx (inclusive).
+# count is mostly the saturated per-frame cost; but when the loaded machine
+# starves pktgen, usnetd's empty polls count too (calls= shows how many
+# bursts there were). bench/memif_cost.c counts each side exactly. Frames:
+# usnetd's uplink tx_frames (usnetctl) at the end. Prints "RESULT memif_cg
+# FUNC ir_per_frame=X" for run_loop and, from the same profile, the calls to
+# usnet_memif_rx and usnet_tx_burst.
 #
 # Environment: COUNT (2000000), FUNC (run_loop), KEEP=1.
 # Not a test.
@@ -60,9 +63,14 @@ total=$(callgrind_annotate --inclusive=yes "$WORK/cg.out" 2>/dev/null |
 echo "frames forwarded: $frames (sent $COUNT)"
 awk -v t="$total" -v f="$frames" -v fn="$FUNC" \
 	'BEGIN { printf "RESULT memif_cg %s ir_per_frame=%.2f\n", fn, t / f }'
+# Per callee: the calls from usnetd's loop, callees included ("=>" lines of
+# the caller tree; the plain inclusive line splits inlined code differently
+# from build to build), with the number of calls (empty polls count).
 for fn in usnet_memif_rx usnet_tx_burst; do
-	callgrind_annotate --inclusive=yes "$WORK/cg.out" 2>/dev/null |
-		awk -v f="$frames" -v fn="$fn" '$0 ~ (":" fn " \\[") && !done {
-			gsub(",", "", $1); printf "RESULT memif_cg %s(inclusive) ir_per_frame=%.2f\n", fn, $1 / f; done = 1 }'
+	callgrind_annotate --tree=caller --inclusive=yes "$WORK/cg.out" 2>/dev/null |
+		awk -v f="$frames" -v fn="$fn" '$0 ~ ("=> .*:" fn " \\(") && !done {
+			n = $1; gsub(",", "", n); c = $NF; gsub("[(x),]", "", c)
+			printf "RESULT memif_cg %s(calls from run_loop) ir_per_frame=%.2f calls=%s\n", fn, n / f, c
+			done = 1 }'
 done
 callgrind_annotate "$WORK/cg.out" 2>/dev/null | sed -n '/Ir.*file:function/,/Auto-annotated/p' | grep -v Auto-annotated | head -20

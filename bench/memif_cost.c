@@ -70,9 +70,15 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "n:s:b:")) != -1) {
 		switch (c) {
-		case 'n': frames = number(optarg); break;
-		case 's': size = number(optarg); break;
-		case 'b': burst = number(optarg); break;
+		case 'n':
+			frames = number(optarg);
+			break;
+		case 's':
+			size = number(optarg);
+			break;
+		case 'b':
+			burst = number(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: memif_cost [-n FRAMES] [-s SIZE] [-b BURST<=32]\n");
 			return 2;
@@ -142,8 +148,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	printf("memif_cost: %ld frames of %ld bytes, bursts of %ld, %ld bad\n", received, size, burst,
-	       bad);
+	printf("memif_cost: %ld frames of %ld bytes, bursts of %ld, %ld bad\n", received, size,
+	       burst, bad);
 	usnet_port_close(cli);
 	usnet_port_close(srv);
 	return bad ? 1 : 0;
