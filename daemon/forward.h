@@ -2,13 +2,13 @@
 /*
  * usnetd's forwarding: a burst from one source, each frame to where the
  * switch's verdict (switch.h) sends it, collected per destination and sent
- * once per loop (docs/usnetd.md, "The data path").
+ * once per loop (docs/usnetd.md, "The model": one thread).
  *
  * It works on the daemon's tables (struct usnetd in usnetd.h) and owns no
  * fd nor thread: the caller has filled in, once,
  *   pool            client frames and flood copies
- *   up[], nup       uplinks: port, idx, rxq, out.uplink = the uplink itself
- *   ifs[], swp[]    interfaces: conf, idx, conn, out.iface = the interface,
+ *   up[]            uplinks: port, idx, rxq, out.uplink = the uplink itself
+ *   ifs[], swp[]    interfaces: idx, conn, out.iface = the interface,
  *                   cache.dst = USNETD_SW_CACHE_NONE; swp[] as switch.h says
  *   mactab          every interface's MAC
  * and keeps active[]/nactive and each interface's `up` true to the memif
