@@ -6,8 +6,8 @@
  * The poll loop: receive a burst from every uplink RX queue and every
  * connected client's C2S rings, decide each frame's destination
  * (switch.c), collect frames per destination, send each destination's
- * batch once per loop (forward.c). After spin_us without a frame it arms every queue
- * (usnet_port_arm(), usnet_memif_arm()) and sleeps in epoll on the uplink
+ * batch once per loop (forward.c). After spin_us without a frame it arms
+ * every queue (usnet_port_arm(), usnet_memif_arm()) and sleeps in epoll on the uplink
  * fds, the clients' C2S eventfds and the control events; any of them wakes
  * it. The memif control side (accept, handshakes, disconnects), the
  * control socket and signals are served between bursts, at most every
