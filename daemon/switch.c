@@ -15,7 +15,7 @@
  *                   client; anything else is not ours (promiscuous uplink)
  *
  * The verdicts are inline in switch.h (they run for every frame); they only
- * decide, usnetd.c moves the frames.
+ * decide, forward.c moves the frames.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +23,7 @@
 
 #include <usnet/proto.h>
 
-#include "usnetd.h"
+#include "switch.h"
 
 void usnetd_mac_derive(const uint8_t prefix[2], uint32_t id, uint8_t mac[6])
 {

@@ -7,11 +7,15 @@
  * L2 switch whose other port is its segment's uplink. This header is what
  * the daemon's files share; nothing here is public API.
  *
- *   config.c   the configuration: file, command line, defaults
- *   switch.c   MAC table, MAC derivation, flow hash (switch.h: the verdicts,
- *              inline for the fast path)
- *   ctl.c      the control socket usnetctl talks to (ctl_proto.h)
- *   usnetd.c   main(), the poll loop, sleeping, --supervise, logging
+ *   config.c    the configuration: file, command line keys, defaults
+ *   cmdline.c   the command line: options, --help, --check's own checks
+ *   switch.c    MAC table, MAC derivation, flow hash (switch.h: the verdicts,
+ *               inline for the fast path)
+ *   forward.c   bursts, per-destination batches, flooding (forward.h)
+ *   ctl.c       the control socket usnetctl talks to (ctl_proto.h)
+ *   supervise.c --supervise: the daemon as a child, restarted on a crash
+ *   usnetd.c    main(), memif callbacks, the poll loop, sleeping, setup,
+ *               logging
  */
 #ifndef USNETD_H
 #define USNETD_H
@@ -35,6 +39,8 @@
 #define USNETD_BATCH	    32	/* frames per burst and per destination batch */
 #define USNETD_DFLT_SOCKET  "/run/usnet/usnetd.sock"
 #define USNETD_DFLT_CONTROL "/run/usnet/usnetd.ctl"
+#define USNETD_EXIT_FAIL    1 /* exit status: runtime failure */
+#define USNETD_EXIT_USAGE   2 /* exit status: usage or configuration error */
 
 /* ---- configuration (config.c) ---- */
 
@@ -106,6 +112,25 @@ int usnetd_conf_uplink_arg(struct usnetd_conf *c, const char *spec, bool rx);
 int usnetd_conf_finish(struct usnetd_conf *c);
 /* The effective configuration, in the file's syntax. */
 void usnetd_conf_print(const struct usnetd_conf *c, void *file);
+
+/* ---- command line (cmdline.c) ---- */
+
+/*
+ * Fill c from argv (-f's file first, then the options over it) and finish
+ * it (usnetd_conf_finish()). --help prints and exits 0; a usage or
+ * configuration error is printed and exits USNETD_EXIT_USAGE.
+ */
+void usnetd_parse_args(int argc, char **argv, struct usnetd_conf *c);
+
+/* ---- --supervise (supervise.c) ---- */
+
+/*
+ * Run run(c) in a child; restart it when it crashes (a signal, or exit
+ * status 1), with a backoff that doubles while it keeps crashing within 10 s
+ * of its start. A clean exit (0) or a configuration error (2) ends the
+ * supervisor with that status; SIGTERM/SIGINT are passed to the child.
+ */
+int usnetd_supervise(struct usnetd_conf *c, int (*run)(struct usnetd_conf *c));
 
 /* ---- the daemon (usnetd.c) ---- */
 
