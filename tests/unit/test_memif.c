@@ -24,7 +24,7 @@
 #include <usnet/port.h>
 #include <usnet/time.h>
 
-#include "../../src/memif/memif.h"
+#include "../../src/memif/internal.h" /* the pure checks, besides memif.h */
 #include "check.h"
 
 static char tmpdir[64], path[100];
