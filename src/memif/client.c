@@ -284,6 +284,26 @@ int usnet_memif_client_poll(struct usnet_memif_client *cl)
 	return 0;
 }
 
+/* What client_create() made, once it has its region mapped; no control socket is open. */
+static void client_free(struct usnet_memif_client *cl)
+{
+	struct usnet_memif_conn *c = &cl->conn;
+
+	if (cl->ep >= 0)
+		close(cl->ep);
+	if (cl->tfd >= 0)
+		close(cl->tfd);
+	for (int i = 0; i < USNET_MEMIF_MAX_RINGS; i++) {
+		if (c->c2s[i].efd >= 0)
+			close(c->c2s[i].efd);
+		if (c->s2c[i].efd >= 0)
+			close(c->s2c[i].efd);
+	}
+	munmap(c->region[0].addr, c->region[0].size);
+	close(c->region[0].fd);
+	free(cl);
+}
+
 int usnet_memif_client_create(struct usnet_memif_client **out,
 			      const struct usnet_memif_client_conf *conf)
 {
@@ -386,17 +406,8 @@ int usnet_memif_client_create(struct usnet_memif_client **out,
 	return 0;
 
 err_fds:
-	if (cl->ep >= 0)
-		close(cl->ep);
-	if (cl->tfd >= 0)
-		close(cl->tfd);
-	for (int i = 0; i < USNET_MEMIF_MAX_RINGS; i++) {
-		if (c->c2s[i].efd >= 0)
-			close(c->c2s[i].efd);
-		if (c->s2c[i].efd >= 0)
-			close(c->s2c[i].efd);
-	}
-	munmap(c->region[0].addr, c->region[0].size);
+	client_free(cl);
+	return err;
 err_region:
 	close(c->region[0].fd);
 err_free:
@@ -444,15 +455,5 @@ void usnet_memif_client_destroy(struct usnet_memif_client *cl)
 		client_drain(c);
 	if (c->fd >= 0)
 		conn_down(c, "Client closed", true, false);
-	for (int i = 0; i < USNET_MEMIF_MAX_RINGS; i++) {
-		if (c->c2s[i].efd >= 0)
-			close(c->c2s[i].efd);
-		if (c->s2c[i].efd >= 0)
-			close(c->s2c[i].efd);
-	}
-	munmap(c->region[0].addr, c->region[0].size);
-	close(c->region[0].fd);
-	close(cl->tfd);
-	close(cl->ep);
-	free(cl);
+	client_free(cl);
 }
