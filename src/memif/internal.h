@@ -107,7 +107,7 @@ struct memif_role_ops {
 
 /*
  * The receive/dispatch pump of a connected control socket, both roles:
- * up to MSGS_PER_POLL messages; a hang-up, a malformed message (size,
+ * up to MSGS_PER_POLL (64) messages; a hang-up, a malformed message (size,
  * descriptors) and DISCONNECT end the connection here, every other message
  * goes to ops->handle. No descriptor stays open that handle did not keep.
  */
