@@ -1,8 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * memif: the shared memory packet interface of VPP, libmemif and DPDK's
- * net_memif, both roles, copy mode. Internal API, used by the memif: port
- * kind and by usnetd. docs/memif.md describes the protocol as implemented.
+ * net_memif, both roles, copy mode. docs/memif.md describes the protocol as
+ * implemented.
+ *
+ * This header is the library-internal API for usnetd (daemon/), the memif:
+ * port (src/ports/memif.c) and the test peers: everything they may call or
+ * read is here, and nothing else of src/memif/ (none of it is in the public
+ * include/usnet/ or exported by libusnet.so). Of struct usnet_memif_conn
+ * they only read, never write: id, fd (>= 0 while a control socket is
+ * open), fault, n_c2s, n_s2c, c2s[q].efd, peer_*, reason, connect_errno,
+ * connects, violations, and user (theirs). internal.h is the
+ * implementation's own header (msg.c, client.c, server.c, queue.c).
  *
  * A connection (struct usnet_memif_conn) is driven by two kinds of code:
  *
@@ -68,7 +77,7 @@ struct usnet_memif_region {
 
 struct usnet_memif_conn {
 	enum usnet_memif_role role;
-	int state; /* MEMIF_ST_*, socket.c */
+	int state; /* MEMIF_ST_*, internal.h */
 	int fd;	   /* control socket, -1 if none */
 	uint32_t id;
 	_Atomic uint32_t gen;	     /* odd while connected; written by the control side */
@@ -111,29 +120,7 @@ bool usnet_memif_arm(struct usnet_memif_conn *c, uint16_t q);
 /* The eventfd of RX ring q, -1 if none. */
 int usnet_memif_rx_efd(const struct usnet_memif_conn *c, uint16_t q);
 bool usnet_memif_up(const struct usnet_memif_conn *c);
-/* Control side: mark down and wait (bounded) until no burst runs. false: one still does. */
-bool usnet_memif_quiesce(struct usnet_memif_conn *c);
-/* Control side: publish a connection set up in *c to the data path. */
-void usnet_memif_publish(struct usnet_memif_conn *c);
-
-/*
- * Validation of what a peer sends, pure functions. Each returns NULL if
- * acceptable, else the reason that goes into DISCONNECT.
- */
-const char *usnet_memif_check_hello(const struct memif_msg_hello *h);
-const char *usnet_memif_check_add_region(const struct usnet_memif_conn *c,
-					 const struct memif_msg_add_region *ar, int fd);
-const char *usnet_memif_check_add_ring(const struct usnet_memif_conn *c,
-				       const struct memif_msg_add_ring *ar, int fd);
-/* A ring of 1 << log2 descriptors at offset within a region of size bytes. */
-const char *usnet_memif_check_ring_place(uint64_t region_size, uint32_t offset, unsigned log2);
-/* A buffer [offset, offset + length) in region `region` of c. */
-const char *usnet_memif_check_buffer(const struct usnet_memif_conn *c, uint16_t region,
-				     uint32_t offset, uint32_t length);
-/* The secret a client sent against the one configured; "" accepts any. */
-const char *usnet_memif_check_secret(const char *want, const uint8_t got[MEMIF_SECRET_SZ]);
-
-/* ---- control side (socket.c) ---- */
+/* ---- control side (client.c, server.c) ---- */
 
 struct usnet_memif_client_conf {
 	const char *path;	    /* socket path; "@name" is an abstract socket */

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "memif.h"
+#include "internal.h"
 
 /* ---- validation ---- */
 

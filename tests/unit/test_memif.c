@@ -25,7 +25,7 @@
 #include <usnet/port.h>
 #include <usnet/time.h>
 
-#include "../../src/memif/memif.h"
+#include "../../src/memif/internal.h" /* the pure checks, besides memif.h */
 #include "check.h"
 
 static char tmpdir[64], path[100];
@@ -651,6 +651,9 @@ static void test_hostile(void)
 	raw_add_region(&r);
 	CHECK(got_disconnect(&r, srv, "Region fd smaller than region"));
 	raw_close(&r);
+	/* A refused region's memfd is closed, not kept. */
+	usnet_memif_server_poll(srv);
+	CHECK_EQ(count_fds(), fds0);
 
 	/* One uid holds at most 4 pending slots; the 5th is refused at once. */
 	for (int i = 0; i < 4; i++)
@@ -715,25 +718,46 @@ static void test_hostile_server(void)
 	CHECK(listen(lfd, 4) == 0);
 	CHECK(usnet_memif_client_create(&cl, &cc) == 0);
 	c = usnet_memif_client_conn(cl);
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 4; k++) {
 		usnet_memif_client_poll(cl); /* connects */
 		CHECK(c->fd >= 0);
 		srv.fd = accept(lfd, NULL, NULL);
 		CHECK(srv.fd >= 0);
 		fds0 = count_fds();
+		m.type = MEMIF_MSG_HELLO;
+		m.hello.min_version = m.hello.max_version = MEMIF_VERSION;
 		if (k == 0) { /* a zero-length datagram with descriptors: a hang-up */
 			raw_send_fds(&srv, &m, 0, efd, 3);
-		} else { /* HELLO with three descriptors: a violation */
-			m.hello.min_version = m.hello.max_version = MEMIF_VERSION;
+		} else if (k == 1) { /* HELLO with three descriptors: a violation */
 			raw_send_fds(&srv, &m, sizeof(m), efd, 3);
+		} else if (k == 2) { /* a message out of turn, with one: a violation */
+			m.type = MEMIF_MSG_CONNECTED;
+			raw_send_fds(&srv, &m, sizeof(m), efd, 1);
+		} else { /* a good HELLO with one: answered (INIT), the fd closed */
+			raw_send_fds(&srv, &m, sizeof(m), efd, 1);
+			for (int i = 0; i < 100 && c->state == MEMIF_ST_HELLO; i++) {
+				usnet_memif_client_poll(cl);
+				usleep(1000);
+			}
+			{
+				struct memif_msg in = {0};
+
+				CHECK(recv(srv.fd, &in, sizeof(in), MSG_DONTWAIT) ==
+				      (ssize_t)sizeof(in));
+				CHECK(in.type == MEMIF_MSG_INIT);
+			}
+			CHECK(c->fd >= 0);
+			CHECK_EQ(count_fds(), fds0);
+			shutdown(srv.fd, SHUT_RDWR); /* then a hang-up */
 		}
 		for (int i = 0; i < 100 && c->fd >= 0; i++) {
 			usnet_memif_client_poll(cl);
 			usleep(1000);
 		}
 		CHECK(c->fd < 0);
-		CHECK(!strcmp(c->reason,
-			      k ? "Too many file descriptors" : "Connection closed by peer"));
+		CHECK(!strcmp(c->reason, k == 1	  ? "Too many file descriptors"
+					 : k == 2 ? "Unexpected message"
+						  : "Connection closed by peer"));
 		CHECK_EQ(count_fds(), fds0 - 1); /* its socket closed, and nothing came in */
 		close(srv.fd);
 		usleep(110 * 1000); /* the client reconnects at most every 100 ms */
