@@ -83,6 +83,8 @@ void usnet_pci_bars_unmap(struct usnet_pci_dev *dev);
 /* ---- dma.c ---- */
 /* Anonymous memory for DMA, zeroed and populated: on 2 MiB hugepages if
  * huge is allowed and possible, else 4 KiB pages. *len is rounded up. */
+/* mlock(2), also in a sanitized build (dma.c says why). 0 or -1 with errno. */
+int usnet_pci_mlock(const void *p, size_t len);
 void *usnet_pci_mmap_dma(size_t *len, bool huge_allowed, bool huge_only, bool lock,
 			 size_t *page_size);
 /* Is a 2 MiB hugepage free right now? (a hugetlb mmap reserves its page at

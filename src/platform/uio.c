@@ -476,7 +476,7 @@ static int uio_dma_map_pool(struct usnet_pci_dev *dev, struct usnet_pool *pool)
 		if (err)
 			return err;
 		madvise(base, len, MADV_NOHUGEPAGE);
-		if (mlock(base, len))
+		if (usnet_pci_mlock(base, len))
 			return usnet_error(errno,
 					   "%s: cannot lock the %zu-byte pool %p (%m): raise the "
 					   "locked-memory limit (ulimit -l) or run as root",
