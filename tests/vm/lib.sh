@@ -40,3 +40,15 @@ vm_pcap_seq_check() {
         host_fail=1
     fi
 }
+
+# vm_netns_add NS: a new network namespace NS for a TAP's far end, with
+# IPv6 off (devices moved in later take the namespace's defaults, so only
+# ARP and IPv4 cross the TAP) and lo up. Exits 77 (SKIP) if namespaces
+# cannot be created; call it as a plain command, so that set -e covers
+# the rest.
+vm_netns_add() {
+    ip netns add "$1" || { echo "SKIP: cannot create a network namespace"; exit 77; }
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+        net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$1" link set lo up
+}
