@@ -171,16 +171,23 @@ static bool got_disconnect(struct raw *r, struct usnet_memif_server *srv, const 
 	return true;
 }
 
-static void raw_open(struct raw *r, struct usnet_memif_server *srv)
+/* A raw peer connected to the server's socket, nothing read yet. */
+static void raw_socket(struct raw *r)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct memif_msg m;
 
 	memset(r, 0, sizeof(*r));
 	r->mfd = r->efd[0] = r->efd[1] = -1;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	r->fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 	CHECK(connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+}
+
+static void raw_open(struct raw *r, struct usnet_memif_server *srv)
+{
+	struct memif_msg m;
+
+	raw_socket(r);
 	m = raw_recv(r, srv);
 	CHECK_EQ(m.type, MEMIF_MSG_HELLO);
 	CHECK_EQ(m.hello.min_version, MEMIF_VERSION);
@@ -614,17 +621,9 @@ static void test_hostile(void)
 	/* One uid holds at most 4 pending slots; the 5th is refused at once. */
 	for (int i = 0; i < 4; i++)
 		raw_open(&pend[i], srv);
-	{
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-		memset(&r, 0, sizeof(r));
-		r.mfd = r.efd[0] = r.efd[1] = -1;
-		r.fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-		CHECK(connect(r.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-		CHECK(got_disconnect(&r, srv, "Too many pending connections from this uid"));
-		raw_close(&r);
-	}
+	raw_socket(&r);
+	CHECK(got_disconnect(&r, srv, "Too many pending connections from this uid"));
+	raw_close(&r);
 	for (int i = 0; i < 4; i++)
 		raw_close(&pend[i]);
 	usnet_memif_server_poll(srv);
@@ -642,17 +641,9 @@ static void test_hostile(void)
 	/* The owner's admission at accept: refused before HELLO, with its reason. */
 	sc.on_accept = deny_all;
 	CHECK(usnet_memif_server_create(&srv, &sc) == 0);
-	{
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-		memset(&r, 0, sizeof(r));
-		r.mfd = r.efd[0] = r.efd[1] = -1;
-		r.fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-		CHECK(connect(r.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-		CHECK(got_disconnect(&r, srv, "Go away"));
-		raw_close(&r);
-	}
+	raw_socket(&r);
+	CHECK(got_disconnect(&r, srv, "Go away"));
+	raw_close(&r);
 	usnet_memif_server_destroy(srv);
 	usnet_pool_destroy(pool);
 	close(efd);
