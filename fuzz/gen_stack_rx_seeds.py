@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Writes the seed inputs of fuzz/stack_rx_fuzz.c (see its header for the
-record format) into fuzz/stack_rx_seeds/: python3 fuzz/gen_stack_rx_seeds.py. The stack is
+record format) into fuzz/seeds/stack_rx_fuzz/: python3 fuzz/gen_stack_rx_seeds.py. The stack is
 198.18.0.1/24 (MAC 02:00:00:00:00:01), the peer 198.18.0.2, gateway .254."""
 import os
 import struct
@@ -75,7 +75,7 @@ seeds = {
     "options": frame(ip(17, udp(5, 7, b"opt"), opts=b"\x01\x01\x07\x07\x04\0\0\0\0\0\0\x00")),
     "echo_out": frame(arp(2, GW, US, US_MAC, US_MAC)) + send(1200, op=2 | (2 << 2) | 0x80) + frame(ip(1, icmp(0, 0, b"\x12\x34\x04\xb0", b"\0" * 64), src=bytes([8, 8, 8, 8]))),
 }
-here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stack_rx_seeds")
+here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds", "stack_rx_fuzz")
 for name, data in seeds.items():
     with open(os.path.join(here, name), "wb") as f:
         f.write(data)

@@ -44,6 +44,8 @@
 #include <usnet/pkt.h>
 
 #include "../src/memif/memif.h"
+#include "../tests/common/fd_util.h"
+#include "fuzz_input.h"
 
 #define MAX_OPS 256
 #define MAX_FDS 6
@@ -64,20 +66,6 @@ static struct {
 
 static struct usnet_memif_client *cl;
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		abort();
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;
-}
-
 static void setup(void)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -95,32 +83,6 @@ static void setup(void)
 		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) ||
 	    listen(lfd, 8) || usnet_pool_create(&pool, &pc))
 		abort();
-}
-
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t u8(struct in *in)
-{
-	uint8_t v = 0;
-
-	if (in->n) {
-		v = *in->p++;
-		in->n--;
-	}
-	return v;
-}
-
-static uint16_t u16(struct in *in)
-{
-	return (uint16_t)(u8(in) | u8(in) << 8);
-}
-
-static uint32_t u32(struct in *in)
-{
-	return (uint32_t)u16(in) | (uint32_t)u16(in) << 16;
 }
 
 static void srv_hangup(void)
@@ -144,28 +106,8 @@ static void srv_accept(void)
 
 static void srv_send(const void *m, size_t len, const int *fds, int nfd)
 {
-	union {
-		char b[CMSG_SPACE(MAX_FDS * sizeof(int))];
-		struct cmsghdr a;
-	} ctl;
-	struct iovec iov = {.iov_base = (void *)m, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	if (srv.fd < 0)
-		return;
-	if (nfd > 0) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
-	}
-	(void)sendmsg(srv.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT); /* the client may be gone */
+	if (srv.fd >= 0) /* may fail: the client may be gone */
+		(void)test_send_fds(srv.fd, m, len, fds, nfd, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* The client's next message, if any (its fd in *fd, else closed). */
@@ -206,14 +148,14 @@ static bool srv_recv(struct memif_msg *m, int *fd)
 static void op_send(struct in *in)
 {
 	uint8_t buf[300] = {0};
-	uint8_t l = u8(in), want = u8(in) % (MAX_FDS + 1);
+	uint8_t l = in_u8(in), want = in_u8(in) % (MAX_FDS + 1);
 	size_t len = l == 0xff ? MEMIF_MSG_SIZE : l == 0xfe ? sizeof(buf) : l % 140;
 	int fds[MAX_FDS], nfd = 0, p[2];
 
 	for (size_t i = 0; i < len && in->n; i++)
-		buf[i] = u8(in);
+		buf[i] = in_u8(in);
 	for (int i = 0; i < want; i++) {
-		switch (u8(in) % 3) {
+		switch (in_u8(in) % 3) {
 		case 0:
 			fds[nfd] = eventfd(0, EFD_CLOEXEC);
 			break;
@@ -240,22 +182,22 @@ static void op_send(struct in *in)
 static void op_hello(struct in *in)
 {
 	struct memif_msg m = {.type = MEMIF_MSG_HELLO};
-	uint8_t flags = u8(in);
+	uint8_t flags = in_u8(in);
 
 	memcpy(m.hello.name, "cfuzz", 5);
 	m.hello.min_version = m.hello.max_version = MEMIF_VERSION;
 	m.hello.max_log2_ring_size = MEMIF_MAX_LOG2_RING;
 	if (flags & 1) {
-		m.hello.min_version = u16(in);
-		m.hello.max_version = u16(in);
+		m.hello.min_version = in_u16(in);
+		m.hello.max_version = in_u16(in);
 	}
 	if (flags & 2) {
-		m.hello.max_c2s_ring = u16(in);
-		m.hello.max_s2c_ring = u16(in);
-		m.hello.max_region = u16(in);
+		m.hello.max_c2s_ring = in_u16(in);
+		m.hello.max_s2c_ring = in_u16(in);
+		m.hello.max_region = in_u16(in);
 	}
 	if (flags & 4)
-		m.hello.max_log2_ring_size = u8(in);
+		m.hello.max_log2_ring_size = in_u8(in);
 	srv_send(&m, sizeof(m), NULL, 0);
 	usnet_memif_client_poll(cl);
 }
@@ -298,7 +240,7 @@ static void op_serve(void)
 
 static void op_poke(struct in *in)
 {
-	uint32_t off = u32(in), len = u8(in);
+	uint32_t off = in_u32(in), len = in_u8(in);
 
 	if (!srv.mem)
 		return;
@@ -306,13 +248,13 @@ static void op_poke(struct in *in)
 	if (len > srv.size - off)
 		len = (uint32_t)(srv.size - off);
 	for (uint32_t i = 0; i < len && in->n; i++)
-		srv.mem[off + i] = u8(in);
+		srv.mem[off + i] = in_u8(in);
 }
 
 static void op_index(struct in *in)
 {
-	uint8_t which = u8(in);
-	uint16_t v = u16(in);
+	uint8_t which = in_u8(in);
+	uint16_t v = in_u16(in);
 	struct memif_ring *r;
 	uint32_t off = srv.ring_off[which & 1];
 
@@ -335,7 +277,7 @@ static void op_rx(struct in *in)
 	struct usnet_queue_stats st = {0};
 	struct usnet_pkt *pkts[64];
 	static uint32_t len[1u << MEMIF_MAX_LOG2_RING];
-	uint16_t n = u8(in) % 65, last = r->last;
+	uint16_t n = in_u8(in) % 65, last = r->last;
 	uint32_t gen = r->gen;
 
 	/* What the server wrote, before the client refills the slots it takes. */
@@ -357,8 +299,8 @@ static void op_tx(struct in *in)
 {
 	struct usnet_queue_stats st = {0};
 	struct usnet_pkt *pkts[64];
-	uint32_t n = u8(in) % 65, got;
-	uint16_t len = u16(in) % 2000, sent;
+	uint32_t n = in_u8(in) % 65, got;
+	uint16_t len = in_u16(in) % 2000, sent;
 
 	got = usnet_pool_alloc_bulk(pool, pkts, n);
 	for (uint32_t k = 0; k < got; k++) {
@@ -381,7 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (lfd < 0)
 		setup();
-	base = count_fds();
+	base = test_count_fds();
 	srv.fd = -1;
 	cc.path = path;
 	cc.buf_size = (uint16_t)(64 << (size & 3)); /* 64..512-byte buffers */
@@ -389,7 +331,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	srv_accept();
 	for (int ops = 0; in.n && ops < MAX_OPS; ops++) {
-		switch (u8(&in) % 10) {
+		switch (in_u8(&in) % 10) {
 		case 0:
 			op_send(&in);
 			break;
@@ -434,7 +376,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	usnet_pool_get_stats(pool, &ps);
 	if (ps.available != ps.count)
 		abort(); /* a packet leaked */
-	fds = count_fds();
+	fds = test_count_fds();
 	if (fds != base) {
 		fprintf(stderr, "memif_client_fuzz: %d fds open after the input, %d before\n", fds,
 			base);

@@ -50,6 +50,8 @@
 #include <usnet/pkt.h>
 
 #include "../src/memif/memif.h"
+#include "../tests/common/fd_util.h"
+#include "fuzz_input.h"
 
 #define NIF	   2
 #define MAX_REGION (1u << 20) /* what the harness maps on its side */
@@ -76,21 +78,6 @@ static struct client {
 	uint16_t c2s_off, s2c_off;
 	uint8_t log2;
 } clients[NCLI], *cli = &clients[0];
-
-/* Every open descriptor: a leaked pipe end counts as much as a memfd. */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		abort();
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1; /* the directory stream's own */
-}
 
 static void on_up(void *ctx, struct usnet_memif_conn *c)
 {
@@ -200,26 +187,8 @@ static void poll_srv(void)
 
 static void send_fds(const void *m, size_t len, const int *fds, int nfd)
 {
-	union {
-		char b[CMSG_SPACE(MAX_FDS * sizeof(int))];
-		struct cmsghdr a;
-	} ctl;
-	struct iovec iov = {.iov_base = (void *)m, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	if (nfd > 0) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
-	}
-	if (cli->fd < 0 || sendmsg(cli->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (cli->fd < 0 ||
+	    test_send_fds(cli->fd, m, len, fds, nfd, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		drain();
 }
 
@@ -258,32 +227,6 @@ static int make_efd(int i)
 
 /* ---- the input ---- */
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t u8(struct in *in)
-{
-	uint8_t v = 0;
-
-	if (in->n) {
-		v = *in->p++;
-		in->n--;
-	}
-	return v;
-}
-
-static uint16_t u16(struct in *in)
-{
-	return (uint16_t)(u8(in) | u8(in) << 8);
-}
-
-static uint32_t u32(struct in *in)
-{
-	return (uint32_t)u16(in) | (uint32_t)u16(in) << 16;
-}
-
 /* One more fd of kind k for op_send; the harness's own copy of a fresh one
  * is closed after sending, so any copy the server keeps is counted. */
 static int fd_of_kind(struct in *in, uint8_t k, int *fresh, int *nfresh)
@@ -292,9 +235,9 @@ static int fd_of_kind(struct in *in, uint8_t k, int *fresh, int *nfresh)
 
 	switch (k % 7) {
 	case 1:
-		return make_region(u32(in) & (MAX_REGION * 2 - 1), true);
+		return make_region(in_u32(in) & (MAX_REGION * 2 - 1), true);
 	case 2:
-		return make_region(u32(in) & (MAX_REGION * 2 - 1), false);
+		return make_region(in_u32(in) & (MAX_REGION * 2 - 1), false);
 	case 3:
 		return make_efd(k >> 4);
 	case 4:
@@ -325,14 +268,14 @@ static int fd_of_kind(struct in *in, uint8_t k, int *fresh, int *nfresh)
 static void op_send(struct in *in)
 {
 	uint8_t buf[300] = {0};
-	uint8_t l = u8(in), kinds = u8(in);
+	uint8_t l = in_u8(in), kinds = in_u8(in);
 	size_t len = l == 0xff ? MEMIF_MSG_SIZE : l == 0xfe ? sizeof(buf) : l % 140;
 	int fds[MAX_FDS], nfd = 0, fresh[MAX_FDS], nfresh = 0, want = kinds % (MAX_FDS + 1);
 
 	for (size_t i = 0; i < len && in->n; i++)
-		buf[i] = u8(in);
+		buf[i] = in_u8(in);
 	for (int i = 0; i < want; i++) {
-		int fd = fd_of_kind(in, u8(in), fresh, &nfresh);
+		int fd = fd_of_kind(in, in_u8(in), fresh, &nfresh);
 
 		if (fd >= 0)
 			fds[nfd++] = fd;
@@ -347,19 +290,19 @@ static void op_send(struct in *in)
 static void op_handshake(struct in *in)
 {
 	struct memif_msg m;
-	uint8_t flags = u8(in), log2 = u8(in) % 16, nr = 1 + u8(in) % 2;
+	uint8_t flags = in_u8(in), log2 = in_u8(in) % 16, nr = 1 + in_u8(in) % 2;
 	uint32_t id = flags & 1, ring_bytes, size;
 	bool bad_off = flags & 0x10;
 
 	refuse_next = (flags & 0xe0) == 0xe0;
 	cli->log2 = log2 > 12 ? 4 : log2; /* big rings would not fit our 1 MiB */
 	ring_bytes = memif_ring_bytes(cli->log2);
-	size = 4 * ring_bytes + (2u << cli->log2) * 64 + (u16(in) & 0x3ff);
+	size = 4 * ring_bytes + (2u << cli->log2) * 64 + (in_u16(in) & 0x3ff);
 	if (flags & 8)
-		size = u32(in) % MAX_REGION; /* maybe too small for its rings */
+		size = in_u32(in) % MAX_REGION; /* maybe too small for its rings */
 	memset(&m, 0, sizeof(m));
 	m.type = MEMIF_MSG_INIT;
-	m.init.version = (flags & 2) ? u16(in) : MEMIF_VERSION;
+	m.init.version = (flags & 2) ? in_u16(in) : MEMIF_VERSION;
 	m.init.id = id;
 	if (id == 1 && !(flags & 4))
 		memcpy(m.init.secret, "s3cret", 6);
@@ -382,7 +325,7 @@ static void op_handshake(struct in *in)
 			struct memif_ring *r;
 
 			if (bad_off)
-				off += u8(in);
+				off += in_u8(in);
 			if (off % 8 == 0 && (uint64_t)off + ring_bytes <= cli->size) {
 				r = (struct memif_ring *)(cli->mem + off);
 				r->cookie = MEMIF_COOKIE;
@@ -409,7 +352,7 @@ static void op_handshake(struct in *in)
 
 static void op_poke(struct in *in)
 {
-	uint32_t off = u32(in), len = u8(in);
+	uint32_t off = in_u32(in), len = in_u8(in);
 
 	if (!cli->mem)
 		return;
@@ -417,13 +360,13 @@ static void op_poke(struct in *in)
 	if (len > cli->size - off)
 		len = cli->size - off;
 	for (uint32_t i = 0; i < len && in->n; i++)
-		cli->mem[off + i] = u8(in);
+		cli->mem[off + i] = in_u8(in);
 }
 
 static void op_head(struct in *in)
 {
-	uint8_t which = u8(in);
-	uint16_t v = u16(in);
+	uint8_t which = in_u8(in);
+	uint16_t v = in_u16(in);
 	uint32_t off = (which & 1 ? cli->s2c_off : cli->c2s_off) +
 		       (uint32_t)((which >> 1) & 1) * memif_ring_bytes(cli->log2);
 	struct memif_ring *r;
@@ -438,7 +381,7 @@ static void op_head(struct in *in)
 
 static void op_rx(struct in *in)
 {
-	uint8_t q = u8(in);
+	uint8_t q = in_u8(in);
 	struct usnet_pkt *pkts[32];
 	struct usnet_queue_stats st = {0};
 
@@ -448,8 +391,8 @@ static void op_rx(struct in *in)
 
 static void op_tx(struct in *in)
 {
-	uint8_t q = u8(in), n = u8(in) % 33;
-	uint16_t len = u16(in) % 1600;
+	uint8_t q = in_u8(in), n = in_u8(in) % 33;
+	uint16_t len = in_u16(in) % 1600;
 	struct usnet_queue_stats st = {0};
 	struct usnet_pkt *pkts[32];
 
@@ -472,7 +415,7 @@ static void op_tx(struct in *in)
 
 static void op_arm(struct in *in)
 {
-	uint8_t q = u8(in);
+	uint8_t q = in_u8(in);
 
 	for (int i = 0; i < NIF; i++)
 		(void)usnet_memif_arm(conn[i], q % 3);
@@ -483,7 +426,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * interface removed and served again (a reconfiguration). */
 static void op_teardown(struct in *in)
 {
-	uint8_t how = u8(in);
+	uint8_t how = in_u8(in);
 	int i = how & 1;
 
 	if (how & 2) {
@@ -508,7 +451,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	reset_all();
 	/* Counted per input: libFuzzer itself may hold a file open at the first. */
-	base_fds = count_fds();
+	base_fds = test_count_fds();
 	for (int i = 0; i < NCLI; i++) {
 		cli = &clients[i];
 		cli_connect();
@@ -516,7 +459,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cli = &clients[0];
 	poll_srv(); /* accept + HELLO */
 	for (int ops = 0; in.n && ops < MAX_OPS; ops++) {
-		uint8_t op = u8(&in);
+		uint8_t op = in_u8(&in);
 
 		cli = &clients[(op >> 7) % NCLI]; /* which connection acts */
 		switch ((op & 0x7f) % 12) {
@@ -577,7 +520,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	usnet_pool_get_stats(pool, &ps);
 	if (ps.available != ps.count)
 		abort(); /* a packet leaked */
-	fds = count_fds();
+	fds = test_count_fds();
 	if (fds != base_fds) {
 		fprintf(stderr, "memif_server_fuzz: %d fds open after the input, %d before\n", fds,
 			base_fds);

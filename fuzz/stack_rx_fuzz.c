@@ -20,8 +20,8 @@
  * frame aborts, besides anything ASan/UBSan find.
  *
  * Built with clang -fsanitize=fuzzer,address,undefined when available
- * (fuzz/CMakeLists.txt); otherwise with USNET_FUZZ_STANDALONE, a main()
- * that replays the seeds and a fixed number of pseudo-random inputs.
+ * (fuzz/CMakeLists.txt); otherwise linked with fuzz/standalone.c, which
+ * replays the seeds and a fixed number of pseudo-random inputs.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -272,86 +272,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	return 0;
 }
-
-#ifdef USNET_FUZZ_STANDALONE
-#define MAX_SEEDS 64
-
-static uint8_t *seeds[MAX_SEEDS];
-static size_t seed_len[MAX_SEEDS], nseeds;
-
-static void run_file(const char *path)
-{
-	static uint8_t buf[1 << 16];
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	if (!f)
-		return;
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, n);
-	if (nseeds < MAX_SEEDS && (seeds[nseeds] = malloc(n ? n : 1))) {
-		memcpy(seeds[nseeds], buf, n);
-		seed_len[nseeds++] = n;
-	}
-}
-
-/* Without libFuzzer: every file in the directories given (seeds), then
- * `-runs=N` inputs from a fixed xorshift sequence: odd runs are random
- * bytes (16..4096), even runs a seed with a few bytes changed. */
-int main(int argc, char **argv)
-{
-	static uint8_t buf[1 << 16];
-	unsigned long runs = 0;
-	uint64_t x = 0x9e3779b97f4a7c15ull;
-
-	for (int a = 1; a < argc; a++) {
-		DIR *d;
-		struct dirent *de;
-
-		if (!strncmp(argv[a], "-runs=", 6)) {
-			runs = strtoul(argv[a] + 6, NULL, 10);
-			continue;
-		}
-		if (argv[a][0] == '-')
-			continue;
-		d = opendir(argv[a]);
-		while (d && (de = readdir(d))) {
-			char p[4096];
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", argv[a], de->d_name);
-			run_file(p);
-		}
-		if (d)
-			closedir(d);
-	}
-	for (unsigned long r = 0; r < runs; r++) {
-		size_t n;
-
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		if (r % 2 == 0 && nseeds) {
-			size_t s = x % nseeds;
-
-			n = seed_len[s];
-			memcpy(buf, seeds[s], n);
-			for (int k = 0; k < 4 && n; k++) {
-				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-				buf[x % n] = (uint8_t)(x >> 32);
-			}
-		} else {
-			n = 16 + x % (4096 - 16);
-			for (size_t k = 0; k < n; k++) {
-				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-				buf[k] = (uint8_t)x;
-			}
-		}
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	for (size_t k = 0; k < nseeds; k++)
-		free(seeds[k]);
-	printf("stack_rx_fuzz: %lu random inputs done\n", runs);
-	return 0;
-}
-#endif

@@ -37,6 +37,8 @@
 
 #include "../daemon/ctl_proto.h"
 #include "../daemon/usnetd.h"
+#include "../tests/common/fd_util.h"
+#include "fuzz_input.h"
 
 #define NPEER	10
 #define MAX_OPS 256
@@ -48,20 +50,6 @@ static struct usnetd d;
 static struct usnetd_ctl *ctl;
 static char ctl_path[64], srv_path[64];
 static int peer[NPEER];
-
-static int count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!dir)
-		abort();
-	while ((e = readdir(dir)))
-		n += e->d_name[0] != '.';
-	closedir(dir);
-	return n - 1;
-}
 
 static void setup(void)
 {
@@ -107,31 +95,6 @@ fail:
 	abort();
 }
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t u8(struct in *in)
-{
-	uint8_t v = 0;
-
-	if (in->n) {
-		v = *in->p++;
-		in->n--;
-	}
-	return v;
-}
-
-static uint32_t u32(struct in *in)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)u8(in) << (8 * i);
-	return v;
-}
-
 static void peer_connect(int k)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -153,32 +116,15 @@ static void peer_connect(int k)
 
 static void peer_send(int k, const void *buf, size_t len, int nfd)
 {
-	union {
-		char b[CMSG_SPACE(2 * sizeof(int))];
-		struct cmsghdr a;
-	} cm;
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	int fds[2] = {-1, -1};
 
 	if (peer[k] < 0)
 		return;
-	if (nfd) {
-		struct cmsghdr *c;
-
-		for (int i = 0; i < nfd; i++)
-			if ((fds[i] = eventfd(0, EFD_CLOEXEC)) < 0)
-				abort();
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.b;
-		mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, (size_t)nfd * sizeof(int));
-	}
-	(void)sendmsg(peer[k], &mh, MSG_NOSIGNAL | MSG_DONTWAIT); /* may fail: peer gone */
+	for (int i = 0; i < nfd; i++)
+		if ((fds[i] = eventfd(0, EFD_CLOEXEC)) < 0)
+			abort();
+	/* may fail: the peer gone */
+	(void)test_send_fds(peer[k], buf, len, fds, nfd, MSG_NOSIGNAL | MSG_DONTWAIT);
 	for (int i = 0; i < nfd; i++)
 		close(fds[i]);
 }
@@ -253,9 +199,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!ctl)
 		setup();
-	base = count_fds();
+	base = test_count_fds();
 	for (int ops = 0; in.n && ops < MAX_OPS; ops++) {
-		uint8_t op = u8(&in);
+		uint8_t op = in_u8(&in);
 		int k = (op >> 4) % NPEER;
 
 		switch ((op & 0xf) % 6) {
@@ -264,11 +210,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 1: {
 			uint8_t buf[64];
-			size_t len = u8(&in) % sizeof(buf);
-			int nfd = u8(&in) % 3;
+			size_t len = in_u8(&in) % sizeof(buf);
+			int nfd = in_u8(&in) % 3;
 
 			for (size_t i = 0; i < len; i++)
-				buf[i] = u8(&in);
+				buf[i] = in_u8(&in);
 			peer_send(k, buf, len, nfd);
 			break;
 		}
@@ -276,8 +222,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct usnetd_ctl_req req = {.magic = USNETD_CTL_MAGIC,
 						     .version = USNETD_CTL_VERSION};
 
-			req.cmd = u8(&in);
-			req.start = u32(&in);
+			req.cmd = in_u8(&in);
+			req.start = in_u32(&in);
 			peer_send(k, &req, sizeof(req), 0);
 			break;
 		}
@@ -303,7 +249,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (int i = 0; i < 4; i++)
 		usnetd_ctl_poll(ctl);
-	fds = count_fds();
+	fds = test_count_fds();
 	if (fds != base) {
 		fprintf(stderr, "usnetd_ctl_fuzz: %d fds open after the input, %d before\n", fds,
 			base);

@@ -49,6 +49,7 @@
 #include <usnet/time.h>
 
 #include "../../src/memif/memif.h"
+#include "../common/fd_util.h"
 
 #define MS (1000 * 1000ull)
 
@@ -80,27 +81,13 @@ static int sock_connect(const char *path)
 /* Send len bytes of m (len may be 0) with nfd copies of fd. */
 static int send_fds(int sock, const struct memif_msg *m, size_t len, int fd, int nfd)
 {
-	union {
-		char buf[CMSG_SPACE(16 * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = {.iov_base = (void *)m, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	int fds[TEST_MAX_SEND_FDS];
 
-	if (nfd > 0) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
-		for (int i = 0; i < nfd; i++)
-			memcpy(CMSG_DATA(cm) + i * sizeof(int), &fd, sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	if (nfd > TEST_MAX_SEND_FDS)
+		return -EINVAL;
+	for (int i = 0; i < nfd; i++)
+		fds[i] = fd;
+	return test_send_fds(sock, m, len, fds, nfd, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
 /* One message within ms: its type, 0 on hang-up or timeout. */

@@ -26,6 +26,7 @@
 #include <usnet/time.h>
 
 #include "../../src/memif/internal.h" /* the pure checks, besides memif.h */
+#include "../common/fd_util.h"
 #include "check.h"
 
 static char tmpdir[64], path[100];
@@ -136,26 +137,7 @@ static uint32_t raw_buf(int s2c, unsigned slot)
 
 static void raw_send(struct raw *r, struct memif_msg *m, size_t len, int fd)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr a;
-	} ctl;
-	struct iovec iov = {.iov_base = m, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = sizeof(ctl.b);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	CHECK(sendmsg(r->fd, &mh, MSG_NOSIGNAL) == (ssize_t)len);
+	CHECK(test_send_fds(r->fd, m, len, &fd, fd >= 0, MSG_NOSIGNAL) == (ssize_t)len);
 }
 
 /* The server's next message, serving it meanwhile; type 0 if none within 2 s. */
@@ -189,16 +171,23 @@ static bool got_disconnect(struct raw *r, struct usnet_memif_server *srv, const 
 	return true;
 }
 
-static void raw_open(struct raw *r, struct usnet_memif_server *srv)
+/* A raw peer connected to the server's socket, nothing read yet. */
+static void raw_socket(struct raw *r)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct memif_msg m;
 
 	memset(r, 0, sizeof(*r));
 	r->mfd = r->efd[0] = r->efd[1] = -1;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	r->fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 	CHECK(connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+}
+
+static void raw_open(struct raw *r, struct usnet_memif_server *srv)
+{
+	struct memif_msg m;
+
+	raw_socket(r);
 	m = raw_recv(r, srv);
 	CHECK_EQ(m.type, MEMIF_MSG_HELLO);
 	CHECK_EQ(m.hello.min_version, MEMIF_VERSION);
@@ -518,38 +507,15 @@ static void test_server_validation(void)
 
 /* ---- hostile peers: descriptors, region memory, slots, chains ---- */
 
-static int count_fds(void)
-{
-	char p[64];
-	int n = 0;
-
-	for (int fd = 0; fd < 1024; fd++) {
-		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-		n += access(p, F_OK) == 0;
-	}
-	return n;
-}
-
 /* Send len bytes of m with nfd copies of fd (len may be 0). */
 static void raw_send_fds(struct raw *r, struct memif_msg *m, size_t len, int fd, int nfd)
 {
-	union {
-		char b[CMSG_SPACE(8 * sizeof(int))];
-		struct cmsghdr a;
-	} ctl;
-	struct iovec iov = {.iov_base = m, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b};
-	struct cmsghdr *cm;
+	int fds[TEST_MAX_SEND_FDS];
 
-	memset(&ctl, 0, sizeof(ctl));
-	mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+	CHECK(nfd <= TEST_MAX_SEND_FDS);
 	for (int i = 0; i < nfd; i++)
-		memcpy(CMSG_DATA(cm) + i * sizeof(int), &fd, sizeof(int));
-	CHECK(sendmsg(r->fd, &mh, MSG_NOSIGNAL) == (ssize_t)len);
+		fds[i] = fd;
+	CHECK(test_send_fds(r->fd, m, len, fds, nfd, MSG_NOSIGNAL) == (ssize_t)len);
 }
 
 /* Serve until the server hangs up on r (bounded); true if it did. */
@@ -590,7 +556,7 @@ static void test_hostile(void)
 	CHECK(usnet_memif_server_create(&srv, &sc) == 0);
 	CHECK(usnet_memif_server_add(srv, &c, 7, "s3cret", 1, 1, NULL) == 0);
 	CHECK(usnet_pool_create(&pool, &pc) == 0);
-	fds0 = count_fds();
+	fds0 = test_count_fds();
 
 	/* Zero-length datagrams with descriptors, before and after INIT: a
 	 * hang-up, and every descriptor closed. */
@@ -614,7 +580,7 @@ static void test_hostile(void)
 	CHECK(got_disconnect(&r, srv, "Too many file descriptors"));
 	raw_close(&r);
 	usnet_memif_server_poll(srv);
-	CHECK_EQ(count_fds(), fds0);
+	CHECK_EQ(test_count_fds(), fds0);
 
 	/* Region memory: only a shmem memfd, sealed, then large enough. */
 	mfd = memfd_create("huge", MFD_ALLOW_SEALING | MFD_HUGETLB);
@@ -653,22 +619,14 @@ static void test_hostile(void)
 	raw_close(&r);
 	/* A refused region's memfd is closed, not kept. */
 	usnet_memif_server_poll(srv);
-	CHECK_EQ(count_fds(), fds0);
+	CHECK_EQ(test_count_fds(), fds0);
 
 	/* One uid holds at most 4 pending slots; the 5th is refused at once. */
 	for (int i = 0; i < 4; i++)
 		raw_open(&pend[i], srv);
-	{
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-		memset(&r, 0, sizeof(r));
-		r.mfd = r.efd[0] = r.efd[1] = -1;
-		r.fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-		CHECK(connect(r.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-		CHECK(got_disconnect(&r, srv, "Too many pending connections from this uid"));
-		raw_close(&r);
-	}
+	raw_socket(&r);
+	CHECK(got_disconnect(&r, srv, "Too many pending connections from this uid"));
+	raw_close(&r);
 	for (int i = 0; i < 4; i++)
 		raw_close(&pend[i]);
 	usnet_memif_server_poll(srv);
@@ -686,17 +644,9 @@ static void test_hostile(void)
 	/* The owner's admission at accept: refused before HELLO, with its reason. */
 	sc.on_accept = deny_all;
 	CHECK(usnet_memif_server_create(&srv, &sc) == 0);
-	{
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-		memset(&r, 0, sizeof(r));
-		r.mfd = r.efd[0] = r.efd[1] = -1;
-		r.fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-		CHECK(connect(r.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-		CHECK(got_disconnect(&r, srv, "Go away"));
-		raw_close(&r);
-	}
+	raw_socket(&r);
+	CHECK(got_disconnect(&r, srv, "Go away"));
+	raw_close(&r);
 	usnet_memif_server_destroy(srv);
 	usnet_pool_destroy(pool);
 	close(efd);
@@ -723,7 +673,7 @@ static void test_hostile_server(void)
 		CHECK(c->fd >= 0);
 		srv.fd = accept(lfd, NULL, NULL);
 		CHECK(srv.fd >= 0);
-		fds0 = count_fds();
+		fds0 = test_count_fds();
 		m.type = MEMIF_MSG_HELLO;
 		m.hello.min_version = m.hello.max_version = MEMIF_VERSION;
 		if (k == 0) { /* a zero-length datagram with descriptors: a hang-up */
@@ -747,7 +697,7 @@ static void test_hostile_server(void)
 				CHECK(in.type == MEMIF_MSG_INIT);
 			}
 			CHECK(c->fd >= 0);
-			CHECK_EQ(count_fds(), fds0);
+			CHECK_EQ(test_count_fds(), fds0);
 			shutdown(srv.fd, SHUT_RDWR); /* then a hang-up */
 		}
 		for (int i = 0; i < 100 && c->fd >= 0; i++) {
@@ -758,7 +708,7 @@ static void test_hostile_server(void)
 		CHECK(!strcmp(c->reason, k == 1	  ? "Too many file descriptors"
 					 : k == 2 ? "Unexpected message"
 						  : "Connection closed by peer"));
-		CHECK_EQ(count_fds(), fds0 - 1); /* its socket closed, and nothing came in */
+		CHECK_EQ(test_count_fds(), fds0 - 1); /* its socket closed, and nothing came in */
 		close(srv.fd);
 		usleep(110 * 1000); /* the client reconnects at most every 100 ms */
 	}
@@ -789,26 +739,7 @@ static char hpath[100];
 
 static void hs_send(struct hsrv *h, const void *m, size_t len, const int *fds, int nfd)
 {
-	union {
-		char b[CMSG_SPACE(4 * sizeof(int))];
-		struct cmsghdr a;
-	} ctl;
-	struct iovec iov = {.iov_base = (void *)m, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	if (nfd) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
-	}
-	CHECK(sendmsg(h->fd, &mh, MSG_NOSIGNAL) == (ssize_t)len);
+	CHECK(test_send_fds(h->fd, m, len, fds, nfd, MSG_NOSIGNAL) == (ssize_t)len);
 }
 
 static void hs_send_type(struct hsrv *h, uint16_t type)
@@ -986,7 +917,7 @@ static void test_client_validation(void)
 	CHECK(usnet_pool_create(&pool, &pc) == 0);
 	CHECK(usnet_memif_client_create(&cl, &cc) == 0);
 	c = usnet_memif_client_conn(cl);
-	fds0 = count_fds();
+	fds0 = test_count_fds();
 
 	/* Control messages: version, size, fds, order. */
 	CHECK(hs_accept(&h, cl));
@@ -1113,7 +1044,7 @@ static void test_client_validation(void)
 	CHECK_EQ(c->violations, 12);
 	CHECK_EQ(qs.rx_errors, 0);
 	/* Nothing the hostile server sent is still open in this process. */
-	CHECK_EQ(count_fds(), fds0);
+	CHECK_EQ(test_count_fds(), fds0);
 	usnet_memif_client_destroy(cl);
 	close(h.lfd);
 	unlink(hpath);

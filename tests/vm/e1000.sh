@@ -22,6 +22,8 @@ set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$script_dir/lib.sh"
 export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/e1000}
 
@@ -90,43 +92,14 @@ cat "$work/results.txt"
 log=$work/console.log
 
 # ---- host-side TX checks -----------------------------------------------------
-# pcap_check NAME PCAP SRC_MAC SRC_IP: the frames SRC_MAC sent from SRC_IP
-# are exactly n UDP frames with sequence numbers 0..n-1 in order and good
-# IPv4/UDP checksums (tshark: 1 = good).
+# The frames each NIC under TX test sent: exactly n UDP frames, in
+# sequence, with good checksums (vm_pcap_seq_check in lib.sh).
 host_fail=0
-pcap_check() {
-    local name=$1 file=$2 mac=$3 ip=$4 out
-    if [ ! -s "$file" ]; then
-        echo "VMTEST FAIL $name: no pcap $file"; host_fail=1; return
-    fi
-    out=$(tshark -r "$file" -Y "eth.src==$mac && ip.src==$ip && udp" \
-        -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
-        -T fields -e ip.checksum.status -e udp.checksum.status -e udp.payload 2>/dev/null |
-        awk -v n="$n" '
-            function hex(s,   i, v) {
-                v = 0
-                for (i = 1; i <= length(s); i++)
-                    v = v * 16 + index("0123456789abcdef", substr(tolower(s), i, 1)) - 1
-                return v
-            }
-            { count++
-              if ($1 != 1 || $2 != 1) bad++
-              seq = hex(substr($3, 1, 16))
-              if (seq != expect) { if (!misorder) first = "frame " count " has seq " seq " (want " expect ")"; misorder++ }
-              expect = seq + 1 }
-            END { printf "%d %d %d %s", count, bad, misorder, first }')
-    read -r count bad misorder first <<<"$out"
-    echo "E1000 pcap $name: $count frames, $bad bad checksums, $misorder out of sequence $first"
-    if [ "$count" = "$n" ] && [ "$bad" = 0 ] && [ "$misorder" = 0 ]; then
-        echo "VMTEST PASS $name"
-    else
-        echo "VMTEST FAIL $name: $count frames (want $n), $bad bad checksums, $misorder out of sequence $first"
-        host_fail=1
-    fi
-}
 if grep -q "VMTEST DONE" "$log"; then
-    pcap_check tx-e1000-pcap "$pcap/e1000.pcap" 52:54:00:12:34:02 198.18.2.1
-    pcap_check tx-e1000e-pcap "$pcap/e1000e.pcap" 52:54:00:12:34:03 198.18.4.1
+    vm_pcap_seq_check E1000 tx-e1000-pcap "$pcap/e1000.pcap" \
+        "eth.src==52:54:00:12:34:02 && ip.src==198.18.2.1" "$n"
+    vm_pcap_seq_check E1000 tx-e1000e-pcap "$pcap/e1000e.pcap" \
+        "eth.src==52:54:00:12:34:03 && ip.src==198.18.4.1" "$n"
 fi
 
 # ---- numbers -------------------------------------------------------------------

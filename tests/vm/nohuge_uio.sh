@@ -20,6 +20,8 @@ set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$script_dir/lib.sh"
 export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
 
 n=2000 verbose=()
@@ -74,42 +76,12 @@ cat "$work/results.txt"
 log=$work/console.log
 
 # ---- host side: the frames on the wire ------------------------------------------
-# pcap_check NAME PCAP SRC_IP: exactly n UDP frames from SRC_IP, sequence
-# numbers 0..n-1 in order, IPv4 and UDP checksums good (tshark: 1 = good).
+# Each NIC's pcap: exactly n UDP frames from each run's source address, in
+# sequence, with good checksums (vm_pcap_seq_check in lib.sh).
 host_fail=0
-pcap_check() {
-    local name=$1 file=$2 ip=$3 out count bad misorder first
-    if [ ! -s "$file" ]; then
-        echo "VMTEST FAIL $name: no pcap $file"; host_fail=1; return
-    fi
-    out=$(tshark -r "$file" -Y "ip.src==$ip && udp" \
-        -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
-        -T fields -e ip.checksum.status -e udp.checksum.status -e udp.payload 2>/dev/null |
-        awk '
-            function hex(s,   i, v) {
-                v = 0
-                for (i = 1; i <= length(s); i++)
-                    v = v * 16 + index("0123456789abcdef", substr(tolower(s), i, 1)) - 1
-                return v
-            }
-            { count++
-              if ($1 != 1 || $2 != 1) bad++
-              seq = hex(substr($3, 1, 16))
-              if (seq != expect) { if (!misorder) first = "frame " count " has seq " seq " (want " expect ")"; misorder++ }
-              expect = seq + 1 }
-            END { printf "%d %d %d %s", count, bad, misorder, first }')
-    read -r count bad misorder first <<<"$out"
-    echo "NOHUGE pcap $name: $count frames from $ip, $bad bad checksums, $misorder out of sequence $first"
-    if [ "$count" = "$n" ] && [ "$bad" = 0 ] && [ "$misorder" = 0 ]; then
-        echo "VMTEST PASS $name"
-    else
-        echo "VMTEST FAIL $name: $count frames (want $n), $bad bad checksums, $misorder out of sequence $first"
-        host_fail=1
-    fi
-}
 for nic in $nics; do
-    pcap_check "vfio-4k-$nic-wire" "$pcap/$nic.pcap" 198.18.10.1
-    pcap_check "uio-4k-$nic-wire" "$pcap/$nic.pcap" 198.18.11.1
+    vm_pcap_seq_check NOHUGE "vfio-4k-$nic-wire" "$pcap/$nic.pcap" "ip.src==198.18.10.1" "$n"
+    vm_pcap_seq_check NOHUGE "uio-4k-$nic-wire" "$pcap/$nic.pcap" "ip.src==198.18.11.1" "$n"
 done
 
 echo "--- from the guest ($log)"

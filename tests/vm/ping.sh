@@ -48,6 +48,8 @@ set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$script_dir/lib.sh"
 export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/ping}
 
@@ -121,14 +123,7 @@ cleanup() {
     for nic in "${nics[@]}"; do ip netns del "${ns[$nic]}" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-for nic in "${nics[@]}"; do
-    ip netns add "${ns[$nic]}" || skip "cannot create a network namespace"
-    # Devices moved in later get the namespace's defaults: no IPv6, so only
-    # ARP and ping cross the TAP.
-    ip netns exec "${ns[$nic]}" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-        net.ipv6.conf.default.disable_ipv6=1
-    ip -n "${ns[$nic]}" link set lo up
-done
+for nic in "${nics[@]}"; do vm_netns_add "${ns[$nic]}"; done
 
 log=$work/console.log
 # A log left from an earlier run would match the markers at once.

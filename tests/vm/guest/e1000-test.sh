@@ -38,14 +38,6 @@ MAC_A=52:54:00:12:34:02 MAC_B=52:54:00:12:34:03 MAC_C=52:54:00:12:34:06 MAC_D=52
 T=/tmp/e1000
 mkdir -p $T
 
-# Seconds since boot with 10 ms resolution (busybox date has no %N).
-now() { cut -d' ' -f1 /proc/uptime; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-# json_get FILE KEY: a number or string from a one-line JSON object.
-json_get() {
-    sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1" | head -n 1
-}
-
 # start_sink NAME ARGS...: usnet-sink in the background; its pid in $sink_pid.
 # It is ready when it printed its first per-second line (so the port is
 # open); the e1000 model then holds RX frames back for one second after the
@@ -54,7 +46,7 @@ json_get() {
 start_sink() {
     _n=$1; shift
     rm -f "$T/$_n.json" "$T/$_n.err"
-    echo "E1000 at $(now) start $_n"
+    echo "E1000 at $(vmtest_now) start $_n"
     timeout 120 usnet-sink "$@" --json >"$T/$_n.json" 2>"$T/$_n.err" &
     sink_pid=$!
     wait_ready "$_n"
@@ -72,7 +64,7 @@ wait_ready() {
 
 pktgen() { # pktgen NAME ARGS...
     _n=$1; shift
-    echo "E1000 at $(now) start $_n"
+    echo "E1000 at $(vmtest_now) start $_n"
     timeout 60 usnet-pktgen "$@" -q --json >"$T/$_n.json" 2>"$T/$_n.err"
 }
 
@@ -102,17 +94,17 @@ vmtest_pass bind
 # to RX_BDF; RX passes when the sink gets exactly N, TX is judged by the host.
 rxtx() {
     _rx=$1 _mac=$2 _tx=$3 _tag=$4 _what=$5
-    t0=$(now)
+    t0=$(vmtest_now)
     start_sink "$_what-sink" -p "pci:$_rx,rxd=$RXD" -n "$N" -t 60 --expect "$N"
     pktgen "$_what-gen" -p "pci:$_tx" -n "$N" -r "$RATE" --dst-mac "$_mac" \
         --src-ip "198.18.$_tag.1" --dst-ip "198.18.$_tag.2"
     grc=$?
     vmtest_wait_pid "$sink_pid" 60
     src=$?
-    echo "E1000 time $_what $(elapsed "$t0")"
+    echo "E1000 time $_what $(vmtest_elapsed "$t0")"
     report "$_what-gen"
     report "$_what-sink"
-    if [ "$grc" -eq 0 ] && [ "$(json_get "$T/$_what-gen.json" sent)" = "$N" ]; then
+    if [ "$grc" -eq 0 ] && [ "$(vmtest_json_get "$T/$_what-gen.json" sent)" = "$N" ]; then
         vmtest_pass "$_what-sent"
     else
         fail_with "$_what-sent" "$_what-gen"
@@ -134,7 +126,7 @@ rxtx $D $MAC_D $B 4 tx-e1000e
 # C -> A, forwarded to B -> D, then D -> B, forwarded to A -> C. A and B are
 # promiscuous (frames are addressed to the far end), which also tests
 # RCTL.UPE. Packets received on A are sent on B from A's pool: the copy path.
-t0=$(now)
+t0=$(vmtest_now)
 rm -f $T/fwd.json $T/fwd.err
 timeout 180 usnet-fwd -p "pci:$A,promisc=1,rxd=$RXD" -p "pci:$B,promisc=1,rxd=$RXD" -t 120 \
     --json >$T/fwd.json 2>$T/fwd.err &
@@ -154,8 +146,8 @@ kill -INT $fwd_pid
 vmtest_wait_pid $fwd_pid 10
 frc=$?
 report fwd
-echo "E1000 time fwd $(elapsed "$t0")"
-fwded=$(json_get $T/fwd.json forwarded) fdrops=$(json_get $T/fwd.json drops)
+echo "E1000 time fwd $(vmtest_elapsed "$t0")"
+fwded=$(vmtest_json_get $T/fwd.json forwarded) fdrops=$(vmtest_json_get $T/fwd.json drops)
 if [ $fwd_ok = 1 ] && [ $frc -eq 0 ] && [ "$fwded" = $((2 * N)) ] && [ "$fdrops" = 0 ]; then
     vmtest_pass fwd
 else
@@ -175,9 +167,9 @@ irq_count() {
 irq_test() { # irq_test MODEL BDF MAC PEER
     _m=$1 _bdf=$2 _mac=$3 _peer=$4
     start_sink "irq-$_m-sink" -p "pci:$_bdf" -n 2 -t 60
-    c0=$(cpu_ticks "$sink_pid") t0=$(now)
+    c0=$(cpu_ticks "$sink_pid") t0=$(vmtest_now)
     sleep 5
-    c1=$(cpu_ticks "$sink_pid") t1=$(now)
+    c1=$(cpu_ticks "$sink_pid") t1=$(vmtest_now)
     pct=$(awk -v c="$((c1 - c0))" -v hz=$hz -v a="$t0" -v b="$t1" \
         'BEGIN { printf "%.1f", 100 * c / hz / (b - a) }')
     # Logged, not judged: CPU time depends on the host's load (bench/
@@ -189,13 +181,13 @@ irq_test() { # irq_test MODEL BDF MAC PEER
     # the wake-up, shows that the interrupt woke it).
     i0=$(irq_count "$_bdf")
     pktgen "irq-$_m-gen" -p "pci:$_peer" -n 1 --dst-mac "$_mac" --src-ip 198.18.6.1
-    t0=$(now)
+    t0=$(vmtest_now)
     _i=0
     while [ "$(irq_count "$_bdf")" -le "$i0" ] && [ $_i -lt 300 ]; do
         usleep 10000
         _i=$((_i + 1))
     done
-    lat=$(elapsed "$t0")
+    lat=$(vmtest_elapsed "$t0")
     i1=$(irq_count "$_bdf")
     grep "($_bdf)" /proc/interrupts | sed 's/^ */E1000 irqline /'
     echo "E1000 wake $_m: $((i1 - i0)) interrupt(s), seen ${lat}s after pktgen returned"
@@ -203,7 +195,7 @@ irq_test() { # irq_test MODEL BDF MAC PEER
     vmtest_wait_pid "$sink_pid" 10
     rc=$?
     report "irq-$_m-sink"
-    if [ $rc -eq 0 ] && [ "$(json_get "$T/irq-$_m-sink.json" received)" = 2 ] &&
+    if [ $rc -eq 0 ] && [ "$(vmtest_json_get "$T/irq-$_m-sink.json" received)" = 2 ] &&
         [ "$i1" -gt "$i0" ]; then
         vmtest_pass "irq-wake-$_m"
     else
@@ -227,8 +219,8 @@ fault_test() { # fault_test MODEL BDF MAC PEER
     report "fault-$_m-sink"
     grep "fault injection" "$T/fault-$_m-sink.err" | sed 's/^/E1000 driver: /'
     dmesg | grep DMAR | tail -n +$((dmesg_before + 1)) | sed 's/^/E1000 dmesg: /'
-    uniq=$(json_get "$T/fault-$_m-sink.json" unique)
-    lost=$(json_get "$T/fault-$_m-sink.json" lost)
+    uniq=$(vmtest_json_get "$T/fault-$_m-sink.json" unique)
+    lost=$(vmtest_json_get "$T/fault-$_m-sink.json" lost)
     why=""
     [ $rc -eq 0 ] || why="$why sink exit $rc;"
     grep -q "fault injection: RX descriptor 0 was posted" "$T/fault-$_m-sink.err" ||
@@ -257,8 +249,8 @@ sigint_test() { # sigint_test MODEL BDF MAC PEER
     vmtest_wait_pid "$sink_pid" 30
     rc2=$?
     report "sigint-$_m-2"
-    if [ $rc1 -eq 0 ] && [ "$(json_get "$T/sigint-$_m-1.json" stop)" = signal ] &&
-        [ "$(json_get "$T/sigint-$_m-1.json" unique)" = 100 ] && [ $rc2 -eq 0 ]; then
+    if [ $rc1 -eq 0 ] && [ "$(vmtest_json_get "$T/sigint-$_m-1.json" stop)" = signal ] &&
+        [ "$(vmtest_json_get "$T/sigint-$_m-1.json" unique)" = 100 ] && [ $rc2 -eq 0 ]; then
         vmtest_pass "sigint-$_m"
     else
         vmtest_fail "sigint-$_m" "first sink status $rc1 ($(cat "$T/sigint-$_m-1.json")), reopened sink status $rc2"

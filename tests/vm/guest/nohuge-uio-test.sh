@@ -27,11 +27,6 @@ T=/tmp/nohuge
 mkdir -p $T
 export USNET_LOG=info
 
-# json_get FILE KEY: a number or string from a one-line JSON object.
-json_get() {
-    sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1" | head -n 1
-}
-
 # ---- the environment -----------------------------------------------------------
 ht=$(awk '/^HugePages_Total:/ { print $2 }' /proc/meminfo)
 if [ "$ht" = 0 ] && ! grep -q hugetlbfs /proc/mounts; then
@@ -61,7 +56,7 @@ send() {
     echo "NOHUGE json $_n $(cat "$T/$_n.json")"
     grep -e "DMA memory on" -e "descriptors" -e "ring of" -e "uio_pci_generic (" \
         -e "VFIO, IOMMU" "$T/$_n.err" | sed "s/^/NOHUGE log $_n: /"
-    _sent=$(json_get "$T/$_n.json" sent)
+    _sent=$(vmtest_json_get "$T/$_n.json" sent)
     if [ "$_rc" -ne 0 ] || [ "$_sent" != "$N" ]; then
         vmtest_fail "$_n" "usnet-pktgen exited $_rc, sent '$_sent' of $N: $(tail -n 4 "$T/$_n.err")"
     elif ! grep -q "DMA memory on 4 KiB pages" "$T/$_n.err"; then

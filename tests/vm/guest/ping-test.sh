@@ -49,10 +49,6 @@ nic_net() {
 A=0000:00:06.0 B=0000:00:07.0 C=0000:00:08.0 D=0000:00:09.0
 MAC_D=52:54:00:12:34:09
 
-now() { cut -d' ' -f1 /proc/uptime; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-# json_get FILE KEY: a number or string from a one-line JSON object.
-json_get() { sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1" | head -n 1; }
 # report NAME: a tool's JSON summary on the console, for the host's log.
 report() { echo "PING json $1 $(cat "$T/$1.json" 2>/dev/null)"; }
 errtail() { tail -n 2 "$T/$1.err" 2>/dev/null | tr '\n' ' '; }
@@ -65,7 +61,7 @@ bind() {
 }
 
 # ---- ping: usnet-echo on the three NICs at once --------------------------------
-t0=$(now)
+t0=$(vmtest_now)
 ready=""
 for nic in $NICS; do
     bdf=$(nic_bdf "$nic")
@@ -93,7 +89,7 @@ done
 # written (hw/net/e1000.c flush timer); nothing is lost at ping's rate, but
 # the first replies would be late.
 usleep 1200000
-echo "PING at $(now) echo started in $(elapsed "$t0") s"
+echo "PING at $(vmtest_now) echo started in $(vmtest_elapsed "$t0") s"
 for nic in $started; do
     echo "PING-READY $nic"
 done
@@ -102,19 +98,19 @@ for nic in $started; do
     rc=$?
     report "echo-$nic"
     j=$T/echo-$nic.json
-    if [ "$rc" -eq 0 ] && [ "$(json_get "$j" stop)" = count ] &&
-        [ "$(json_get "$j" icmp_replies)" = 20 ] && [ "$(json_get "$j" tx_drops)" = 0 ] &&
-        [ "$(json_get "$j" arp_replies)" -ge 1 ] 2>/dev/null &&
-        [ "$(json_get "$j" arp_replies)" = "$(json_get "$j" arp_requests)" ]; then
+    if [ "$rc" -eq 0 ] && [ "$(vmtest_json_get "$j" stop)" = count ] &&
+        [ "$(vmtest_json_get "$j" icmp_replies)" = 20 ] && [ "$(vmtest_json_get "$j" tx_drops)" = 0 ] &&
+        [ "$(vmtest_json_get "$j" arp_replies)" -ge 1 ] 2>/dev/null &&
+        [ "$(vmtest_json_get "$j" arp_replies)" = "$(vmtest_json_get "$j" arp_requests)" ]; then
         vmtest_pass "echo-$nic"
     else
         vmtest_fail "echo-$nic" "usnet-echo status $rc: $(cat "$j" 2>/dev/null) $(errtail "echo-$nic")"
     fi
 done
-echo "PING time ping $(elapsed "$t0")"
+echo "PING time ping $(vmtest_elapsed "$t0")"
 
 # ---- fwd-virtio: A -> hub 1 -> B =usnet-fwd=> C -> hub 2 -> D ----------------
-t0=$(now)
+t0=$(vmtest_now)
 for bdf in $A $B $C $D; do
     if ! bind "$bdf"; then
         vmtest_fail fwd-virtio "cannot bind $bdf to vfio-pci (driver '$(vmtest_pci_driver "$bdf")')"
@@ -144,12 +140,12 @@ frc=$?
 report fwd-gen
 report fwd-sink
 report fwd
-echo "PING time fwd $(elapsed "$t0")"
+echo "PING time fwd $(vmtest_elapsed "$t0")"
 why=""
-[ "$grc" -eq 0 ] && [ "$(json_get "$T/fwd-gen.json" sent)" = "$N" ] ||
-    why="$why pktgen status $grc, sent '$(json_get "$T/fwd-gen.json" sent)': $(errtail fwd-gen);"
+[ "$grc" -eq 0 ] && [ "$(vmtest_json_get "$T/fwd-gen.json" sent)" = "$N" ] ||
+    why="$why pktgen status $grc, sent '$(vmtest_json_get "$T/fwd-gen.json" sent)': $(errtail fwd-gen);"
 [ "$src" -eq 0 ] || why="$why sink status $src: $(errtail fwd-sink);"
-echo "PING fwd reordered $(json_get "$T/fwd-sink.json" reordered) (pktgen retried $(json_get "$T/fwd-gen.json" tx_full) times on a full TX ring: B was not taking frames)"
+echo "PING fwd reordered $(vmtest_json_get "$T/fwd-sink.json" reordered) (pktgen retried $(vmtest_json_get "$T/fwd-gen.json" tx_full) times on a full TX ring: B was not taking frames)"
 # The top-level "forwarded" and "drops" (the directions have their own drops).
 fwded=$(sed -n 's/.*"forwarded":\([0-9]*\),"drops":\([0-9]*\),.*/\1 \2/p' "$T/fwd.json")
 [ "$frc" -eq 0 ] && [ "$fwded" = "$N 0" ] ||

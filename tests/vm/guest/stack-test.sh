@@ -19,7 +19,6 @@ mkdir -p $T
 NICS="virtio e1000e"
 nic_bdf() { case "$1" in virtio) echo 0000:00:03.0 ;; *) echo 0000:00:05.0 ;; esac; }
 nic_net() { case "$1" in virtio) echo 41 ;; *) echo 43 ;; esac; }
-json_get() { sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1" | head -n 1; }
 errtail() { tail -n 2 "$T/$1.err" 2>/dev/null | tr '\n' ' '; }
 
 started=""
@@ -56,10 +55,10 @@ for nic in $ready; do
     rc=$?
     j=$T/$nic.json
     echo "STACK json $nic $(cat "$j" 2>/dev/null)"
-    if [ "$rc" -eq 0 ] && [ "$(json_get "$j" stop)" = count ] && [ "$(json_get "$j" echoed)" = 3 ] &&
-        [ "$(json_get "$j" echo_errors)" = 0 ] && [ "$(json_get "$j" icmp_tx_echo_reply)" = 13 ] &&
-        [ "$(json_get "$j" ip_reasm_ok)" = 4 ] && [ "$(json_get "$j" arp_tx_reply)" -ge 1 ] 2>/dev/null &&
-        [ "$(json_get "$j" udp_bad_csum)" = 0 ] && [ "$(json_get "$j" ip_bad_csum)" = 0 ]; then
+    if [ "$rc" -eq 0 ] && [ "$(vmtest_json_get "$j" stop)" = count ] && [ "$(vmtest_json_get "$j" echoed)" = 3 ] &&
+        [ "$(vmtest_json_get "$j" echo_errors)" = 0 ] && [ "$(vmtest_json_get "$j" icmp_tx_echo_reply)" = 13 ] &&
+        [ "$(vmtest_json_get "$j" ip_reasm_ok)" = 4 ] && [ "$(vmtest_json_get "$j" arp_tx_reply)" -ge 1 ] 2>/dev/null &&
+        [ "$(vmtest_json_get "$j" udp_bad_csum)" = 0 ] && [ "$(vmtest_json_get "$j" ip_bad_csum)" = 0 ]; then
         vmtest_pass "stack-$nic"
     else
         vmtest_fail "stack-$nic" "usnet-udpecho status $rc: $(cat "$j" 2>/dev/null) $(errtail "$nic")"

@@ -86,6 +86,19 @@ vmtest_wait_text() {
     done
 }
 
+# vmtest_json_get FILE KEY: the value of KEY (a number or a string without
+# quotes or commas) in the first JSON line of FILE holding it; the tools'
+# --json lines are flat.
+vmtest_json_get() {
+    sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1" | head -n 1
+}
+
+# vmtest_now: seconds since boot (/proc/uptime, 10 ms steps).
+vmtest_now() { cut -d' ' -f1 /proc/uptime; }
+
+# vmtest_elapsed T0: seconds since vmtest_now printed T0, two decimals.
+vmtest_elapsed() { awk -v a="$1" -v b="$(vmtest_now)" 'BEGIN { printf "%.2f", b - a }'; }
+
 # vmtest_wait_pid PID SECONDS: wait for the child PID; its exit status, or
 # 124 after SECONDS (then it is killed).
 vmtest_wait_pid() {
