@@ -45,23 +45,13 @@ static const char help_head[] =
     "              pcap file to write (required); it is replaced if it exists. '-'\n"
     "              writes to stdout (then --json is not allowed).\n"
     "       -n, --count COUNT\n"
-    "              Stop after exactly COUNT frames. 0: no limit. Default: 0.\n"
-    "       -t, --time SECONDS\n"
-    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+    "              Stop after exactly COUNT frames. 0: no limit. Default: 0.\n" TOOL_HELP_TIME
     "       -s, --snaplen SNAPLEN\n"
     "              Store at most SNAPLEN bytes of each frame, 14..262144 (the\n"
     "              original length is recorded too). Default: 262144.\n"
     "       --nano\n"
-    "              Nanosecond timestamps (pcap magic 0xa1b23c4d). Default: microseconds.\n"
-    "       -q, --quiet\n"
-    "              No per-second stats line and no startup line on stderr.\n"
-    "       --json\n"
-    "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
-    "       -h, --help\n"
-    "              Print this help and exit.\n"
-    "\n"
-    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
+    "              Nanosecond timestamps (pcap magic 0xa1b23c4d). Default: "
+    "microseconds.\n" TOOL_HELP_QUIET_JSON_HELP TOOL_HELP_NUMBERS;
 
 static const char help_tail[] =
     "\n"

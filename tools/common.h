@@ -106,6 +106,22 @@ enum {
 	TOOL_OPT_JSON = 1 << 5,	 /* --json */
 };
 
+/* --help text of the standard options whose meaning is the same in every tool. */
+#define TOOL_HELP_TIME                                                                             \
+	"       -t, --time SECONDS\n"                                                              \
+	"              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+#define TOOL_HELP_QUIET_JSON_HELP                                                                  \
+	"       -q, --quiet\n"                                                                     \
+	"              No per-second stats line and no startup line on stderr.\n"                  \
+	"       --json\n"                                                                          \
+	"              Print the final summary as one JSON object on stdout instead of a\n"        \
+	"              line on stderr.\n"                                                          \
+	"       -h, --help\n"                                                                      \
+	"              Print this help and exit.\n"
+#define TOOL_HELP_NUMBERS                                                                          \
+	"\n"                                                                                       \
+	"       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n"
+
 /* getopt_long() code of --json; a tool's own long-only options use 256..4095. */
 #define TOOL_OPT_JSON_CODE 4096
 #define TOOL_MAX_PORTS	   2

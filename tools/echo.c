@@ -69,18 +69,8 @@ static const char help_head[] =
     "              Also answer UDP echo (port 7). Default: off.\n"
     "       -n, --count COUNT\n"
     "              Stop after sending COUNT echo replies, ICMP and UDP together (ARP\n"
-    "              replies do not count). 0: no limit. Default: 0.\n"
-    "       -t, --time SECONDS\n"
-    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
-    "       -q, --quiet\n"
-    "              No per-second stats line and no startup line on stderr.\n"
-    "       --json\n"
-    "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
-    "       -h, --help\n"
-    "              Print this help and exit.\n"
-    "\n"
-    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
+    "              replies do not count). 0: no limit. Default: 0.\n" TOOL_HELP_TIME
+	TOOL_HELP_QUIET_JSON_HELP TOOL_HELP_NUMBERS;
 
 static const char help_tail[] =
     "\n"

@@ -29,18 +29,9 @@ static const char help_head[] =
     "\n"
     "OPTIONS\n"
     "       -p, --port SPEC\n"
-    "              A port; give exactly two (required). See PORT KINDS.\n"
-    "       -t, --time SECONDS\n"
-    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+    "              A port; give exactly two (required). See PORT KINDS.\n" TOOL_HELP_TIME
     "       -b, --burst BURST\n"
-    "              Frames per rx_burst call, 1..256. Default: 32.\n"
-    "       -q, --quiet\n"
-    "              No per-second stats line and no startup line on stderr.\n"
-    "       --json\n"
-    "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
-    "       -h, --help\n"
-    "              Print this help and exit.\n";
+    "              Frames per rx_burst call, 1..256. Default: 32.\n" TOOL_HELP_QUIET_JSON_HELP;
 
 static const char help_tail[] =
     "\n"

@@ -52,9 +52,7 @@ static const char help_head[] =
     "       -r, --rate PPS\n"
     "              Send at most PPS frames per second, 1..1G, on average: a token\n"
     "              bucket as deep as 1 ms of frames (at least one burst) makes up for\n"
-    "              short scheduling delays. Default: as fast as possible.\n"
-    "       -t, --time SECONDS\n"
-    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+    "              short scheduling delays. Default: as fast as possible.\n" TOOL_HELP_TIME
     "       -f, --flows FLOWS\n"
     "              Number of flows, 1..65535: the UDP source port goes round-robin\n"
     "              through SPORT, SPORT+1, ..., SPORT+FLOWS-1. Default: 1.\n"
@@ -72,16 +70,8 @@ static const char help_head[] =
     "       --dport PORT\n"
     "              UDP destination port, 0..65535. Default: 9 (discard).\n"
     "       -b, --burst BURST\n"
-    "              Frames per tx_burst call, 1..256. Default: 32.\n"
-    "       -q, --quiet\n"
-    "              No per-second stats line and no startup line on stderr.\n"
-    "       --json\n"
-    "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
-    "       -h, --help\n"
-    "              Print this help and exit.\n"
-    "\n"
-    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
+    "              Frames per tx_burst call, 1..256. Default: 32.\n" TOOL_HELP_QUIET_JSON_HELP
+	TOOL_HELP_NUMBERS;
 
 static const char help_tail[] =
     "\n"

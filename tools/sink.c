@@ -48,24 +48,14 @@ static const char help_head[] =
     "       -p, --port SPEC\n"
     "              Port to receive on (required). See PORT KINDS.\n"
     "       -n, --count COUNT\n"
-    "              Stop after COUNT test frames. 0: no limit. Default: 0.\n"
-    "       -t, --time SECONDS\n"
-    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+    "              Stop after COUNT test frames. 0: no limit. Default: 0.\n" TOOL_HELP_TIME
     "       --idle-timeout MS\n"
     "              Stop when no test frame arrived for MS milliseconds, counted from\n"
     "              the first one, 0..86400000. 0: off. Default: 0.\n"
     "       --expect N\n"
     "              Exit 1 unless exactly N unique test frames arrived, with none lost,\n"
-    "              duplicated or with a bad checksum. Default: no check.\n"
-    "       -q, --quiet\n"
-    "              No per-second stats line and no startup line on stderr.\n"
-    "       --json\n"
-    "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
-    "       -h, --help\n"
-    "              Print this help and exit.\n"
-    "\n"
-    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
+    "              duplicated or with a bad checksum. Default: no "
+    "check.\n" TOOL_HELP_QUIET_JSON_HELP TOOL_HELP_NUMBERS;
 
 static const char help_tail[] =
     "\n"
