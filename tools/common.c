@@ -407,6 +407,25 @@ int tool_main(const struct tool_def *def, void *ctx, int argc, char **argv)
 	return status;
 }
 
+uint16_t tool_tx_retry(struct usnet_port *port, struct usnet_pkt **pkts, uint16_t n,
+		       uint64_t retry_ns)
+{
+	uint16_t sent = usnet_tx_burst(port, 0, pkts, n);
+	uint64_t deadline = 0;
+
+	while (sent < n) {
+		uint64_t now = usnet_now_ns();
+
+		if (!deadline)
+			deadline = now + retry_ns;
+		else if (now >= deadline)
+			break;
+		sent =
+		    (uint16_t)(sent + usnet_tx_burst(port, 0, pkts + sent, (uint16_t)(n - sent)));
+	}
+	return sent;
+}
+
 void tool_run_start(struct tool_run *r, uint64_t duration_ns, bool quiet)
 {
 	r->start_ns = usnet_now_ns();

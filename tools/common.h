@@ -175,6 +175,14 @@ void tool_close_ports(struct tool_std *std);
 /* The whole program: init, parse, open, run, close; returns the exit status. */
 int tool_main(const struct tool_def *def, void *ctx, int argc, char **argv);
 
+/*
+ * usnet_tx_burst() of n packets on queue 0, retried while the port refuses
+ * some (its queue is full), for up to retry_ns after the first refusal:
+ * how many it took. The rest are still the caller's.
+ */
+uint16_t tool_tx_retry(struct usnet_port *port, struct usnet_pkt **pkts, uint16_t n,
+		       uint64_t retry_ns);
+
 /* One counter set on the per-second line, e.g. "tx" or "0>1". */
 struct tool_meter {
 	const char *label;

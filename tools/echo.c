@@ -187,19 +187,8 @@ static void send_replies(struct usnet_port *port, struct usnet_pkt **pkts,
 			 const enum echo_verdict *kind, uint16_t n, struct counts *c,
 			 struct tool_meter *tx)
 {
-	uint16_t sent = usnet_tx_burst(port, 0, pkts, n);
-	uint64_t deadline = 0;
+	uint16_t sent = tool_tx_retry(port, pkts, n, TX_RETRY_NS);
 
-	while (sent < n) {
-		uint64_t now = usnet_now_ns();
-
-		if (!deadline)
-			deadline = now + TX_RETRY_NS;
-		else if (now >= deadline)
-			break;
-		sent =
-		    (uint16_t)(sent + usnet_tx_burst(port, 0, pkts + sent, (uint16_t)(n - sent)));
-	}
 	for (uint16_t i = 0; i < n; i++) {
 		if (i < sent) {
 			c->sent[kind[i]]++;

@@ -58,7 +58,7 @@ static uint16_t forward(struct dir *d, uint16_t burst)
 {
 	struct usnet_pkt *pkts[USNET_MAX_BURST];
 	uint16_t n = usnet_rx_burst(d->in, 0, pkts, burst), sent;
-	uint64_t bytes = 0, deadline = 0;
+	uint64_t bytes = 0;
 
 	if (!n)
 		return 0;
@@ -66,17 +66,7 @@ static uint16_t forward(struct dir *d, uint16_t burst)
 		bytes += pkts[i]->len;
 	d->rx += n;
 	d->rx_bytes += bytes;
-	sent = usnet_tx_burst(d->out, 0, pkts, n);
-	while (sent < n) {
-		uint64_t now = usnet_now_ns();
-
-		if (!deadline)
-			deadline = now + TX_RETRY_NS;
-		else if (now >= deadline)
-			break;
-		sent =
-		    (uint16_t)(sent + usnet_tx_burst(d->out, 0, pkts + sent, (uint16_t)(n - sent)));
-	}
+	sent = tool_tx_retry(d->out, pkts, n, TX_RETRY_NS);
 	for (uint16_t i = sent; i < n; i++)
 		bytes -= pkts[i]->len;
 	if (sent < n) {
