@@ -255,14 +255,6 @@ static void dump_burst(struct capture *cap, const struct opts *o, struct usnet_p
 		cap->write_errno = errno ? errno : EIO;
 }
 
-static uint64_t port_drops(struct usnet_port *port)
-{
-	struct usnet_queue_stats st;
-
-	usnet_port_stats(port, 0, &st);
-	return st.rx_dropped + st.rx_nobuf;
-}
-
 static const char *capture_loop(const struct opts *o, struct usnet_port *port, struct capture *cap,
 				struct tool_meter *meter, double *seconds)
 {
@@ -288,7 +280,7 @@ static const char *capture_loop(const struct opts *o, struct usnet_port *port, s
 		}
 		now = usnet_now_ns();
 		if (tool_run_line_due(&run, now)) {
-			meter->drops = port_drops(port);
+			meter->drops = tool_port_rx_drops(port);
 			tool_run_line(&run, now, meter, 1, NULL);
 			if (!capture_flush(cap)) {
 				stop = "error";
@@ -309,7 +301,7 @@ static const char *capture_loop(const struct opts *o, struct usnet_port *port, s
 		}
 		usnet_port_idle(port, 0, &idle, n, tool_run_timeout_ms(&run, now, 100));
 	}
-	meter->drops = port_drops(port);
+	meter->drops = tool_port_rx_drops(port);
 	*seconds = tool_run_seconds(&run, now);
 	return stop;
 }

@@ -426,6 +426,14 @@ uint16_t tool_tx_retry(struct usnet_port *port, struct usnet_pkt **pkts, uint16_
 	return sent;
 }
 
+uint64_t tool_port_rx_drops(struct usnet_port *port)
+{
+	struct usnet_queue_stats st;
+
+	usnet_port_stats(port, 0, &st);
+	return st.rx_dropped + st.rx_nobuf;
+}
+
 void tool_run_start(struct tool_run *r, uint64_t duration_ns, bool quiet)
 {
 	r->start_ns = usnet_now_ns();

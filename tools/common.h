@@ -183,6 +183,9 @@ int tool_main(const struct tool_def *def, void *ctx, int argc, char **argv);
 uint16_t tool_tx_retry(struct usnet_port *port, struct usnet_pkt **pkts, uint16_t n,
 		       uint64_t retry_ns);
 
+/* The frames a port lost on RX queue 0: its rx_dropped + rx_nobuf. */
+uint64_t tool_port_rx_drops(struct usnet_port *port);
+
 /* One counter set on the per-second line, e.g. "tx" or "0>1". */
 struct tool_meter {
 	const char *label;

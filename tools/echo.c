@@ -171,14 +171,6 @@ static void counters(const struct counts *c, char *buf, size_t size)
 		 (unsigned long long)c->verdict[ECHO_MALFORMED]);
 }
 
-static uint64_t port_drops(struct usnet_port *port)
-{
-	struct usnet_queue_stats st;
-
-	usnet_port_stats(port, 0, &st);
-	return st.rx_dropped + st.rx_nobuf;
-}
-
 /*
  * Send the replies back; what the port still refuses after TX_RETRY_NS is
  * freed and counted. kind[i] says what reply pkts[i] is.
@@ -252,7 +244,7 @@ static void answer_loop(const struct opts *o, struct usnet_port *port, struct co
 		usnet_port_idle(port, 0, &idle, n, tool_run_timeout_ms(&run, now, 100));
 	}
 	c->seconds = tool_run_seconds(&run, now);
-	c->port_drops = port_drops(port);
+	c->port_drops = tool_port_rx_drops(port);
 }
 
 static void report(const struct opts *o, const struct counts *c, const struct tool_meter *rx,

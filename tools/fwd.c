@@ -78,14 +78,6 @@ static uint16_t forward(struct dir *d, uint16_t burst)
 	return n;
 }
 
-static uint64_t port_drops(struct usnet_port *port)
-{
-	struct usnet_queue_stats st;
-
-	usnet_port_stats(port, 0, &st);
-	return st.rx_dropped + st.rx_nobuf;
-}
-
 static void report(const struct tool_std *o, const struct dir d[2], double seconds,
 		   const char *stop)
 {
@@ -163,7 +155,7 @@ static int run(void *ctx, struct tool_std *o)
 		tool_idle_many(ports, 2, &idle, handled, tool_run_timeout_ms(&run, now, 100));
 	}
 	for (int i = 0; i < 2; i++)
-		d[i].port_drops = port_drops(ports[i]);
+		d[i].port_drops = tool_port_rx_drops(ports[i]);
 	report(o, d, tool_run_seconds(&run, now), stop);
 	return TOOL_EXIT_OK;
 }

@@ -141,14 +141,6 @@ static void seq_summary(const struct counts *c, char *buf, size_t size)
 		 (unsigned long long)c->malformed, (unsigned long long)c->other);
 }
 
-static uint64_t port_drops(struct usnet_port *port)
-{
-	struct usnet_queue_stats st;
-
-	usnet_port_stats(port, 0, &st);
-	return st.rx_dropped + st.rx_nobuf;
-}
-
 static void receive_loop(const struct opts *o, struct usnet_port *port, struct counts *c,
 			 struct tool_meter *meter)
 {
@@ -179,7 +171,7 @@ static void receive_loop(const struct opts *o, struct usnet_port *port, struct c
 		if (tool_run_line_due(&run, now)) {
 			char extra[256];
 
-			meter->drops = port_drops(port);
+			meter->drops = tool_port_rx_drops(port);
 			seq_summary(c, extra, sizeof(extra));
 			tool_run_line(&run, now, meter, 1, extra);
 		}
@@ -207,7 +199,7 @@ static void receive_loop(const struct opts *o, struct usnet_port *port, struct c
 		usnet_port_idle(port, 0, &idle, n, timeout);
 	}
 	c->seconds = tool_run_seconds(&run, now);
-	c->port_drops = meter->drops = port_drops(port);
+	c->port_drops = meter->drops = tool_port_rx_drops(port);
 }
 
 static bool expect_ok(const struct opts *o, const struct counts *c)
