@@ -243,6 +243,8 @@ int tool_open_port(struct usnet_port **out, const char *spec, const struct usnet
 	return err == -EINVAL ? TOOL_EXIT_USAGE : TOOL_EXIT_FAIL;
 }
 
+#define STD_ALWAYS (~0u) /* -h: every tool takes it */
+
 /* The standard options, in the order they are put into the getopt table. */
 static const struct {
 	unsigned bit;
@@ -254,12 +256,18 @@ static const struct {
     {TOOL_OPT_TIME, "t:", {"time", required_argument, NULL, 't'}},
     {TOOL_OPT_BURST, "b:", {"burst", required_argument, NULL, 'b'}},
     {TOOL_OPT_QUIET, "q", {"quiet", no_argument, NULL, 'q'}},
-    {~0u, "h", {"help", no_argument, NULL, 'h'}},
+    {STD_ALWAYS, "h", {"help", no_argument, NULL, 'h'}},
     {TOOL_OPT_JSON, "", {"json", no_argument, NULL, TOOL_OPT_JSON_CODE}},
 };
 
 #define STD_COUNT (sizeof(std_opts) / sizeof(std_opts[0]))
 #define OWN_MAX	  48 /* a tool's own long options at most */
+
+/* Does the tool take std_opts[i]? */
+static bool std_wanted(const struct tool_def *def, size_t i)
+{
+	return std_opts[i].bit == STD_ALWAYS || (def->std & std_opts[i].bit);
+}
 
 /* optstring and long table: ':' (tool_bad_option() reports), standard, own. */
 static void build_table(const struct tool_def *def, char *shorts, size_t size, struct option *longs)
@@ -268,7 +276,7 @@ static void build_table(const struct tool_def *def, char *shorts, size_t size, s
 
 	snprintf(shorts, size, ":");
 	for (size_t i = 0; i < STD_COUNT; i++) {
-		if (!(std_opts[i].bit & def->std) && std_opts[i].bit != ~0u)
+		if (!std_wanted(def, i))
 			continue;
 		strncat(shorts, std_opts[i].shortopt, size - strlen(shorts) - 1);
 		longs[n++] = std_opts[i].lopt;
@@ -329,7 +337,7 @@ static bool std_taken(const struct tool_def *def, int c)
 {
 	for (size_t i = 0; i < STD_COUNT; i++)
 		if (std_opts[i].lopt.val == c)
-			return std_opts[i].bit == ~0u || (def->std & std_opts[i].bit);
+			return std_wanted(def, i);
 	return false;
 }
 
