@@ -105,8 +105,8 @@ static const struct option long_opts[] = {
 };
 
 struct opts {
+	struct tool_host_run hr; /* first: tool_host_run_open() and _close() */
 	const struct tool_std *std;
-	struct tool_host_opts host;
 	uint32_t dest;
 	char dest_str[16];
 	uint64_t count, interval_ns, wait_ns;
@@ -120,7 +120,7 @@ static void own_opt(void *ctx, int c, const char *arg)
 {
 	struct opts *o = ctx;
 
-	if (tool_host_opt(&o->host, c, arg))
+	if (tool_host_opt(&o->hr.opts, c, arg))
 		return;
 	switch (c) {
 	case 'c':
@@ -166,7 +166,7 @@ static void check(void *ctx, struct tool_std *std)
 	o->std = std;
 	if (!o->count_set && !std->duration_ns)
 		o->count = 5;
-	tool_host_check(&o->host, std);
+	tool_host_check(&o->hr.opts, std);
 }
 
 struct pinger {
@@ -385,8 +385,8 @@ static void report(const struct opts *o, struct tool_host *host, struct pinger *
 
 		tool_json_begin(&j, stdout);
 		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->host.spec);
-		tool_json_str(&j, "ip", o->host.ip_str);
+		tool_json_str(&j, "port", o->hr.opts.spec);
+		tool_json_str(&j, "ip", o->hr.opts.ip_str);
 		tool_json_str(&j, "mac", host->mac_str);
 		tool_json_str(&j, "dest", o->dest_str);
 		tool_json_u64(&j, "size", o->size);
@@ -437,66 +437,40 @@ static void free_pinger(struct pinger *pg)
 	free(pg);
 }
 
-/* What runs: opened by open_host(), closed by close_host(). */
-struct run {
-	struct opts o; /* first: the option hooks take a struct run as its opts */
-	struct tool_host host;
-	struct pinger *pg;
-};
-
-static int open_host(void *ctx, struct tool_std *std)
+static int run(void *ctx, struct tool_std *std)
 {
-	struct run *r = ctx;
+	struct opts *o = ctx;
+	struct tool_host *host = &o->hr.host;
 	struct pinger *pg = calloc(1, sizeof(*pg));
-	int status = TOOL_EXIT_FAIL;
+	struct usnet_icmp *s;
+	int status = TOOL_EXIT_OK, err;
 
-	(void)std;
 	if (pg) {
 		pg->payload = malloc(MAX_PAYLOAD);
 		pg->reply = malloc(MAX_PAYLOAD);
 	}
-	if (!pg || !pg->payload || !pg->reply)
+	if (!pg || !pg->payload || !pg->reply) {
 		tool_msg("out of memory");
-	else
-		status = tool_host_open(&r->host, &r->o.host, NULL);
-	if (status)
 		free_pinger(pg);
-	else
-		r->pg = pg;
-	return status;
-}
-
-static int run(void *ctx, struct tool_std *std)
-{
-	struct run *r = ctx;
-	struct opts *o = &r->o;
-	struct usnet_icmp *s;
-	int status = TOOL_EXIT_OK, err;
-
-	err = usnet_icmp_open(r->host.stack, &s, o->id, NULL);
+		return TOOL_EXIT_FAIL;
+	}
+	err = usnet_icmp_open(host->stack, &s, o->id, NULL);
 	if (err) {
 		tool_msg("cannot open an ICMP echo endpoint with id %u: %s", o->id, strerror(-err));
+		free_pinger(pg);
 		return TOOL_EXIT_FAIL;
 	}
 	if (!std->quiet)
 		tool_msg("PING %s from %s/%u (%s) on '%s': %u bytes of payload, id %u", o->dest_str,
-			 o->host.ip_str, o->host.prefix_len, r->host.mac_str, o->host.spec, o->size,
-			 o->id);
-	ping_loop(o, &r->host, s, r->pg);
-	report(o, &r->host, r->pg);
+			 o->hr.opts.ip_str, o->hr.opts.prefix_len, host->mac_str, o->hr.opts.spec,
+			 o->size, o->id);
+	ping_loop(o, host, s, pg);
+	report(o, host, pg);
 	usnet_icmp_close(s);
-	if (!r->pg->received)
+	if (!pg->received)
 		status = TOOL_EXIT_FAIL;
+	free_pinger(pg);
 	return status;
-}
-
-static void close_host(void *ctx, struct tool_std *std)
-{
-	struct run *r = ctx;
-
-	(void)std;
-	tool_host_close(&r->host);
-	free_pinger(r->pg);
 }
 
 static const struct tool_def ping = {
@@ -511,22 +485,19 @@ static const struct tool_def ping = {
     .opt = own_opt,
     .args = args,
     .check = check,
-    .open = open_host,
+    .open = tool_host_run_open,
     .run = run,
-    .close = close_host,
+    .close = tool_host_run_close,
 };
 
 int main(int argc, char **argv)
 {
-	struct run r = {
-	    .o =
-		{
-		    .interval_ns = USNET_NSEC_PER_SEC,
-		    .wait_ns = USNET_NSEC_PER_SEC,
-		    .size = 56,
-		    .id = (uint16_t)getpid(),
-		},
+	struct opts o = {
+	    .interval_ns = USNET_NSEC_PER_SEC,
+	    .wait_ns = USNET_NSEC_PER_SEC,
+	    .size = 56,
+	    .id = (uint16_t)getpid(),
 	};
 
-	return tool_main(&ping, &r, argc, argv);
+	return tool_main(&ping, &o, argc, argv);
 }

@@ -144,6 +144,20 @@ void tool_host_close(struct tool_host *host)
 	host->port = NULL;
 }
 
+int tool_host_run_open(void *ctx, struct tool_std *std)
+{
+	struct tool_host_run *hr = ctx;
+
+	(void)std;
+	return tool_host_open(&hr->host, &hr->opts, NULL);
+}
+
+void tool_host_run_close(void *ctx, struct tool_std *std)
+{
+	(void)std;
+	tool_host_close(&((struct tool_host_run *)ctx)->host);
+}
+
 void tool_host_idle(struct tool_host *host, struct tool_host_idle *idle, unsigned handled,
 		    int timeout_ms)
 {

@@ -89,6 +89,19 @@ int tool_host_open(struct tool_host *host, const struct tool_host_opts *h,
 void tool_host_close(struct tool_host *host);
 
 /*
+ * The host a stack tool runs on: its options and, once open, its port and
+ * stack. A stack tool's ctx starts with one, so that these tool_def hooks
+ * serve every stack tool: .open (tool_host_open()) and .close
+ * (tool_host_close()).
+ */
+struct tool_host_run {
+	struct tool_host_opts opts;
+	struct tool_host host;
+};
+int tool_host_run_open(void *ctx, struct tool_std *std);
+void tool_host_run_close(void *ctx, struct tool_std *std);
+
+/*
  * Adaptive wait: call once per loop with the frames the loop handled. After
  * `spin` empty rounds it sleeps in usnet_stack_wait() for up to timeout_ms;
  * spin UINT32_MAX never sleeps (busy polling).

@@ -109,8 +109,8 @@ static const struct option long_opts[] = {
 };
 
 struct opts {
+	struct tool_host_run hr; /* first: tool_host_run_open() and _close() */
 	const struct tool_std *std;
-	struct tool_host_opts host;
 	uint16_t udp_port;
 	bool copy, sockperf, busy;
 };
@@ -119,7 +119,7 @@ static void own_opt(void *ctx, int c, const char *arg)
 {
 	struct opts *o = ctx;
 
-	if (tool_host_opt(&o->host, c, arg))
+	if (tool_host_opt(&o->hr.opts, c, arg))
 		return;
 	switch (c) {
 	case 'P':
@@ -139,10 +139,14 @@ static void own_opt(void *ctx, int c, const char *arg)
 
 static void check(void *ctx, struct tool_std *std)
 {
+	struct sigaction sa = {.sa_handler = on_usr1};
 	struct opts *o = ctx;
 
 	o->std = std;
-	tool_host_check(&o->host, std);
+	tool_host_check(&o->hr.opts, std);
+	/* No SA_RESTART: the stack's wait returns at once (as for SIGINT). */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 }
 
 struct counts {
@@ -284,8 +288,8 @@ static void report(const struct opts *o, struct tool_host *host, const struct co
 
 		tool_json_begin(&j, stdout);
 		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->host.spec);
-		tool_json_str(&j, "ip", o->host.ip_str);
+		tool_json_str(&j, "port", o->hr.opts.spec);
+		tool_json_str(&j, "ip", o->hr.opts.ip_str);
 		tool_json_str(&j, "mac", host->mac_str);
 		tool_json_u64(&j, "udp_port", o->udp_port);
 		tool_json_str(&j, "stop", c->stop);
@@ -308,34 +312,16 @@ static void report(const struct opts *o, struct tool_host *host, const struct co
 		 c->echo_errors ? strerror(-c->last_error) : "", c->stop);
 }
 
-/* What runs: opened by open_host(), closed by close_host(). */
-struct run {
-	struct opts o; /* first: the option hooks take a struct run as its opts */
-	struct tool_host host;
-};
-
-static int open_host(void *ctx, struct tool_std *std)
-{
-	struct sigaction sa = {.sa_handler = on_usr1};
-	struct run *r = ctx;
-
-	(void)std;
-	/* No SA_RESTART: the stack's wait returns at once (as for SIGINT). */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
-	return tool_host_open(&r->host, &r->o.host, NULL);
-}
-
 static int run(void *ctx, struct tool_std *std)
 {
 	struct tool_meter m[2] = {{.label = "rx"}, {.label = "tx"}};
-	struct run *r = ctx;
-	struct opts *o = &r->o;
+	struct opts *o = ctx;
+	struct tool_host *host = &o->hr.host;
 	struct counts c = {0};
 	struct usnet_udp *s;
 	int err;
 
-	err = usnet_udp_open(r->host.stack, &s, NULL);
+	err = usnet_udp_open(host->stack, &s, NULL);
 	if (!err)
 		err = usnet_udp_bind(s, 0, o->udp_port);
 	if (err) {
@@ -343,18 +329,12 @@ static int run(void *ctx, struct tool_std *std)
 		return TOOL_EXIT_FAIL;
 	}
 	if (!std->quiet)
-		tool_msg("%s/%u as %s on '%s', echoing UDP port %u", o->host.ip_str,
-			 o->host.prefix_len, r->host.mac_str, o->host.spec, o->udp_port);
-	echo_loop(o, &r->host, s, &c, m);
-	report(o, &r->host, &c, m);
+		tool_msg("%s/%u as %s on '%s', echoing UDP port %u", o->hr.opts.ip_str,
+			 o->hr.opts.prefix_len, host->mac_str, o->hr.opts.spec, o->udp_port);
+	echo_loop(o, host, s, &c, m);
+	report(o, host, &c, m);
 	usnet_udp_close(s);
 	return TOOL_EXIT_OK;
-}
-
-static void close_host(void *ctx, struct tool_std *std)
-{
-	(void)std;
-	tool_host_close(&((struct run *)ctx)->host);
 }
 
 static const struct tool_def udpecho = {
@@ -368,14 +348,14 @@ static const struct tool_def udpecho = {
     .long_opts = long_opts,
     .opt = own_opt,
     .check = check,
-    .open = open_host,
+    .open = tool_host_run_open,
     .run = run,
-    .close = close_host,
+    .close = tool_host_run_close,
 };
 
 int main(int argc, char **argv)
 {
-	struct run r = {.o = {.udp_port = 7}};
+	struct opts o = {.udp_port = 7};
 
-	return tool_main(&udpecho, &r, argc, argv);
+	return tool_main(&udpecho, &o, argc, argv);
 }

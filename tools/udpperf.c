@@ -118,8 +118,8 @@ static const struct option long_opts[] = {
 };
 
 struct opts {
+	struct tool_host_run hr; /* first: tool_host_run_open() and _close() */
 	const struct tool_std *std;
-	struct tool_host_opts host;
 	uint32_t dest_ip;
 	uint16_t dest_port;
 	char dest_str[24];
@@ -132,7 +132,7 @@ static void own_opt(void *ctx, int c, const char *arg)
 {
 	struct opts *o = ctx;
 
-	if (tool_host_opt(&o->host, c, arg))
+	if (tool_host_opt(&o->hr.opts, c, arg))
 		return;
 	switch (c) {
 	case 'm':
@@ -180,7 +180,7 @@ static void check(void *ctx, struct tool_std *std)
 	o->std = std;
 	if (!std->count_set && !std->duration_ns)
 		std->count = 10000;
-	tool_host_check(&o->host, std);
+	tool_host_check(&o->hr.opts, std);
 }
 
 struct perf {
@@ -425,8 +425,8 @@ static void report(const struct opts *o, struct perf *pf)
 
 		tool_json_begin(&j, stdout);
 		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->host.spec);
-		tool_json_str(&j, "ip", o->host.ip_str);
+		tool_json_str(&j, "port", o->hr.opts.spec);
+		tool_json_str(&j, "ip", o->hr.opts.ip_str);
 		tool_json_str(&j, "mac", pf->host->mac_str);
 		tool_json_str(&j, "dest", o->dest_str);
 		tool_json_str(&j, "mode", o->throughput ? "throughput" : "pingpong");
@@ -475,67 +475,40 @@ static void report(const struct opts *o, struct perf *pf)
 		    (double)p99 / 1e3, (double)p999 / 1e3, (double)max / 1e3);
 }
 
-/* What runs: opened by open_host(), closed by close_host(). */
-struct run {
-	struct opts o; /* first: the option hooks take a struct run as its opts */
-	struct tool_host host;
-	struct perf pf;
-};
-
-static int open_host(void *ctx, struct tool_std *std)
+static int run(void *ctx, struct tool_std *std)
 {
-	struct run *r = ctx;
-	int status;
+	struct opts *o = ctx;
+	struct perf pf = {.m = {{.label = "tx"}, {.label = "rx"}}};
+	int status = TOOL_EXIT_FAIL, err;
 
-	(void)std;
-	r->pf.buf = malloc(MAX_SIZE);
-	if (!r->pf.buf) {
+	pf.host = &o->hr.host;
+	pf.warm = o->warmup;
+	pf.buf = malloc(MAX_SIZE);
+	if (!pf.buf) {
 		tool_msg("out of memory");
 		return TOOL_EXIT_FAIL;
 	}
-	memset(r->pf.buf, 0xa5, MAX_SIZE);
-	r->pf.warm = r->o.warmup;
-	status = tool_host_open(&r->host, &r->o.host, NULL);
-	if (status)
-		free(r->pf.buf);
-	r->pf.host = &r->host;
-	return status;
-}
-
-static int run(void *ctx, struct tool_std *std)
-{
-	struct run *r = ctx;
-	struct opts *o = &r->o;
-	struct perf *pf = &r->pf;
-	int status = TOOL_EXIT_OK, err;
-
-	err = usnet_udp_open(r->host.stack, &pf->sock, NULL);
+	memset(pf.buf, 0xa5, MAX_SIZE);
+	err = usnet_udp_open(pf.host->stack, &pf.sock, NULL);
 	if (!err)
-		err = usnet_udp_connect(pf->sock, o->dest_ip, o->dest_port);
+		err = usnet_udp_connect(pf.sock, o->dest_ip, o->dest_port);
 	if (err) {
 		tool_msg("cannot open a UDP socket to %s: %s", o->dest_str, strerror(-err));
-		return TOOL_EXIT_FAIL;
+		goto out;
 	}
 	if (!std->quiet)
 		tool_msg("%s to %s from %s/%u (%s) on '%s', %u bytes",
-			 o->throughput ? "throughput" : "pingpong", o->dest_str, o->host.ip_str,
-			 o->host.prefix_len, r->host.mac_str, o->host.spec, o->size);
-	perf_loop(o, pf);
-	report(o, pf);
-	if (pf->error || !pf->received)
-		status = TOOL_EXIT_FAIL;
-	usnet_udp_close(pf->sock);
+			 o->throughput ? "throughput" : "pingpong", o->dest_str, o->hr.opts.ip_str,
+			 o->hr.opts.prefix_len, pf.host->mac_str, o->hr.opts.spec, o->size);
+	perf_loop(o, &pf);
+	report(o, &pf);
+	if (!pf.error && pf.received)
+		status = TOOL_EXIT_OK;
+	usnet_udp_close(pf.sock);
+out:
+	free(pf.rtt);
+	free(pf.buf);
 	return status;
-}
-
-static void close_host(void *ctx, struct tool_std *std)
-{
-	struct run *r = ctx;
-
-	(void)std;
-	tool_host_close(&r->host);
-	free(r->pf.rtt);
-	free(r->pf.buf);
 }
 
 static const struct tool_def udpperf = {
@@ -550,17 +523,14 @@ static const struct tool_def udpperf = {
     .opt = own_opt,
     .args = args,
     .check = check,
-    .open = open_host,
+    .open = tool_host_run_open,
     .run = run,
-    .close = close_host,
+    .close = tool_host_run_close,
 };
 
 int main(int argc, char **argv)
 {
-	struct run r = {
-	    .o = {.size = 64, .window = 64},
-	    .pf = {.m = {{.label = "tx"}, {.label = "rx"}}},
-	};
+	struct opts o = {.size = 64, .window = 64};
 
-	return tool_main(&udpperf, &r, argc, argv);
+	return tool_main(&udpperf, &o, argc, argv);
 }
