@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the usnet command-line tools share: option parsing with range checks,
- * the run loop's clock (per-second stats lines, -t deadline, signals),
+ * What the usnet command-line tools share: the standard options and the
+ * main skeleton (struct tool_def, tool_main()), option parsing with range
+ * checks, the run loop's clock (per-second stats lines, -t deadline, signals),
  * waiting on several ports, a one-line JSON writer, and the test-frame
  * format that usnet-pktgen writes and usnet-sink checks.
  *
