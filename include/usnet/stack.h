@@ -333,7 +333,7 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(ip_bad_ttl, "drop: TTL 0")                                                               \
 	X(ip_bad_src, "drop: source broadcast, multicast, 0/8, 127/8 or 240/4")                    \
 	X(ip_bad_options, "drop: malformed IP options")                                            \
-	X(ip_not_ours, "drop: destination not our address or a broadcast")                         \
+	X(ip_not_ours, "drop: destination not ours or a broadcast, or a source route goes on")     \
 	X(ip_unknown_proto, "drop: protocol neither ICMP nor UDP")                                 \
 	X(ip_frag_rx, "fragments received")                                                        \
 	X(ip_frag_bad, "drop: fragment length not a multiple of 8, or beyond 65535")               \

@@ -13,8 +13,10 @@
 #include "stack_impl.h"
 
 /* RFC 791 3.1 options: End of Option List and No Operation are one byte. */
-#define IPOPT_EOL 0
-#define IPOPT_NOP 1
+#define IPOPT_EOL  0
+#define IPOPT_NOP  1
+#define IPOPT_LSRR 131 /* loose source and record route */
+#define IPOPT_SSRR 137 /* strict source and record route */
 
 bool ip_unicast_src_ok(uint32_t ip)
 {
@@ -26,26 +28,42 @@ bool ip_unicast_src_ok(uint32_t ip)
 	return first != 0 && first != 127 && first < 224;
 }
 
+enum opt_verdict {
+	OPT_OK,
+	OPT_BAD,      /* ip_bad_options */
+	OPT_ROUTE_ON, /* a source route goes on from here: not ours (ip_not_ours) */
+};
+
 /* RFC 791 3.1: every option but EOL and NOP has a length octet counting
- * type and length, and none runs past the header. */
-static bool options_ok(const uint8_t *opt, size_t len)
+ * type and length, and none runs past the header. Loose and strict source
+ * routes (131, 137) have a pointer, at least 4; while it is not past the
+ * option's end the route has hops left and we are not its destination
+ * (RFC 1122 3.2.1.8c; a host that does not forward drops it, 3.3.5). */
+static enum opt_verdict options_check(const uint8_t *opt, size_t len)
 {
 	size_t i = 0;
 
 	while (i < len) {
-		uint8_t type = opt[i];
+		uint8_t type = opt[i], olen;
 
 		if (type == IPOPT_EOL)
-			return true;
+			return OPT_OK;
 		if (type == IPOPT_NOP) {
 			i++;
 			continue;
 		}
 		if (i + 1 >= len || opt[i + 1] < 2 || opt[i + 1] > len - i)
-			return false;
-		i += opt[i + 1];
+			return OPT_BAD;
+		olen = opt[i + 1];
+		if (type == IPOPT_LSRR || type == IPOPT_SSRR) {
+			if (olen < 3 || opt[i + 2] < 4)
+				return OPT_BAD;
+			if (opt[i + 2] <= olen)
+				return OPT_ROUTE_ON;
+		}
+		i += olen;
 	}
-	return true;
+	return OPT_OK;
 }
 
 static struct stk_iface *iface_of_dst(struct usnet_stack *st, struct stk_iface *ifc, uint32_t dst,
@@ -171,9 +189,13 @@ void ip_input(struct usnet_stack *st, struct stk_iface *ifc, struct usnet_pkt *p
 		drop = &st->c.ip_bad_src;
 		goto drop;
 	}
-	if (hlen > sizeof(*ip) && !options_ok((const uint8_t *)(ip + 1), hlen - sizeof(*ip))) {
-		drop = &st->c.ip_bad_options;
-		goto drop;
+	if (hlen > sizeof(*ip)) {
+		enum opt_verdict v = options_check((const uint8_t *)(ip + 1), hlen - sizeof(*ip));
+
+		if (v != OPT_OK) {
+			drop = v == OPT_BAD ? &st->c.ip_bad_options : &st->c.ip_not_ours;
+			goto drop;
+		}
 	}
 	d.ifc = iface_of_dst(st, ifc, d.dst, &d.bcast);
 	/* RFC 1122 3.3.6: a link-layer broadcast must carry an IP broadcast. */

@@ -158,6 +158,21 @@ static void test_options(struct harness *h_)
 	memcpy(opt, (const uint8_t[8]){0x1e, 1, 0, 0, 0, 0, 0, 0}, 8);
 	n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, USNET_IPPROTO_UDP, 1, 0, opt, 8, u, ul);
 	DROP(f, n, "ip_bad_options");
+	/* Loose source route: finished (pointer 8 > length 7) is for us;
+	 * with a hop left (pointer 4) it is not; pointer 3 is malformed. */
+	memcpy(opt, (const uint8_t[8]){131, 7, 8, 198, 18, 0, 9, 0}, 8);
+	n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, USNET_IPPROTO_UDP, 1, 0, opt, 8, u, ul);
+	inject(&h, f, n);
+	CHECK_EQ(usnet_udp_recvfrom(s, buf, sizeof(buf), NULL), 4);
+	opt[2] = 4;
+	n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, USNET_IPPROTO_UDP, 1, 0, opt, 8, u, ul);
+	DROP(f, n, "ip_not_ours");
+	opt[0] = 137; /* strict */
+	n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, USNET_IPPROTO_UDP, 1, 0, opt, 8, u, ul);
+	DROP(f, n, "ip_not_ours");
+	opt[2] = 3;
+	n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, USNET_IPPROTO_UDP, 1, 0, opt, 8, u, ul);
+	DROP(f, n, "ip_bad_options");
 	/* A length byte missing at the end of the header. */
 	memcpy(opt, (const uint8_t[4]){1, 1, 1, 0x83}, 4);
 	n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, USNET_IPPROTO_UDP, 1, 0, opt, 4, u, ul);
