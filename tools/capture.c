@@ -45,23 +45,13 @@ static const char help_head[] =
     "              pcap file to write (required); it is replaced if it exists. '-'\n"
     "              writes to stdout (then --json is not allowed).\n"
     "       -n, --count COUNT\n"
-    "              Stop after exactly COUNT frames. 0: no limit. Default: 0.\n"
-    "       -t, --time SECONDS\n"
-    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+    "              Stop after exactly COUNT frames. 0: no limit. Default: 0.\n" TOOL_HELP_TIME
     "       -s, --snaplen SNAPLEN\n"
     "              Store at most SNAPLEN bytes of each frame, 14..262144 (the\n"
     "              original length is recorded too). Default: 262144.\n"
     "       --nano\n"
-    "              Nanosecond timestamps (pcap magic 0xa1b23c4d). Default: microseconds.\n"
-    "       -q, --quiet\n"
-    "              No per-second stats line and no startup line on stderr.\n"
-    "       --json\n"
-    "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
-    "       -h, --help\n"
-    "              Print this help and exit.\n"
-    "\n"
-    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
+    "              Nanosecond timestamps (pcap magic 0xa1b23c4d). Default: "
+    "microseconds.\n" TOOL_HELP_QUIET_JSON_HELP TOOL_HELP_NUMBERS;
 
 static const char help_tail[] =
     "\n"
@@ -78,76 +68,51 @@ static const char help_tail[] =
 
 enum {
 	OPT_NANO = 256,
-	OPT_JSON,
 };
 
 static const struct option long_opts[] = {
-    {"port", required_argument, NULL, 'p'},    {"write", required_argument, NULL, 'w'},
-    {"count", required_argument, NULL, 'n'},   {"time", required_argument, NULL, 't'},
-    {"snaplen", required_argument, NULL, 's'}, {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},	       {"nano", no_argument, NULL, OPT_NANO},
-    {"json", no_argument, NULL, OPT_JSON},     {NULL, 0, NULL, 0},
+    {"write", required_argument, NULL, 'w'},
+    {"snaplen", required_argument, NULL, 's'},
+    {"nano", no_argument, NULL, OPT_NANO},
+    {NULL, 0, NULL, 0},
 };
 
 struct opts {
-	const char *spec, *file;
-	uint64_t count;
-	uint64_t duration_ns;
+	const struct tool_std *std;
+	const char *file;
 	uint32_t snaplen;
-	bool nano, quiet, json;
+	bool nano;
 };
 
-static void parse_args(int argc, char **argv, struct opts *o)
+static void own_opt(void *ctx, int c, const char *arg)
 {
-	int c;
+	struct opts *o = ctx;
 
-	o->snaplen = MAX_SNAPLEN;
-	while ((c = getopt_long(argc, argv, ":p:w:n:t:s:qh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (o->spec)
-				tool_usage_error("-p given twice");
-			o->spec = optarg;
-			break;
-		case 'w':
-			if (o->file)
-				tool_usage_error("-w given twice");
-			if (!*optarg)
-				tool_usage_error("invalid -w '': empty file name");
-			o->file = optarg;
-			break;
-		case 'n':
-			o->count = tool_arg_u64("-n", optarg, 0, UINT64_MAX);
-			break;
-		case 't':
-			o->duration_ns = tool_arg_seconds("-t", optarg);
-			break;
-		case 's':
-			o->snaplen =
-			    (uint32_t)tool_arg_u64("-s", optarg, USNET_ETH_HLEN, MAX_SNAPLEN);
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			tool_help(help_head, help_tail);
-		case OPT_NANO:
-			o->nano = true;
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		default:
-			tool_bad_option(c, argv, long_opts);
-		}
+	switch (c) {
+	case 'w':
+		if (o->file)
+			tool_usage_error("-w given twice");
+		if (!*arg)
+			tool_usage_error("invalid -w '': empty file name");
+		o->file = arg;
+		break;
+	case 's':
+		o->snaplen = (uint32_t)tool_arg_u64("-s", arg, USNET_ETH_HLEN, MAX_SNAPLEN);
+		break;
+	case OPT_NANO:
+		o->nano = true;
+		break;
 	}
-	if (optind < argc)
-		tool_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->spec)
-		tool_usage_error("missing -p SPEC: the port to capture on");
+}
+
+static void check(void *ctx, struct tool_std *std)
+{
+	struct opts *o = ctx;
+
+	o->std = std;
 	if (!o->file)
 		tool_usage_error("missing -w FILE: the pcap file to write ('-' for stdout)");
-	if (o->json && !strcmp(o->file, "-"))
+	if (std->json && !strcmp(o->file, "-"))
 		tool_usage_error("--json and -w - both want stdout");
 }
 
@@ -290,14 +255,6 @@ static void dump_burst(struct capture *cap, const struct opts *o, struct usnet_p
 		cap->write_errno = errno ? errno : EIO;
 }
 
-static uint64_t port_drops(struct usnet_port *port)
-{
-	struct usnet_queue_stats st;
-
-	usnet_port_stats(port, 0, &st);
-	return st.rx_dropped + st.rx_nobuf;
-}
-
 static const char *capture_loop(const struct opts *o, struct usnet_port *port, struct capture *cap,
 				struct tool_meter *meter, double *seconds)
 {
@@ -307,12 +264,12 @@ static const char *capture_loop(const struct opts *o, struct usnet_port *port, s
 	const char *stop;
 	uint64_t now;
 
-	tool_run_start(&run, o->duration_ns, o->quiet);
+	tool_run_start(&run, o->std->duration_ns, o->std->quiet);
 	for (;;) {
 		uint16_t want = BURST, n;
 
-		if (o->count && o->count - meter->pkts < want)
-			want = (uint16_t)(o->count - meter->pkts);
+		if (o->std->count && o->std->count - meter->pkts < want)
+			want = (uint16_t)(o->std->count - meter->pkts);
 		n = usnet_rx_burst(port, 0, pkts, want);
 		if (n) {
 			dump_burst(cap, o, pkts, n);
@@ -323,7 +280,7 @@ static const char *capture_loop(const struct opts *o, struct usnet_port *port, s
 		}
 		now = usnet_now_ns();
 		if (tool_run_line_due(&run, now)) {
-			meter->drops = port_drops(port);
+			meter->drops = tool_port_rx_drops(port);
 			tool_run_line(&run, now, meter, 1, NULL);
 			if (!capture_flush(cap)) {
 				stop = "error";
@@ -334,7 +291,7 @@ static const char *capture_loop(const struct opts *o, struct usnet_port *port, s
 			stop = "error";
 			break;
 		}
-		if (o->count && meter->pkts >= o->count) {
+		if (o->std->count && meter->pkts >= o->std->count) {
 			stop = "count";
 			break;
 		}
@@ -344,7 +301,7 @@ static const char *capture_loop(const struct opts *o, struct usnet_port *port, s
 		}
 		usnet_port_idle(port, 0, &idle, n, tool_run_timeout_ms(&run, now, 100));
 	}
-	meter->drops = port_drops(port);
+	meter->drops = tool_port_rx_drops(port);
 	*seconds = tool_run_seconds(&run, now);
 	return stop;
 }
@@ -354,12 +311,12 @@ static void report(const struct opts *o, const struct capture *cap, const struct
 {
 	double pps = tool_rate(m->pkts, seconds), mbps = tool_rate(m->bytes, seconds) * 8e-6;
 
-	if (o->json) {
+	if (o->std->json) {
 		struct tool_json j;
 
 		tool_json_begin(&j, stdout);
 		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->spec);
+		tool_json_str(&j, "port", o->std->spec[0]);
 		tool_json_str(&j, "file", o->file);
 		tool_json_str(&j, "stop", stop);
 		tool_json_f64(&j, "seconds", seconds, 6);
@@ -381,38 +338,64 @@ static void report(const struct opts *o, const struct capture *cap, const struct
 		 (unsigned long long)m->drops, stop);
 }
 
-int main(int argc, char **argv)
+/* The file is reserved before the port is opened (capture_reserve()). The
+ * option hooks get a struct run as the struct opts it starts with. */
+struct run {
+	struct opts o; /* first */
+	struct capture cap;
+};
+
+static int open_all(void *ctx, struct tool_std *std)
+{
+	struct run *r = ctx;
+	int status = capture_reserve(&r->cap, &r->o);
+
+	if (status)
+		return status;
+	status = tool_open_ports(std);
+	if (status)
+		capture_abandon(&r->cap);
+	return status;
+}
+
+static int run(void *ctx, struct tool_std *std)
 {
 	struct tool_meter meter = {.label = "rx"};
-	struct capture cap = {0};
-	struct usnet_port *port;
-	struct opts o = {0};
+	struct run *r = ctx;
 	const char *stop;
 	double seconds;
 	int status;
 
-	tool_init("usnet-capture");
-	parse_args(argc, argv, &o);
-	status = capture_reserve(&cap, &o);
+	status = capture_open(&r->cap, &r->o);
 	if (status)
 		return status;
-	status = tool_open_port(&port, o.spec, NULL);
-	if (status) {
-		capture_abandon(&cap);
-		return status;
-	}
-	status = capture_open(&cap, &o);
-	if (status) {
-		usnet_port_close(port);
-		return status;
-	}
-	if (!o.quiet)
-		tool_msg("capturing on '%s' to '%s'", o.spec, o.file);
-	stop = capture_loop(&o, port, &cap, &meter, &seconds);
-	usnet_port_close(port);
-	status = capture_close(&cap);
-	report(&o, &cap, &meter, seconds, stop);
-	if (o.json && (fflush(stdout) || ferror(stdout)))
-		status = TOOL_EXIT_FAIL;
+	if (!std->quiet)
+		tool_msg("capturing on '%s' to '%s'", std->spec[0], r->o.file);
+	stop = capture_loop(&r->o, std->port[0], &r->cap, &meter, &seconds);
+	tool_close_ports(std);
+	status = capture_close(&r->cap);
+	report(&r->o, &r->cap, &meter, seconds, stop);
 	return status;
+}
+
+static const struct tool_def capture = {
+    .name = "usnet-capture",
+    .std = TOOL_OPT_PORT | TOOL_OPT_COUNT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON,
+    .ports = 1,
+    .port_role = "the port to capture on",
+    .help_head = help_head,
+    .help_tail = help_tail,
+    .short_opts = "w:s:",
+    .long_opts = long_opts,
+    .opt = own_opt,
+    .check = check,
+    .open = open_all,
+    .run = run,
+};
+
+int main(int argc, char **argv)
+{
+	struct run r = {.o = {.snaplen = MAX_SNAPLEN}};
+
+	return tool_main(&capture, &r, argc, argv);
 }

@@ -243,6 +243,205 @@ int tool_open_port(struct usnet_port **out, const char *spec, const struct usnet
 	return err == -EINVAL ? TOOL_EXIT_USAGE : TOOL_EXIT_FAIL;
 }
 
+#define STD_ALWAYS (~0u) /* -h: every tool takes it */
+
+/* The standard options, in the order they are put into the getopt table. */
+static const struct {
+	unsigned bit;
+	char shortopt[3];
+	struct option lopt;
+} std_opts[] = {
+    {TOOL_OPT_PORT, "p:", {"port", required_argument, NULL, 'p'}},
+    {TOOL_OPT_COUNT, "n:", {"count", required_argument, NULL, 'n'}},
+    {TOOL_OPT_TIME, "t:", {"time", required_argument, NULL, 't'}},
+    {TOOL_OPT_BURST, "b:", {"burst", required_argument, NULL, 'b'}},
+    {TOOL_OPT_QUIET, "q", {"quiet", no_argument, NULL, 'q'}},
+    {STD_ALWAYS, "h", {"help", no_argument, NULL, 'h'}},
+    {TOOL_OPT_JSON, "", {"json", no_argument, NULL, TOOL_OPT_JSON_CODE}},
+};
+
+#define STD_COUNT (sizeof(std_opts) / sizeof(std_opts[0]))
+#define OWN_MAX	  48 /* a tool's own long options at most */
+
+/* Does the tool take std_opts[i]? */
+static bool std_wanted(const struct tool_def *def, size_t i)
+{
+	return std_opts[i].bit == STD_ALWAYS || (def->std & std_opts[i].bit);
+}
+
+/* optstring and long table: ':' (tool_bad_option() reports), standard, own. */
+static void build_table(const struct tool_def *def, char *shorts, size_t size, struct option *longs)
+{
+	size_t n = 0;
+
+	snprintf(shorts, size, ":");
+	for (size_t i = 0; i < STD_COUNT; i++) {
+		if (!std_wanted(def, i))
+			continue;
+		strncat(shorts, std_opts[i].shortopt, size - strlen(shorts) - 1);
+		longs[n++] = std_opts[i].lopt;
+	}
+	if (def->short_opts)
+		strncat(shorts, def->short_opts, size - strlen(shorts) - 1);
+	for (const struct option *o = def->long_opts; o && o->name; o++) {
+		if (n == STD_COUNT + OWN_MAX) {
+			fprintf(stderr, "%s: too many options in the table\n", def->name);
+			abort(); /* a programming error, not the user's */
+		}
+		longs[n++] = *o;
+	}
+	memset(&longs[n], 0, sizeof(longs[n]));
+}
+
+static void add_port(const struct tool_def *def, struct tool_std *std, const char *arg)
+{
+	if (std->nspec == def->ports) {
+		if (def->ports == 1)
+			tool_usage_error("-p given twice");
+		tool_usage_error("more than two -p options");
+	}
+	std->spec[std->nspec++] = arg;
+}
+
+/* A standard option: true if c was one. */
+static bool std_opt(const struct tool_def *def, struct tool_std *std, int c, const char *arg)
+{
+	switch (c) {
+	case 'p':
+		add_port(def, std, arg);
+		return true;
+	case 'n':
+		std->count = tool_arg_u64("-n", arg, 0, UINT64_MAX);
+		std->count_set = true;
+		return true;
+	case 't':
+		std->duration_ns = tool_arg_seconds("-t", arg);
+		return true;
+	case 'b':
+		std->burst = (uint16_t)tool_arg_u64("-b", arg, 1, USNET_MAX_BURST);
+		return true;
+	case 'q':
+		std->quiet = true;
+		return true;
+	case 'h':
+		tool_help(def->help_head, def->help_tail);
+	case TOOL_OPT_JSON_CODE:
+		std->json = true;
+		return true;
+	}
+	return false;
+}
+
+/* Is c a standard option this tool takes? (its own handler gets the others) */
+static bool std_taken(const struct tool_def *def, int c)
+{
+	for (size_t i = 0; i < STD_COUNT; i++)
+		if (std_opts[i].lopt.val == c)
+			return std_wanted(def, i);
+	return false;
+}
+
+void tool_parse(const struct tool_def *def, void *ctx, struct tool_std *std, int argc, char **argv)
+{
+	struct option longs[STD_COUNT + OWN_MAX + 1];
+	char shorts[128];
+	int c;
+
+	memset(std, 0, sizeof(*std));
+	std->burst = def->burst;
+	build_table(def, shorts, sizeof(shorts), longs);
+	while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			tool_bad_option(c, argv, longs);
+		if (std_taken(def, c) && std_opt(def, std, c, optarg))
+			continue;
+		if (!def->opt)
+			tool_bad_option('?', argv, longs);
+		def->opt(ctx, c, optarg);
+	}
+	if (def->args)
+		def->args(ctx, argc - optind, argv + optind);
+	else if (optind < argc)
+		tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((def->std & TOOL_OPT_PORT) && std->nspec != def->ports) {
+		if (def->ports == 1)
+			tool_usage_error("missing -p SPEC: %s", def->port_role);
+		tool_usage_error("missing -p SPEC: needs two ports, got %u", std->nspec);
+	}
+	if (def->check)
+		def->check(ctx, std);
+}
+
+int tool_open_ports(struct tool_std *std)
+{
+	for (unsigned i = 0; i < std->nspec; i++) {
+		int status = tool_open_port(&std->port[i], std->spec[i], &std->port_conf);
+
+		if (status) {
+			while (i--)
+				usnet_port_close(std->port[i]);
+			return status;
+		}
+	}
+	return 0;
+}
+
+void tool_close_ports(struct tool_std *std)
+{
+	/* Last opened, first closed (usnet-fwd always closed port 1 first). */
+	for (unsigned i = std->nspec; i--;)
+		if (std->port[i])
+			usnet_port_close(std->port[i]);
+	memset(std->port, 0, sizeof(std->port));
+}
+
+int tool_main(const struct tool_def *def, void *ctx, int argc, char **argv)
+{
+	struct tool_std std;
+	int status;
+
+	tool_init(def->name);
+	tool_parse(def, ctx, &std, argc, argv);
+	status = def->open ? def->open(ctx, &std) : tool_open_ports(&std);
+	if (status)
+		return status;
+	status = def->run(ctx, &std);
+	if (def->close)
+		def->close(ctx, &std);
+	else
+		tool_close_ports(&std);
+	if (std.json && (fflush(stdout) || ferror(stdout)))
+		status = TOOL_EXIT_FAIL;
+	return status;
+}
+
+uint16_t tool_tx_retry(struct usnet_port *port, struct usnet_pkt **pkts, uint16_t n,
+		       uint64_t retry_ns)
+{
+	uint16_t sent = usnet_tx_burst(port, 0, pkts, n);
+	uint64_t deadline = 0;
+
+	while (sent < n) {
+		uint64_t now = usnet_now_ns();
+
+		if (!deadline)
+			deadline = now + retry_ns;
+		else if (now >= deadline)
+			break;
+		sent =
+		    (uint16_t)(sent + usnet_tx_burst(port, 0, pkts + sent, (uint16_t)(n - sent)));
+	}
+	return sent;
+}
+
+uint64_t tool_port_rx_drops(struct usnet_port *port)
+{
+	struct usnet_queue_stats st;
+
+	usnet_port_stats(port, 0, &st);
+	return st.rx_dropped + st.rx_nobuf;
+}
+
 void tool_run_start(struct tool_run *r, uint64_t duration_ns, bool quiet)
 {
 	r->start_ns = usnet_now_ns();

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the usnet command-line tools share: option parsing with range checks,
- * the run loop's clock (per-second stats lines, -t deadline, signals),
+ * What the usnet command-line tools share: the standard options and the
+ * main skeleton (struct tool_def, tool_main()), option parsing with range
+ * checks, the run loop's clock (per-second stats lines, -t deadline, signals),
  * waiting on several ports, a one-line JSON writer, and the test-frame
  * format that usnet-pktgen writes and usnet-sink checks.
  *
@@ -86,6 +87,105 @@ uint32_t tool_arg_ipv4(const char *opt, const char *arg);
  * (EINVAL), 1 otherwise.
  */
 int tool_open_port(struct usnet_port **out, const char *spec, const struct usnet_port_conf *conf);
+
+/*
+ * The standard options and the main skeleton. A tool describes itself in a
+ * struct tool_def: which standard options it takes (TOOL_OPT_*; -h/--help
+ * always), its own short and long options with a handler, and hooks; then
+ * main() is tool_main(). The skeleton records the name and installs the
+ * signal handlers (tool_init()), parses standard and own options with one
+ * getopt_long() table (bad ones: tool_bad_option()), checks -p, opens the
+ * ports (tool_open_port(): the standard error line), runs the tool, closes
+ * the ports and turns a failed --json write into exit status 1.
+ */
+enum {
+	TOOL_OPT_PORT = 1 << 0,	 /* -p, --port SPEC: def->ports of them, required */
+	TOOL_OPT_COUNT = 1 << 1, /* -n, --count COUNT: 0..2^64-1 */
+	TOOL_OPT_TIME = 1 << 2,	 /* -t, --time SECONDS: tool_arg_seconds() */
+	TOOL_OPT_BURST = 1 << 3, /* -b, --burst BURST: 1..USNET_MAX_BURST */
+	TOOL_OPT_QUIET = 1 << 4, /* -q, --quiet */
+	TOOL_OPT_JSON = 1 << 5,	 /* --json */
+};
+
+/* --help text of the standard options whose meaning is the same in every tool. */
+#define TOOL_HELP_TIME                                                                             \
+	"       -t, --time SECONDS\n"                                                              \
+	"              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+#define TOOL_HELP_QUIET_JSON_HELP                                                                  \
+	"       -q, --quiet\n"                                                                     \
+	"              No per-second stats line and no startup line on stderr.\n"                  \
+	"       --json\n"                                                                          \
+	"              Print the final summary as one JSON object on stdout instead of a\n"        \
+	"              line on stderr.\n"                                                          \
+	"       -h, --help\n"                                                                      \
+	"              Print this help and exit.\n"
+#define TOOL_HELP_NUMBERS                                                                          \
+	"\n"                                                                                       \
+	"       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n"
+
+/* getopt_long() code of --json; a tool's own long-only options use 256..4095. */
+#define TOOL_OPT_JSON_CODE 4096
+#define TOOL_MAX_PORTS	   2
+
+/* The standard options' values, and the ports opened from -p. */
+struct tool_std {
+	const char *spec[TOOL_MAX_PORTS];
+	unsigned nspec;
+	uint64_t count; /* -n; 0: no limit */
+	bool count_set;
+	uint64_t duration_ns; /* -t; 0: no limit */
+	uint16_t burst;	      /* -b; def->burst when not given */
+	bool quiet, json;
+	/* How the skeleton opens the ports; a check hook may change it. */
+	struct usnet_port_conf port_conf;
+	struct usnet_port *port[TOOL_MAX_PORTS];
+};
+
+struct tool_def {
+	const char *name; /* "usnet-sink" */
+	unsigned std;	  /* TOOL_OPT_* */
+	unsigned ports;	  /* with TOOL_OPT_PORT: exactly this many -p, 1 or 2 (TOOL_MAX_PORTS) */
+	/* With one port: what it is for, in "missing -p SPEC: the port to ..." */
+	const char *port_role;
+	uint16_t burst; /* -b's default */
+	const char *help_head, *help_tail;
+	/* The tool's own options: getopt syntax ("s:r:f:"), a NULL-terminated
+	 * table (may be NULL), and their handler (bad values exit 2). */
+	const char *short_opts;
+	const struct option *long_opts;
+	void (*opt)(void *ctx, int c, const char *arg);
+	/* The words after the options (argc may be 0); NULL: there must be none. */
+	void (*args)(void *ctx, int argc, char **argv);
+	/* After the -p check: checks across options, defaults. May be NULL. */
+	void (*check)(void *ctx, struct tool_std *std);
+	/* Open what the tool runs on: 0 or an exit status after a message.
+	 * NULL: std->port[] from std->spec[] with std->port_conf. */
+	int (*open)(void *ctx, struct tool_std *std);
+	/* The run itself and its summary: the exit status. */
+	int (*run)(void *ctx, struct tool_std *std);
+	/* Undo open (called only after it succeeded). NULL: close std->port[]. */
+	void (*close)(void *ctx, struct tool_std *std);
+};
+
+/* Parse argv into std and (through the hooks) ctx; exits 0 for -h, 2 on a usage error. */
+void tool_parse(const struct tool_def *def, void *ctx, struct tool_std *std, int argc, char **argv);
+/* Open std->port[] from std->spec[]: 0, or tool_open_port()'s status
+ * (closing the ones already opened). */
+int tool_open_ports(struct tool_std *std);
+void tool_close_ports(struct tool_std *std);
+/* The whole program: init, parse, open, run, close; returns the exit status. */
+int tool_main(const struct tool_def *def, void *ctx, int argc, char **argv);
+
+/*
+ * usnet_tx_burst() of n packets on queue 0, retried while the port refuses
+ * some (its queue is full), for up to retry_ns after the first refusal:
+ * how many it took. The rest are still the caller's.
+ */
+uint16_t tool_tx_retry(struct usnet_port *port, struct usnet_pkt **pkts, uint16_t n,
+		       uint64_t retry_ns);
+
+/* The frames a port lost on RX queue 0: its rx_dropped + rx_nobuf. */
+uint64_t tool_port_rx_drops(struct usnet_port *port);
 
 /* One counter set on the per-second line, e.g. "tx" or "0>1". */
 struct tool_meter {

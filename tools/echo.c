@@ -69,18 +69,8 @@ static const char help_head[] =
     "              Also answer UDP echo (port 7). Default: off.\n"
     "       -n, --count COUNT\n"
     "              Stop after sending COUNT echo replies, ICMP and UDP together (ARP\n"
-    "              replies do not count). 0: no limit. Default: 0.\n"
-    "       -t, --time SECONDS\n"
-    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
-    "       -q, --quiet\n"
-    "              No per-second stats line and no startup line on stderr.\n"
-    "       --json\n"
-    "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
-    "       -h, --help\n"
-    "              Print this help and exit.\n"
-    "\n"
-    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
+    "              replies do not count). 0: no limit. Default: 0.\n" TOOL_HELP_TIME
+	TOOL_HELP_QUIET_JSON_HELP TOOL_HELP_NUMBERS;
 
 static const char help_tail[] =
     "\n"
@@ -103,86 +93,57 @@ static const char help_tail[] =
 enum {
 	OPT_IP = 256,
 	OPT_MAC,
-	OPT_JSON,
 };
 
 static const struct option long_opts[] = {
-    {"port", required_argument, NULL, 'p'},
     {"ip", required_argument, NULL, OPT_IP},
     {"mac", required_argument, NULL, OPT_MAC},
     {"udp", no_argument, NULL, 'u'},
-    {"count", required_argument, NULL, 'n'},
-    {"time", required_argument, NULL, 't'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"json", no_argument, NULL, OPT_JSON},
     {NULL, 0, NULL, 0}, /* end of table (getopt_long(3)) */
 };
 
 struct opts {
-	const char *spec;
+	const struct tool_std *std;
 	char ip_str[16]; /* --ip, as dotted quad */
-	uint64_t count;
-	uint64_t duration_ns;
 	struct echo_conf conf;
-	bool ip_set, mac_set, quiet, json;
+	bool ip_set, mac_set;
 };
 
-static void parse_args(int argc, char **argv, struct opts *o)
+static void own_opt(void *ctx, int c, const char *arg)
 {
-	int c;
+	struct opts *o = ctx;
 
-	while ((c = getopt_long(argc, argv, ":p:un:t:qh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (o->spec)
-				tool_usage_error("-p given twice");
-			o->spec = optarg;
-			break;
-		case OPT_IP:
-			o->conf.ip = tool_arg_ipv4("--ip", optarg);
-			if (!echo_ip_unicast(o->conf.ip))
-				tool_usage_error("invalid --ip '%s': not a unicast host address",
-						 optarg);
-			o->ip_set = true;
-			break;
-		case OPT_MAC:
-			tool_arg_mac("--mac", optarg, o->conf.mac);
-			/* IEEE 802 I/G bit: a group address cannot be a host's. */
-			if (o->conf.mac[0] & 1)
-				tool_usage_error("invalid --mac '%s': a group (multicast) address",
-						 optarg);
-			o->mac_set = true;
-			break;
-		case 'u':
-			o->conf.udp = true;
-			break;
-		case 'n':
-			o->count = tool_arg_u64("-n", optarg, 0, UINT64_MAX);
-			break;
-		case 't':
-			o->duration_ns = tool_arg_seconds("-t", optarg);
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			tool_help(help_head, help_tail);
-		case OPT_JSON:
-			o->json = true;
-			break;
-		default:
-			tool_bad_option(c, argv, long_opts);
-		}
+	switch (c) {
+	case OPT_IP:
+		o->conf.ip = tool_arg_ipv4("--ip", arg);
+		if (!echo_ip_unicast(o->conf.ip))
+			tool_usage_error("invalid --ip '%s': not a unicast host address", arg);
+		o->ip_set = true;
+		break;
+	case OPT_MAC:
+		tool_arg_mac("--mac", arg, o->conf.mac);
+		/* IEEE 802 I/G bit: a group address cannot be a host's. */
+		if (o->conf.mac[0] & 1)
+			tool_usage_error("invalid --mac '%s': a group (multicast) address", arg);
+		o->mac_set = true;
+		break;
+	case 'u':
+		o->conf.udp = true;
+		break;
 	}
-	if (optind < argc)
-		tool_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->spec)
-		tool_usage_error("missing -p SPEC: the port to answer on");
+}
+
+static void check(void *ctx, struct tool_std *std)
+{
+	struct opts *o = ctx;
+
+	o->std = std;
 	if (!o->ip_set)
 		tool_usage_error("missing --ip ADDR: the IPv4 address to answer for");
 	snprintf(o->ip_str, sizeof(o->ip_str), "%u.%u.%u.%u", o->conf.ip >> 24,
 		 (o->conf.ip >> 16) & 0xff, (o->conf.ip >> 8) & 0xff, o->conf.ip & 0xff);
+	/* Frames for a MAC other than the port's reach us only in promiscuous mode. */
+	std->port_conf.promisc = o->mac_set;
 }
 
 struct counts {
@@ -210,14 +171,6 @@ static void counters(const struct counts *c, char *buf, size_t size)
 		 (unsigned long long)c->verdict[ECHO_MALFORMED]);
 }
 
-static uint64_t port_drops(struct usnet_port *port)
-{
-	struct usnet_queue_stats st;
-
-	usnet_port_stats(port, 0, &st);
-	return st.rx_dropped + st.rx_nobuf;
-}
-
 /*
  * Send the replies back; what the port still refuses after TX_RETRY_NS is
  * freed and counted. kind[i] says what reply pkts[i] is.
@@ -226,19 +179,8 @@ static void send_replies(struct usnet_port *port, struct usnet_pkt **pkts,
 			 const enum echo_verdict *kind, uint16_t n, struct counts *c,
 			 struct tool_meter *tx)
 {
-	uint16_t sent = usnet_tx_burst(port, 0, pkts, n);
-	uint64_t deadline = 0;
+	uint16_t sent = tool_tx_retry(port, pkts, n, TX_RETRY_NS);
 
-	while (sent < n) {
-		uint64_t now = usnet_now_ns();
-
-		if (!deadline)
-			deadline = now + TX_RETRY_NS;
-		else if (now >= deadline)
-			break;
-		sent =
-		    (uint16_t)(sent + usnet_tx_burst(port, 0, pkts + sent, (uint16_t)(n - sent)));
-	}
 	for (uint16_t i = 0; i < n; i++) {
 		if (i < sent) {
 			c->sent[kind[i]]++;
@@ -262,7 +204,7 @@ static void answer_loop(const struct opts *o, struct usnet_port *port, struct co
 	struct tool_run run;
 	uint64_t now;
 
-	tool_run_start(&run, o->duration_ns, o->quiet);
+	tool_run_start(&run, o->std->duration_ns, o->std->quiet);
 	for (;;) {
 		uint16_t n = usnet_rx_burst(port, 0, pkts, BURST), nrep = 0, ndrop = 0;
 
@@ -290,7 +232,7 @@ static void answer_loop(const struct opts *o, struct usnet_port *port, struct co
 			counters(c, extra, sizeof(extra));
 			tool_run_line(&run, now, m, 2, extra);
 		}
-		if (o->count && echoes_sent(c) >= o->count) {
+		if (o->std->count && echoes_sent(c) >= o->std->count) {
 			c->stop = "count";
 			break;
 		}
@@ -302,7 +244,7 @@ static void answer_loop(const struct opts *o, struct usnet_port *port, struct co
 		usnet_port_idle(port, 0, &idle, n, tool_run_timeout_ms(&run, now, 100));
 	}
 	c->seconds = tool_run_seconds(&run, now);
-	c->port_drops = port_drops(port);
+	c->port_drops = tool_port_rx_drops(port);
 }
 
 static void report(const struct opts *o, const struct counts *c, const struct tool_meter *rx,
@@ -310,12 +252,12 @@ static void report(const struct opts *o, const struct counts *c, const struct to
 {
 	char line[256];
 
-	if (o->json) {
+	if (o->std->json) {
 		struct tool_json j;
 
 		tool_json_begin(&j, stdout);
 		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->spec);
+		tool_json_str(&j, "port", o->std->spec[0]);
 		tool_json_str(&j, "ip", o->ip_str);
 		tool_json_str(&j, "mac", mac);
 		tool_json_str(&j, "stop", c->stop);
@@ -342,35 +284,43 @@ static void report(const struct opts *o, const struct counts *c, const struct to
 		 (unsigned long long)c->tx_drops, (unsigned long long)c->port_drops, c->stop);
 }
 
-int main(int argc, char **argv)
+static int run(void *ctx, struct tool_std *std)
 {
 	struct tool_meter m[2] = {{.label = "rx"}, {.label = "tx"}};
-	struct usnet_port_conf conf = {0};
 	struct counts c = {0};
-	struct usnet_port *port;
-	struct opts o = {0};
+	struct opts *o = ctx;
 	const uint8_t *mac;
 	char mac_str[18];
-	int status;
 
-	tool_init("usnet-echo");
-	parse_args(argc, argv, &o);
-	/* Frames for a MAC other than the port's reach us only in promiscuous mode. */
-	conf.promisc = o.mac_set;
-	status = tool_open_port(&port, o.spec, &conf);
-	if (status)
-		return status;
-	if (!o.mac_set)
-		memcpy(o.conf.mac, usnet_port_info(port)->mac, 6);
-	mac = o.conf.mac;
+	if (!o->mac_set)
+		memcpy(o->conf.mac, usnet_port_info(std->port[0])->mac, 6);
+	mac = o->conf.mac;
 	snprintf(mac_str, sizeof(mac_str), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
 		 mac[3], mac[4], mac[5]);
-	if (!o.quiet)
-		tool_msg("answering for %s as %s on '%s'", o.ip_str, mac_str, o.spec);
-	answer_loop(&o, port, &c, m);
-	usnet_port_close(port);
-	report(&o, &c, &m[0], mac_str);
-	if (o.json && (fflush(stdout) || ferror(stdout)))
-		status = TOOL_EXIT_FAIL;
-	return status;
+	if (!std->quiet)
+		tool_msg("answering for %s as %s on '%s'", o->ip_str, mac_str, std->spec[0]);
+	answer_loop(o, std->port[0], &c, m);
+	report(o, &c, &m[0], mac_str);
+	return TOOL_EXIT_OK;
+}
+
+static const struct tool_def echo = {
+    .name = "usnet-echo",
+    .std = TOOL_OPT_PORT | TOOL_OPT_COUNT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON,
+    .ports = 1,
+    .port_role = "the port to answer on",
+    .help_head = help_head,
+    .help_tail = help_tail,
+    .short_opts = "u",
+    .long_opts = long_opts,
+    .opt = own_opt,
+    .check = check,
+    .run = run,
+};
+
+int main(int argc, char **argv)
+{
+	struct opts o = {0};
+
+	return tool_main(&echo, &o, argc, argv);
 }

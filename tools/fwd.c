@@ -29,18 +29,9 @@ static const char help_head[] =
     "\n"
     "OPTIONS\n"
     "       -p, --port SPEC\n"
-    "              A port; give exactly two (required). See PORT KINDS.\n"
-    "       -t, --time SECONDS\n"
-    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+    "              A port; give exactly two (required). See PORT KINDS.\n" TOOL_HELP_TIME
     "       -b, --burst BURST\n"
-    "              Frames per rx_burst call, 1..256. Default: 32.\n"
-    "       -q, --quiet\n"
-    "              No per-second stats line and no startup line on stderr.\n"
-    "       --json\n"
-    "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
-    "       -h, --help\n"
-    "              Print this help and exit.\n";
+    "              Frames per rx_burst call, 1..256. Default: 32.\n" TOOL_HELP_QUIET_JSON_HELP;
 
 static const char help_tail[] =
     "\n"
@@ -55,64 +46,6 @@ static const char help_tail[] =
     "       usnet-fwd -p afpacket:veth1 -p afpacket:veth2\n"
     "       usnet-fwd -p null: -p null: -t 5 --json -q\n";
 
-enum {
-	OPT_JSON = 256,
-};
-
-static const struct option long_opts[] = {
-    {"port", required_argument, NULL, 'p'},
-    {"time", required_argument, NULL, 't'},
-    {"burst", required_argument, NULL, 'b'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"json", no_argument, NULL, OPT_JSON},
-    {NULL, 0, NULL, 0},
-};
-
-struct opts {
-	const char *spec[2];
-	unsigned nspec;
-	uint64_t duration_ns;
-	uint16_t burst;
-	bool quiet, json;
-};
-
-static void parse_args(int argc, char **argv, struct opts *o)
-{
-	int c;
-
-	o->burst = 32;
-	while ((c = getopt_long(argc, argv, ":p:t:b:qh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (o->nspec == 2)
-				tool_usage_error("more than two -p options");
-			o->spec[o->nspec++] = optarg;
-			break;
-		case 't':
-			o->duration_ns = tool_arg_seconds("-t", optarg);
-			break;
-		case 'b':
-			o->burst = (uint16_t)tool_arg_u64("-b", optarg, 1, USNET_MAX_BURST);
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			tool_help(help_head, help_tail);
-		case OPT_JSON:
-			o->json = true;
-			break;
-		default:
-			tool_bad_option(c, argv, long_opts);
-		}
-	}
-	if (optind < argc)
-		tool_usage_error("unexpected argument '%s'", argv[optind]);
-	if (o->nspec != 2)
-		tool_usage_error("missing -p SPEC: needs two ports, got %u", o->nspec);
-}
-
 struct dir {
 	struct usnet_port *in, *out;
 	const char *from, *to;
@@ -125,7 +58,7 @@ static uint16_t forward(struct dir *d, uint16_t burst)
 {
 	struct usnet_pkt *pkts[USNET_MAX_BURST];
 	uint16_t n = usnet_rx_burst(d->in, 0, pkts, burst), sent;
-	uint64_t bytes = 0, deadline = 0;
+	uint64_t bytes = 0;
 
 	if (!n)
 		return 0;
@@ -133,17 +66,7 @@ static uint16_t forward(struct dir *d, uint16_t burst)
 		bytes += pkts[i]->len;
 	d->rx += n;
 	d->rx_bytes += bytes;
-	sent = usnet_tx_burst(d->out, 0, pkts, n);
-	while (sent < n) {
-		uint64_t now = usnet_now_ns();
-
-		if (!deadline)
-			deadline = now + TX_RETRY_NS;
-		else if (now >= deadline)
-			break;
-		sent =
-		    (uint16_t)(sent + usnet_tx_burst(d->out, 0, pkts + sent, (uint16_t)(n - sent)));
-	}
+	sent = tool_tx_retry(d->out, pkts, n, TX_RETRY_NS);
 	for (uint16_t i = sent; i < n; i++)
 		bytes -= pkts[i]->len;
 	if (sent < n) {
@@ -155,15 +78,8 @@ static uint16_t forward(struct dir *d, uint16_t burst)
 	return n;
 }
 
-static uint64_t port_drops(struct usnet_port *port)
-{
-	struct usnet_queue_stats st;
-
-	usnet_port_stats(port, 0, &st);
-	return st.rx_dropped + st.rx_nobuf;
-}
-
-static void report(const struct opts *o, const struct dir d[2], double seconds, const char *stop)
+static void report(const struct tool_std *o, const struct dir d[2], double seconds,
+		   const char *stop)
 {
 	if (o->json) {
 		struct tool_json j;
@@ -203,41 +119,32 @@ static void report(const struct opts *o, const struct dir d[2], double seconds, 
 			 seconds, stop);
 }
 
-int main(int argc, char **argv)
+static int run(void *ctx, struct tool_std *o)
 {
-	struct usnet_port *ports[2] = {NULL, NULL};
+	struct usnet_port **ports = o->port;
 	struct tool_idle idle = {0};
 	struct tool_meter m[2] = {{.label = "0>1"}, {.label = "1>0"}};
 	struct tool_run run;
-	struct opts o = {0};
 	struct dir d[2];
 	const char *stop;
 	uint64_t now;
-	int status;
 
-	tool_init("usnet-fwd");
-	parse_args(argc, argv, &o);
-	status = tool_open_port(&ports[0], o.spec[0], NULL);
-	if (status)
-		return status;
-	status = tool_open_port(&ports[1], o.spec[1], NULL);
-	if (status)
-		goto out_close0;
+	(void)ctx;
 	memset(d, 0, sizeof(d));
 	for (int i = 0; i < 2; i++) {
 		d[i].in = ports[i];
 		d[i].out = ports[1 - i];
-		d[i].from = o.spec[i];
-		d[i].to = o.spec[1 - i];
+		d[i].from = o->spec[i];
+		d[i].to = o->spec[1 - i];
 		d[i].m = &m[i];
 	}
-	if (!o.quiet)
-		tool_msg("forwarding between '%s' and '%s'", o.spec[0], o.spec[1]);
-	tool_run_start(&run, o.duration_ns, o.quiet);
+	if (!o->quiet)
+		tool_msg("forwarding between '%s' and '%s'", o->spec[0], o->spec[1]);
+	tool_run_start(&run, o->duration_ns, o->quiet);
 	for (;;) {
-		unsigned handled = forward(&d[0], o.burst);
+		unsigned handled = forward(&d[0], o->burst);
 
-		handled += forward(&d[1], o.burst);
+		handled += forward(&d[1], o->burst);
 		now = usnet_now_ns();
 		if (tool_run_line_due(&run, now))
 			tool_run_line(&run, now, m, 2, NULL);
@@ -248,12 +155,22 @@ int main(int argc, char **argv)
 		tool_idle_many(ports, 2, &idle, handled, tool_run_timeout_ms(&run, now, 100));
 	}
 	for (int i = 0; i < 2; i++)
-		d[i].port_drops = port_drops(ports[i]);
-	report(&o, d, tool_run_seconds(&run, now), stop);
-	if (o.json && (fflush(stdout) || ferror(stdout)))
-		status = TOOL_EXIT_FAIL;
-	usnet_port_close(ports[1]);
-out_close0:
-	usnet_port_close(ports[0]);
-	return status;
+		d[i].port_drops = tool_port_rx_drops(ports[i]);
+	report(o, d, tool_run_seconds(&run, now), stop);
+	return TOOL_EXIT_OK;
+}
+
+static const struct tool_def fwd = {
+    .name = "usnet-fwd",
+    .std = TOOL_OPT_PORT | TOOL_OPT_TIME | TOOL_OPT_BURST | TOOL_OPT_QUIET | TOOL_OPT_JSON,
+    .ports = 2,
+    .burst = 32,
+    .help_head = help_head,
+    .help_tail = help_tail,
+    .run = run,
+};
+
+int main(int argc, char **argv)
+{
+	return tool_main(&fwd, NULL, argc, argv);
 }

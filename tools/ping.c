@@ -91,7 +91,6 @@ static const char help_tail[] =
 enum {
 	OPT_TTL = TOOL_HOST_OPT_END,
 	OPT_ID,
-	OPT_JSON,
 };
 
 static const struct option long_opts[] = {
@@ -102,81 +101,72 @@ static const struct option long_opts[] = {
     {"wait", required_argument, NULL, 'W'},
     {"ttl", required_argument, NULL, OPT_TTL},
     {"id", required_argument, NULL, OPT_ID},
-    {"time", required_argument, NULL, 't'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"json", no_argument, NULL, OPT_JSON},
     {NULL, 0, NULL, 0}, /* end of table (getopt_long(3)) */
 };
 
 struct opts {
-	struct tool_host_opts host;
+	struct tool_host_run hr; /* first: tool_host_run_open() and _close() */
+	const struct tool_std *std;
 	uint32_t dest;
 	char dest_str[16];
-	uint64_t count, interval_ns, wait_ns, duration_ns;
+	uint64_t count, interval_ns, wait_ns;
 	uint32_t size;
 	uint16_t id;
 	uint8_t ttl;
-	bool count_set, quiet, json;
+	bool count_set;
 };
 
-static void parse_args(int argc, char **argv, struct opts *o)
+static void own_opt(void *ctx, int c, const char *arg)
 {
-	int c;
+	struct opts *o = ctx;
 
-	o->interval_ns = USNET_NSEC_PER_SEC;
-	o->wait_ns = USNET_NSEC_PER_SEC;
-	o->size = 56;
-	o->id = (uint16_t)getpid();
-	while ((c = getopt_long(argc, argv, ":p:c:i:s:W:t:qh", long_opts, NULL)) != -1) {
-		if (tool_host_opt(&o->host, c, optarg))
-			continue;
-		switch (c) {
-		case 'c':
-			o->count = tool_arg_u64("-c", optarg, 0, UINT64_MAX);
-			o->count_set = true;
-			break;
-		case 'i':
-			o->interval_ns = tool_arg_seconds("-i", optarg);
-			if (o->interval_ns < 100000)
-				tool_usage_error("invalid -i '%s': at least 0.0001", optarg);
-			break;
-		case 's':
-			o->size = (uint32_t)tool_arg_u64("-s", optarg, 8, MAX_PAYLOAD);
-			break;
-		case 'W':
-			o->wait_ns = tool_arg_seconds("-W", optarg);
-			break;
-		case OPT_TTL:
-			o->ttl = (uint8_t)tool_arg_u64("--ttl", optarg, 1, 255);
-			break;
-		case OPT_ID:
-			o->id = (uint16_t)tool_arg_u64("--id", optarg, 0, 65535);
-			break;
-		case 't':
-			o->duration_ns = tool_arg_seconds("-t", optarg);
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			tool_help(help_head, help_tail);
-		case OPT_JSON:
-			o->json = true;
-			break;
-		default:
-			tool_bad_option(c, argv, long_opts);
-		}
+	if (tool_host_opt(&o->hr.opts, c, arg))
+		return;
+	switch (c) {
+	case 'c':
+		o->count = tool_arg_u64("-c", arg, 0, UINT64_MAX);
+		o->count_set = true;
+		break;
+	case 'i':
+		o->interval_ns = tool_arg_seconds("-i", arg);
+		if (o->interval_ns < 100000)
+			tool_usage_error("invalid -i '%s': at least 0.0001", arg);
+		break;
+	case 's':
+		o->size = (uint32_t)tool_arg_u64("-s", arg, 8, MAX_PAYLOAD);
+		break;
+	case 'W':
+		o->wait_ns = tool_arg_seconds("-W", arg);
+		break;
+	case OPT_TTL:
+		o->ttl = (uint8_t)tool_arg_u64("--ttl", arg, 1, 255);
+		break;
+	case OPT_ID:
+		o->id = (uint16_t)tool_arg_u64("--id", arg, 0, 65535);
+		break;
 	}
-	if (optind >= argc)
+}
+
+static void args(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+
+	if (argc < 1)
 		tool_usage_error("missing DEST: the address to ping");
-	if (optind + 1 < argc)
-		tool_usage_error("unexpected argument '%s'", argv[optind + 1]);
-	o->dest = tool_arg_ipv4("DEST", argv[optind]);
+	if (argc > 1)
+		tool_usage_error("unexpected argument '%s'", argv[1]);
+	o->dest = tool_arg_ipv4("DEST", argv[0]);
 	tool_ip_str(o->dest, o->dest_str);
-	if (!o->count_set && !o->duration_ns)
+}
+
+static void check(void *ctx, struct tool_std *std)
+{
+	struct opts *o = ctx;
+
+	o->std = std;
+	if (!o->count_set && !std->duration_ns)
 		o->count = 5;
-	tool_host_check(&o->host);
+	tool_host_check(&o->hr.opts, std);
 }
 
 struct pinger {
@@ -210,7 +200,7 @@ static void send_one(const struct opts *o, struct usnet_icmp *s, struct pinger *
 	if (err) {
 		pg->send_errors++;
 		pg->last_send_error = err;
-		if (!o->quiet && o->interval_ns >= USNET_NSEC_PER_SEC / 10)
+		if (!o->std->quiet && o->interval_ns >= USNET_NSEC_PER_SEC / 10)
 			tool_msg("icmp_seq=%u: not sent: %s", seq, strerror(-err));
 		return;
 	}
@@ -265,7 +255,7 @@ static unsigned take_replies(const struct opts *o, struct usnet_icmp *s, struct 
 
 	while ((len = usnet_icmp_echo_recv(s, &e, pg->reply, MAX_PAYLOAD)) != -EAGAIN) {
 		uint64_t sent;
-		bool verbose = !o->quiet && o->interval_ns >= USNET_NSEC_PER_SEC / 10;
+		bool verbose = !o->std->quiet && o->interval_ns >= USNET_NSEC_PER_SEC / 10;
 
 		n++;
 		if (len < 0)
@@ -316,7 +306,7 @@ static void ping_loop(const struct opts *o, struct tool_host *host, struct usnet
 	struct tool_meter m = {.label = "replies"};
 	struct tool_run run;
 
-	tool_run_start(&run, o->duration_ns, o->quiet);
+	tool_run_start(&run, o->std->duration_ns, o->std->quiet);
 	now = usnet_now_ns();
 	next_send = now;
 	for (;;) {
@@ -342,7 +332,7 @@ static void ping_loop(const struct opts *o, struct tool_host *host, struct usnet
 
 			tool_host_drops_line(host, extra, sizeof(extra));
 			/* Per-reply lines say enough when they are slow. */
-			run.quiet = o->quiet || o->interval_ns >= USNET_NSEC_PER_SEC / 10;
+			run.quiet = o->std->quiet || o->interval_ns >= USNET_NSEC_PER_SEC / 10;
 			tool_run_line(&run, now, &m, 1, extra);
 		}
 		if (o->count && pg->received + pg->errors >= o->count) {
@@ -390,13 +380,13 @@ static void report(const struct opts *o, struct tool_host *host, struct pinger *
 	loss = pg->transmitted
 		   ? 100.0 * (double)(pg->transmitted - pg->received) / (double)pg->transmitted
 		   : 0;
-	if (o->json) {
+	if (o->std->json) {
 		struct tool_json j;
 
 		tool_json_begin(&j, stdout);
 		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->host.spec);
-		tool_json_str(&j, "ip", o->host.ip_str);
+		tool_json_str(&j, "port", o->hr.opts.spec);
+		tool_json_str(&j, "ip", o->hr.opts.ip_str);
 		tool_json_str(&j, "mac", host->mac_str);
 		tool_json_str(&j, "dest", o->dest_str);
 		tool_json_u64(&j, "size", o->size);
@@ -437,50 +427,77 @@ static void report(const struct opts *o, struct tool_host *host, struct pinger *
 		    (double)p99 / 1e6, (double)p999 / 1e6, (double)max / 1e6);
 }
 
-int main(int argc, char **argv)
+static void free_pinger(struct pinger *pg)
 {
-	struct tool_host host;
-	struct usnet_icmp *s;
-	struct opts o = {0};
-	struct pinger *pg;
-	int status, err;
+	if (!pg)
+		return;
+	free(pg->rtt);
+	free(pg->reply);
+	free(pg->payload);
+	free(pg);
+}
 
-	tool_init("usnet-ping");
-	parse_args(argc, argv, &o);
-	pg = calloc(1, sizeof(*pg));
+static int run(void *ctx, struct tool_std *std)
+{
+	struct opts *o = ctx;
+	struct tool_host *host = &o->hr.host;
+	struct pinger *pg = calloc(1, sizeof(*pg));
+	struct usnet_icmp *s;
+	int status = TOOL_EXIT_OK, err;
+
 	if (pg) {
 		pg->payload = malloc(MAX_PAYLOAD);
 		pg->reply = malloc(MAX_PAYLOAD);
 	}
 	if (!pg || !pg->payload || !pg->reply) {
 		tool_msg("out of memory");
+		free_pinger(pg);
 		return TOOL_EXIT_FAIL;
 	}
-	status = tool_host_open(&host, &o.host, NULL);
-	if (status)
-		goto free_pg;
-	err = usnet_icmp_open(host.stack, &s, o.id, NULL);
+	err = usnet_icmp_open(host->stack, &s, o->id, NULL);
 	if (err) {
-		tool_msg("cannot open an ICMP echo endpoint with id %u: %s", o.id, strerror(-err));
-		status = TOOL_EXIT_FAIL;
-		goto close_host;
+		tool_msg("cannot open an ICMP echo endpoint with id %u: %s", o->id, strerror(-err));
+		free_pinger(pg);
+		return TOOL_EXIT_FAIL;
 	}
-	if (!o.quiet)
-		tool_msg("PING %s from %s/%u (%s) on '%s': %u bytes of payload, id %u", o.dest_str,
-			 o.host.ip_str, o.host.prefix_len, host.mac_str, o.host.spec, o.size, o.id);
-	ping_loop(&o, &host, s, pg);
-	report(&o, &host, pg);
+	if (!std->quiet)
+		tool_msg("PING %s from %s/%u (%s) on '%s': %u bytes of payload, id %u", o->dest_str,
+			 o->hr.opts.ip_str, o->hr.opts.prefix_len, host->mac_str, o->hr.opts.spec,
+			 o->size, o->id);
+	ping_loop(o, host, s, pg);
+	report(o, host, pg);
 	usnet_icmp_close(s);
 	if (!pg->received)
 		status = TOOL_EXIT_FAIL;
-	if (o.json && (fflush(stdout) || ferror(stdout)))
-		status = TOOL_EXIT_FAIL;
-close_host:
-	tool_host_close(&host);
-free_pg:
-	free(pg->rtt);
-	free(pg->reply);
-	free(pg->payload);
-	free(pg);
+	free_pinger(pg);
 	return status;
+}
+
+static const struct tool_def ping = {
+    .name = "usnet-ping",
+    .std = TOOL_OPT_PORT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON,
+    .ports = 1,
+    .port_role = "the port to use",
+    .help_head = help_head,
+    .help_tail = help_tail,
+    .short_opts = "c:i:s:W:",
+    .long_opts = long_opts,
+    .opt = own_opt,
+    .args = args,
+    .check = check,
+    .open = tool_host_run_open,
+    .run = run,
+    .close = tool_host_run_close,
+};
+
+int main(int argc, char **argv)
+{
+	struct opts o = {
+	    .interval_ns = USNET_NSEC_PER_SEC,
+	    .wait_ns = USNET_NSEC_PER_SEC,
+	    .size = 56,
+	    .id = (uint16_t)getpid(),
+	};
+
+	return tool_main(&ping, &o, argc, argv);
 }

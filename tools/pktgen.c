@@ -52,9 +52,7 @@ static const char help_head[] =
     "       -r, --rate PPS\n"
     "              Send at most PPS frames per second, 1..1G, on average: a token\n"
     "              bucket as deep as 1 ms of frames (at least one burst) makes up for\n"
-    "              short scheduling delays. Default: as fast as possible.\n"
-    "       -t, --time SECONDS\n"
-    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+    "              short scheduling delays. Default: as fast as possible.\n" TOOL_HELP_TIME
     "       -f, --flows FLOWS\n"
     "              Number of flows, 1..65535: the UDP source port goes round-robin\n"
     "              through SPORT, SPORT+1, ..., SPORT+FLOWS-1. Default: 1.\n"
@@ -72,16 +70,8 @@ static const char help_head[] =
     "       --dport PORT\n"
     "              UDP destination port, 0..65535. Default: 9 (discard).\n"
     "       -b, --burst BURST\n"
-    "              Frames per tx_burst call, 1..256. Default: 32.\n"
-    "       -q, --quiet\n"
-    "              No per-second stats line and no startup line on stderr.\n"
-    "       --json\n"
-    "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
-    "       -h, --help\n"
-    "              Print this help and exit.\n"
-    "\n"
-    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
+    "              Frames per tx_burst call, 1..256. Default: 32.\n" TOOL_HELP_QUIET_JSON_HELP
+	TOOL_HELP_NUMBERS;
 
 static const char help_tail[] =
     "\n"
@@ -105,122 +95,78 @@ enum {
 	OPT_DST_IP,
 	OPT_SPORT,
 	OPT_DPORT,
-	OPT_JSON,
 };
 
 static const struct option long_opts[] = {
-    {"port", required_argument, NULL, 'p'},
-    {"count", required_argument, NULL, 'n'},
     {"size", required_argument, NULL, 's'},
     {"rate", required_argument, NULL, 'r'},
-    {"time", required_argument, NULL, 't'},
     {"flows", required_argument, NULL, 'f'},
-    {"burst", required_argument, NULL, 'b'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
     {"src-mac", required_argument, NULL, OPT_SRC_MAC},
     {"dst-mac", required_argument, NULL, OPT_DST_MAC},
     {"src-ip", required_argument, NULL, OPT_SRC_IP},
     {"dst-ip", required_argument, NULL, OPT_DST_IP},
     {"sport", required_argument, NULL, OPT_SPORT},
     {"dport", required_argument, NULL, OPT_DPORT},
-    {"json", no_argument, NULL, OPT_JSON},
     {NULL, 0, NULL, 0},
 };
 
 struct opts {
-	const char *spec;
-	uint64_t count;
-	uint64_t duration_ns;
+	const struct tool_std *std;
 	uint64_t pps; /* 0: unlimited */
 	uint16_t size;
 	uint32_t flows;
-	uint16_t burst;
-	bool src_mac_set, quiet, json;
+	bool src_mac_set;
 	struct usnet_udp4_flow flow; /* sport is the first flow's */
 };
 
-static void parse_args(int argc, char **argv, struct opts *o)
+static void own_opt(void *ctx, int c, const char *arg)
 {
-	int c;
+	struct opts *o = ctx;
 
-	o->size = 60;
-	o->flows = 1;
-	o->burst = 32;
-	o->flow.dst_mac[0] = 0x02;
-	o->flow.dst_mac[5] = 0x02;
-	o->flow.src_ip = 0xc6120001; /* 198.18.0.1 */
-	o->flow.dst_ip = 0xc6120002; /* 198.18.0.2 */
-	o->flow.sport = 1024;
-	o->flow.dport = 9;
-	while ((c = getopt_long(argc, argv, ":p:n:s:r:t:f:b:qh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (o->spec)
-				tool_usage_error("-p given twice");
-			o->spec = optarg;
-			break;
-		case 'n':
-			o->count = tool_arg_u64("-n", optarg, 0, UINT64_MAX);
-			break;
-		case 's':
-			o->size = (uint16_t)tool_arg_u64("-s", optarg, USNET_ETH_MIN_FRAME,
-							 USNET_ETH_MAX_FRAME);
-			break;
-		case 'r':
-			o->pps = tool_arg_u64("-r", optarg, 1, 1000000000);
-			break;
-		case 't':
-			o->duration_ns = tool_arg_seconds("-t", optarg);
-			break;
-		case 'f':
-			o->flows = (uint32_t)tool_arg_u64("-f", optarg, 1, 65535);
-			break;
-		case 'b':
-			o->burst = (uint16_t)tool_arg_u64("-b", optarg, 1, USNET_MAX_BURST);
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			tool_help(help_head, help_tail);
-		case OPT_SRC_MAC:
-			tool_arg_mac("--src-mac", optarg, o->flow.src_mac);
-			/* IEEE 802 I/G bit: a source address is always an individual one;
-			 * switches (usnetd too) drop or misdeliver frames from a group. */
-			if (o->flow.src_mac[0] & 1)
-				tool_usage_error(
-				    "invalid --src-mac '%s': a group (multicast) address "
-				    "cannot be a source",
-				    optarg);
-			o->src_mac_set = true;
-			break;
-		case OPT_DST_MAC:
-			tool_arg_mac("--dst-mac", optarg, o->flow.dst_mac);
-			break;
-		case OPT_SRC_IP:
-			o->flow.src_ip = tool_arg_ipv4("--src-ip", optarg);
-			break;
-		case OPT_DST_IP:
-			o->flow.dst_ip = tool_arg_ipv4("--dst-ip", optarg);
-			break;
-		case OPT_SPORT:
-			o->flow.sport = (uint16_t)tool_arg_u64("--sport", optarg, 0, 65535);
-			break;
-		case OPT_DPORT:
-			o->flow.dport = (uint16_t)tool_arg_u64("--dport", optarg, 0, 65535);
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		default:
-			tool_bad_option(c, argv, long_opts);
-		}
+	switch (c) {
+	case 's':
+		o->size =
+		    (uint16_t)tool_arg_u64("-s", arg, USNET_ETH_MIN_FRAME, USNET_ETH_MAX_FRAME);
+		break;
+	case 'r':
+		o->pps = tool_arg_u64("-r", arg, 1, 1000000000);
+		break;
+	case 'f':
+		o->flows = (uint32_t)tool_arg_u64("-f", arg, 1, 65535);
+		break;
+	case OPT_SRC_MAC:
+		tool_arg_mac("--src-mac", arg, o->flow.src_mac);
+		/* IEEE 802 I/G bit: a source address is always an individual one;
+		 * switches (usnetd too) drop or misdeliver frames from a group. */
+		if (o->flow.src_mac[0] & 1)
+			tool_usage_error("invalid --src-mac '%s': a group (multicast) address "
+					 "cannot be a source",
+					 arg);
+		o->src_mac_set = true;
+		break;
+	case OPT_DST_MAC:
+		tool_arg_mac("--dst-mac", arg, o->flow.dst_mac);
+		break;
+	case OPT_SRC_IP:
+		o->flow.src_ip = tool_arg_ipv4("--src-ip", arg);
+		break;
+	case OPT_DST_IP:
+		o->flow.dst_ip = tool_arg_ipv4("--dst-ip", arg);
+		break;
+	case OPT_SPORT:
+		o->flow.sport = (uint16_t)tool_arg_u64("--sport", arg, 0, 65535);
+		break;
+	case OPT_DPORT:
+		o->flow.dport = (uint16_t)tool_arg_u64("--dport", arg, 0, 65535);
+		break;
 	}
-	if (optind < argc)
-		tool_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->spec)
-		tool_usage_error("missing -p SPEC: the port to send on");
+}
+
+static void check(void *ctx, struct tool_std *std)
+{
+	struct opts *o = ctx;
+
+	o->std = std;
 	if ((uint32_t)o->flow.sport + o->flows - 1 > 65535)
 		tool_usage_error("--sport %u with -f %u runs past UDP port 65535", o->flow.sport,
 				 o->flows);
@@ -335,7 +281,7 @@ static bool link_down_wait(const struct opts *o, struct usnet_port *port, uint64
 		return false;
 	}
 	if (*next_ns)
-		tool_msg("port '%s': link is down; waiting for it to send", o->spec);
+		tool_msg("port '%s': link is down; waiting for it to send", o->std->spec[0]);
 	*next_ns = 0;
 	if (usnet_port_wait(port, 0, max_ms) < 0) {
 		struct timespec ts = {0, 1000000};
@@ -362,10 +308,10 @@ static void send_loop(const struct opts *o, struct usnet_port *port, struct fram
 	uint64_t seq = 0, tokens = TOKEN, last_fill, progress_ns, now = 0, link_ns = 1;
 	uint16_t pending = 0; /* built, not yet taken: pkts[0..pending), in sequence order */
 
-	tool_run_start(&run, o->duration_ns, o->quiet);
+	tool_run_start(&run, o->std->duration_ns, o->std->quiet);
 	last_fill = progress_ns = run.start_ns;
 	for (;;) {
-		uint64_t want = o->burst;
+		uint64_t want = o->std->burst;
 		uint16_t ntx, taken;
 
 		now = usnet_now_ns();
@@ -374,7 +320,7 @@ static void send_loop(const struct opts *o, struct usnet_port *port, struct fram
 			meter.drops = st.tx_errors;
 			tool_run_line(&run, now, &meter, 1, NULL);
 		}
-		if (o->count && meter.pkts == o->count) {
+		if (o->std->count && meter.pkts == o->std->count) {
 			res->stop = "count";
 			break;
 		}
@@ -382,8 +328,8 @@ static void send_loop(const struct opts *o, struct usnet_port *port, struct fram
 			res->stop = tool_stop ? "signal" : "time";
 			break;
 		}
-		if (o->count && o->count - meter.pkts < want)
-			want = o->count - meter.pkts;
+		if (o->std->count && o->std->count - meter.pkts < want)
+			want = o->std->count - meter.pkts;
 		if (o->pps) {
 			/* Token bucket: credit in units of 1/TOKEN frame, as deep as
 			 * 1 ms of frames (at least a burst) so that being descheduled
@@ -391,7 +337,7 @@ static void send_loop(const struct opts *o, struct usnet_port *port, struct fram
 			 * pps * ns within 64 bits. */
 			uint64_t dt = now - last_fill;
 			uint64_t cap =
-			    (o->pps / 1000 > o->burst ? o->pps / 1000 : o->burst) * TOKEN;
+			    (o->pps / 1000 > o->std->burst ? o->pps / 1000 : o->std->burst) * TOKEN;
 
 			last_fill = now;
 			tokens += (dt > USNET_NSEC_PER_SEC ? USNET_NSEC_PER_SEC : dt) * o->pps;
@@ -450,12 +396,12 @@ static void report(const struct opts *o, const struct result *r)
 {
 	double pps = tool_rate(r->sent, r->seconds), mbps = tool_rate(r->bytes, r->seconds) * 8e-6;
 
-	if (o->json) {
+	if (o->std->json) {
 		struct tool_json j;
 
 		tool_json_begin(&j, stdout);
 		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->spec);
+		tool_json_str(&j, "port", o->std->spec[0]);
 		tool_json_str(&j, "stop", r->stop);
 		tool_json_f64(&j, "seconds", r->seconds, 6);
 		tool_json_u64(&j, "sent", r->sent);
@@ -478,43 +424,67 @@ static void report(const struct opts *o, const struct result *r)
 		 (unsigned long long)r->alloc_fail, r->stop);
 }
 
-int main(int argc, char **argv)
+static int run(void *ctx, struct tool_std *std)
 {
+	struct usnet_port *port = std->port[0];
 	struct result res = {0};
-	struct usnet_port *port;
 	struct frames fr = {0};
-	struct opts o = {0};
+	struct opts *o = ctx;
 	int status = TOOL_EXIT_OK;
 
-	tool_init("usnet-pktgen");
-	parse_args(argc, argv, &o);
-	status = tool_open_port(&port, o.spec, NULL);
-	if (status)
-		return status;
-	if (!pool_fits(usnet_port_pool(port, 0), o.size)) {
-		tool_msg("port '%s': its buffers cannot hold %u-byte frames", o.spec, o.size);
-		status = TOOL_EXIT_FAIL;
-		goto out_close;
+	if (!pool_fits(usnet_port_pool(port, 0), o->size)) {
+		tool_msg("port '%s': its buffers cannot hold %u-byte frames", std->spec[0],
+			 o->size);
+		return TOOL_EXIT_FAIL;
 	}
-	if (frames_build(&fr, &o, usnet_port_info(port)->mac)) {
-		tool_msg("cannot build %u flow templates (out of memory)", o.flows);
-		status = TOOL_EXIT_FAIL;
-		goto out_frames;
+	if (frames_build(&fr, o, usnet_port_info(port)->mac)) {
+		tool_msg("cannot build %u flow templates (out of memory)", o->flows);
+		frames_free(&fr);
+		return TOOL_EXIT_FAIL;
 	}
-	if (!o.quiet)
-		tool_msg("sending %u-byte frames on '%s'", o.size, o.spec);
-	send_loop(&o, port, &fr, &res);
-	report(&o, &res);
+	if (!std->quiet)
+		tool_msg("sending %u-byte frames on '%s'", o->size, std->spec[0]);
+	send_loop(o, port, &fr, &res);
+	report(o, &res);
 	if (!strcmp(res.stop, "stall")) {
-		tool_msg("port '%s' took no frame for %llu s; giving up", o.spec,
+		tool_msg("port '%s' took no frame for %llu s; giving up", std->spec[0],
 			 (unsigned long long)(STALL_NS / USNET_NSEC_PER_SEC));
 		status = TOOL_EXIT_FAIL;
 	}
-	if (o.json && (fflush(stdout) || ferror(stdout)))
-		status = TOOL_EXIT_FAIL;
-out_frames:
 	frames_free(&fr);
-out_close:
-	usnet_port_close(port);
 	return status;
+}
+
+static const struct tool_def pktgen = {
+    .name = "usnet-pktgen",
+    .std = TOOL_OPT_PORT | TOOL_OPT_COUNT | TOOL_OPT_TIME | TOOL_OPT_BURST | TOOL_OPT_QUIET |
+	   TOOL_OPT_JSON,
+    .ports = 1,
+    .port_role = "the port to send on",
+    .burst = 32,
+    .help_head = help_head,
+    .help_tail = help_tail,
+    .short_opts = "s:r:f:",
+    .long_opts = long_opts,
+    .opt = own_opt,
+    .check = check,
+    .run = run,
+};
+
+int main(int argc, char **argv)
+{
+	struct opts o = {
+	    .size = 60,
+	    .flows = 1,
+	    .flow =
+		{
+		    .dst_mac = {0x02, 0, 0, 0, 0, 0x02},
+		    .src_ip = 0xc6120001, /* 198.18.0.1 */
+		    .dst_ip = 0xc6120002, /* 198.18.0.2 */
+		    .sport = 1024,
+		    .dport = 9,
+		},
+	};
+
+	return tool_main(&pktgen, &o, argc, argv);
 }

@@ -48,24 +48,14 @@ static const char help_head[] =
     "       -p, --port SPEC\n"
     "              Port to receive on (required). See PORT KINDS.\n"
     "       -n, --count COUNT\n"
-    "              Stop after COUNT test frames. 0: no limit. Default: 0.\n"
-    "       -t, --time SECONDS\n"
-    "              Stop after SECONDS (decimal, e.g. 2.5). Default: no limit.\n"
+    "              Stop after COUNT test frames. 0: no limit. Default: 0.\n" TOOL_HELP_TIME
     "       --idle-timeout MS\n"
     "              Stop when no test frame arrived for MS milliseconds, counted from\n"
     "              the first one, 0..86400000. 0: off. Default: 0.\n"
     "       --expect N\n"
     "              Exit 1 unless exactly N unique test frames arrived, with none lost,\n"
-    "              duplicated or with a bad checksum. Default: no check.\n"
-    "       -q, --quiet\n"
-    "              No per-second stats line and no startup line on stderr.\n"
-    "       --json\n"
-    "              Print the final summary as one JSON object on stdout instead of a\n"
-    "              line on stderr.\n"
-    "       -h, --help\n"
-    "              Print this help and exit.\n"
-    "\n"
-    "       Numbers take an SI suffix: k or K (x1000), M (x10^6), G (x10^9).\n";
+    "              duplicated or with a bad checksum. Default: no "
+    "check.\n" TOOL_HELP_QUIET_JSON_HELP TOOL_HELP_NUMBERS;
 
 static const char help_tail[] =
     "\n"
@@ -86,70 +76,31 @@ static const char help_tail[] =
 enum {
 	OPT_IDLE = 256,
 	OPT_EXPECT,
-	OPT_JSON,
 };
 
 static const struct option long_opts[] = {
-    {"port", required_argument, NULL, 'p'},
-    {"count", required_argument, NULL, 'n'},
-    {"time", required_argument, NULL, 't'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"expect", required_argument, NULL, OPT_EXPECT},
-    {"json", no_argument, NULL, OPT_JSON},
     {NULL, 0, NULL, 0},
 };
 
 struct opts {
-	const char *spec;
-	uint64_t count;
-	uint64_t duration_ns;
+	const struct tool_std *std;
 	uint64_t idle_ns; /* 0: off */
 	uint64_t expect;
-	bool expect_set, quiet, json;
+	bool expect_set;
 };
 
-static void parse_args(int argc, char **argv, struct opts *o)
+static void own_opt(void *ctx, int c, const char *arg)
 {
-	int c;
+	struct opts *o = ctx;
 
-	while ((c = getopt_long(argc, argv, ":p:n:t:qh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (o->spec)
-				tool_usage_error("-p given twice");
-			o->spec = optarg;
-			break;
-		case 'n':
-			o->count = tool_arg_u64("-n", optarg, 0, UINT64_MAX);
-			break;
-		case 't':
-			o->duration_ns = tool_arg_seconds("-t", optarg);
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			tool_help(help_head, help_tail);
-		case OPT_IDLE:
-			o->idle_ns = tool_arg_u64("--idle-timeout", optarg, 0, 86400000) * 1000000;
-			break;
-		case OPT_EXPECT:
-			o->expect = tool_arg_u64("--expect", optarg, 0, UINT64_MAX);
-			o->expect_set = true;
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		default:
-			tool_bad_option(c, argv, long_opts);
-		}
+	if (c == OPT_IDLE) {
+		o->idle_ns = tool_arg_u64("--idle-timeout", arg, 0, 86400000) * 1000000;
+	} else {
+		o->expect = tool_arg_u64("--expect", arg, 0, UINT64_MAX);
+		o->expect_set = true;
 	}
-	if (optind < argc)
-		tool_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->spec)
-		tool_usage_error("missing -p SPEC: the port to receive on");
 }
 
 struct counts {
@@ -190,14 +141,6 @@ static void seq_summary(const struct counts *c, char *buf, size_t size)
 		 (unsigned long long)c->malformed, (unsigned long long)c->other);
 }
 
-static uint64_t port_drops(struct usnet_port *port)
-{
-	struct usnet_queue_stats st;
-
-	usnet_port_stats(port, 0, &st);
-	return st.rx_dropped + st.rx_nobuf;
-}
-
 static void receive_loop(const struct opts *o, struct usnet_port *port, struct counts *c,
 			 struct tool_meter *meter)
 {
@@ -206,15 +149,15 @@ static void receive_loop(const struct opts *o, struct usnet_port *port, struct c
 	struct tool_run run;
 	uint64_t now, last_seq_ns = 0;
 
-	tool_run_start(&run, o->duration_ns, o->quiet);
+	tool_run_start(&run, o->std->duration_ns, o->std->quiet);
 	for (;;) {
 		uint16_t want = BURST, n;
 		uint64_t before = c->seq.received;
 		int timeout;
 
 		/* Ask for no more than -n still allows, since any frame may count. */
-		if (o->count && o->count - c->seq.received < want)
-			want = (uint16_t)(o->count - c->seq.received);
+		if (o->std->count && o->std->count - c->seq.received < want)
+			want = (uint16_t)(o->std->count - c->seq.received);
 		n = usnet_rx_burst(port, 0, pkts, want);
 		for (uint16_t i = 0; i < n; i++) {
 			meter->pkts++;
@@ -228,11 +171,11 @@ static void receive_loop(const struct opts *o, struct usnet_port *port, struct c
 		if (tool_run_line_due(&run, now)) {
 			char extra[256];
 
-			meter->drops = port_drops(port);
+			meter->drops = tool_port_rx_drops(port);
 			seq_summary(c, extra, sizeof(extra));
 			tool_run_line(&run, now, meter, 1, extra);
 		}
-		if (o->count && c->seq.received >= o->count) {
+		if (o->std->count && c->seq.received >= o->std->count) {
 			c->stop = "count";
 			break;
 		}
@@ -256,7 +199,7 @@ static void receive_loop(const struct opts *o, struct usnet_port *port, struct c
 		usnet_port_idle(port, 0, &idle, n, timeout);
 	}
 	c->seconds = tool_run_seconds(&run, now);
-	c->port_drops = meter->drops = port_drops(port);
+	c->port_drops = meter->drops = tool_port_rx_drops(port);
 }
 
 static bool expect_ok(const struct opts *o, const struct counts *c)
@@ -274,12 +217,12 @@ static void report(const struct opts *o, const struct counts *c, const struct to
 		tool_msg("note: %llu frames had sequence numbers of 2^27 or more (or the bitmap "
 			 "could not grow); they were not checked for loss or duplication",
 			 (unsigned long long)c->seq.untracked);
-	if (o->json) {
+	if (o->std->json) {
 		struct tool_json j;
 
 		tool_json_begin(&j, stdout);
 		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->spec);
+		tool_json_str(&j, "port", o->std->spec[0]);
 		tool_json_str(&j, "stop", c->stop);
 		tool_json_f64(&j, "seconds", c->seconds, 6);
 		tool_json_u64(&j, "frames", m->pkts);
@@ -320,33 +263,43 @@ static void report(const struct opts *o, const struct counts *c, const struct to
 			 (unsigned long long)c->seq.duplicated, (unsigned long long)c->bad_csum);
 }
 
-int main(int argc, char **argv)
+static int run(void *ctx, struct tool_std *std)
 {
 	struct tool_meter meter = {.label = "rx"};
 	struct counts c = {0};
-	struct usnet_port *port;
-	struct opts o = {0};
+	struct opts *o = ctx;
 	int status = TOOL_EXIT_OK;
 
-	tool_init("usnet-sink");
-	parse_args(argc, argv, &o);
-	status = tool_open_port(&port, o.spec, NULL);
-	if (status)
-		return status;
+	o->std = std;
 	if (tool_seq_init(&c.seq, TOOL_SEQ_CAP)) {
 		tool_msg("out of memory for the sequence bitmap");
-		usnet_port_close(port);
 		return TOOL_EXIT_FAIL;
 	}
-	if (!o.quiet)
-		tool_msg("receiving on '%s'", o.spec);
-	receive_loop(&o, port, &c, &meter);
-	usnet_port_close(port);
-	report(&o, &c, &meter);
-	if (o.expect_set && !expect_ok(&o, &c))
-		status = TOOL_EXIT_FAIL;
-	if (o.json && (fflush(stdout) || ferror(stdout)))
+	if (!std->quiet)
+		tool_msg("receiving on '%s'", std->spec[0]);
+	receive_loop(o, std->port[0], &c, &meter);
+	report(o, &c, &meter);
+	if (o->expect_set && !expect_ok(o, &c))
 		status = TOOL_EXIT_FAIL;
 	tool_seq_free(&c.seq);
 	return status;
+}
+
+static const struct tool_def sink = {
+    .name = "usnet-sink",
+    .std = TOOL_OPT_PORT | TOOL_OPT_COUNT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON,
+    .ports = 1,
+    .port_role = "the port to receive on",
+    .help_head = help_head,
+    .help_tail = help_tail,
+    .long_opts = long_opts,
+    .opt = own_opt,
+    .run = run,
+};
+
+int main(int argc, char **argv)
+{
+	struct opts o = {0};
+
+	return tool_main(&sink, &o, argc, argv);
 }

@@ -39,11 +39,6 @@ static void arg_ip_prefix(struct tool_host_opts *h, const char *arg)
 bool tool_host_opt(struct tool_host_opts *h, int c, const char *arg)
 {
 	switch (c) {
-	case 'p':
-		if (h->spec)
-			tool_usage_error("-p given twice");
-		h->spec = arg;
-		return true;
 	case TOOL_HOST_OPT_IP:
 		arg_ip_prefix(h, arg);
 		return true;
@@ -64,12 +59,11 @@ bool tool_host_opt(struct tool_host_opts *h, int c, const char *arg)
 	return false;
 }
 
-void tool_host_check(struct tool_host_opts *h)
+void tool_host_check(struct tool_host_opts *h, const struct tool_std *std)
 {
 	uint32_t mask;
 
-	if (!h->spec)
-		tool_usage_error("missing -p SPEC: the port to use");
+	h->spec = std->spec[0];
 	if (!h->ip_set)
 		tool_usage_error("missing --ip ADDR[/PREFIX]: the host's address");
 	mask = ~0u << (32 - h->prefix_len);
@@ -148,6 +142,20 @@ void tool_host_close(struct tool_host *host)
 		usnet_port_close(host->port);
 	host->stack = NULL;
 	host->port = NULL;
+}
+
+int tool_host_run_open(void *ctx, struct tool_std *std)
+{
+	struct tool_host_run *hr = ctx;
+
+	(void)std;
+	return tool_host_open(&hr->host, &hr->opts, NULL);
+}
+
+void tool_host_run_close(void *ctx, struct tool_std *std)
+{
+	(void)std;
+	tool_host_close(&((struct tool_host_run *)ctx)->host);
 }
 
 void tool_host_idle(struct tool_host *host, struct tool_host_idle *idle, unsigned handled,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the stack tools (usnet-ping, usnet-udpecho, usnet-udpperf) share on
- * top of common.h: the options that make a host of a port (-p, --ip
- * ADDR[/PREFIX], --gw, --mac, --mtu), opening the port and the stack from
+ * top of common.h (whose tool_main() they run on, with TOOL_OPT_PORT): the
+ * options that make a host of the port (--ip ADDR[/PREFIX], --gw, --mac,
+ * --mtu), opening the port and the stack from
  * them, the adaptive wait, and the stack's counters on the per-second
  * line and in the JSON summary.
  */
@@ -24,9 +25,10 @@ enum {
 	TOOL_HOST_OPT_END,
 };
 
-/* The long options of the host, to put first in a tool's table. */
+/* The long options of the host, to put first in a tool's table (-p is
+ * common.h's TOOL_OPT_PORT). */
 #define TOOL_HOST_LONG_OPTS                                                                        \
-	{"port", required_argument, NULL, 'p'}, {"ip", required_argument, NULL, TOOL_HOST_OPT_IP}, \
+	{"ip", required_argument, NULL, TOOL_HOST_OPT_IP},                                         \
 	    {"gw", required_argument, NULL, TOOL_HOST_OPT_GW},                                     \
 	    {"mac", required_argument, NULL, TOOL_HOST_OPT_MAC},                                   \
 	{                                                                                          \
@@ -52,7 +54,7 @@ enum {
 	"              MTU. Default: the port's MTU.\n"
 
 struct tool_host_opts {
-	const char *spec;
+	const char *spec; /* -p: tool_std's spec[0] */
 	uint32_t ip, gw;
 	uint8_t prefix_len;
 	uint8_t mac[6];
@@ -62,12 +64,13 @@ struct tool_host_opts {
 };
 
 /*
- * Handle getopt_long()'s c if it is a host option ('p' or TOOL_HOST_OPT_*):
- * true if it was. Bad values exit 2 (tool_usage_error()).
+ * Handle getopt_long()'s c if it is a host option (TOOL_HOST_OPT_*): true
+ * if it was. Bad values exit 2 (tool_usage_error()).
  */
 bool tool_host_opt(struct tool_host_opts *h, int c, const char *arg);
-/* After parsing: -p and --ip given, the gateway in the subnet; else exit 2. */
-void tool_host_check(struct tool_host_opts *h);
+/* After parsing, from a tool_def's check hook: take -p's spec from std;
+ * --ip given, the gateway in the subnet; else exit 2. */
+void tool_host_check(struct tool_host_opts *h, const struct tool_std *std);
 
 struct tool_host {
 	struct usnet_port *port;
@@ -84,6 +87,19 @@ int tool_host_open(struct tool_host *host, const struct tool_host_opts *h,
 		   const struct usnet_stack_conf *stack_conf);
 /* Destroy the stack, then close the port. */
 void tool_host_close(struct tool_host *host);
+
+/*
+ * The host a stack tool runs on: its options and, once open, its port and
+ * stack. A stack tool's ctx starts with one, so that these tool_def hooks
+ * serve every stack tool: .open (tool_host_open()) and .close
+ * (tool_host_close()).
+ */
+struct tool_host_run {
+	struct tool_host_opts opts;
+	struct tool_host host;
+};
+int tool_host_run_open(void *ctx, struct tool_std *std);
+void tool_host_run_close(void *ctx, struct tool_std *std);
 
 /*
  * Adaptive wait: call once per loop with the frames the loop handled. After

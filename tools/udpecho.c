@@ -97,7 +97,6 @@ enum {
 	OPT_COPY = TOOL_HOST_OPT_END,
 	OPT_SOCKPERF,
 	OPT_BUSY,
-	OPT_JSON,
 };
 
 static const struct option long_opts[] = {
@@ -106,63 +105,48 @@ static const struct option long_opts[] = {
     {"copy", no_argument, NULL, OPT_COPY},
     {"sockperf", no_argument, NULL, OPT_SOCKPERF},
     {"busy", no_argument, NULL, OPT_BUSY},
-    {"count", required_argument, NULL, 'n'},
-    {"time", required_argument, NULL, 't'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"json", no_argument, NULL, OPT_JSON},
     {NULL, 0, NULL, 0}, /* end of table (getopt_long(3)) */
 };
 
 struct opts {
-	struct tool_host_opts host;
+	struct tool_host_run hr; /* first: tool_host_run_open() and _close() */
+	const struct tool_std *std;
 	uint16_t udp_port;
-	uint64_t count, duration_ns;
-	bool copy, sockperf, busy, quiet, json;
+	bool copy, sockperf, busy;
 };
 
-static void parse_args(int argc, char **argv, struct opts *o)
+static void own_opt(void *ctx, int c, const char *arg)
 {
-	int c;
+	struct opts *o = ctx;
 
-	o->udp_port = 7;
-	while ((c = getopt_long(argc, argv, ":p:P:n:t:qh", long_opts, NULL)) != -1) {
-		if (tool_host_opt(&o->host, c, optarg))
-			continue;
-		switch (c) {
-		case 'P':
-			o->udp_port = (uint16_t)tool_arg_u64("-P", optarg, 1, 65535);
-			break;
-		case OPT_COPY:
-			o->copy = true;
-			break;
-		case OPT_SOCKPERF:
-			o->sockperf = true;
-			break;
-		case OPT_BUSY:
-			o->busy = true;
-			break;
-		case 'n':
-			o->count = tool_arg_u64("-n", optarg, 0, UINT64_MAX);
-			break;
-		case 't':
-			o->duration_ns = tool_arg_seconds("-t", optarg);
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			tool_help(help_head, help_tail);
-		case OPT_JSON:
-			o->json = true;
-			break;
-		default:
-			tool_bad_option(c, argv, long_opts);
-		}
+	if (tool_host_opt(&o->hr.opts, c, arg))
+		return;
+	switch (c) {
+	case 'P':
+		o->udp_port = (uint16_t)tool_arg_u64("-P", arg, 1, 65535);
+		break;
+	case OPT_COPY:
+		o->copy = true;
+		break;
+	case OPT_SOCKPERF:
+		o->sockperf = true;
+		break;
+	case OPT_BUSY:
+		o->busy = true;
+		break;
 	}
-	if (optind < argc)
-		tool_usage_error("unexpected argument '%s'", argv[optind]);
-	tool_host_check(&o->host);
+}
+
+static void check(void *ctx, struct tool_std *std)
+{
+	struct sigaction sa = {.sa_handler = on_usr1};
+	struct opts *o = ctx;
+
+	o->std = std;
+	tool_host_check(&o->hr.opts, std);
+	/* No SA_RESTART: the stack's wait returns at once (as for SIGINT). */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 }
 
 struct counts {
@@ -255,7 +239,7 @@ static void echo_loop(const struct opts *o, struct tool_host *host, struct usnet
 	struct tool_run run;
 	uint64_t now;
 
-	tool_run_start(&run, o->duration_ns, o->quiet);
+	tool_run_start(&run, o->std->duration_ns, o->std->quiet);
 	for (;;) {
 		unsigned frames = (unsigned)usnet_stack_poll(host->stack), n;
 
@@ -273,7 +257,7 @@ static void echo_loop(const struct opts *o, struct tool_host *host, struct usnet
 			tool_host_drops_line(host, extra, sizeof(extra));
 			tool_run_line(&run, now, m, 2, extra);
 		}
-		if (dump_asked && o->json) {
+		if (dump_asked && o->std->json) {
 			dump_asked = 0;
 			/* The echoes queued so far leave first, as the counters will say. */
 			usnet_stack_poll(host->stack);
@@ -281,7 +265,7 @@ static void echo_loop(const struct opts *o, struct tool_host *host, struct usnet
 			c->seconds = tool_run_seconds(&run, now);
 			report(o, host, c, m);
 		}
-		if (o->count && m[1].pkts >= o->count) {
+		if (o->std->count && m[1].pkts >= o->std->count) {
 			c->stop = "count";
 			break;
 		}
@@ -299,13 +283,13 @@ static void echo_loop(const struct opts *o, struct tool_host *host, struct usnet
 static void report(const struct opts *o, struct tool_host *host, const struct counts *c,
 		   const struct tool_meter *m)
 {
-	if (o->json) {
+	if (o->std->json) {
 		struct tool_json j;
 
 		tool_json_begin(&j, stdout);
 		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->host.spec);
-		tool_json_str(&j, "ip", o->host.ip_str);
+		tool_json_str(&j, "port", o->hr.opts.spec);
+		tool_json_str(&j, "ip", o->hr.opts.ip_str);
 		tool_json_str(&j, "mac", host->mac_str);
 		tool_json_u64(&j, "udp_port", o->udp_port);
 		tool_json_str(&j, "stop", c->stop);
@@ -328,41 +312,50 @@ static void report(const struct opts *o, struct tool_host *host, const struct co
 		 c->echo_errors ? strerror(-c->last_error) : "", c->stop);
 }
 
-int main(int argc, char **argv)
+static int run(void *ctx, struct tool_std *std)
 {
 	struct tool_meter m[2] = {{.label = "rx"}, {.label = "tx"}};
-	struct tool_host host;
+	struct opts *o = ctx;
+	struct tool_host *host = &o->hr.host;
 	struct counts c = {0};
 	struct usnet_udp *s;
-	struct opts o = {0};
-	int status, err;
+	int err;
 
-	struct sigaction sa = {.sa_handler = on_usr1};
-
-	tool_init("usnet-udpecho");
-	parse_args(argc, argv, &o);
-	/* No SA_RESTART: the stack's wait returns at once (as for SIGINT). */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
-	status = tool_host_open(&host, &o.host, NULL);
-	if (status)
-		return status;
-	err = usnet_udp_open(host.stack, &s, NULL);
+	err = usnet_udp_open(host->stack, &s, NULL);
 	if (!err)
-		err = usnet_udp_bind(s, 0, o.udp_port);
+		err = usnet_udp_bind(s, 0, o->udp_port);
 	if (err) {
-		tool_msg("cannot open UDP port %u: %s", o.udp_port, strerror(-err));
-		tool_host_close(&host);
+		tool_msg("cannot open UDP port %u: %s", o->udp_port, strerror(-err));
 		return TOOL_EXIT_FAIL;
 	}
-	if (!o.quiet)
-		tool_msg("%s/%u as %s on '%s', echoing UDP port %u", o.host.ip_str,
-			 o.host.prefix_len, host.mac_str, o.host.spec, o.udp_port);
-	echo_loop(&o, &host, s, &c, m);
-	report(&o, &host, &c, m);
+	if (!std->quiet)
+		tool_msg("%s/%u as %s on '%s', echoing UDP port %u", o->hr.opts.ip_str,
+			 o->hr.opts.prefix_len, host->mac_str, o->hr.opts.spec, o->udp_port);
+	echo_loop(o, host, s, &c, m);
+	report(o, host, &c, m);
 	usnet_udp_close(s);
-	tool_host_close(&host);
-	if (o.json && (fflush(stdout) || ferror(stdout)))
-		status = TOOL_EXIT_FAIL;
-	return status;
+	return TOOL_EXIT_OK;
+}
+
+static const struct tool_def udpecho = {
+    .name = "usnet-udpecho",
+    .std = TOOL_OPT_PORT | TOOL_OPT_COUNT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON,
+    .ports = 1,
+    .port_role = "the port to use",
+    .help_head = help_head,
+    .help_tail = help_tail,
+    .short_opts = "P:",
+    .long_opts = long_opts,
+    .opt = own_opt,
+    .check = check,
+    .open = tool_host_run_open,
+    .run = run,
+    .close = tool_host_run_close,
+};
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.udp_port = 7};
+
+	return tool_main(&udpecho, &o, argc, argv);
 }

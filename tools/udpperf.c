@@ -104,96 +104,83 @@ static const char help_tail[] =
 enum {
 	OPT_WARMUP = TOOL_HOST_OPT_END,
 	OPT_SLEEP,
-	OPT_JSON,
 };
 
 static const struct option long_opts[] = {
     TOOL_HOST_LONG_OPTS,
     {"mode", required_argument, NULL, 'm'},
     {"size", required_argument, NULL, 's'},
-    {"count", required_argument, NULL, 'n'},
-    {"time", required_argument, NULL, 't'},
     {"window", required_argument, NULL, 'w'},
     {"rate", required_argument, NULL, 'r'},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"sleep", no_argument, NULL, OPT_SLEEP},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"json", no_argument, NULL, OPT_JSON},
     {NULL, 0, NULL, 0}, /* end of table (getopt_long(3)) */
 };
 
 struct opts {
-	struct tool_host_opts host;
+	struct tool_host_run hr; /* first: tool_host_run_open() and _close() */
+	const struct tool_std *std;
 	uint32_t dest_ip;
 	uint16_t dest_port;
 	char dest_str[24];
-	bool throughput, sleep, quiet, json, count_set;
+	bool throughput, sleep;
 	uint32_t size, window;
-	uint64_t count, duration_ns, rate, warmup;
+	uint64_t rate, warmup;
 };
 
-static void parse_args(int argc, char **argv, struct opts *o)
+static void own_opt(void *ctx, int c, const char *arg)
 {
-	char ip[16];
-	int c;
+	struct opts *o = ctx;
 
-	o->size = 64;
-	o->window = 64;
-	while ((c = getopt_long(argc, argv, ":p:m:s:n:t:w:r:qh", long_opts, NULL)) != -1) {
-		if (tool_host_opt(&o->host, c, optarg))
-			continue;
-		switch (c) {
-		case 'm':
-			if (!strcmp(optarg, "throughput"))
-				o->throughput = true;
-			else if (strcmp(optarg, "pingpong"))
-				tool_usage_error("invalid -m '%s': pingpong or throughput", optarg);
-			break;
-		case 's':
-			o->size = (uint32_t)tool_arg_u64("-s", optarg, HDR_LEN, MAX_SIZE);
-			break;
-		case 'n':
-			o->count = tool_arg_u64("-n", optarg, 0, UINT64_MAX);
-			o->count_set = true;
-			break;
-		case 't':
-			o->duration_ns = tool_arg_seconds("-t", optarg);
-			break;
-		case 'w':
-			o->window = (uint32_t)tool_arg_u64("-w", optarg, 1, 4096);
-			break;
-		case 'r':
-			o->rate = tool_arg_u64("-r", optarg, 0, 1000000000);
-			break;
-		case OPT_WARMUP:
-			o->warmup = tool_arg_u64("--warmup", optarg, 0, 100000000);
-			break;
-		case OPT_SLEEP:
-			o->sleep = true;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			tool_help(help_head, help_tail);
-		case OPT_JSON:
-			o->json = true;
-			break;
-		default:
-			tool_bad_option(c, argv, long_opts);
-		}
+	if (tool_host_opt(&o->hr.opts, c, arg))
+		return;
+	switch (c) {
+	case 'm':
+		if (!strcmp(arg, "throughput"))
+			o->throughput = true;
+		else if (strcmp(arg, "pingpong"))
+			tool_usage_error("invalid -m '%s': pingpong or throughput", arg);
+		break;
+	case 's':
+		o->size = (uint32_t)tool_arg_u64("-s", arg, HDR_LEN, MAX_SIZE);
+		break;
+	case 'w':
+		o->window = (uint32_t)tool_arg_u64("-w", arg, 1, 4096);
+		break;
+	case 'r':
+		o->rate = tool_arg_u64("-r", arg, 0, 1000000000);
+		break;
+	case OPT_WARMUP:
+		o->warmup = tool_arg_u64("--warmup", arg, 0, 100000000);
+		break;
+	case OPT_SLEEP:
+		o->sleep = true;
+		break;
 	}
-	if (optind >= argc)
+}
+
+static void args(void *ctx, int argc, char **argv)
+{
+	struct opts *o = ctx;
+	char ip[16];
+
+	if (argc < 1)
 		tool_usage_error("missing DEST:PORT: the echo server");
-	if (optind + 1 < argc)
-		tool_usage_error("unexpected argument '%s'", argv[optind + 1]);
-	tool_arg_addr_port("DEST:PORT", argv[optind], &o->dest_ip, &o->dest_port);
+	if (argc > 1)
+		tool_usage_error("unexpected argument '%s'", argv[1]);
+	tool_arg_addr_port("DEST:PORT", argv[0], &o->dest_ip, &o->dest_port);
 	snprintf(o->dest_str, sizeof(o->dest_str), "%s:%u", tool_ip_str(o->dest_ip, ip),
 		 o->dest_port);
-	if (!o->count_set && !o->duration_ns)
-		o->count = 10000;
-	tool_host_check(&o->host);
+}
+
+static void check(void *ctx, struct tool_std *std)
+{
+	struct opts *o = ctx;
+
+	o->std = std;
+	if (!std->count_set && !std->duration_ns)
+		std->count = 10000;
+	tool_host_check(&o->hr.opts, std);
 }
 
 struct perf {
@@ -341,7 +328,7 @@ static unsigned poll_echoes(const struct opts *o, struct perf *pf)
 
 static bool may_send(const struct opts *o, const struct perf *pf, uint64_t now, uint64_t start)
 {
-	if (o->count && pf->sent >= o->count && !pf->warm)
+	if (o->std->count && pf->sent >= o->std->count && !pf->warm)
 		return false;
 	if (!o->throughput)
 		return pf->inflight == 0;
@@ -375,7 +362,7 @@ static void perf_loop(const struct opts *o, struct perf *pf)
 	uint64_t now = usnet_now_ns(), start = now, last_send = now, drain_end = 0;
 	struct tool_run run;
 
-	tool_run_start(&run, o->duration_ns, o->quiet);
+	tool_run_start(&run, o->std->duration_ns, o->std->quiet);
 	for (;;) {
 		unsigned handled = poll_echoes(o, pf);
 
@@ -398,7 +385,7 @@ static void perf_loop(const struct opts *o, struct perf *pf)
 		if (tool_run_line_due(&run, now))
 			tool_run_line(&run, now, pf->m, 2, NULL);
 		if (!drain_end) {
-			bool done = o->count && pf->sent >= o->count && !pf->warm;
+			bool done = o->std->count && pf->sent >= o->std->count && !pf->warm;
 
 			if (done || tool_run_over(&run, now)) {
 				pf->stop = done ? "count" : tool_stop ? "signal" : "time";
@@ -433,13 +420,13 @@ static void report(const struct opts *o, struct perf *pf)
 	p90 = tool_percentile(pf->rtt, pf->nrtt, 90);
 	p99 = tool_percentile(pf->rtt, pf->nrtt, 99);
 	p999 = tool_percentile(pf->rtt, pf->nrtt, 99.9);
-	if (o->json) {
+	if (o->std->json) {
 		struct tool_json j;
 
 		tool_json_begin(&j, stdout);
 		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->host.spec);
-		tool_json_str(&j, "ip", o->host.ip_str);
+		tool_json_str(&j, "port", o->hr.opts.spec);
+		tool_json_str(&j, "ip", o->hr.opts.ip_str);
 		tool_json_str(&j, "mac", pf->host->mac_str);
 		tool_json_str(&j, "dest", o->dest_str);
 		tool_json_str(&j, "mode", o->throughput ? "throughput" : "pingpong");
@@ -488,49 +475,62 @@ static void report(const struct opts *o, struct perf *pf)
 		    (double)p99 / 1e3, (double)p999 / 1e3, (double)max / 1e3);
 }
 
-int main(int argc, char **argv)
+static int run(void *ctx, struct tool_std *std)
 {
+	struct opts *o = ctx;
 	struct perf pf = {.m = {{.label = "tx"}, {.label = "rx"}}};
-	struct tool_host host;
-	struct opts o = {0};
-	int status, err;
+	int status = TOOL_EXIT_FAIL, err;
 
-	tool_init("usnet-udpperf");
-	parse_args(argc, argv, &o);
+	pf.host = &o->hr.host;
+	pf.warm = o->warmup;
 	pf.buf = malloc(MAX_SIZE);
 	if (!pf.buf) {
 		tool_msg("out of memory");
 		return TOOL_EXIT_FAIL;
 	}
 	memset(pf.buf, 0xa5, MAX_SIZE);
-	pf.warm = o.warmup;
-	status = tool_host_open(&host, &o.host, NULL);
-	if (status)
-		goto free_buf;
-	pf.host = &host;
-	err = usnet_udp_open(host.stack, &pf.sock, NULL);
+	err = usnet_udp_open(pf.host->stack, &pf.sock, NULL);
 	if (!err)
-		err = usnet_udp_connect(pf.sock, o.dest_ip, o.dest_port);
+		err = usnet_udp_connect(pf.sock, o->dest_ip, o->dest_port);
 	if (err) {
-		tool_msg("cannot open a UDP socket to %s: %s", o.dest_str, strerror(-err));
-		status = TOOL_EXIT_FAIL;
-		goto close_host;
+		tool_msg("cannot open a UDP socket to %s: %s", o->dest_str, strerror(-err));
+		goto out;
 	}
-	if (!o.quiet)
+	if (!std->quiet)
 		tool_msg("%s to %s from %s/%u (%s) on '%s', %u bytes",
-			 o.throughput ? "throughput" : "pingpong", o.dest_str, o.host.ip_str,
-			 o.host.prefix_len, host.mac_str, o.host.spec, o.size);
-	perf_loop(&o, &pf);
-	report(&o, &pf);
-	if (pf.error || !pf.received)
-		status = TOOL_EXIT_FAIL;
-	if (o.json && (fflush(stdout) || ferror(stdout)))
-		status = TOOL_EXIT_FAIL;
+			 o->throughput ? "throughput" : "pingpong", o->dest_str, o->hr.opts.ip_str,
+			 o->hr.opts.prefix_len, pf.host->mac_str, o->hr.opts.spec, o->size);
+	perf_loop(o, &pf);
+	report(o, &pf);
+	if (!pf.error && pf.received)
+		status = TOOL_EXIT_OK;
 	usnet_udp_close(pf.sock);
-close_host:
-	tool_host_close(&host);
-free_buf:
+out:
 	free(pf.rtt);
 	free(pf.buf);
 	return status;
+}
+
+static const struct tool_def udpperf = {
+    .name = "usnet-udpperf",
+    .std = TOOL_OPT_PORT | TOOL_OPT_COUNT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON,
+    .ports = 1,
+    .port_role = "the port to use",
+    .help_head = help_head,
+    .help_tail = help_tail,
+    .short_opts = "m:s:w:r:",
+    .long_opts = long_opts,
+    .opt = own_opt,
+    .args = args,
+    .check = check,
+    .open = tool_host_run_open,
+    .run = run,
+    .close = tool_host_run_close,
+};
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.size = 64, .window = 64};
+
+	return tool_main(&udpperf, &o, argc, argv);
 }

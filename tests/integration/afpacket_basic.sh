@@ -12,26 +12,15 @@ NS=afpacket_basic_$$
 A=afpb0
 B=afpb1
 N=1000
-fails=0
+# shellcheck source=tools_veth_lib.sh
+. "$(dirname "$0")/tools_veth_lib.sh"
+nsx() { tv_x "$NS" "$@"; }
+counter() { tv_counter "$NS" "$@"; }
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-nsx() { timeout 60 ip netns exec "$NS" "$@"; }
-counter() { nsx cat "/sys/class/net/$1/statistics/$2"; }
-
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, CAP_NET_RAW)"
-command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
+tv_setup afpacket_basic
 [ -x "$HELPER" ] || { echo "FAIL: $HELPER is not built"; exit 1; }
-ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace"
-trap 'ip netns del "$NS" 2>/dev/null' EXIT
-# No IPv6 on the test interfaces: router solicitations and MLD reports
-# would be extra frames on the wire and in the counters.
-nsx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip -n "$NS" link add "$A" type veth peer name "$B" 2>/dev/null || skip "cannot create a veth pair"
-ip -n "$NS" link set lo up
-ip -n "$NS" link set "$A" up
-ip -n "$NS" link set "$B" up
+tv_ns "$NS"
+tv_veth "$NS" "$A" "$NS" "$B"
 
 # --- the port describes the interface --------------------------------------
 out=$(nsx "$HELPER" open "afpacket:$A") || fail "open afpacket:$A: $out"

@@ -11,33 +11,19 @@ set -u
 BUILD=${1:?usage: echo_tap.sh BUILD_DIR}
 ECHO=$BUILD/tools/usnet-echo
 NS=echo_tap_$$
-T=echot$$
 OURS=198.18.12.2
 KERN=198.18.12.1
-TMP=$(mktemp -d /tmp/echo_tap.XXXXXX)
-fails=0
 pid=""
+# shellcheck source=tools_veth_lib.sh
+. "$(dirname "$0")/tools_veth_lib.sh"
+T=echot$$ # after the library, which names the tools' directory T
+nsx() { tv_x "$NS" "$@"; }
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-nsx() { timeout 60 ip netns exec "$NS" "$@"; }
-
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, CAP_NET_ADMIN)"
-command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
 command -v ping >/dev/null || skip "ping (iputils-ping) is not installed"
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
 [ -x "$ECHO" ] || { echo "FAIL: $ECHO is not built"; exit 1; }
-ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace"
-cleanup() {
-	[ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-# No IPv6: only the frames this test causes cross the TAP.
-nsx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip -n "$NS" link set lo up
+tv_setup echo_tap
+tv_ns "$NS"
 # A persistent TAP with the kernel's address; usnet-echo attaches and brings it up.
 ip -n "$NS" tuntap add dev "$T" mode tap || skip "ip tuntap add failed"
 ip -n "$NS" addr add "$KERN/24" dev "$T"
@@ -45,6 +31,7 @@ ip -n "$NS" addr add "$KERN/24" dev "$T"
 ip netns exec "$NS" timeout -k 5 60 "$ECHO" -p "tap:$T" --ip "$OURS" -u -t 50 --json \
 	>"$TMP/out" 2>"$TMP/err" &
 pid=$!
+TV_PIDS+=("$pid") # stopped by tv_cleanup if the test ends early
 for _ in $(seq 100); do
 	grep -q "answering for" "$TMP/err" && break
 	kill -0 "$pid" 2>/dev/null || break

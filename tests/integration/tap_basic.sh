@@ -9,23 +9,16 @@ set -u
 BUILD=${1:?usage: tap_basic.sh BUILD_DIR}
 HELPER=$BUILD/tests/port_roundtrip
 NS=tap_basic_$$
+# shellcheck source=tools_veth_lib.sh
+. "$(dirname "$0")/tools_veth_lib.sh"
 T=tapb0     # created by the port
 P=tapbp0    # persistent, created here
-fails=0
+nsx() { tv_x "$NS" "$@"; }
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-nsx() { timeout 60 ip netns exec "$NS" "$@"; }
-
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, CAP_NET_ADMIN)"
-command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
+tv_setup tap_basic
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
 [ -x "$HELPER" ] || { echo "FAIL: $HELPER is not built"; exit 1; }
-ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace"
-trap 'ip netns del "$NS" 2>/dev/null' EXIT
-nsx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip -n "$NS" link set lo up
+tv_ns "$NS"
 
 # --- a TAP the port creates ----------------------------------------------------
 ip -n "$NS" link show "$T" >/dev/null 2>&1 && fail "$T exists before the test"

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Sourced by the tools' veth tests (pktgen_sink_veth.sh, fwd_veth.sh,
-# capture_veth.sh): namespaces and veth pairs the test creates and removes,
+# capture_veth.sh, the stack_*.sh tests) and the port tests that need only a
+# namespace (afpacket_basic.sh, tap_basic.sh, echo_tap.sh): namespaces and veth pairs the test creates and removes,
 # background tools it starts and stops, and the checks they share.
 # The sourcing script sets BUILD (the build directory) first.
 
@@ -39,17 +40,23 @@ tv_cleanup() {
 	[ -n "${TMP:-}" ] && rm -rf "$TMP"
 }
 
-# tv_init NAME: check the facilities, make TMP, arrange the clean-up.
-tv_init() {
-	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, AF_PACKET)"
+# tv_setup NAME: root and iproute2 (else skip), make TMP, arrange the
+# clean-up of TMP, the namespaces (tv_ns) and the processes (TV_PIDS).
+tv_setup() {
+	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, AF_PACKET, TAP)"
 	command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
+	TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+	trap tv_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+# tv_init NAME: tv_setup, and the tools and python3 the tools' tests need.
+tv_init() {
 	command -v python3 >/dev/null || skip "python3 is not installed (JSON checks)"
 	for tool in pktgen sink fwd capture; do
 		[ -x "$T/usnet-$tool" ] || { echo "FAIL: $T/usnet-$tool is not built"; exit 1; }
 	done
-	TMP=$(mktemp -d "/tmp/$1.XXXXXX")
-	trap tv_cleanup EXIT
-	trap 'exit 130' INT TERM
+	tv_setup "$1"
 }
 
 # tv_ns NAME: a new namespace without IPv6 (no router solicitations or MLD

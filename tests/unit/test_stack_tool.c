@@ -35,6 +35,7 @@ static void test_percentile(void)
 
 static void test_host_opts(void)
 {
+	struct tool_std std = {.spec = {"loop:"}, .nspec = 1};
 	struct tool_host_opts h;
 	uint32_t ip;
 	uint16_t port;
@@ -45,14 +46,15 @@ static void test_host_opts(void)
 	CHECK_EQ(h.ip, 0xc6120002u);
 	CHECK_EQ(h.prefix_len, 20);
 	CHECK(tool_host_opt(&h, TOOL_HOST_OPT_GW, "198.18.15.254"));
-	CHECK(tool_host_opt(&h, 'p', "loop:"));
+	CHECK(!tool_host_opt(&h, 'p', "loop:")); /* -p is common.h's */
 	CHECK(tool_host_opt(&h, TOOL_HOST_OPT_MAC, "02:75:00:00:00:07"));
 	CHECK(h.mac_set && h.mac[5] == 7);
 	CHECK(tool_host_opt(&h, TOOL_HOST_OPT_MTU, "1400"));
 	CHECK_EQ(h.mtu, 1400);
 	CHECK(!tool_host_opt(&h, 'x', "1"));
-	tool_host_check(&h); /* the gateway is in 198.18.0.0/20: no exit */
+	tool_host_check(&h, &std); /* the gateway is in 198.18.0.0/20: no exit */
 	CHECK(!strcmp(h.ip_str, "198.18.0.2"));
+	CHECK(!strcmp(h.spec, "loop:"));
 	CHECK(tool_host_opt(&h, TOOL_HOST_OPT_IP, "10.1.2.3"));
 	CHECK_EQ(h.prefix_len, 24);
 	tool_arg_addr_port("DEST", "198.18.0.1:65535", &ip, &port);

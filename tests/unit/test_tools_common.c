@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The tools' shared code: option values, the incremental UDP checksum
- * against a full recompute, sequence-number bookkeeping, JSON output. */
+ * against a full recompute, sequence-number bookkeeping, JSON output, the
+ * table of standard options and tool_parse(). */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "common.h"
@@ -240,6 +244,156 @@ static void test_run_clock(void)
 	tool_stop = 0;
 }
 
+/* tool_parse()'s hooks for a made-up tool: -x N, --own, and positional words. */
+struct parsed {
+	uint64_t x;
+	bool own, checked;
+	int nargs;
+	const char *arg0;
+};
+
+static void own_opt(void *ctx, int c, const char *arg)
+{
+	struct parsed *p = ctx;
+
+	if (c == 'x')
+		p->x = tool_arg_u64("-x", arg, 0, 100);
+	else if (c == 300)
+		p->own = true;
+}
+
+static void own_args(void *ctx, int argc, char **argv)
+{
+	struct parsed *p = ctx;
+
+	p->nargs = argc;
+	p->arg0 = argc ? argv[0] : NULL;
+}
+
+static void own_check(void *ctx, struct tool_std *std)
+{
+	struct parsed *p = ctx;
+
+	p->checked = std->nspec == 1;
+}
+
+static const struct option own_long[] = {
+    {"own", no_argument, NULL, 300},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct tool_def test_def = {
+    .name = "test_tools_common",
+    .std = TOOL_OPT_PORT | TOOL_OPT_COUNT | TOOL_OPT_TIME | TOOL_OPT_BURST | TOOL_OPT_QUIET |
+	   TOOL_OPT_JSON,
+    .ports = 1,
+    .port_role = "the port to test",
+    .burst = 32,
+    .short_opts = "x:",
+    .long_opts = own_long,
+    .opt = own_opt,
+    .args = own_args,
+    .check = own_check,
+};
+
+/* tool_parse() in a child: its exit status (0 if it returned), its stderr in err. */
+static int parse_in_child(const struct tool_def *def, char **argv, char *err, size_t size)
+{
+	int argc = 0, fd[2], status;
+	struct parsed p = {0};
+	struct tool_std std;
+	ssize_t n, len = 0;
+	pid_t pid;
+
+	while (argv[argc])
+		argc++;
+	if (pipe(fd))
+		return -1;
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fd[1], 2);
+		optind = 0; /* getopt(3): 0 restarts the scan */
+		tool_parse(def, &p, &std, argc, argv);
+		_exit(0);
+	}
+	close(fd[1]);
+	while (len + 1 < (ssize_t)size && (n = read(fd[0], err + len, size - 1 - (size_t)len)) > 0)
+		len += n;
+	err[len] = '\0';
+	close(fd[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static void check_usage(const struct tool_def *def, char **argv, const char *line)
+{
+	char err[512];
+
+	CHECK_EQ(parse_in_child(def, argv, err, sizeof(err)), TOOL_EXIT_USAGE);
+	CHECK(!strcmp(err, line));
+	if (strcmp(err, line))
+		fprintf(stderr, "  got: %s  want: %s", err, line);
+}
+
+static void test_parse_table(void)
+{
+	char *ok[] = {"t", "-p", "null:",  "-n", "2k", "-t",	"1.5",	"-b",
+		      "8", "-q", "--json", "-x", "7",  "--own", "word", NULL};
+	char *defaults[] = {"t", "--port=loop:", NULL};
+	struct tool_def two = test_def, no_burst = test_def;
+	struct parsed p = {0};
+	struct tool_std std;
+
+	optind = 0;
+	tool_parse(&test_def, &p, &std, 15, ok);
+	CHECK_EQ(std.nspec, 1);
+	CHECK(!strcmp(std.spec[0], "null:"));
+	CHECK_EQ(std.count, 2000);
+	CHECK(std.count_set);
+	CHECK_EQ(std.duration_ns, 1500000000ull);
+	CHECK_EQ(std.burst, 8);
+	CHECK(std.quiet && std.json);
+	CHECK_EQ(p.x, 7);
+	CHECK(p.own && p.checked);
+	CHECK_EQ(p.nargs, 1);
+	CHECK(p.arg0 && !strcmp(p.arg0, "word"));
+
+	memset(&p, 0, sizeof(p));
+	optind = 0;
+	tool_parse(&test_def, &p, &std, 2, defaults);
+	CHECK(!strcmp(std.spec[0], "loop:"));
+	CHECK_EQ(std.burst, 32); /* def->burst */
+	CHECK(!std.count_set && !std.duration_ns && !std.quiet && !std.json);
+	CHECK_EQ(p.nargs, 0);
+
+	check_usage(&test_def, (char *[]){"t", "-p", "a:", "-p", "b:", NULL},
+		    "test_tools_common: -p given twice\n");
+	check_usage(&test_def, (char *[]){"t", NULL},
+		    "test_tools_common: missing -p SPEC: the port to test\n");
+	check_usage(&test_def, (char *[]){"t", "-p", "a:", "-x", "101", NULL},
+		    "test_tools_common: invalid -x '101': must be between 0 and 100\n");
+	check_usage(&test_def, (char *[]){"t", "-p", "a:", "--json=1", NULL},
+		    "test_tools_common: option '--json' takes no value\n");
+	check_usage(&test_def, (char *[]){"t", "-p", "a:", "-b", "0", NULL},
+		    "test_tools_common: invalid -b '0': must be between 1 and 256\n");
+	two.ports = 2;
+	two.args = NULL;
+	check_usage(&two, (char *[]){"t", "-p", "a:", NULL},
+		    "test_tools_common: missing -p SPEC: needs two ports, got 1\n");
+	check_usage(&two, (char *[]){"t", "-p", "a:", "-p", "b:", "-p", "c:", NULL},
+		    "test_tools_common: more than two -p options\n");
+	check_usage(&two, (char *[]){"t", "-p", "a:", "-p", "b:", "extra", NULL},
+		    "test_tools_common: unexpected argument 'extra'\n");
+	/* A standard option the tool does not take is unknown to it. */
+	no_burst.std &= ~(unsigned)TOOL_OPT_BURST;
+	check_usage(&no_burst, (char *[]){"t", "-p", "a:", "-b", "8", NULL},
+		    "test_tools_common: unknown option '-b'\n");
+	check_usage(&no_burst, (char *[]){"t", "-p", "a:", "--burst", "8", NULL},
+		    "test_tools_common: unknown option '--burst'\n");
+}
+
 int main(void)
 {
 	tool_init("test_tools_common");
@@ -249,5 +403,6 @@ int main(void)
 	test_seq_track();
 	test_json();
 	test_run_clock();
+	test_parse_table();
 	return check_done("test_tools_common");
 }
