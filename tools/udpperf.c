@@ -15,10 +15,10 @@
 #define BURST	 32
 #define HDR_LEN	 16 /* sequence number, send time: both 64-bit big-endian */
 #define MAX_SIZE 65507
-#define LOST_NS	 USNET_NSEC_PER_SEC /* ping-pong: an echo later than this is lost */
-#define SILENCE_NS                                                                                 \
-	(USNET_NSEC_PER_SEC / 5) /* throughput: no echo this long: the window is lost              \
-				  */
+/* Defaults of --lost-ms: ping-pong, an echo later than this is lost; throughput,
+ * no echo for this long and the window in flight is lost. */
+#define LOST_NS	   USNET_NSEC_PER_SEC
+#define SILENCE_NS (USNET_NSEC_PER_SEC / 5)
 #define SAMPLES_CAP (1u << 24)
 
 static const char help_head[] =
@@ -68,6 +68,10 @@ static const char help_head[] =
     "              throughput: datagrams per second at most. 0: no limit. Default: 0.\n"
     "       --warmup N\n"
     "              Round trips before measuring (not counted). Default: 0.\n"
+    "       --lost-ms MS\n"
+    "              An echo not back after MS milliseconds is lost (ping-pong); no\n"
+    "              echo for MS milliseconds loses the window in flight (throughput).\n"
+    "              1 to 60000. Default: 1000 (ping-pong), 200 (throughput).\n"
     "       --sleep\n"
     "              Sleep in the stack's wait while waiting for an echo instead of\n"
     "              busy-polling.\n"
@@ -104,6 +108,7 @@ static const char help_tail[] =
 enum {
 	OPT_WARMUP = TOOL_HOST_OPT_END,
 	OPT_SLEEP,
+	OPT_LOST_MS,
 };
 
 static const struct option long_opts[] = {
@@ -114,6 +119,7 @@ static const struct option long_opts[] = {
     {"rate", required_argument, NULL, 'r'},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"sleep", no_argument, NULL, OPT_SLEEP},
+    {"lost-ms", required_argument, NULL, OPT_LOST_MS},
     {NULL, 0, NULL, 0}, /* end of table (getopt_long(3)) */
 };
 
@@ -126,6 +132,7 @@ struct opts {
 	bool throughput, sleep;
 	uint32_t size, window;
 	uint64_t rate, warmup;
+	uint64_t lost_ns; /* --lost-ms; 0: the mode's default */
 };
 
 static void own_opt(void *ctx, int c, const char *arg)
@@ -155,6 +162,9 @@ static void own_opt(void *ctx, int c, const char *arg)
 		break;
 	case OPT_SLEEP:
 		o->sleep = true;
+		break;
+	case OPT_LOST_MS:
+		o->lost_ns = tool_arg_u64("--lost-ms", arg, 1, 60000) * 1000000u;
 		break;
 	}
 }
@@ -339,10 +349,11 @@ static bool may_send(const struct opts *o, const struct perf *pf, uint64_t now, 
 	       (now - start) >= (uint64_t)((double)pf->sent * 1e9 / (double)o->rate);
 }
 
-/* Echoes overdue: pingpong after LOST_NS, throughput after SILENCE_NS of silence. */
+/* Echoes overdue: pingpong after LOST_NS, throughput after SILENCE_NS of silence
+ * (or --lost-ms). */
 static void expire(const struct opts *o, struct perf *pf, uint64_t now, uint64_t sent_ns)
 {
-	uint64_t limit = o->throughput ? SILENCE_NS : LOST_NS;
+	uint64_t limit = o->lost_ns ? o->lost_ns : o->throughput ? SILENCE_NS : LOST_NS;
 	uint64_t since = pf->last_echo_ns > sent_ns ? pf->last_echo_ns : sent_ns;
 
 	if (!pf->inflight || now - since < limit)
