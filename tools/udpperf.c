@@ -17,8 +17,8 @@
 #define MAX_SIZE 65507
 /* Defaults of --lost-ms: ping-pong, an echo later than this is lost; throughput,
  * no echo for this long and the window in flight is lost. */
-#define LOST_NS	   USNET_NSEC_PER_SEC
-#define SILENCE_NS (USNET_NSEC_PER_SEC / 5)
+#define LOST_NS	    USNET_NSEC_PER_SEC
+#define SILENCE_NS  (USNET_NSEC_PER_SEC / 5)
 #define SAMPLES_CAP (1u << 24)
 
 static const char help_head[] =
