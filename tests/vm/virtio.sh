@@ -91,8 +91,11 @@ if grep -q '^USNET_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
     # shellcheck disable=SC2054 # one option, its commas included
     cflags+=(-fsanitize=address,undefined)
 fi
+# libusnet.a of an afxdp build needs libxdp and libbpf too (usnet.pc's
+# Requires.private); none of its code runs here.
+# shellcheck disable=SC2046 # one word per library
 cc "${cflags[@]}" -o "$work/virtio-check" "$script_dir/guest/virtio-check.c" \
-    "$build/libusnet.a" -lpthread
+    "$build/libusnet.a" $(pkg-config --libs libxdp libbpf 2>/dev/null) -lpthread
 
 # Multiqueue needs a TAP (root, /dev/net/tun) and a namespace for its far end.
 mq_tap="" mq_ns=""
