@@ -76,6 +76,20 @@ struct usnet_stack_conf {
 	uint32_t udp_rcvbuf;	      /* bytes queued per socket before drops [262144] */
 	uint32_t udp_rcvq_len;	      /* datagrams queued per socket before drops [256] */
 	uint32_t udp_sockets;	      /* sockets at most [1024] */
+	uint32_t tcp_sockets;	      /* TCP sockets and connections at most [16384] */
+	uint32_t tcp_sndbuf;	      /* send buffer per connection, bytes [1048576] */
+	uint32_t tcp_rcvbuf;	      /* receive buffer (the window) per connection [1048576] */
+	uint32_t tcp_syn_backlog;     /* half-open connections per listener before SYN cookies [256] */
+	uint32_t tcp_time_wait_ms;    /* TIME_WAIT (2 MSL) [60000] */
+	uint32_t tcp_max_time_wait;   /* connections in TIME_WAIT at most; more are freed early [8192] */
+	uint32_t tcp_fin_timeout_ms;  /* FIN_WAIT_2 after close() [60000] */
+	uint32_t tcp_min_rto_ms;      /* RFC 6298 2.4 lower bound, as Linux [200] */
+	uint32_t tcp_init_rto_ms;     /* RFC 6298 2.1 [1000] */
+	uint32_t tcp_max_rto_ms;      /* [120000] */
+	uint32_t tcp_delack_ms;	      /* delayed ACK at most [40] */
+	uint32_t tcp_syn_retries;     /* SYN retransmissions before -ETIMEDOUT [6] */
+	uint32_t tcp_retries;	      /* data retransmissions (backed off) before -ETIMEDOUT [15] */
+	uint32_t tcp_ooo_segs;	      /* out-of-order segments held per connection [256] */
 	uint16_t ephemeral_min;	      /* ephemeral port range [49152] */
 	uint16_t ephemeral_max;	      /* [65535] */
 	uint8_t ttl;		      /* for datagrams we send [64] */

@@ -152,7 +152,7 @@ uint32_t frag_expire(struct frag_table *t, uint64_t now, uint64_t *next, struct 
 
 /* --- sockets --- */
 
-enum stk_sock_kind { STK_UDP, STK_ICMP };
+enum stk_sock_kind { STK_UDP, STK_ICMP, STK_TCP };
 
 /* A queued message: in a packet (data points into it) or on the heap. */
 struct stk_msg {

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP's internals, shared by its files. Two halves with one seam:
+ *
+ *   receive and connection side
+ *     tcp.c        the API, sockets, the 4-tuple hash, listeners and their
+ *                  queues, TIME_WAIT, closing and dropping connections
+ *     tcp_input.c  segment validation, the RFC 9293 3.10.7 state machine,
+ *                  RFC 5961, PAWS, the receive and out-of-order queues
+ *     tcp_opt.c    option parsing and building (pure)
+ *     tcp_isn.c    RFC 6528 initial sequence numbers, SYN cookies (pure)
+ *   send side
+ *     tcp_output.c segments out: the send queue, Nagle, delayed ACK, SACK
+ *                  blocks, window probes, keepalives, retransmission
+ *     tcp_timer.c  the connections' timers (one structure for all, so
+ *                  that 10,000 connections cost nothing when idle)
+ *     tcp_rtt.c    RFC 6298 estimator (pure)
+ *     tcp_sack.c   RFC 6675 scoreboard (pure)
+ *     tcp_cc.c     NewReno and CUBIC behind one ops table (pure)
+ *
+ * Calls: tcp_input -> tcp_on_ack / tcp_output (send side) -> ipv4;
+ * the timers -> tcp_output, or tcp_conn_drop (connection side). The pure
+ * files see only their own structs and are unit-tested alone.
+ */
+#ifndef USNET_TCP_IMPL_H
+#define USNET_TCP_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <usnet/tcp.h>
+
+#include "stack_impl.h"
+
+/* --- sequence space (RFC 9293 3.4): modulo 2^32 comparisons --- */
+
+static inline bool seq_lt(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+static inline bool seq_leq(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) <= 0;
+}
+static inline bool seq_gt(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) > 0;
+}
+static inline bool seq_geq(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) >= 0;
+}
+/* a <= x < b */
+static inline bool seq_in(uint32_t x, uint32_t a, uint32_t b)
+{
+	return seq_leq(a, x) && seq_lt(x, b);
+}
+
+/* Header flags (RFC 9293 3.1). */
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define TCP_URG 0x20
+#define TCP_ECE 0x40
+#define TCP_CWR 0x80
+
+#define TCP_MAX_SACK 4 /* blocks in one option (3 with timestamps) */
+
+/* --- options (tcp_opt.c) --- */
+
+struct tcp_opts {
+	bool mss_ok, ws_ok, sack_ok, ts_ok; /* present */
+	uint16_t mss;
+	uint8_t ws;
+	uint32_t tsval, tsecr;
+	uint8_t nsack;
+	struct {
+		uint32_t start, end;
+	} sack[TCP_MAX_SACK];
+};
+
+/* Parse the options in opt[0..len); false: malformed (a length that runs
+ * past the header, a bad length for a known kind). */
+bool tcp_opt_parse(const uint8_t *opt, uint32_t len, bool syn, struct tcp_opts *o);
+/* Write the options o asks for into out (40 bytes of room), padded to a
+ * multiple of 4; returns the length. */
+uint32_t tcp_opt_build(const struct tcp_opts *o, bool syn, uint8_t *out);
+
+/* --- a received segment, after IPv4 and the header checks --- */
+
+struct tcp_seg {
+	uint32_t src, dst; /* host order */
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint32_t wnd; /* as sent, unscaled */
+	uint8_t flags;
+	struct tcp_opts opt;
+	const uint8_t *data; /* payload, len bytes */
+	uint32_t len;
+	struct ip_dgram *d; /* owns the payload's buffer */
+};
+
+/* --- connection --- */
+
+struct tcp_sndq;  /* tcp_output.c */
+struct tcp_rcvq;  /* tcp.c / tcp_input.c */
+struct tcp_timer; /* tcp_timer.c */
+
+struct tcp_timer_node {
+	uint64_t when; /* 0: not armed */
+	uint32_t heap_idx;
+};
+
+enum tcp_timer_kind {
+	TCP_T_RTO,	 /* retransmission, SYN and FIN retries (send side) */
+	TCP_T_DELACK,	 /* delayed ACK (send side) */
+	TCP_T_PERSIST,	 /* zero-window probe (send side) */
+	TCP_T_KEEPALIVE, /* (send side) */
+	TCP_T_TIMEWAIT,	 /* 2MSL, FIN_WAIT_2 limit (connection side) */
+	TCP_T_COUNT
+};
+
+struct usnet_tcp {
+	struct stk_sock s; /* first; STK_TCP */
+	uint8_t state;	   /* enum usnet_tcp_state */
+	uint32_t lip, rip;
+	uint16_t lport, rport;
+	bool bound, user_closed, hashed;
+	struct usnet_tcp *hnext; /* 4-tuple / listener hash chain */
+	struct usnet_tcp *anext, *aprev; /* every connection, for destroy */
+
+	/* listeners */
+	struct usnet_tcp *listener; /* a child not yet accepted: its listener */
+	struct usnet_tcp *acc_head, *acc_tail, *acc_next;
+	uint32_t acc_n, acc_max, syn_n;
+
+	/* send sequence space (RFC 9293 3.3.1) */
+	uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
+	uint8_t snd_wscale; /* peer's shift, applied to its windows */
+	uint16_t mss;	    /* ours to send: peer's MSS option, clamped to the MTU */
+	/* receive sequence space */
+	uint32_t irs, rcv_nxt, rcv_wnd, rcv_adv; /* rcv_adv: right edge we announced */
+	uint8_t rcv_wscale;
+	/* negotiated */
+	bool ts_on, sack_on, ws_on;
+	uint32_t ts_recent, ts_recent_age_s; /* RFC 7323 4.3 / 5.5 */
+	uint32_t ts_offset;		     /* our TSval = clock ms + offset (RFC 7323 7.1) */
+	bool fin_sent, fin_rcvd, shut_rd, shut_wr, nodelay;
+	int err; /* pending, negative errno; also s.err */
+
+	/* receive side: in-order bytes for the application, out-of-order
+	 * ranges (tcp_input.c) */
+	struct tcp_rcvq *rq;
+	uint32_t rcvbuf;
+
+	/* send side (tcp_output.c, tcp_timer.c, tcp_rtt.c, tcp_sack.c, tcp_cc.c) */
+	struct tcp_sndq *sq;
+	uint32_t sndbuf;
+	uint8_t cc_kind;		 /* enum usnet_tcp_cc */
+	struct tcp_timer_node timer[TCP_T_COUNT];
+	uint32_t ka_idle_ms, ka_intvl_ms, ka_count, ka_sent;
+	bool ack_now;   /* send an ACK at the next tcp_output() */
+	uint8_t delack; /* segments received not yet acknowledged */
+	uint8_t backoff;
+
+	struct usnet_tcp_info stats; /* counters kept as we go */
+};
+
+/* --- the seam --- */
+
+/* Send side, called by the input side. */
+/* A segment's ACK field was acceptable (snd_una < ack <= snd_max), or a
+ * duplicate: update the send queue, RTT, scoreboard, congestion control,
+ * recovery, the RTO timer. Returns bytes newly acknowledged. */
+uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg);
+/* Send what the windows allow, and any ACK owed; 0 or -errno. */
+int tcp_output(struct usnet_tcp *c);
+/* Data arrived: ACK now (out of order, every second full segment, PSH...)
+ * or arm the delayed ACK. */
+void tcp_ack_schedule(struct usnet_tcp *c, bool now);
+/* A bare segment that is no connection's: RST or ACK as RFC 9293 3.10.7.1
+ * says, from the received segment (rate limit shared with challenge ACKs). */
+void tcp_send_reset(struct usnet_stack *st, const struct tcp_seg *seg);
+void tcp_send_challenge_ack(struct usnet_tcp *c);
+/* SYN / SYN-ACK for c (options from its state). */
+int tcp_send_syn(struct usnet_tcp *c);
+
+/* Timers (tcp_timer.c). */
+void tcp_timer_set(struct usnet_tcp *c, enum tcp_timer_kind k, uint64_t when);
+void tcp_timer_stop(struct usnet_tcp *c, enum tcp_timer_kind k);
+void tcp_timers_run(struct usnet_stack *st, uint64_t now);
+
+/* Connection side, called by the send side and the timers. */
+/* End c with error err (-ETIMEDOUT, -ECONNRESET...): CLOSED, error and
+ * events to the application, or freed if the application closed it. */
+void tcp_conn_drop(struct usnet_tcp *c, int err);
+void tcp_time_wait_expired(struct usnet_tcp *c);
+
+/* From ipv4.c. */
+void tcp_input(struct usnet_stack *st, struct ip_dgram *d);
+void tcp_icmp_error(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip,
+		    uint16_t rport, uint32_t seq, int err);
+void tcp_close_all(struct usnet_stack *st);
+
+#endif
