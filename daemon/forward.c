@@ -234,6 +234,9 @@ unsigned usnetd_poll_uplink(struct usnetd *d, struct usnetd_uplink *u)
 
 			u->rx_frames++;
 			u->rx_bytes += p->len;
+			/* memif carries no offload flags: a local sender's frame
+			 * (afpacket: on a veth) leaves here with its checksum whole. */
+			usnet_pkt_csum_finish(p);
 			switch (usnetd_switch_from_uplink(&d->mactab, d->swp, (int)u->idx,
 							  usnet_pkt_data(p), p->len, &dst)) {
 			case USNETD_TO_IFACE:

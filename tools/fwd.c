@@ -62,8 +62,10 @@ static uint16_t forward(struct dir *d, uint16_t burst)
 
 	if (!n)
 		return 0;
-	for (uint16_t i = 0; i < n; i++)
+	for (uint16_t i = 0; i < n; i++) {
 		bytes += pkts[i]->len;
+		usnet_pkt_csum_finish(pkts[i]); /* the next link carries no offload flag */
+	}
 	d->rx += n;
 	d->rx_bytes += bytes;
 	sent = tool_tx_retry(d->out, pkts, n, TX_RETRY_NS);

@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define USNET_PKT_HEADROOM 128u	 /* default headroom in front of a received frame */
+#define USNET_PKT_HEADROOM  128u  /* default headroom in front of a received frame */
 #define USNET_PKT_DATA_SIZE 2048u /* default data room, headroom included */
 
 struct usnet_pool;
@@ -49,9 +49,24 @@ static_assert(sizeof(struct usnet_pkt) == 64, "packet header is one cache line")
  * (Linux CHECKSUM_PARTIAL, seen by afpacket: on a veth). Not corrupt. */
 #define USNET_PKT_F_CSUM_PARTIAL (1u << 1)
 
+/*
+ * Before a frame that may carry USNET_PKT_F_CSUM_PARTIAL leaves through a
+ * link that carries no such flag (memif, another afpacket: veth, a NIC):
+ * complete its TCP/UDP checksum (usnet_frame_csum_finish() in proto.h)
+ * and clear the flag. Frames without the flag cost one test.
+ */
+void usnet_pkt_csum_finish_slow(struct usnet_pkt *p);
+static inline void usnet_pkt_csum_finish(struct usnet_pkt *p);
+
 static inline uint8_t *usnet_pkt_data(const struct usnet_pkt *p)
 {
 	return (uint8_t *)p->data + p->data_off;
+}
+
+static inline void usnet_pkt_csum_finish(struct usnet_pkt *p)
+{
+	if (p->flags & USNET_PKT_F_CSUM_PARTIAL)
+		usnet_pkt_csum_finish_slow(p);
 }
 
 static inline uint64_t usnet_pkt_iova(const struct usnet_pkt *p)

@@ -16,13 +16,14 @@
 extern "C" {
 #endif
 
-#define USNET_ETH_HLEN 14
-#define USNET_ETH_MIN_FRAME 60	  /* without FCS (IEEE 802.3 clause 3.2.8) */
-#define USNET_ETH_MAX_FRAME 1514 /* without FCS, 1500-byte MTU */
+#define USNET_ETH_HLEN	     14
+#define USNET_ETH_MIN_FRAME  60	  /* without FCS (IEEE 802.3 clause 3.2.8) */
+#define USNET_ETH_MAX_FRAME  1514 /* without FCS, 1500-byte MTU */
 #define USNET_ETHERTYPE_IPV4 0x0800
-#define USNET_ETHERTYPE_ARP 0x0806
-#define USNET_IPPROTO_ICMP 1
-#define USNET_IPPROTO_UDP 17
+#define USNET_ETHERTYPE_ARP  0x0806
+#define USNET_IPPROTO_ICMP   1
+#define USNET_IPPROTO_TCP    6
+#define USNET_IPPROTO_UDP    17
 
 struct usnet_eth_hdr {
 	uint8_t dst[6];
@@ -68,6 +69,17 @@ uint16_t usnet_ipv4_csum(const struct usnet_ipv4_hdr *ip);
 uint16_t usnet_udp4_csum(const struct usnet_ipv4_hdr *ip, const struct usnet_udp_hdr *udp,
 			 uint16_t udp_len);
 
+/*
+ * Complete the TCP or UDP checksum of a frame whose checksum field holds
+ * only the pseudo-header sum (USNET_PKT_F_CSUM_PARTIAL: made on this host
+ * for an offload that never ran), so that it can cross a link that carries
+ * no such flag (memif, a NIC without offloads). Ethernet, an optional
+ * 802.1Q tag, IPv4 (not a fragment) or IPv6 (no extension headers), then
+ * TCP or UDP. 0: done; -EPROTO: not such a frame; -EBADMSG: lengths
+ * inconsistent with len. The frame is left unchanged on error.
+ */
+int usnet_frame_csum_finish(uint8_t *frame, size_t len);
+
 struct usnet_udp4_flow {
 	uint8_t src_mac[6];
 	uint8_t dst_mac[6];
@@ -75,7 +87,7 @@ struct usnet_udp4_flow {
 	uint32_t dst_ip;
 	uint16_t sport;
 	uint16_t dport;
-	uint8_t ttl;	 /* 0: 64 */
+	uint8_t ttl; /* 0: 64 */
 };
 
 /*

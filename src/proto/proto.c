@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <usnet/pkt.h>
 #include <usnet/proto.h>
 
 uint32_t usnet_csum_add(uint32_t sum, const void *data, size_t len)
@@ -86,6 +88,92 @@ uint16_t usnet_udp4_csum(const struct usnet_ipv4_hdr *ip, const struct usnet_udp
 	return csum ? csum : 0xffff; /* 0 means "no checksum" */
 }
 
+/* Sum, complement and store the L4 checksum at l4 + off over l4[0..l4len)
+ * and a pseudo-header sum already taken. */
+static void l4_csum_store(uint8_t *l4, size_t l4len, size_t off, uint32_t pseudo, bool udp)
+{
+	uint16_t c;
+
+	memset(l4 + off, 0, 2);
+	c = usnet_csum_fold(usnet_csum_add(pseudo, l4, l4len));
+	if (udp && !c)
+		c = 0xffff; /* RFC 768: 0 means none */
+	memcpy(l4 + off, &c, 2);
+}
+
+/* Where the checksum field sits for an L4 protocol, and the least length. */
+static int l4_csum_off(uint8_t proto, size_t l4len, size_t *off)
+{
+	if (proto != USNET_IPPROTO_TCP && proto != USNET_IPPROTO_UDP)
+		return -EPROTO;
+	*off = proto == USNET_IPPROTO_TCP ? 16 : 6; /* RFC 9293 3.1, RFC 768 */
+	return l4len < (proto == USNET_IPPROTO_TCP ? 20u : 8u) ? -EBADMSG : 0;
+}
+
+int usnet_frame_csum_finish(uint8_t *frame, size_t len)
+{
+	size_t l3 = USNET_ETH_HLEN, off, l4len;
+	uint16_t type;
+	uint32_t sum;
+	int err;
+
+	if (len < USNET_ETH_HLEN)
+		return -EBADMSG;
+	type = (uint16_t)(frame[12] << 8 | frame[13]);
+	if (type == 0x8100) { /* IEEE 802.1Q */
+		if (len < USNET_ETH_HLEN + 4)
+			return -EBADMSG;
+		type = (uint16_t)(frame[16] << 8 | frame[17]);
+		l3 += 4;
+	}
+	if (type == USNET_ETHERTYPE_IPV4) {
+		const uint8_t *ip = frame + l3;
+		size_t ihl, total;
+
+		if (len < l3 + 20 || (ip[0] >> 4) != 4)
+			return -EBADMSG;
+		ihl = (size_t)(ip[0] & 0xf) * 4;
+		total = (size_t)(ip[2] << 8 | ip[3]);
+		if (ihl < 20 || total < ihl || len < l3 + total)
+			return -EBADMSG;
+		if ((ip[6] & 0x3f) || ip[7]) /* MF or an offset: a fragment */
+			return -EPROTO;
+		l4len = total - ihl;
+		err = l4_csum_off(ip[9], l4len, &off);
+		if (err)
+			return err;
+		/* RFC 768 / RFC 9293 3.1: source, destination, zero, protocol, length */
+		sum = usnet_csum_add(0, ip + 12, 8) + ip[9] + (uint32_t)l4len;
+		l4_csum_store(frame + l3 + ihl, l4len, off, sum, ip[9] == USNET_IPPROTO_UDP);
+		return 0;
+	}
+	if (type == 0x86dd) { /* IPv6, RFC 8200 */
+		const uint8_t *ip = frame + l3;
+
+		if (len < l3 + 40 || (ip[0] >> 4) != 6)
+			return -EBADMSG;
+		l4len = (size_t)(ip[4] << 8 | ip[5]);
+		if (len < l3 + 40 + l4len)
+			return -EBADMSG;
+		err = l4_csum_off(ip[6], l4len, &off);
+		if (err)
+			return err;
+		/* RFC 8200 8.1: source, destination, 32-bit length, next header */
+		sum = usnet_csum_add(0, ip + 8, 32) + ip[6] + (uint32_t)l4len;
+		l4_csum_store(frame + l3 + 40, l4len, off, sum, ip[6] == USNET_IPPROTO_UDP);
+		return 0;
+	}
+	return -EPROTO;
+}
+
+void usnet_pkt_csum_finish_slow(struct usnet_pkt *p)
+{
+	/* A frame it cannot finish (not TCP/UDP over IPv4/IPv6) goes as it is:
+	 * the flag is only ever set on frames whose L4 checksum is partial. */
+	(void)usnet_frame_csum_finish(usnet_pkt_data(p), p->len);
+	p->flags &= ~USNET_PKT_F_CSUM_PARTIAL;
+}
+
 int usnet_udp4_build(uint8_t *buf, size_t room, const struct usnet_udp4_flow *flow,
 		     uint16_t frame_len, const void *payload, size_t plen)
 {
@@ -136,8 +224,7 @@ int usnet_udp4_parse(const uint8_t *frame, size_t len, struct usnet_udp4_view *v
 	ip = (const struct usnet_ipv4_hdr *)(frame + USNET_ETH_HLEN);
 	ihl = (size_t)(ip->ver_ihl & 0xf) * 4;
 	ip_len = ntohs(ip->total_len);
-	if ((ip->ver_ihl >> 4) != 4 || ihl < 20 || ip_len < ihl ||
-	    USNET_ETH_HLEN + ip_len > len)
+	if ((ip->ver_ihl >> 4) != 4 || ihl < 20 || ip_len < ihl || USNET_ETH_HLEN + ip_len > len)
 		return -EBADMSG;
 	if (ip->proto != USNET_IPPROTO_UDP || (ntohs(ip->frag_off) & 0x3fff))
 		return -EPROTO;

@@ -3,6 +3,7 @@
  * computation; the UDP builder and parser, including malformed frames. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <usnet/proto.h>
@@ -53,12 +54,12 @@ static void test_known_vector(void)
 static void test_udp_frames(void)
 {
 	struct usnet_udp4_flow flow = {
-		.src_mac = {0x02, 0, 0, 0, 0, 1},
-		.dst_mac = {0x02, 0, 0, 0, 0, 2},
-		.src_ip = 0xc6120001, /* 198.18.0.1 */
-		.dst_ip = 0xc6120002,
-		.sport = 1024,
-		.dport = 9,
+	    .src_mac = {0x02, 0, 0, 0, 0, 1},
+	    .dst_mac = {0x02, 0, 0, 0, 0, 2},
+	    .src_ip = 0xc6120001, /* 198.18.0.1 */
+	    .dst_ip = 0xc6120002,
+	    .sport = 1024,
+	    .dport = 9,
 	};
 	uint8_t frame[1600];
 	uint8_t payload[1500];
@@ -75,7 +76,8 @@ static void test_udp_frames(void)
 		uint8_t zero_udp[8];
 
 		flow.sport = (uint16_t)(1024 + len);
-		CHECK_EQ(usnet_udp4_build(frame, sizeof(frame), &flow, len, payload, len % 200), len);
+		CHECK_EQ(usnet_udp4_build(frame, sizeof(frame), &flow, len, payload, len % 200),
+			 len);
 
 		/* IPv4 header checksum, recomputed naively with the field zeroed. */
 		uint8_t iph[20];
@@ -108,7 +110,8 @@ static void test_udp_frames(void)
 		CHECK(v.udp_csum_ok);
 		CHECK_EQ(v.payload_len, len - 42);
 		CHECK_EQ(ntohs(v.udp->sport), flow.sport);
-		CHECK_EQ(memcmp(v.payload, payload, len % 200 < len - 42u ? len % 200 : len - 42u), 0);
+		CHECK_EQ(memcmp(v.payload, payload, len % 200 < len - 42u ? len % 200 : len - 42u),
+			 0);
 
 		/* Any flipped bit in IP header or UDP part is detected. */
 		frame[len - 1] ^= 0x10;
@@ -142,7 +145,7 @@ static void test_parse_malformed(void)
 	for (size_t len = 0; len < 34; len++) /* truncated anywhere in the headers */
 		CHECK(usnet_udp4_parse(f, len, &v) < 0);
 	CHECK_EQ(usnet_udp4_parse(f, 99, &v), -EBADMSG); /* IP total length > frame */
-	f[12] = 0x86;					  /* EtherType IPv6 */
+	f[12] = 0x86;					 /* EtherType IPv6 */
 	CHECK_EQ(usnet_udp4_parse(f, 100, &v), -EPROTO);
 	f[12] = 0x08;
 	f[14] = 0x44; /* IHL 4 */
@@ -203,6 +206,132 @@ static void test_csum_lengths(void)
 	}
 }
 
+/* A frame with a TCP or UDP segment whose checksum field holds only the
+ * pseudo-header sum, as a local Linux sender hands it to a veth. */
+static size_t partial_frame(uint8_t *f, bool v6, bool vlan, uint8_t proto, size_t plen)
+{
+	size_t l3 = 14 + (vlan ? 4 : 0), iphl = v6 ? 40 : 20, l4hl = proto == 6 ? 20 : 8;
+	size_t l4len = l4hl + plen, n = l3 + iphl + l4len;
+	uint8_t *ip = f + l3, *l4 = ip + iphl;
+
+	memset(f, 0, n);
+	f[12] = vlan ? 0x81 : (v6 ? 0x86 : 0x08);
+	f[13] = vlan ? 0x00 : (v6 ? 0xdd : 0x00);
+	if (vlan) {
+		f[15] = 7; /* VID 7 */
+		f[16] = v6 ? 0x86 : 0x08;
+		f[17] = v6 ? 0xdd : 0x00;
+	}
+	if (v6) {
+		ip[0] = 0x60;
+		ip[4] = (uint8_t)(l4len >> 8);
+		ip[5] = (uint8_t)l4len;
+		ip[6] = proto;
+		ip[7] = 64;
+		for (int i = 0; i < 32; i++)
+			ip[8 + i] = (uint8_t)(0x20 + i * 7);
+	} else {
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((20 + l4len) >> 8);
+		ip[3] = (uint8_t)(20 + l4len);
+		ip[6] = 0x40; /* DF */
+		ip[8] = 64;
+		ip[9] = proto;
+		memcpy(ip + 12, (const uint8_t[]){198, 18, 0, 1, 198, 18, 0, 2}, 8);
+	}
+	l4[0] = 0x9c;
+	l4[1] = 0x41;
+	l4[2] = 0x00;
+	l4[3] = 0x50;
+	if (proto == 6)
+		l4[12] = 0x50;
+	else {
+		l4[4] = (uint8_t)(l4len >> 8);
+		l4[5] = (uint8_t)l4len;
+	}
+	for (size_t i = 0; i < plen; i++)
+		l4[l4hl + i] = (uint8_t)(i * 13 + 1);
+	/* What the kernel leaves: some value the receiver must not trust */
+	l4[proto == 6 ? 16 : 6] = 0x12;
+	l4[proto == 6 ? 17 : 7] = 0x34;
+	return n;
+}
+
+/* The checksum the naive sum gives for the segment of frame f. */
+static uint16_t naive_l4(const uint8_t *f, bool v6, bool vlan, uint8_t proto)
+{
+	size_t l3 = 14 + (vlan ? 4 : 0), iphl = v6 ? 40 : 20;
+	const uint8_t *ip = f + l3, *l4 = ip + iphl;
+	size_t l4len = v6 ? (size_t)(ip[4] << 8 | ip[5]) : (size_t)(ip[2] << 8 | ip[3]) - 20;
+	uint8_t pseudo[40] = {0}, seg[2048];
+	size_t plen;
+
+	if (v6) {
+		memcpy(pseudo, ip + 8, 32);
+		pseudo[34] = (uint8_t)(l4len >> 8);
+		pseudo[35] = (uint8_t)l4len;
+		pseudo[39] = proto;
+		plen = 40;
+	} else {
+		memcpy(pseudo, ip + 12, 8);
+		pseudo[9] = proto;
+		pseudo[10] = (uint8_t)(l4len >> 8);
+		pseudo[11] = (uint8_t)l4len;
+		plen = 12;
+	}
+	memcpy(seg, l4, l4len);
+	seg[proto == 6 ? 16 : 6] = 0;
+	seg[proto == 6 ? 17 : 7] = 0;
+	{
+		const uint8_t *parts[2] = {pseudo, seg};
+		size_t lens[2] = {plen, l4len};
+		uint16_t c = naive_csum(parts, lens, 2);
+
+		return proto == 17 && c == 0 ? 0xffff : c;
+	}
+}
+
+static void test_csum_finish(void)
+{
+	uint8_t f[2048];
+
+	for (int v6 = 0; v6 < 2; v6++)
+		for (int vlan = 0; vlan < 2; vlan++)
+			for (int k = 0; k < 2; k++) {
+				uint8_t proto = k ? 17 : 6;
+				size_t n = partial_frame(f, v6, vlan, proto, 101);
+				size_t at = 14 + (vlan ? 4 : 0) + (v6 ? 40 : 20) + (k ? 6 : 16);
+				uint16_t want = naive_l4(f, v6, vlan, proto);
+
+				CHECK_EQ(usnet_frame_csum_finish(f, n), 0);
+				CHECK_EQ(f[at] << 8 | f[at + 1], want);
+				/* The finished segment verifies as a receiver checks it. */
+				CHECK_EQ(naive_l4(f, v6, vlan, proto), want);
+			}
+	/* Not a frame it can finish: left alone. */
+	{
+		size_t n = partial_frame(f, false, false, 6, 10);
+		uint8_t copy[2048];
+
+		f[20] = 0x20; /* MF: a fragment */
+		memcpy(copy, f, n);
+		CHECK_EQ(usnet_frame_csum_finish(f, n), -EPROTO);
+		CHECK(memcmp(copy, f, n) == 0);
+		f[20] = 0x40;
+		f[23] = 1; /* ICMP */
+		CHECK_EQ(usnet_frame_csum_finish(f, n), -EPROTO);
+		f[23] = 6;
+		CHECK_EQ(usnet_frame_csum_finish(f, n - 1), -EBADMSG); /* total beyond the frame */
+		f[14] = 0x44;					       /* IHL 4 */
+		CHECK_EQ(usnet_frame_csum_finish(f, n), -EBADMSG);
+		CHECK_EQ(usnet_frame_csum_finish(f, 13), -EBADMSG);
+		n = partial_frame(f, true, false, 17, 0);
+		CHECK_EQ(usnet_frame_csum_finish(f, n - 1), -EBADMSG);
+		f[12] = 0x88; /* neither IPv4 nor IPv6 */
+		CHECK_EQ(usnet_frame_csum_finish(f, n), -EPROTO);
+	}
+}
+
 int main(void)
 {
 	test_csum_lengths();
@@ -211,5 +340,6 @@ int main(void)
 	test_build_limits();
 	test_parse_malformed();
 	test_addr_parsers();
+	test_csum_finish();
 	return check_done("test_proto");
 }
