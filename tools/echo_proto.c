@@ -6,41 +6,8 @@
 
 #include "echo_proto.h"
 
-/* RFC 826: Ethernet hardware type, and the length of an Ethernet/IPv4 ARP packet. */
-#define ARP_HTYPE_ETHER 1
-#define ARP_OP_REQUEST	1
-#define ARP_OP_REPLY	2
-#define ARP_LEN		28
-
-/* RFC 792: the ICMP header up to and including the echo identifier and sequence number. */
-#define ICMP_ECHO_REPLY	  0
-#define ICMP_ECHO_REQUEST 8
-#define ICMP_HLEN	  8
-
 /* RFC 791 section 3.1: flags MF and the fragment offset; DF alone is no fragment. */
 #define IPV4_MF_OFFSET 0x3fff
-
-struct arp_pkt {
-	uint16_t htype;
-	uint16_t ptype;
-	uint8_t hlen;
-	uint8_t plen;
-	uint16_t op;
-	uint8_t sha[6];
-	uint8_t spa[4];
-	uint8_t tha[6];
-	uint8_t tpa[4];
-} __attribute__((packed));
-_Static_assert(sizeof(struct arp_pkt) == ARP_LEN, "ARP packet for Ethernet/IPv4");
-
-struct icmp_hdr {
-	uint8_t type;
-	uint8_t code;
-	uint16_t csum;
-	uint16_t id;
-	uint16_t seq;
-} __attribute__((packed));
-_Static_assert(sizeof(struct icmp_hdr) == ICMP_HLEN, "ICMP echo header");
 
 static const uint8_t mac_broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
@@ -68,19 +35,19 @@ static uint32_t be32_at(const uint8_t *p)
 static enum echo_verdict arp(const struct echo_conf *c, uint8_t *frame, size_t len)
 {
 	struct usnet_eth_hdr *eth = (struct usnet_eth_hdr *)frame;
-	struct arp_pkt *a = (struct arp_pkt *)(frame + USNET_ETH_HLEN);
+	struct usnet_arp_hdr *a = (struct usnet_arp_hdr *)(frame + USNET_ETH_HLEN);
 	uint8_t spa[4];
 
-	if (len < USNET_ETH_HLEN + ARP_LEN)
+	if (len < USNET_ETH_HLEN + USNET_ARP_LEN)
 		return ECHO_MALFORMED;
 	/* RFC 826 "Packet Reception": a hardware or protocol type we do not
 	 * speak is not ours to answer. Lengths other than 6 and 4 would be a
 	 * different packet layout. */
-	if (ntohs(a->htype) != ARP_HTYPE_ETHER || ntohs(a->ptype) != USNET_ETHERTYPE_IPV4)
+	if (ntohs(a->htype) != USNET_ARP_HTYPE_ETHER || ntohs(a->ptype) != USNET_ETHERTYPE_IPV4)
 		return ECHO_IGNORED;
 	if (a->hlen != 6 || a->plen != 4)
 		return ECHO_MALFORMED;
-	if (ntohs(a->op) != ARP_OP_REQUEST || be32_at(a->tpa) != c->ip)
+	if (ntohs(a->op) != USNET_ARP_OP_REQUEST || be32_at(a->tpa) != c->ip)
 		return ECHO_IGNORED;
 	/* The reply goes to sha: a group address there would make it a
 	 * broadcast, and our own MAC means we hear ourselves (a looped hub). */
@@ -97,7 +64,7 @@ static enum echo_verdict arp(const struct echo_conf *c, uint8_t *frame, size_t l
 	a->spa[1] = (uint8_t)(c->ip >> 16);
 	a->spa[2] = (uint8_t)(c->ip >> 8);
 	a->spa[3] = (uint8_t)c->ip;
-	a->op = htons(ARP_OP_REPLY);
+	a->op = htons(USNET_ARP_OP_REPLY);
 	memcpy(eth->dst, a->tha, 6);
 	memcpy(eth->src, c->mac, 6);
 	return ECHO_ARP;
@@ -120,19 +87,19 @@ static void ipv4_reverse(struct usnet_ipv4_hdr *ip, struct usnet_eth_hdr *eth, c
 static enum echo_verdict icmp(const struct echo_conf *c, struct usnet_eth_hdr *eth,
 			      struct usnet_ipv4_hdr *ip, uint8_t *l4, size_t l4_len)
 {
-	struct icmp_hdr *h = (struct icmp_hdr *)l4;
+	struct usnet_icmp_hdr *h = (struct usnet_icmp_hdr *)l4;
 
-	if (l4_len < ICMP_HLEN)
+	if (l4_len < USNET_ICMP_HLEN)
 		return ECHO_MALFORMED;
 	/* RFC 1122 3.2.2: a message with a bad checksum is silently
 	 * discarded. The checksum covers the whole ICMP message (RFC 792). */
 	if (usnet_csum_fold(usnet_csum_add(0, l4, l4_len)) != 0)
 		return ECHO_MALFORMED;
-	if (h->type != ICMP_ECHO_REQUEST)
+	if (h->type != USNET_ICMP_ECHO_REQUEST)
 		return ECHO_IGNORED;
 	/* RFC 792 "Echo or Echo Reply Message": the reply has type 0 and the
 	 * identifier, sequence number and data of the request. */
-	h->type = ICMP_ECHO_REPLY;
+	h->type = USNET_ICMP_ECHO_REPLY;
 	h->code = 0;
 	h->csum = 0;
 	h->csum = usnet_csum_fold(usnet_csum_add(0, l4, l4_len));

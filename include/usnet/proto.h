@@ -32,6 +32,25 @@ struct usnet_eth_hdr {
 } __attribute__((packed));
 static_assert(sizeof(struct usnet_eth_hdr) == 14, "Ethernet header");
 
+/* RFC 826, for Ethernet and IPv4: hardware type 1, opcodes, 28 bytes. */
+#define USNET_ARP_HTYPE_ETHER 1
+#define USNET_ARP_OP_REQUEST  1
+#define USNET_ARP_OP_REPLY    2
+#define USNET_ARP_LEN	      28
+
+struct usnet_arp_hdr {
+	uint16_t htype;
+	uint16_t ptype;
+	uint8_t hlen;
+	uint8_t plen;
+	uint16_t op;
+	uint8_t sha[6]; /* sender hardware address */
+	uint8_t spa[4]; /* sender protocol address (unaligned: bytes) */
+	uint8_t tha[6];
+	uint8_t tpa[4];
+} __attribute__((packed));
+static_assert(sizeof(struct usnet_arp_hdr) == USNET_ARP_LEN, "ARP for Ethernet/IPv4");
+
 /* RFC 791 section 3.1 */
 struct usnet_ipv4_hdr {
 	uint8_t ver_ihl; /* version 4, header length in 32-bit words */
@@ -46,6 +65,24 @@ struct usnet_ipv4_hdr {
 	uint32_t dst;
 } __attribute__((packed));
 static_assert(sizeof(struct usnet_ipv4_hdr) == 20, "IPv4 header");
+
+/* RFC 792: the header of every ICMP message; id and seq are the echo's
+ * (in errors they are "unused" and the quoted datagram follows). */
+#define USNET_ICMP_ECHO_REPLY	 0
+#define USNET_ICMP_UNREACH	 3
+#define USNET_ICMP_ECHO_REQUEST	 8
+#define USNET_ICMP_TIME_EXCEEDED 11
+#define USNET_ICMP_PARAM_PROBLEM 12
+#define USNET_ICMP_HLEN		 8
+
+struct usnet_icmp_hdr {
+	uint8_t type;
+	uint8_t code;
+	uint16_t csum;
+	uint16_t id;
+	uint16_t seq;
+} __attribute__((packed));
+static_assert(sizeof(struct usnet_icmp_hdr) == USNET_ICMP_HLEN, "ICMP header");
 
 /* RFC 768 */
 struct usnet_udp_hdr {

@@ -18,24 +18,6 @@
 
 #include "stack_impl.h"
 
-#define ARP_HTYPE_ETHER 1
-#define ARP_OP_REQUEST	1
-#define ARP_OP_REPLY	2
-#define ARP_LEN		28
-
-struct arp_pkt {
-	uint16_t htype;
-	uint16_t ptype;
-	uint8_t hlen;
-	uint8_t plen;
-	uint16_t op;
-	uint8_t sha[6];
-	uint8_t spa[4];
-	uint8_t tha[6];
-	uint8_t tpa[4];
-} __attribute__((packed));
-_Static_assert(sizeof(struct arp_pkt) == ARP_LEN, "ARP packet for Ethernet/IPv4");
-
 static const uint8_t mac_bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 static const uint8_t mac_zero[6];
 
@@ -192,12 +174,12 @@ static void build(struct usnet_pkt *pkt, const struct stk_iface *ifc, uint16_t o
 		  const uint8_t *eth_dst, const uint8_t *tha, uint32_t tpa)
 {
 	struct usnet_eth_hdr *eth = (struct usnet_eth_hdr *)usnet_pkt_data(pkt);
-	struct arp_pkt *a = (struct arp_pkt *)(eth + 1);
+	struct usnet_arp_hdr *a = (struct usnet_arp_hdr *)(eth + 1);
 
 	memcpy(eth->dst, eth_dst, 6);
 	memcpy(eth->src, ifc->mac, 6);
 	eth->type = htons(USNET_ETHERTYPE_ARP);
-	a->htype = htons(ARP_HTYPE_ETHER);
+	a->htype = htons(USNET_ARP_HTYPE_ETHER);
 	a->ptype = htons(USNET_ETHERTYPE_IPV4);
 	a->hlen = 6;
 	a->plen = 4;
@@ -206,7 +188,7 @@ static void build(struct usnet_pkt *pkt, const struct stk_iface *ifc, uint16_t o
 	put_ip(a->spa, ifc->addr);
 	memcpy(a->tha, tha, 6);
 	put_ip(a->tpa, tpa);
-	pkt->len = USNET_ETH_HLEN + ARP_LEN;
+	pkt->len = USNET_ETH_HLEN + USNET_ARP_LEN;
 }
 
 static void send_request(struct usnet_stack *st, struct stk_iface *ifc, uint32_t ip,
@@ -216,7 +198,7 @@ static void send_request(struct usnet_stack *st, struct stk_iface *ifc, uint32_t
 
 	if (!pkt)
 		return;
-	build(pkt, ifc, ARP_OP_REQUEST, unicast_mac ? unicast_mac : mac_bcast, mac_zero, ip);
+	build(pkt, ifc, USNET_ARP_OP_REQUEST, unicast_mac ? unicast_mac : mac_bcast, mac_zero, ip);
 	st->c.arp_tx_request++;
 	stk_tx(st, ifc, pkt);
 }
@@ -229,7 +211,7 @@ void arp_send_gratuitous(struct usnet_stack *st, struct stk_iface *ifc)
 		return;
 	/* RFC 5227 2.4 / RFC 5944 4.6: a request with our address as both
 	 * sender and target, broadcast, updates every cache that has us. */
-	build(pkt, ifc, ARP_OP_REQUEST, mac_bcast, mac_zero, ifc->addr);
+	build(pkt, ifc, USNET_ARP_OP_REQUEST, mac_bcast, mac_zero, ifc->addr);
 	st->c.arp_tx_gratuitous++;
 	stk_tx(st, ifc, pkt);
 }
@@ -398,7 +380,7 @@ enum arp_state arp_state_of(const struct usnet_stack *st, uint32_t ip)
  * its MAC, marking it STALE if it changed (never while REACHABLE); a
  * request to us from an unknown sender creates a STALE entry (we will
  * likely answer it soon). */
-static void learn(struct usnet_stack *st, struct stk_iface *ifc, const struct arp_pkt *ap,
+static void learn(struct usnet_stack *st, struct stk_iface *ifc, const struct usnet_arp_hdr *ap,
 		  uint32_t spa, bool for_us, bool reply)
 {
 	struct arp_entry *e = lookup(&st->arp, spa);
@@ -439,23 +421,23 @@ static void learn(struct usnet_stack *st, struct stk_iface *ifc, const struct ar
 void arp_input(struct usnet_stack *st, struct stk_iface *ifc, struct usnet_pkt *pkt)
 {
 	struct usnet_eth_hdr *eth = (struct usnet_eth_hdr *)usnet_pkt_data(pkt);
-	struct arp_pkt *ap = (struct arp_pkt *)(eth + 1);
+	struct usnet_arp_hdr *ap = (struct usnet_arp_hdr *)(eth + 1);
 	uint64_t *drop;
 	uint32_t spa, tpa;
 	uint16_t op;
 	bool for_us;
 
-	if (pkt->len < USNET_ETH_HLEN + ARP_LEN) {
+	if (pkt->len < USNET_ETH_HLEN + USNET_ARP_LEN) {
 		drop = &st->c.arp_short;
 		goto drop;
 	}
-	if (ntohs(ap->htype) != ARP_HTYPE_ETHER || ntohs(ap->ptype) != USNET_ETHERTYPE_IPV4 ||
+	if (ntohs(ap->htype) != USNET_ARP_HTYPE_ETHER || ntohs(ap->ptype) != USNET_ETHERTYPE_IPV4 ||
 	    ap->hlen != 6 || ap->plen != 4) {
 		drop = &st->c.arp_bad_format;
 		goto drop;
 	}
 	op = ntohs(ap->op);
-	if (op != ARP_OP_REQUEST && op != ARP_OP_REPLY) {
+	if (op != USNET_ARP_OP_REQUEST && op != USNET_ARP_OP_REPLY) {
 		drop = &st->c.arp_bad_op;
 		goto drop;
 	}
@@ -474,8 +456,8 @@ void arp_input(struct usnet_stack *st, struct stk_iface *ifc, struct usnet_pkt *
 	}
 	for_us = tpa == ifc->addr;
 	if (spa)
-		learn(st, ifc, ap, spa, for_us, op == ARP_OP_REPLY);
-	if (op == ARP_OP_REPLY) {
+		learn(st, ifc, ap, spa, for_us, op == USNET_ARP_OP_REPLY);
+	if (op == USNET_ARP_OP_REPLY) {
 		st->c.arp_rx_reply++;
 		usnet_pkt_free(pkt);
 		return;
@@ -491,7 +473,7 @@ void arp_input(struct usnet_stack *st, struct stk_iface *ifc, struct usnet_pkt *
 		uint8_t sha[6];
 
 		memcpy(sha, ap->sha, 6);
-		build(pkt, ifc, ARP_OP_REPLY, sha, sha, spa);
+		build(pkt, ifc, USNET_ARP_OP_REPLY, sha, sha, spa);
 	}
 	st->c.arp_tx_reply++;
 	stk_tx(st, ifc, pkt);

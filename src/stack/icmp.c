@@ -13,12 +13,9 @@
 
 #include "stack_impl.h"
 
-#define ICMP_ECHO_REPLY	   0
-#define ICMP_UNREACH	   3
-#define ICMP_ECHO_REQUEST  8
-#define ICMP_TIME_EXCEEDED 11
-#define ICMP_PARAM_PROBLEM 12
-#define ICMP_HLEN	   8
+#define USNET_ICMP_ECHO_REPLY 0
+#define USNET_ICMP_UNREACH    3
+#define USNET_ICMP_HLEN	      8
 
 /* RFC 792 destination unreachable codes. */
 #define UNREACH_NET	 0
@@ -29,15 +26,6 @@
 
 #define ICMP_QUEUE_LEN	 64
 #define ICMP_QUEUE_BYTES (1u << 20)
-
-struct icmp_hdr {
-	uint8_t type;
-	uint8_t code;
-	uint16_t csum;
-	uint16_t id; /* echo; "unused" in errors */
-	uint16_t seq;
-} __attribute__((packed));
-_Static_assert(sizeof(struct icmp_hdr) == ICMP_HLEN, "ICMP header");
 
 static uint16_t icmp_csum(const void *hdr, uint32_t hlen, const void *data, uint32_t dlen)
 {
@@ -55,7 +43,7 @@ static struct usnet_icmp *endpoint(struct usnet_stack *st, uint16_t id)
 
 static void echo_reply(struct usnet_stack *st, struct ip_dgram *d)
 {
-	struct icmp_hdr h;
+	struct usnet_icmp_hdr h;
 	struct route rt;
 
 	/* RFC 1122 3.2.2.6: an echo request to a broadcast address MAY be
@@ -65,22 +53,24 @@ static void echo_reply(struct usnet_stack *st, struct ip_dgram *d)
 		return;
 	}
 	/* RFC 792: type 0, same identifier, sequence number and data. */
-	memcpy(&h, d->l4, ICMP_HLEN);
-	h.type = ICMP_ECHO_REPLY;
+	memcpy(&h, d->l4, USNET_ICMP_HLEN);
+	h.type = USNET_ICMP_ECHO_REPLY;
 	h.code = 0;
 	h.csum = 0;
-	h.csum = icmp_csum(&h, ICMP_HLEN, d->l4 + ICMP_HLEN, d->l4_len - ICMP_HLEN);
+	h.csum =
+	    icmp_csum(&h, USNET_ICMP_HLEN, d->l4 + USNET_ICMP_HLEN, d->l4_len - USNET_ICMP_HLEN);
 	if (ip_route(st, d->src, &rt))
 		return;
 	/* RFC 1122 3.2.2.6: the reply's source is the request's destination. */
 	rt.src = d->dst;
-	if (ip_send_copy(st, &rt, d->src, USNET_IPPROTO_ICMP, st->conf.ttl, &h, ICMP_HLEN,
-			 d->l4 + ICMP_HLEN, d->l4_len - ICMP_HLEN) == 0)
+	if (ip_send_copy(st, &rt, d->src, USNET_IPPROTO_ICMP, st->conf.ttl, &h, USNET_ICMP_HLEN,
+			 d->l4 + USNET_ICMP_HLEN, d->l4_len - USNET_ICMP_HLEN) == 0)
 		st->c.icmp_tx_echo_reply++;
 }
 
-static void to_endpoint(struct usnet_stack *st, struct ip_dgram *d, const struct icmp_hdr *echo,
-			uint8_t type, uint8_t code, uint32_t off, uint32_t len)
+static void to_endpoint(struct usnet_stack *st, struct ip_dgram *d,
+			const struct usnet_icmp_hdr *echo, uint8_t type, uint8_t code, uint32_t off,
+			uint32_t len)
 {
 	struct usnet_icmp *e = endpoint(st, ntohs(echo->id));
 	struct stk_msg m;
@@ -103,16 +93,16 @@ static void to_endpoint(struct usnet_stack *st, struct ip_dgram *d, const struct
 		st->c.icmp_echo_no_endpoint++;
 		return;
 	}
-	if (type == ICMP_ECHO_REPLY)
+	if (type == USNET_ICMP_ECHO_REPLY)
 		st->c.icmp_rx_echo_reply++;
 	stk_sock_ready(&e->s);
 }
 
 static int unreach_errno(uint8_t type, uint8_t code)
 {
-	if (type == ICMP_TIME_EXCEEDED)
+	if (type == USNET_ICMP_TIME_EXCEEDED)
 		return -EHOSTUNREACH;
-	if (type == ICMP_PARAM_PROBLEM)
+	if (type == USNET_ICMP_PARAM_PROBLEM)
 		return -EPROTO;
 	switch (code) {
 	case UNREACH_NET:
@@ -131,16 +121,16 @@ static int unreach_errno(uint8_t type, uint8_t code)
 /* RFC 1122 3.2.2.1 / 4.1.3.3: an error quoting one of our datagrams goes
  * to the transport endpoint that sent it. The quote is the datagram's IP
  * header and at least its first 8 bytes (RFC 792). */
-static void error_input(struct usnet_stack *st, struct ip_dgram *d, const struct icmp_hdr *h)
+static void error_input(struct usnet_stack *st, struct ip_dgram *d, const struct usnet_icmp_hdr *h)
 {
-	const uint8_t *q = d->l4 + ICMP_HLEN;
-	uint32_t qlen = d->l4_len - ICMP_HLEN, qhl;
+	const uint8_t *q = d->l4 + USNET_ICMP_HLEN;
+	uint32_t qlen = d->l4_len - USNET_ICMP_HLEN, qhl;
 	const struct usnet_ipv4_hdr *qip = (const struct usnet_ipv4_hdr *)q;
 	const uint8_t *ql4;
 
-	if (h->type == ICMP_UNREACH)
+	if (h->type == USNET_ICMP_UNREACH)
 		st->c.icmp_rx_unreach++;
-	else if (h->type == ICMP_TIME_EXCEEDED)
+	else if (h->type == USNET_ICMP_TIME_EXCEEDED)
 		st->c.icmp_rx_time_exceeded++;
 	else
 		st->c.icmp_rx_param_problem++;
@@ -158,8 +148,8 @@ static void error_input(struct usnet_stack *st, struct ip_dgram *d, const struct
 			       ntohs(u->dport), unreach_errno(h->type, h->code));
 		return;
 	}
-	if (qip->proto == USNET_IPPROTO_ICMP && ql4[0] == ICMP_ECHO_REQUEST) {
-		to_endpoint(st, d, (const struct icmp_hdr *)ql4, h->type, h->code, 0, 0);
+	if (qip->proto == USNET_IPPROTO_ICMP && ql4[0] == USNET_ICMP_ECHO_REQUEST) {
+		to_endpoint(st, d, (const struct usnet_icmp_hdr *)ql4, h->type, h->code, 0, 0);
 		return;
 	}
 	return;
@@ -169,10 +159,10 @@ bad:
 
 void icmp_input(struct usnet_stack *st, struct ip_dgram *d)
 {
-	const struct icmp_hdr *h = (const struct icmp_hdr *)d->l4;
+	const struct usnet_icmp_hdr *h = (const struct usnet_icmp_hdr *)d->l4;
 
 	st->c.icmp_rx++;
-	if (d->l4_len < ICMP_HLEN) {
+	if (d->l4_len < USNET_ICMP_HLEN) {
 		st->c.icmp_short++;
 		goto out;
 	}
@@ -182,16 +172,17 @@ void icmp_input(struct usnet_stack *st, struct ip_dgram *d)
 		goto out;
 	}
 	switch (h->type) {
-	case ICMP_ECHO_REQUEST:
+	case USNET_ICMP_ECHO_REQUEST:
 		st->c.icmp_rx_echo_request++;
 		echo_reply(st, d);
 		break;
-	case ICMP_ECHO_REPLY:
-		to_endpoint(st, d, h, ICMP_ECHO_REPLY, h->code, ICMP_HLEN, d->l4_len - ICMP_HLEN);
+	case USNET_ICMP_ECHO_REPLY:
+		to_endpoint(st, d, h, USNET_ICMP_ECHO_REPLY, h->code, USNET_ICMP_HLEN,
+			    d->l4_len - USNET_ICMP_HLEN);
 		break;
-	case ICMP_UNREACH:
-	case ICMP_TIME_EXCEEDED:
-	case ICMP_PARAM_PROBLEM: /* RFC 1122 3.2.2.5: MUST be passed to the transport */
+	case USNET_ICMP_UNREACH:
+	case USNET_ICMP_TIME_EXCEEDED:
+	case USNET_ICMP_PARAM_PROBLEM: /* RFC 1122 3.2.2.5: MUST be passed to the transport */
 		/* RFC 1122 3.2.2: errors about errors or broadcasts never come
 		 * from a correct host; a broadcast error is still only ours
 		 * if it quotes our datagram, which error_input() checks. */
@@ -227,7 +218,7 @@ static bool send_error(struct usnet_stack *st, uint8_t type, uint8_t code,
 		       const struct usnet_ipv4_hdr *ip, const uint8_t *l4, uint32_t l4_len)
 {
 	struct {
-		struct icmp_hdr h;
+		struct usnet_icmp_hdr h;
 		struct usnet_ipv4_hdr ip;
 		uint8_t l4[8];
 	} __attribute__((packed)) m;
@@ -262,7 +253,7 @@ void icmp_send_unreach(struct usnet_stack *st, const struct ip_dgram *d, uint8_t
 	 * (we only call this for UDP and unknown protocols). */
 	if (d->bcast)
 		return;
-	if (send_error(st, ICMP_UNREACH, code, &d->ip, d->l4, d->l4_len))
+	if (send_error(st, USNET_ICMP_UNREACH, code, &d->ip, d->l4, d->l4_len))
 		st->c.icmp_tx_unreach++;
 }
 
@@ -278,7 +269,7 @@ void icmp_send_reasm_timeout(struct usnet_stack *st, const struct usnet_ipv4_hdr
 		if (dst == st->ifc[i].bcast)
 			return;
 	/* RFC 792: time exceeded, code 1 "fragment reassembly time exceeded". */
-	if (send_error(st, ICMP_TIME_EXCEEDED, 1, ip, l4, l4_len))
+	if (send_error(st, USNET_ICMP_TIME_EXCEEDED, 1, ip, l4, l4_len))
 		st->c.icmp_tx_time_exceeded++;
 }
 
@@ -324,11 +315,11 @@ int usnet_icmp_echo_send(struct usnet_icmp *e, uint32_t dst, uint16_t seq, const
 			 size_t len, uint8_t ttl)
 {
 	struct usnet_stack *st = e->s.st;
-	struct icmp_hdr h;
+	struct usnet_icmp_hdr h;
 	struct route rt;
 	int err;
 
-	if (len > 65507 - ICMP_HLEN)
+	if (len > 65507 - USNET_ICMP_HLEN)
 		return -EMSGSIZE;
 	if (len && !payload)
 		return -EINVAL;
@@ -336,14 +327,14 @@ int usnet_icmp_echo_send(struct usnet_icmp *e, uint32_t dst, uint16_t seq, const
 	err = ip_route(st, dst, &rt);
 	if (err)
 		return err;
-	h.type = ICMP_ECHO_REQUEST;
+	h.type = USNET_ICMP_ECHO_REQUEST;
 	h.code = 0;
 	h.csum = 0;
 	h.id = htons(e->id);
 	h.seq = htons(seq);
-	h.csum = icmp_csum(&h, ICMP_HLEN, payload, (uint32_t)len);
+	h.csum = icmp_csum(&h, USNET_ICMP_HLEN, payload, (uint32_t)len);
 	err = ip_send_copy(st, &rt, dst, USNET_IPPROTO_ICMP, ttl ? ttl : st->conf.ttl, &h,
-			   ICMP_HLEN, payload, (uint32_t)len);
+			   USNET_ICMP_HLEN, payload, (uint32_t)len);
 	stk_tx_sent(st, rt.ifc);
 	return err;
 }
