@@ -13,10 +13,6 @@
 
 #include "stack_impl.h"
 
-#define USNET_ICMP_ECHO_REPLY 0
-#define USNET_ICMP_UNREACH    3
-#define USNET_ICMP_HLEN	      8
-
 /* RFC 792 destination unreachable codes. */
 #define UNREACH_NET	 0
 #define UNREACH_HOST	 1
