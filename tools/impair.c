@@ -191,7 +191,7 @@ bool impair_push_copy(struct impair *im, void *copy)
 		return false;
 	im->dup_pending = false;
 	if (impair_held_frames(im) >= im->conf.cap) {
-		im->st.queue_full++;
+		im->st.dup_nobuf++;
 		return false;
 	}
 	ring_add(im, copy, im->dup_due_ns);

@@ -74,10 +74,10 @@ struct impair_conf {
 struct impair_stats {
 	uint64_t in;		   /* frames given to impair_push() */
 	uint64_t lost;		   /* dropped by the loss model */
-	uint64_t queue_full;	   /* refused: the queue was at its cap (copies included) */
+	uint64_t queue_full;	   /* refused: the queue was at its cap */
 	uint64_t delayed;	   /* frames (and copies) due later than they arrived */
 	uint64_t duplicated;	   /* copies queued */
-	uint64_t dup_nobuf;	   /* copies wanted but not made (impair_copy_failed()) */
+	uint64_t dup_nobuf;	   /* copies wanted but not queued: none made, or no room */
 	uint64_t reordered;	   /* held-back frames that left behind later ones */
 	uint64_t reorder_timeouts; /* held-back frames sent on reorder_max_ns */
 	uint64_t out;		   /* frames impair_pop() returned */
@@ -140,7 +140,7 @@ enum impair_verdict {
 enum impair_verdict impair_push(struct impair *im, uint64_t now_ns, void *frame, uint32_t len);
 /*
  * After IMPAIR_QUEUED_DUP: queue the copy right behind the original. false:
- * the queue is full (counted in queue_full), the copy stays the caller's.
+ * the queue is full (counted in dup_nobuf), the copy stays the caller's.
  */
 bool impair_push_copy(struct impair *im, void *copy);
 /* After IMPAIR_QUEUED_DUP: no copy could be made (counted in dup_nobuf). */
