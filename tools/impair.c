@@ -148,6 +148,7 @@ static void ring_add(struct impair *im, void *frame, uint64_t due)
 
 	s->frame = frame;
 	s->due_ns = due;
+	s->serial = im->serial++;
 	im->count++;
 }
 
@@ -173,8 +174,8 @@ enum impair_verdict impair_push(struct impair *im, uint64_t now, void *frame, ui
 	if (due > now)
 		im->st.delayed++;
 	if (hold && im->nheld < IMPAIR_HOLD_MAX) {
-		im->held[im->nheld++] =
-		    (struct impair_held){.frame = frame, .due_ns = due, .left = c->reorder_gap};
+		im->held[im->nheld++] = (struct impair_held){
+		    .frame = frame, .due_ns = due, .serial = im->serial++, .left = c->reorder_gap};
 	} else {
 		ring_add(im, frame, due);
 	}
@@ -251,7 +252,8 @@ void *impair_pop(struct impair *im, uint64_t now)
 	im->head = (im->head + 1) % im->conf.cap;
 	im->count--;
 	for (uint32_t k = 0; k < im->nheld; k++) {
-		if (im->held[k].left) {
+		/* Frames queued before it are not overtaking it. */
+		if (im->held[k].left && s->serial > im->held[k].serial) {
 			im->held[k].left--;
 			im->held[k].overtaken = true;
 		}

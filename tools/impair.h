@@ -87,12 +87,14 @@ struct impair_stats {
 struct impair_slot {
 	void *frame;
 	uint64_t due_ns; /* leaving time */
+	uint64_t serial; /* arrival order */
 };
 
 /* A frame held back for reordering. */
 struct impair_held {
 	void *frame;
 	uint64_t due_ns; /* its own leaving time */
+	uint64_t serial; /* arrival order: only frames that came later overtake it */
 	uint32_t left;	 /* later frames still to overtake it */
 	bool overtaken;	 /* at least one has */
 };
@@ -105,6 +107,7 @@ struct impair {
 	uint64_t link_free_ns; /* with a rate: when the link is free */
 	uint64_t dup_due_ns;   /* leaving time for impair_push_copy() */
 	bool dup_pending;
+	uint64_t serial;       /* frames queued so far */
 	struct impair_slot *q; /* ring of conf.cap slots, due_ns non-decreasing */
 	uint32_t head, count;
 	struct impair_held held[IMPAIR_HOLD_MAX];
