@@ -26,6 +26,7 @@
 #define USNET_TCP_IMPL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <usnet/tcp.h>
@@ -88,6 +89,31 @@ bool tcp_opt_parse(const uint8_t *opt, uint32_t len, bool syn, struct tcp_opts *
  * multiple of 4; returns the length. */
 uint32_t tcp_opt_build(const struct tcp_opts *o, bool syn, uint8_t *out);
 
+/* --- initial sequence numbers and SYN cookies (tcp_isn.c) --- */
+
+struct tcp_tuple {
+	uint32_t lip, rip;
+	uint16_t lport, rport;
+};
+
+/* SipHash-2-4 of data under key. */
+uint64_t tcp_siphash(const uint64_t key[2], const void *data, size_t len);
+/* RFC 6528: a 4 us clock plus a keyed hash of the 4-tuple. */
+uint32_t tcp_isn(const uint64_t key[2], const struct tcp_tuple *t, uint64_t now_ns);
+/* RFC 7323 7.1: the per-connection offset of our timestamps. */
+uint32_t tcp_ts_offset(const uint64_t key[2], const struct tcp_tuple *t);
+/* A SYN cookie for a SYN whose ISN is peer_isn, announcing mss (rounded
+ * down to a table value); checked on the final ACK (ack - 1): false if
+ * forged or older than 64..128 s, else *mss. */
+uint32_t tcp_cookie_make(const uint64_t key[2], const struct tcp_tuple *t, uint32_t peer_isn,
+			 uint16_t mss, uint64_t now_ns);
+bool tcp_cookie_check(const uint64_t key[2], const struct tcp_tuple *t, uint32_t peer_isn,
+		      uint32_t cookie, uint64_t now_ns, uint16_t *mss);
+/* The peer's WS and SACK-permitted carried in the low 5 bits of our
+ * TSval (never above tsval) and read back from the echo. */
+uint32_t tcp_cookie_ts_encode(uint32_t tsval, bool ws_ok, uint8_t ws, bool sack_ok);
+void tcp_cookie_ts_decode(uint32_t tsecr, bool *ws_ok, uint8_t *ws, bool *sack_ok);
+
 /* --- a received segment, after IPv4 and the header checks --- */
 
 struct tcp_seg {
@@ -101,6 +127,47 @@ struct tcp_seg {
 	uint32_t len;
 	struct ip_dgram *d; /* owns the payload's buffer */
 };
+
+/* --- receive queues (tcp_rcvq.c) --- */
+
+/* Received bytes in one buffer: a packet, or the heap. */
+struct tcp_rseg {
+	struct usnet_pkt *pkt;
+	uint8_t *heap;
+	const uint8_t *data;
+	uint32_t len;
+	uint32_t seq; /* out-of-order entries */
+	uint32_t cap; /* a heap chunk that later small segments may fill */
+};
+
+struct tcp_rcvq {
+	struct tcp_rseg *q; /* in order: a ring */
+	uint32_t cap, head, n;
+	uint32_t bytes;	      /* unread */
+	struct tcp_rseg *ooo; /* out of order: sorted, no overlaps */
+	uint32_t ooo_n, ooo_bytes;
+	bool ooo_fin; /* a FIN arrived beyond RCV.NXT, at ooo_fin_seq */
+	uint32_t ooo_fin_seq;
+};
+
+enum tcp_ooo_result { TCP_OOO_QUEUED, TCP_OOO_DUP, TCP_OOO_FULL };
+
+void tcp_rcvq_fini(struct tcp_rcvq *q);
+/* Append in-order bytes; the buffer is taken from *pkt or *heap (which
+ * become NULL) unless the bytes are copied. false: out of memory. */
+bool tcp_rcvq_append(struct tcp_rcvq *q, struct usnet_pkt **pkt, uint8_t **heap,
+		     const uint8_t *data, uint32_t len);
+int tcp_rcvq_peek(const struct tcp_rcvq *q, struct usnet_tcp_iov *iov, int n);
+uint32_t tcp_rcvq_consume(struct tcp_rcvq *q, uint32_t bytes);
+uint32_t tcp_rcvq_copy(struct tcp_rcvq *q, uint8_t *buf, uint32_t len);
+/* Hold bytes [seq, seq + len) that arrived beyond RCV.NXT (max entries). */
+enum tcp_ooo_result tcp_rcvq_ooo_add(struct tcp_rcvq *q, uint32_t max, uint32_t seq,
+				     struct usnet_pkt **pkt, uint8_t **heap, const uint8_t *data,
+				     uint32_t len);
+/* Move what RCV.NXT reached to the in-order queue; returns bytes moved. */
+uint32_t tcp_rcvq_ooo_pull(struct tcp_rcvq *q, uint32_t rcv_nxt);
+/* The contiguous held range around seq. */
+bool tcp_rcvq_ooo_range(const struct tcp_rcvq *q, uint32_t seq, uint32_t *start, uint32_t *end);
 
 /* --- connection --- */
 
@@ -181,7 +248,7 @@ struct usnet_tcp {
 
 	/* receive side: in-order bytes for the application, out-of-order
 	 * ranges (tcp_input.c) */
-	struct tcp_rcvq *rq;
+	struct tcp_rcvq rq;
 	uint32_t rcvbuf;
 
 	/* send side (tcp_output.c, tcp_timer.c, tcp_rtt.c, tcp_sack.c, tcp_cc.c) */
@@ -196,6 +263,11 @@ struct usnet_tcp {
 
 	struct usnet_tcp_info stats; /* counters kept as we go */
 };
+
+/* SACK blocks we report (tcp_rcvq.c): [start, end) just arrived, or
+ * RCV.NXT moved. */
+void tcp_sack_note(struct usnet_tcp *c, uint32_t start, uint32_t end);
+void tcp_sack_trim(struct usnet_tcp *c);
 
 /* --- the seam --- */
 
