@@ -223,6 +223,7 @@ struct usnet_stack {
 	uint64_t unreach_tokens_at; /* token bucket for ICMP unreachables */
 	double unreach_tokens;
 	uint16_t ip_id;
+	struct tcp_stack *tcp; /* tcp_impl.h */
 };
 
 /* A received datagram after IPv4 (and reassembly), for ICMP and UDP. */
