@@ -423,7 +423,22 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(tcp_time_wait_recycled, "TIME_WAIT connections freed early (tcp_max_time_wait)")          \
 	X(tcp_time_wait_reused, "TIME_WAIT connections ended by a new SYN for their 4-tuple")       \
 	X(tcp_fin_wait2_timeout, "orphaned FIN_WAIT_2 connections freed (tcp_fin_timeout_ms)")     \
-	X(tcp_icmp_error, "ICMP errors for TCP connections")
+	X(tcp_icmp_error, "ICMP errors for TCP connections")                                       \
+	X(tcp_tx_segs, "TCP segments sent (retransmissions included)")                             \
+	X(tcp_tx_bytes, "TCP payload bytes sent (retransmissions included)")                       \
+	X(tcp_retransmits, "TCP segments retransmitted (SYNs included)")                           \
+	X(tcp_rto, "TCP retransmission timeouts")                                                  \
+	X(tcp_fast_recovery, "TCP NewReno fast recoveries (RFC 6582)")                             \
+	X(tcp_sack_recovery, "TCP SACK-based loss recoveries (RFC 6675)")                          \
+	X(tcp_persist_probes, "TCP zero-window probes sent")                                       \
+	X(tcp_keepalive_probes, "TCP keepalive probes sent")                                       \
+	X(tcp_keepalive_drop, "TCP connections dropped: keepalive probes unanswered")              \
+	X(tcp_delack, "TCP delayed ACKs sent by their timer")                                      \
+	X(tcp_sack_bad_block, "ignored: TCP SACK block invalid, out of range or a D-SACK")         \
+	X(tcp_tx_nobuf, "TCP data not queued or segments not sent: the pool was (nearly) empty")   \
+	X(tcp_tx_copy_inflight, "TCP segments resent in a copy: a port still held the buffer")     \
+	X(tcp_tx_rst, "TCP resets sent for segments that are no connection's")                     \
+	X(tcp_tx_rate_limited, "TCP resets and challenge ACKs not sent: 1000/s limit")
 
 struct usnet_stack_counters {
 #define USNET_STACK_COUNTER_FIELD_(name, desc) uint64_t name;
