@@ -180,9 +180,9 @@ struct tcp_timer; /* tcp_timer.c */
 struct tcp_stack {
 	struct usnet_tcp **hash; /* 4-tuple -> connection (hnext chains) */
 	uint32_t hmask;
-	struct usnet_tcp *lhash[TCP_LHASH]; /* local port -> bound sockets (lnext) */
-	struct usnet_tcp *all;		    /* every socket and connection (anext) */
-	uint32_t count;			    /* against conf.tcp_sockets */
+	struct usnet_tcp *lhash[TCP_LHASH];  /* local port -> bound sockets (lnext) */
+	struct usnet_tcp *all;		     /* every socket and connection (anext) */
+	uint32_t count;			     /* against conf.tcp_sockets */
 	struct usnet_tcp *tw_head, *tw_tail; /* TIME_WAIT, oldest first (twnext) */
 	uint32_t tw_n;
 	uint64_t isn_key[2], cookie_key[2], ts_key[2]; /* SipHash keys (getrandom) */
@@ -227,9 +227,9 @@ struct usnet_tcp {
 	/* send sequence space (RFC 9293 3.3.1) */
 	uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
 	uint32_t max_snd_wnd; /* largest window the peer offered (RFC 5961 5.2) */
-	uint8_t snd_wscale; /* peer's shift, applied to its windows */
-	uint16_t mss;	    /* ours to send: peer's MSS option, clamped to the MTU */
-	uint16_t adv_mss;   /* what we announce in our SYN: the interface MTU - 40 */
+	uint8_t snd_wscale;   /* peer's shift, applied to its windows */
+	uint16_t mss;	      /* ours to send: peer's MSS option, clamped to the MTU */
+	uint16_t adv_mss;     /* what we announce in our SYN: the interface MTU - 40 */
 	/* receive sequence space */
 	uint32_t irs, rcv_nxt, rcv_wnd, rcv_adv; /* rcv_adv: right edge we announced */
 	uint8_t rcv_wscale;
@@ -244,7 +244,9 @@ struct usnet_tcp {
 	uint32_t ts_recent, ts_recent_age_s; /* RFC 7323 4.3 / 5.5 */
 	uint32_t ts_offset;		     /* our TSval = clock ms + offset (RFC 7323 7.1) */
 	bool fin_sent, fin_rcvd, shut_rd, shut_wr, nodelay;
-	int err; /* pending, negative errno; also s.err */
+	int err;	    /* pending, negative errno; also s.err */
+	int soft_err;	    /* an ICMP error: reported instead of -ETIMEDOUT (RFC 1122 4.2.3.9) */
+	uint64_t cookie_at; /* listener: when it last answered with a SYN cookie */
 
 	/* receive side: in-order bytes for the application, out-of-order
 	 * ranges (tcp_input.c) */
@@ -254,10 +256,10 @@ struct usnet_tcp {
 	/* send side (tcp_output.c, tcp_timer.c, tcp_rtt.c, tcp_sack.c, tcp_cc.c) */
 	struct tcp_sndq *sq;
 	uint32_t sndbuf;
-	uint8_t cc_kind;		 /* enum usnet_tcp_cc */
+	uint8_t cc_kind; /* enum usnet_tcp_cc */
 	struct tcp_timer_node timer[TCP_T_COUNT];
 	uint32_t ka_idle_ms, ka_intvl_ms, ka_count, ka_sent;
-	bool ack_now;   /* send an ACK at the next tcp_output() */
+	bool ack_now;	/* send an ACK at the next tcp_output() */
 	uint8_t delack; /* segments received not yet acknowledged */
 	uint8_t backoff;
 
@@ -295,7 +297,7 @@ struct tcp_bare {
 	uint16_t sport, dport;
 	uint32_t seq, ack;
 	uint8_t flags;
-	uint16_t wnd; /* as sent */
+	uint16_t wnd;		    /* as sent */
 	const struct tcp_opts *opt; /* NULL: none */
 };
 int tcp_send_bare(struct usnet_stack *st, const struct tcp_bare *b);
@@ -342,6 +344,23 @@ static inline uint32_t tcp_pseudo_sum(uint32_t src, uint32_t dst, uint32_t len)
 {
 	return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + 6 + len;
 }
+
+/* tcp.c, for tcp_input.c */
+struct usnet_tcp *tcp_conn_new(struct usnet_stack *st, void *user);
+struct usnet_tcp *tcp_lookup(struct usnet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip,
+			     uint16_t rport);
+struct usnet_tcp *tcp_listener(struct usnet_stack *st, uint32_t lip, uint16_t lport);
+void tcp_hash_add(struct usnet_tcp *c);
+void tcp_child_established(struct usnet_tcp *c);
+void tcp_time_wait_enter(struct usnet_tcp *c);
+/* Send a RST for c if its state calls for one (ABORT). */
+void tcp_abort_conn(struct usnet_tcp *c);
+/* Queue c's events for usnet_stack_events() unless nobody holds it. */
+void tcp_wake(struct usnet_tcp *c);
+uint16_t tcp_route_mss(const struct route *rt);
+uint8_t tcp_wscale_for(uint32_t buf);
+/* USNET_EV_* of a TCP socket, for usnet_stack_events(). */
+uint32_t tcp_sock_events(const struct stk_sock *s);
 
 /* From ipv4.c. */
 void tcp_input(struct usnet_stack *st, struct ip_dgram *d);

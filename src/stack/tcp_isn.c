@@ -70,8 +70,7 @@ uint64_t tcp_siphash(const uint64_t key[2], const void *data, size_t len)
 }
 
 /* The 4-tuple and up to two more words, as the hash's input. */
-static uint64_t tuple_hash(const uint64_t key[2], const struct tcp_tuple *t, uint32_t a,
-			   uint32_t b)
+static uint64_t tuple_hash(const uint64_t key[2], const struct tcp_tuple *t, uint32_t a, uint32_t b)
 {
 	uint32_t w[5] = {t->lip, t->rip, (uint32_t)t->lport << 16 | t->rport, a, b};
 

@@ -11,11 +11,11 @@
 /* Option kinds and their fixed lengths. */
 #define OPT_EOL	       0
 #define OPT_NOP	       1
-#define OPT_MSS	       2 /* RFC 9293 3.2: length 4 */
-#define OPT_WS	       3 /* RFC 7323 2.2: length 3 */
-#define OPT_SACK_OK    4 /* RFC 2018 2: length 2 */
-#define OPT_SACK       5 /* RFC 2018 3: 2 + 8n */
-#define OPT_TS	       8 /* RFC 7323 3.2: length 10 */
+#define OPT_MSS	       2  /* RFC 9293 3.2: length 4 */
+#define OPT_WS	       3  /* RFC 7323 2.2: length 3 */
+#define OPT_SACK_OK    4  /* RFC 2018 2: length 2 */
+#define OPT_SACK       5  /* RFC 2018 3: 2 + 8n */
+#define OPT_TS	       8  /* RFC 7323 3.2: length 10 */
 #define TCP_MAX_WSCALE 14 /* RFC 7323 2.3 */
 
 static uint16_t get16(const uint8_t *p)
