@@ -73,6 +73,19 @@ static void test_seek(void)
 	CHECK(p.state == x);
 	CHECK(tcp_pattern_jump(TCP_PATTERN_SEED, 0) == TCP_PATTERN_SEED);
 
+	/* Skipping small and large distances lands where a fill would. */
+	tcp_pattern_init(&p, 3);
+	for (uint64_t o = 3, n = 1; o + n + 100 < N; o += n, n = n * 3 + 1) {
+		tcp_pattern_skip(&p, n);
+		struct tcp_pattern q = p;
+		tcp_pattern_fill(&q, b, 100);
+		bad += memcmp(b, all + o + n, 100) != 0;
+	}
+	tcp_pattern_init(&p, 1);
+	tcp_pattern_skip(&p, 100000ull * 8 - 1);
+	CHECK(p.state == x);
+	CHECK_EQ(bad, 0);
+
 	/* tcp_pattern_check finds the first difference. */
 	tcp_pattern_init(&p, 5);
 	CHECK_EQ(tcp_pattern_check(&p, all + 5, 1000), 1000);
