@@ -1056,8 +1056,8 @@ static int run(void *ctx, struct tool_std *std)
 		     ? TOOL_EXIT_FAIL
 		     : TOOL_EXIT_OK;
 	if (status && !pf.failed && !std->json)
-		tool_msg("%u of %u connections did not complete", pf.started - pf.completed,
-			 pf.started);
+		tool_msg("%u of %u connections completed (stopped: %s)", pf.completed,
+			 o->one_off ? o->conns : pf.started, pf.stop);
 out:
 	if (pf.listener)
 		usnet_tcp_close(pf.listener);
