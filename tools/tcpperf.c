@@ -1017,7 +1017,7 @@ static void report(struct perf *pf)
 		 o->server ? "server" : "client", mode_names[o->mode], o->peer_str, pf->started,
 		 pf->completed, pf->failed, (unsigned long long)mode_bytes(pf), secs, gbps,
 		 (unsigned long long)pf->retransmits_done, pf->stop);
-	if (o->mode == MODE_RR && pf->requests)
+	if (o->mode == MODE_RR && o->client && pf->requests)
 		tool_msg("rr %u bytes: %llu requests, %.0f/s; latency p50/p99/p99.9 = "
 			 "%.1f/%.1f/%.1f us",
 			 o->size, (unsigned long long)pf->requests,
