@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #include "../../tools/tcp_pattern.h"
-#include "sha256.h"
+#include "../../tools/sha256.h"
 
 #define CHUNK	 (256 * 1024)
 #define MAX_SIZE (1u << 20) /* largest rr message */
@@ -454,7 +454,7 @@ static void do_send(int fd, struct result *r)
 	uint64_t last = 0;
 	size_t have = 0, off = 0;
 
-	tcp_pattern_init(&pat);
+	tcp_pattern_init(&pat, 0);
 	sha256_init(&sh);
 	while (!stop_flag) {
 		if (off == have) {
@@ -509,14 +509,14 @@ static void do_send(int fd, struct result *r)
 
 static void do_recv(int fd, struct result *r)
 {
-	static uint8_t buf[CHUNK], want[CHUNK];
+	static uint8_t buf[CHUNK];
 	struct tcp_pattern pat;
 	struct sha256 sh;
 	double t0 = now_s(), next = t0 + o.interval;
 	uint64_t last = 0;
 	static char msg[128];
 
-	tcp_pattern_init(&pat);
+	tcp_pattern_init(&pat, 0);
 	sha256_init(&sh);
 	while (!stop_flag) {
 		int w = wait_fd(fd, POLLIN);
@@ -537,16 +537,12 @@ static void do_recv(int fd, struct result *r)
 		if (o.sha256)
 			sha256_update(&sh, buf, (size_t)n);
 		if (o.verify) {
-			tcp_pattern_fill(&pat, want, (size_t)n);
-			for (ssize_t i = 0; i < n; i++) {
-				if (buf[i] != want[i]) {
-					snprintf(msg, sizeof(msg),
-						 "byte %" PRIu64
-						 " is 0x%02x, the pattern's is 0x%02x",
-						 r->bytes + (uint64_t)i, buf[i], want[i]);
-					r->error = msg;
-					break;
-				}
+			size_t bad = tcp_pattern_check(&pat, buf, (size_t)n);
+			if (bad < (size_t)n) {
+				snprintf(msg, sizeof(msg),
+					 "byte %" PRIu64 " (0x%02x) differs from the pattern's",
+					 r->bytes + bad, buf[bad]);
+				r->error = msg;
 			}
 		}
 		r->bytes += (uint64_t)n;
@@ -623,7 +619,7 @@ static void do_rr_client(int fd, struct result *r)
 		r->error = "out of memory";
 		goto out;
 	}
-	tcp_pattern_init(&pat);
+	tcp_pattern_init(&pat, 0);
 	while (!stop_flag && (!count || r->requests < count) && (!end || now_s() < end)) {
 		tcp_pattern_fill(&pat, buf, o.size);
 		double t = now_s();
@@ -909,7 +905,7 @@ static int do_many(void)
 			strerror(errno));
 		return 1;
 	}
-	tcp_pattern_init(&pat);
+	tcp_pattern_init(&pat, 0);
 	tcp_pattern_fill(&pat, req, o.size);
 	while (!stop_flag && m.answered + m.failed < o.many && (t = now_s()) - t0 < o.timeout) {
 		many_start(ep, &m);
