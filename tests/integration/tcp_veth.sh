@@ -118,10 +118,8 @@ from_kernel() {
 	shift 3
 	n0=$(tcp_nstat "$SK")
 	tcp_bg $XT "$TMP/p.$port" "$TMP/p.$port.err" "$SU" "$PERF" -p "afpacket:$UIF$TV_RXOPT" \
-		--ip "$U/24" -l "$port" -m recv --sha256 --json -q
+		--ip "$U/24" -l "$port" -m recv --sha256 --json --one-off -n "$size"
 	ppid=$TV_PID
-	# Ready once it answers: a SYN to a port nobody listens on gets a RST
-	# (connection refused), so try a probe connection first (bounded).
 	wait_listen "$port" || return
 	ss_sample "$SK" "$TMP/ss.$port"
 	timeout -k 5 $XT ip netns exec "$SK" "$KPEER" --connect "$U:$port" -n "$size" --sha256 --json -q \
@@ -138,13 +136,12 @@ from_kernel() {
 	report "$label" "$TMP/p.$port" "$TMP/k.$port" "$TMP/ss.$port" "$n0" "$n1"
 }
 
-# wait_listen PORT: until usnet-tcpperf's stderr says it listens, or its
-# port answers (10 s). usnet-tcpperf -l serves one connection and exits,
-# so the probe must not connect: the kernel's `ss` cannot see usnet's
-# socket; the startup line is what tells.
+# wait_listen PORT: until usnet-tcpperf's stderr says it serves (10 s; its
+# startup line "recv server on ..." comes once it listens). A probe
+# connection would be served in place of the transfer.
 wait_listen() {
 	for _ in $(seq 100); do
-		grep -qi "listen" "$TMP/p.$1.err" 2>/dev/null && return 0
+		grep -q "server on" "$TMP/p.$1.err" 2>/dev/null && return 0
 		kill -0 "$TV_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -155,7 +152,9 @@ wait_listen() {
 # check LABEL SIZE RC KRC PERF_OUT KPEER_OUT: both exit 0, SIZE bytes, SHA-256 equal.
 check() {
 	local sp sk
-	sp=$(tcp_sha "$5") sk=$(tcp_sha "$6")
+	# usnet-tcpperf --json puts the digest in its JSON ("sha256": [HEX]).
+	sp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"][0])' "$5.json" 2>/dev/null)
+	sk=$(tcp_sha "$6")
 	if [ "$3" -eq 0 ] && [ "$4" -eq 0 ] && [ -n "$sp" ] && [ "$sp" = "$sk" ]; then
 		ok "$1: $2 bytes, sha256 equal on both ends ($sp)"
 	else
