@@ -25,6 +25,12 @@
 # a quarter of it with delay (the RTT is 40 ms) and an eighth with loss
 # and delay (1 % loss at 40 ms allows a few Mbit/s, as with Linux's TCP).
 # IMPAIR_PROFILES (default: all five) and IMPAIR_DIRS ("to from") select.
+# bench/tcp_impair.sh sets IMPAIR_FULL=1 (every profile moves IMPAIR_BYTES)
+# and IMPAIR_KREF=1: after each usnet run, the same transfer between two
+# tcp_kpeer (the kernel at both ends, U's kernel given usnet's address for
+# the while) through fwd with the same settings and seed, the reference.
+# Each run prints "RESULT profile=P dir=to|from peer=usnet|kernel bytes=N
+# seconds=S mbps=M retrans=R" (R: the sender's retransmissions).
 # Usage: tcp_impair.sh BUILD_DIR     (exit 77 = skipped)
 set -u
 BUILD=${1:?usage: tcp_impair.sh BUILD_DIR}
@@ -58,7 +64,8 @@ tcp_ethtool "$SK" "$KIF" 0x1f 0x24 0x2c
 st_no_tx_csum "$SK" "$KIF"
 tcp_ethtool "$SF" "$F0" 0x2c
 tcp_ethtool "$SF" "$F1" 0x2c
-tcp_ethtool "$SU" "$UIF" 0x2c
+tcp_ethtool "$SU" "$UIF" 0x1f 0x24 0x2c
+st_no_tx_csum "$SU" "$UIF" # for IMPAIR_KREF's kernel in U
 # Big RX rings whose blocks are handed over after 1 ms: nothing lost
 # before fwd or usnet, and no latency added beyond the kernel's tick.
 RING=",blocks=256,block_size=65536"
@@ -115,6 +122,41 @@ wait_listen() {
 	return 1
 }
 
+# result PROFILE DIR PEER JSON KEY_OF_RETRANS: the RESULT line of a run.
+result() {
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[4])); print("RESULT profile=%s dir=%s peer=%s bytes=%d seconds=%.3f mbps=%.2f retrans=%s" % (sys.argv[1], sys.argv[2], sys.argv[3], j["bytes"], j["seconds"], j["bytes"] * 8e-6 / j["seconds"] if j["seconds"] else 0, j.get("retransmits")))' \
+		"$1" "$2" "$3" "$4" 2>/dev/null || echo "RESULT profile=$1 dir=$2 peer=$3 failed"
+}
+
+# kref TAG DIR SIZE PORT: the kernel at both ends, through the same fwd.
+kref() {
+	local tag="$1 (kernel reference)" size=$3 port=$4 rns rip sns rc krc kpid
+	ip -n "$SU" addr add "$U/24" dev "$UIF"
+	ip netns exec "$SU" sysctl -qw net.ipv4.conf.all.arp_ignore=0
+	if [ "$2" = to ]; then rns=$SK rip=$K sns=$SU; else rns=$SU rip=$U sns=$SK; fi
+	tcp_bg $XT "$TMP/kr.$port" "$TMP/kr.$port.err" "$rns" "$KPEER" --listen "$rip:$port" \
+		-m recv --sha256 -n "$size" --json -q --timeout $XT
+	kpid=$TV_PID
+	if tv_wait_line "$TMP/kr.$port.err" "listening"; then
+		timeout -k 5 $XT ip netns exec "$sns" "$KPEER" --connect "$rip:$port" -n "$size" \
+			--sha256 --json -q --timeout $XT >"$TMP/ks.$port" 2>"$TMP/ks.$port.err"
+		rc=$?
+		tv_wait "$kpid" 30
+		krc=$?
+		tcp_json "$TMP/ks.$port"
+		if [ $rc -eq 0 ] && [ $krc -eq 0 ] && [ -n "$(tcp_sha "$TMP/ks.$port")" ] &&
+			[ "$(tcp_sha "$TMP/ks.$port")" = "$(tcp_sha "$TMP/kr.$port")" ]; then
+			ok "$tag: $size bytes, sha256 equal"
+		else
+			fail "$tag: exit $rc/$krc: $(tail -n 2 "$TMP/ks.$port.err" "$TMP/kr.$port.err" | tr '\n' ' ')"
+		fi
+		echo "log: $tag: $(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%.4f Gbit/s, retransmits %s, rtt %s us" % (j["gbps"], j["retransmits"], j["rtt_us"]))' "$TMP/ks.$port.json" 2>&1)"
+		result "$prof" "$2" kernel "$TMP/ks.$port.json"
+	fi
+	ip -n "$SU" addr del "$U/24" dev "$UIF"
+	ip netns exec "$SU" sysctl -qw net.ipv4.conf.all.arp_ignore=8
+}
+
 # check TAG SIZE RC KRC PERF_OUT KPEER_OUT: both exit 0, SIZE bytes, SHA-256 equal.
 check() {
 	local sp sk
@@ -155,6 +197,7 @@ to_kernel() {
 	tv_sane "usnet-tcpperf ($tag)" "$rc" "$TMP/p.$tag.err"
 	check "$tag" "$size" "$rc" "$krc" "$TMP/p.$tag" "$TMP/k.$tag"
 	report "$tag" "$TMP/p.$tag" "$TMP/k.$tag" "$n0" "$n1"
+	result "$prof" to usnet "$TMP/p.$tag.json"
 }
 
 # from_kernel TAG SIZE PORT: tcp_kpeer sends SIZE bytes to usnet-tcpperf.
@@ -176,11 +219,13 @@ from_kernel() {
 	tv_sane "usnet-tcpperf ($tag)" "$rc" "$TMP/p.$tag.err"
 	check "$tag" "$size" "$rc" "$krc" "$TMP/p.$tag" "$TMP/k.$tag"
 	report "$tag" "$TMP/p.$tag" "$TMP/k.$tag" "$n0" "$n1"
+	result "$prof" from usnet "$TMP/k.$tag.json"
 }
 
 port=6000
 for prof in $PROFILES; do
 	profile "$prof"
+	[ "${IMPAIR_FULL:-0}" = 1 ] && PN=$N
 	case $prof in
 	loss1 | loss1d20) what="i0['lost'] + i1['lost'] > 0" ;;
 	reorder5) what="i0['reordered'] + i1['reordered'] > 0" ;;
@@ -201,6 +246,12 @@ for prof in $PROFILES; do
 		fi
 		stop_fwd "$prof.$dir" "$what"
 		echo "log: $tag: fwd ${FARGS[*]} --seed $SEED, $PN bytes, $(python3 -c "import time; print('%.1f' % (time.time() - $t0))") s wall"
+		if [ "${IMPAIR_KREF:-0}" = 1 ]; then
+			port=$((port + 1))
+			start_fwd "$prof.$dir.kref"
+			kref "$tag" "$dir" "$PN" $port
+			stop_fwd "$prof.$dir.kref" "$what"
+		fi
 	done
 done
 
