@@ -40,6 +40,7 @@ static const char help_head[] =
     "       frames, every decision drawn from a PRNG seeded with --seed, so that a run\n"
     "       is reproducible. Frames waiting to leave are held in a queue of at most\n"
     "       --queue frames per direction; the loop sleeps until the next is due.\n"
+    "       --queue, --seed and --dir need an impairment option.\n"
     "\n"
     "OPTIONS\n"
     "       -p, --port SPEC\n"
@@ -130,7 +131,9 @@ static const struct option fwd_opts[] = {
 struct fwd_ctx {
 	struct impair_conf conf; /* both directions' (seed adjusted per direction) */
 	bool loss_set, loss_ge_set;
-	int dir; /* -1: both, else the input port */
+	bool impair_opt;   /* an impairment option was given */
+	const char *needs; /* an option that means nothing without one */
+	int dir;	   /* -1: both, else the input port */
 };
 
 /*
@@ -186,6 +189,10 @@ static void fwd_opt(void *vctx, int c, const char *arg)
 	struct impair_conf *k = &x->conf;
 	const char *p = arg;
 
+	if (c == OPT_QUEUE || c == OPT_SEED || c == OPT_DIR)
+		x->needs = c == OPT_QUEUE ? "--queue" : c == OPT_SEED ? "--seed" : "--dir";
+	else
+		x->impair_opt = true;
 	switch (c) {
 	case OPT_LOSS: {
 		double rate = field("--loss", arg, &p, true, 0, 100) / 100, burst = 1;
@@ -271,6 +278,11 @@ static void fwd_check(void *vctx, struct tool_std *std)
 
 	if (x->loss_set && x->loss_ge_set)
 		tool_usage_error("--loss and --loss-ge exclude each other");
+	if (x->needs && !x->impair_opt)
+		tool_usage_error(
+		    "%s needs an impairment option (--loss, --loss-ge, --dup, --reorder, "
+		    "--delay, --rate)",
+		    x->needs);
 	if (!impair_conf_active(&x->conf))
 		return;
 	/* Held frames are the input port's pool buffers: room for the queue. */

@@ -284,6 +284,8 @@ expect 2 "usnet-fwd: invalid --delay '20000': 20000 is not between 0 and 10000" 
 expect 2 "usnet-fwd: invalid --dir '0>1': both, 0 or 1" "$F" -p null: -p null: --dir '0>1'
 expect 2 "usnet-fwd: invalid --queue '0': must be between 1 and 1048576" "$F" -p null: -p null: --queue 0
 expect 2 "usnet-fwd: invalid --rate '10': must be between 1000 and 1000000000000" "$F" -p null: -p null: --rate 10
+expect 2 "usnet-fwd: --seed needs an impairment option (--loss, --loss-ge, --dup, --reorder, --delay, --rate)" \
+	"$F" -p null: -p null: --seed 4
 
 # 1K and 1k are both 1000 (decimal, as docs/tools.md says).
 for n in 1K 1k; do
