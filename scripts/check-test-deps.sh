@@ -15,7 +15,7 @@ declare -A NEEDS=(
 	[cmake]=cmake [pkg-config]=pkg-config [ldd]=libc-bin [ldconfig]=libc-bin
 	[timeout]=coreutils [od]=coreutils [realpath]=coreutils
 	[flock]=util-linux [setpriv]=util-linux [su]=util-linux
-	[ip]=iproute2 [ss]=iproute2 [ping]=iputils-ping
+	[ip]=iproute2 [ss]=iproute2 [nstat]=iproute2 [ping]=iputils-ping
 	[sysctl]=procps [pgrep]=procps [python3]=python3
 	[tcpdump]=tcpdump [tshark]=tshark [dpdk-testpmd]=dpdk-dev [valgrind]=valgrind
 	[qemu-system-x86_64]=qemu-system-x86 [busybox]=busybox-static [cpio]=cpio

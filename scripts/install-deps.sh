@@ -25,7 +25,7 @@ BUILD_PKGS=(build-essential cmake pkg-config libpcap-dev
 PKGS=(
 	g++                # tests/integration/headers.sh: the public headers from C++
 	iproute2           # ip, ss: namespaces, veth pairs, TAP devices (also in BUILD_PKGS)
-	iputils-ping       # ping: echo_tap, vm.ping
+	iputils-ping       # ping: echo_tap, vm.ping, fwd_impair
 	procps             # sysctl, pgrep (also in BUILD_PKGS)
 	python3            # JSON checks in the integration tests (also in BUILD_PKGS)
 	python3-scapy      # the stack's hostile-input tests

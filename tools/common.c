@@ -112,7 +112,9 @@ void tool_bad_option(int c, char *const argv[], const struct option *opts)
 	tool_usage_error("unknown option '-%c'", optopt);
 }
 
-int tool_parse_u64(const char *arg, uint64_t min, uint64_t max, uint64_t *out, const char **why)
+/* k/K, M, G: powers of 10 (SI), or of 2 when binary (sizes in bytes). */
+static int parse_u64(const char *arg, uint64_t min, uint64_t max, uint64_t *out, const char **why,
+		     bool binary)
 {
 	static char range[96];
 	unsigned long long x;
@@ -136,15 +138,15 @@ int tool_parse_u64(const char *arg, uint64_t min, uint64_t max, uint64_t *out, c
 	switch (*end) {
 	case 'k':
 	case 'K':
-		mult = 1000;
+		mult = binary ? 1u << 10 : 1000;
 		end++;
 		break;
 	case 'M':
-		mult = 1000000;
+		mult = binary ? 1u << 20 : 1000000;
 		end++;
 		break;
 	case 'G':
-		mult = 1000000000;
+		mult = binary ? 1u << 30 : 1000000000;
 		end++;
 		break;
 	}
@@ -160,6 +162,16 @@ int tool_parse_u64(const char *arg, uint64_t min, uint64_t max, uint64_t *out, c
 	}
 	*out = x * mult;
 	return 0;
+}
+
+int tool_parse_u64(const char *arg, uint64_t min, uint64_t max, uint64_t *out, const char **why)
+{
+	return parse_u64(arg, min, max, out, why, false);
+}
+
+int tool_parse_bytes(const char *arg, uint64_t min, uint64_t max, uint64_t *out, const char **why)
+{
+	return parse_u64(arg, min, max, out, why, true);
 }
 
 int tool_parse_seconds(const char *arg, uint64_t *ns, const char **why)
@@ -199,6 +211,16 @@ uint64_t tool_arg_u64(const char *opt, const char *arg, uint64_t min, uint64_t m
 	uint64_t v;
 
 	if (tool_parse_u64(arg, min, max, &v, &why))
+		tool_usage_error("invalid %s '%.*s%s': %s", opt, TOOL_ECHO_ARGS(arg), why);
+	return v;
+}
+
+uint64_t tool_arg_bytes(const char *opt, const char *arg, uint64_t min, uint64_t max)
+{
+	const char *why;
+	uint64_t v;
+
+	if (tool_parse_bytes(arg, min, max, &v, &why))
 		tool_usage_error("invalid %s '%.*s%s': %s", opt, TOOL_ECHO_ARGS(arg), why);
 	return v;
 }

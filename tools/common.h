@@ -74,10 +74,13 @@ void tool_bad_option(int c, char *const argv[], const struct option *opts)
  */
 int tool_parse_u64(const char *arg, uint64_t min, uint64_t max, uint64_t *out, const char **why);
 int tool_parse_seconds(const char *arg, uint64_t *ns, const char **why);
+/* A size in bytes: as tool_parse_u64() but K, M, G are powers of 2 (KiB, MiB, GiB). */
+int tool_parse_bytes(const char *arg, uint64_t min, uint64_t max, uint64_t *out, const char **why);
 
 /* The same for option values: on error "NAME: invalid OPT 'ARG': reason" and exit 2. */
 uint64_t tool_arg_u64(const char *opt, const char *arg, uint64_t min, uint64_t max);
 uint64_t tool_arg_seconds(const char *opt, const char *arg);
+uint64_t tool_arg_bytes(const char *opt, const char *arg, uint64_t min, uint64_t max);
 void tool_arg_mac(const char *opt, const char *arg, uint8_t mac[6]);
 uint32_t tool_arg_ipv4(const char *opt, const char *arg);
 

@@ -93,6 +93,21 @@ struct usnet_udp_hdr {
 } __attribute__((packed));
 static_assert(sizeof(struct usnet_udp_hdr) == 8, "UDP header");
 
+/* RFC 9293 3.1; off_flags: data offset (4 bits, in 32-bit words), 4
+ * reserved bits, then the flags byte (CWR ECE URG ACK PSH RST SYN FIN). */
+struct usnet_tcp_hdr {
+	uint16_t sport;
+	uint16_t dport;
+	uint32_t seq;
+	uint32_t ack;
+	uint8_t off;   /* data offset << 4 */
+	uint8_t flags;
+	uint16_t wnd;
+	uint16_t csum;
+	uint16_t urg;
+} __attribute__((packed));
+static_assert(sizeof(struct usnet_tcp_hdr) == 20, "TCP header");
+
 #define USNET_UDP4_HLEN (USNET_ETH_HLEN + 20 + 8) /* 42 */
 
 /* RFC 1071: one's-complement sum of 16-bit words, not yet folded. */

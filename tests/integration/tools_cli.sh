@@ -255,6 +255,16 @@ check_sane "fwd" $status "$TMP/err"
 expect_json "fwd" "$TMP/out" \
 	"j['stop'] == 'time' and j['drops'] == 0 and len(j['directions']) == 2 and all(d['rx'] == d['tx'] + d['drops'] and d['rx'] > 0 for d in j['directions']) and j['directions'][0]['from'] == 'null:'"
 
+# fwd impairing: every frame accounted for, about 10 % lost (millions of
+# frames: within a point), the seed in the summary.
+timeout -k 5 60 "$T/usnet-fwd" -p null: -p loop: -t 1 -q --json --loss 10 --dup 1 --reorder 5 \
+	--delay 0.1 --seed 3 >"$TMP/out" 2>"$TMP/err"
+status=$?
+check_sane "fwd impairing" $status "$TMP/err"
+[ $status -eq 0 ] || fail "fwd impairing: exit status $status"
+expect_json "fwd impairing" "$TMP/out" \
+	"j['seed'] == 3 and all(d['impaired'] and d['rx'] > 10000 and d['rx'] + d['impair']['duplicated'] == d['tx'] + d['drops'] + d['impair']['lost'] + d['impair']['queue_full'] + d['impair']['flushed'] and abs(d['impair']['lost'] / d['rx'] - 0.10) < 0.01 and d['impair']['duplicated'] > 0 and d['impair']['reordered'] > 0 and d['impair']['delayed'] > 0 for d in j['directions'])"
+
 # null: frames (zeros) are nobody's: all ignored, nothing answered.
 timeout -k 5 60 "$T/usnet-echo" -p null: --ip 198.18.0.2 -t 0.5 -q --json >"$TMP/out" 2>"$TMP/err"
 status=$?

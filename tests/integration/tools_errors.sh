@@ -268,6 +268,25 @@ expect 2 "usnet-pktgen: invalid -n '1m': not a number" "$T/usnet-pktgen" -p null
 expect 2 "usnet-pktgen: invalid -n '1Ki': not a number" "$T/usnet-pktgen" -p null: -n 1Ki
 expect 2 "usnet-pktgen: invalid --src-mac '01:00:5e:00:00:01': a group (multicast) address cannot be a source" \
 	"$T/usnet-pktgen" -p null: --src-mac 01:00:5e:00:00:01
+# ---- usnet-fwd's impairment options ----
+F=$T/usnet-fwd
+expect 2 "usnet-fwd: invalid --loss '101': 101 is not between 0 and 100" "$F" -p null: -p null: --loss 101
+expect 2 "usnet-fwd: invalid --loss '1e3': not a decimal number" "$F" -p null: -p null: --loss 1e3
+expect 2 "usnet-fwd: invalid --loss '5,0.5': 0.5 is not between 1 and 1e+06" "$F" -p null: -p null: --loss 5,0.5
+expect 2 "usnet-fwd: invalid --loss '5,': a value after ',' is missing" "$F" -p null: -p null: --loss 5,
+expect 2 "usnet-fwd: invalid --loss '5,2,3': too many values" "$F" -p null: -p null: --loss 5,2,3
+expect 2 "usnet-fwd: --loss and --loss-ge exclude each other" "$F" -p null: -p null: --loss 1 --loss-ge 1,2
+expect 2 "usnet-fwd: invalid --loss-ge '1': needs P,R" "$F" -p null: -p null: --loss-ge 1
+expect 2 "usnet-fwd: invalid --reorder '5,2.5': GAP is a number of frames" "$F" -p null: -p null: --reorder 5,2.5
+expect 2 "usnet-fwd: invalid --delay '1,2,gauss': the distribution is uniform or normal" \
+	"$F" -p null: -p null: --delay 1,2,gauss
+expect 2 "usnet-fwd: invalid --delay '20000': 20000 is not between 0 and 10000" "$F" -p null: -p null: --delay 20000
+expect 2 "usnet-fwd: invalid --dir '0>1': both, 0 or 1" "$F" -p null: -p null: --dir '0>1'
+expect 2 "usnet-fwd: invalid --queue '0': must be between 1 and 1048576" "$F" -p null: -p null: --queue 0
+expect 2 "usnet-fwd: invalid --rate '10': must be between 1000 and 1000000000000" "$F" -p null: -p null: --rate 10
+expect 2 "usnet-fwd: --seed needs an impairment option (--loss, --loss-ge, --dup, --reorder, --delay, --rate)" \
+	"$F" -p null: -p null: --seed 4
+
 # 1K and 1k are both 1000 (decimal, as docs/tools.md says).
 for n in 1K 1k; do
 	checks=$((checks + 1))

@@ -51,6 +51,16 @@ static void test_parse_u64(void)
 	/* The multiplication overflows: out of range, not wrapped. */
 	CHECK_EQ(tool_parse_u64("18446744073709551615k", 0, UINT64_MAX, &v, &why), -EINVAL);
 	CHECK(v == UINT64_MAX); /* untouched on failure */
+	/* Sizes: the same syntax with powers of 2. */
+	CHECK_EQ(tool_parse_bytes("3k", 0, UINT64_MAX, &v, &why), 0);
+	CHECK_EQ(v, 3072);
+	CHECK_EQ(tool_parse_bytes("2M", 0, UINT64_MAX, &v, &why), 0);
+	CHECK_EQ(v, 2 << 20);
+	CHECK_EQ(tool_parse_bytes("1G", 0, UINT64_MAX, &v, &why), 0);
+	CHECK_EQ(v, 1 << 30);
+	CHECK_EQ(tool_parse_bytes("17179869184G", 0, UINT64_MAX, &v, &why), -EINVAL);
+	CHECK_EQ(tool_parse_bytes("2K", 0, 2047, &v, &why), -EINVAL);
+	CHECK_EQ(tool_parse_bytes("1x", 0, 100, &v, &why), -EINVAL);
 }
 
 static void test_parse_seconds(void)

@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: MIT
+# Sourced by the TCP tests against the Linux kernel (tcp_veth.sh,
+# tcp_many.sh) after tools_veth_lib.sh and stack_lib.sh: the kernel peer
+# (tests/common/tcp_kpeer.c), usnet-tcpperf, a veth whose kernel end sends
+# MSS-sized segments, and the kernel's TCP counters.
+# The sourcing script sets BUILD first.
+
+KPEER=$BUILD/tests/tcp_kpeer
+PERF=$T/usnet-tcpperf
+for b in "$KPEER" "$PERF"; do
+	[ -x "$b" ] || { echo "FAIL: $b is not built"; exit 1; }
+done
+command -v nstat >/dev/null || skip "nstat (iproute2) is not installed"
+
+# tcp_ethtool NS IF CMD...: set offloads off by SIOCETHTOOL (ethtool is
+# not installed). CMD: the ethtool_value commands of linux/ethtool.h:
+# 0x1f ETHTOOL_STSO, 0x24 ETHTOOL_SGSO, 0x2c ETHTOOL_SGRO.
+tcp_ethtool() {
+	local ns=$1 ifn=$2
+	shift 2
+	tv_x "$ns" python3 - "$ifn" "$@" <<'EOF' || fail "cannot turn off offloads ($*) on $ifn"
+import ctypes, fcntl, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for cmd in sys.argv[2:]:
+    val = ctypes.create_string_buffer(struct.pack("II", int(cmd, 0), 0))
+    ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
+    fcntl.ioctl(s, 0x8946, ifr)
+EOF
+}
+
+# tcp_pair NAME KADDR: st_pair, then TSO and GSO off on the kernel's veth
+# and GRO off on usnet's. With them on, the kernel hands the veth 64 KB
+# segments and usnet's AF_PACKET socket receives them whole: they do not
+# fit its ring's frames and are dropped as truncated (a NIC would cut them
+# into MSS-sized frames on the wire; a veth does not). Checksum offload
+# stays on: the kernel's segments reach usnet with the checksum left to the
+# offload (USNET_PKT_F_CSUM_PARTIAL), as in stack_veth.sh.
+tcp_pair() {
+	st_pair "$@"
+	tcp_ethtool "$SK" "$KIF" 0x1f 0x24 0x2c
+	tcp_ethtool "$SU" "$UIF" 0x1f 0x24 0x2c
+}
+
+# tcp_nstat NS: the kernel's TCP counters in NS, one "Name value" a line.
+tcp_nstat() {
+	tv_x "$1" nstat -asz TcpActiveOpens TcpPassiveOpens TcpAttemptFails TcpEstabResets \
+		TcpInSegs TcpOutSegs TcpRetransSegs TcpInErrs TcpOutRsts TcpExtTCPLostRetransmit \
+		TcpExtTCPFastRetrans TcpExtTCPSlowStartRetrans TcpExtTCPTimeouts \
+		TcpExtTCPSACKRecovery TcpExtTCPSackRecoveryFail TcpExtTCPDSACKRecv \
+		TcpExtTCPSACKReorder TcpExtTCPOFOQueue TcpExtTCPBacklogDrop TcpExtListenOverflows \
+		TcpExtListenDrops TcpExtTCPReqQFullDrop TcpExtSyncookiesRecv TcpExtTCPAbortOnTimeout \
+		TcpExtTCPAbortOnData TcpExtTCPAbortOnClose 2>/dev/null |
+		awk '!/^#/ { print $1, $2 }'
+}
+
+# tcp_nstat_delta BEFORE AFTER: the counters that moved, "Name +N ...".
+tcp_nstat_delta() {
+	awk 'NR == FNR { a[$1] = $2; next } $2 != a[$1] { printf "%s +%d ", $1, $2 - a[$1] }' \
+		<(printf '%s\n' "$1") <(printf '%s\n' "$2")
+}
+
+# tcp_nstat_get DUMP NAME: one counter's value from a tcp_nstat dump.
+tcp_nstat_get() { printf '%s\n' "$1" | awk -v n="$2" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }'; }
+
+# tcp_bg TIMEOUT OUT ERR NS CMD...: like tv_bg with a timeout of its own.
+tcp_bg() {
+	local to=$1 out=$2 err=$3 ns=$4
+	shift 4
+	timeout -k 5 "$to" ip netns exec "$ns" "$@" >"$out" 2>"$err" &
+	TV_PID=$!
+	TV_PIDS+=("$TV_PID")
+}
+
+# tcp_sha FILE: the hex of the "sha256 HEX" line in FILE ("" if none).
+tcp_sha() { sed -n 's/^sha256 \([0-9a-f]\{64\}\)$/\1/p' "$1" | tail -n 1; }
+
+# tcp_json FILE: the last line of FILE that is a JSON object, as a file
+# FILE.json (for tv_json).
+tcp_json() { grep '^{' "$1" | tail -n 1 >"$1.json"; }
+
+# tcp_sanitized: whether BUILD is a sanitizer build (slower: smaller sizes).
+tcp_sanitized() { grep -q '^USNET_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; }
