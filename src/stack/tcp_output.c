@@ -28,8 +28,8 @@
 #include "tcp_impl.h"
 #include "tcp_send.h"
 
-#define TCP_HDR_MAX  60u /* header with 40 bytes of options */
-#define TS_OPT_LEN   12u /* NOP NOP TS(10) */
+#define TCP_HDR_MAX  60u   /* header with 40 bytes of options */
+#define TS_OPT_LEN   12u   /* NOP NOP TS(10) */
 #define CHACK_PER_S  1000u /* challenge ACKs and RSTs per second per stack, as Linux */
 #define POOL_RESERVE 4u	   /* the send queue leaves 1/4 of the pool for RX and ACKs */
 
@@ -684,9 +684,9 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 			blk[i][0] = seg->opt.sack[i].start;
 			blk[i][1] = seg->opt.sack[i].end;
 		}
-		newly_sacked = tcp_sb_sack(&q->sb, (const uint32_t(*)[2])blk, seg->opt.nsack,
-					   seq_gt(ack, c->snd_una) ? ack : c->snd_una, c->snd_max,
-					   &bad);
+		newly_sacked =
+		    tcp_sb_sack(&q->sb, (const uint32_t(*)[2])blk, seg->opt.nsack,
+				seq_gt(ack, c->snd_una) ? ack : c->snd_una, c->snd_max, &bad);
 		ctr(c)->tcp_sack_bad_block += bad;
 	}
 	/* RFC 5681 2: a duplicate ACK acknowledges nothing new, carries no
@@ -828,8 +828,8 @@ static bool rate_ok(struct usnet_stack *st)
 
 void tcp_send_reset(struct usnet_stack *st, const struct tcp_seg *seg)
 {
-	struct tcp_bare b = {.src = seg->dst, .dst = seg->src, .sport = seg->dport,
-			     .dport = seg->sport};
+	struct tcp_bare b = {
+	    .src = seg->dst, .dst = seg->src, .sport = seg->dport, .dport = seg->sport};
 
 	if (seg->flags & TCP_RST)
 		return; /* never answer a reset */
