@@ -47,14 +47,14 @@ httpd_stop() {
 }
 kx() { tv_x "$SK" "$@"; }
 
-# raw REQUEST_PY: send the Python bytes literal REQUEST_PY on one connection,
+# raw REQUEST_PY: send the bytes of the Python expression REQUEST_PY on one connection,
 # read until the server closes (5 s at most); prints each response's status
 # line and body length, then "closed" or "open".
 raw() {
 	kx python3 - "$U" "$P" "$1" <<'EOF'
-import ast, socket, sys
+import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-req = ast.literal_eval(sys.argv[3])
+req = eval(sys.argv[3])  # a bytes expression of this script
 methods = [r.split(b" ")[0] for r in req.split(b"\r\n\r\n") if r]
 s.sendall(req)
 data, closed = b"", "open"
