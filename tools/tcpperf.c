@@ -846,8 +846,14 @@ static void stop_now(struct perf *pf, const char *why)
 		return;
 	pf->stopping = true;
 	pf->stop = why;
-	if (o->client && o->mode != MODE_RECV)
+	if (o->client && o->mode != MODE_RECV) {
+		/* Senders finish what they send; a connect still pending fails now. */
+		for (uint32_t i = 0; i < pf->nslots; i++)
+			if (pf->c[i].used && !pf->c[i].done && !pf->c[i].established)
+				conn_fail(pf, &pf->c[i],
+					  "connect: not established at the stop (%s)", why);
 		return;
+	}
 	fail_open(pf, why);
 }
 
