@@ -26,13 +26,13 @@ host() { echo -p "memif:$tmp/d.sock,id=$1" --mac "02:75:00:00:00:0$1" --ip "198.
 sane() { # WHAT ERRFILE
 	! grep -q -e 'Sanitizer' -e 'runtime error:' "$2" || fail "$1: sanitizer report: $(head -30 "$2")"
 }
-# wait_pid PID SECONDS: its exit status, or fail if it is still running.
+# wait_pid PID SECONDS: its exit status in rc, or fail if it is still
+# running. (Not in $(...): only this shell can wait for its child.)
 wait_pid() {
-	local rc=0
+	rc=0
 	for _ in $(seq $(($2 * 10))); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$1" 2>/dev/null && fail "process $1 still running after $2 s"
 	wait "$1" || rc=$?
-	echo $rc
 }
 # wait_flowing LOG: until a progress line shows bytes moved (20 s at most).
 wait_flowing() {
@@ -52,7 +52,7 @@ wait_for 'c[1]["connected"]' 10 || fail "server did not connect to usnetd"
 # shellcheck disable=SC2046
 timeout -k 5 60 "$perf" $(host 2) -c 198.18.27.1:5001 -n 16M --sha256 -q >"$tmp/cli1.out" \
 	2>"$tmp/cli1.log" || fail "client exit status $?: $(cat "$tmp/cli1.log")"
-rc=$(wait_pid "$srv" 20)
+wait_pid "$srv" 20
 [[ $rc == 0 ]] || fail "server exit status $rc: $(cat "$tmp/srv1.log")"
 sane "transfer" "$tmp/cli1.log"
 sane "transfer" "$tmp/srv1.log"
@@ -84,7 +84,7 @@ wait_flowing "$tmp/cli2.log"
 kill -KILL "$srv"
 wait "$srv" 2>/dev/null || true
 t0=$(date +%s)
-rc=$(wait_pid "$cli" 50)
+wait_pid "$cli" 50
 sane "sender" "$tmp/cli2.log"
 grep -q "connection 0 with 198.18.27.1:5001: .*Connection timed out" "$tmp/cli2.log" && [[ $rc == 1 ]] ||
 	fail "sender after its receiver died: status $rc: $(tail -n 3 "$tmp/cli2.log")"
@@ -106,7 +106,7 @@ wait_flowing "$tmp/srv3.log"
 kill -KILL "$cli"
 wait "$cli" 2>/dev/null || true
 t0=$(date +%s)
-rc=$(wait_pid "$srv" 50)
+wait_pid "$srv" 50
 sane "receiver" "$tmp/srv3.log"
 grep -q "connection 0 with 198.18.27.3:5001: receive: Connection timed out" "$tmp/srv3.log" && [[ $rc == 1 ]] ||
 	fail "receiver after its sender died: status $rc: $(tail -n 3 "$tmp/srv3.log")"
@@ -125,7 +125,7 @@ wait_for 'c[1]["connected"]' 10 || fail "server did not connect to usnetd"
 # shellcheck disable=SC2046
 timeout -k 5 60 "$perf" $(host 2) -c 198.18.27.1:5001 -n 1M --sha256 -q >"$tmp/cli4.out" \
 	2>"$tmp/cli4.log" || fail "new client: $(cat "$tmp/cli4.log")"
-rc=$(wait_pid "$srv" 20)
+wait_pid "$srv" 20
 [[ $rc == 0 && -s $tmp/cli4.out ]] && cmp -s "$tmp/cli4.out" "$tmp/srv4.out" ||
 	fail "new pair: server status $rc, sha256 '$(cat "$tmp/cli4.out")' / '$(cat "$tmp/srv4.out")'"
 echo "ok: a new pair on interfaces 1 and 2 moved 1 MiB: $(cat "$tmp/cli4.out")"
