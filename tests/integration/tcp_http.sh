@@ -30,9 +30,12 @@ st_pair th "$K"
 tv_need_afpacket "$SU" "$UIF"
 
 # httpd_start ARGS...: usnet-httpd --json on usnet's side; waits for its line.
+# The afpacket: port keeps its default retire_ms (1), not the lib's 50: a
+# request/response load would otherwise wait up to 50 ms per frame block
+# (wrk then measures that timer); TCP retransmits what a busy machine drops.
 httpd_start() {
 	HOUT=$TMP/httpd.$RANDOM.out HERR=$TMP/httpd.$RANDOM.err
-	tv_bg "$HOUT" "$HERR" "$SU" "$HTTPD" -p "afpacket:$UIF$TV_RXOPT" --ip "$U/24" -l $P --json "$@"
+	tv_bg "$HOUT" "$HERR" "$SU" "$HTTPD" -p "afpacket:$UIF" --ip "$U/24" -l $P --json "$@"
 	HPID=$TV_PID
 	tv_wait_line "$HERR" "serving " || return 1
 }
