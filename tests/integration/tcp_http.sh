@@ -13,6 +13,7 @@
 #      SHA-256 against Python's transcription of the generator), then wrk
 #      runs WRK_SECONDS (30) with 100 connections: no socket error, no
 #      non-2xx response, requests/s in the log.
+#   3. examples/tcp_echo: two kernel clients get their bytes back, then FIN.
 # Usage: tcp_http.sh BUILD_DIR [WRK_SECONDS]     (exit 77 = skipped)
 set -u
 BUILD=${1:?usage: tcp_http.sh BUILD_DIR [WRK_SECONDS]}
@@ -27,6 +28,8 @@ for c in curl wrk cmp sha256sum; do
 done
 K=198.18.32.1 U=198.18.32.2 P=8080
 st_pair th "$K"
+# The kernel's TCP must send frames of one segment each (stack_lib.sh).
+st_no_gso "$SK" "$KIF"
 tv_need_afpacket "$SU" "$UIF"
 
 # httpd_start ARGS...: usnet-httpd --json on usnet's side; waits for its line.
@@ -161,6 +164,41 @@ fi
 httpd_stop
 tv_json "usnet-httpd answered at least wrk's requests, all 200" "$HOUT" \
 	"j['status']['200'] >= ${reqs:-1} + 1 and sum(j['status'].values()) == j['status']['200'] and j['conns']['max_open'] >= 100"
+
+# --- 3. examples/tcp_echo.c: two kernel clients' bytes come back -------------------
+ECHO=$BUILD/examples/tcp_echo
+[ -x "$ECHO" ] || fail "$ECHO is not built"
+tv_bg "$TMP/echo.out" "$TMP/echo.err" "$SU" "$ECHO" "afpacket:$UIF" "$U/24" "$K" 7
+EPID=$TV_PID
+tv_wait_line "$TMP/echo.out" "tcp_echo: $U/24, TCP port 7"
+if out=$(kx python3 - "$U" <<'EOF'
+import os, socket, sys
+socks = [socket.create_connection((sys.argv[1], 7), timeout=10) for _ in range(2)]
+data = [os.urandom(300000), os.urandom(1000)]
+for s, d in zip(socks, data):
+    s.sendall(d)
+    s.shutdown(socket.SHUT_WR)
+for s, d in zip(socks, data):
+    got = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    if got != d:
+        sys.exit(f"{len(got)} bytes back of {len(d)}, different")
+print("300000 and 1000 bytes echoed, then FIN")
+EOF
+); then
+	ok "tcp_echo example: $out"
+else
+	fail "tcp_echo example: $out"
+fi
+kill -TERM "$EPID"
+tv_wait "$EPID" 10
+rc=$?
+[ "$rc" -eq 0 ] && grep -q "^tcp_" "$TMP/echo.out" || fail "tcp_echo: exit status $rc: $(tail -n 3 "$TMP/echo.err")"
+tv_sane tcp_echo "$rc" "$TMP/echo.err"
 
 [ "$fails" -eq 0 ] || [ -z "${KEEP:-}" ] || cp -r "$TMP" /tmp/tcp_http.keep
 [ "$fails" -eq 0 ] && { echo "PASS"; exit 0; }
