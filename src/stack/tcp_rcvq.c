@@ -202,8 +202,10 @@ enum tcp_ooo_result tcp_rcvq_ooo_add(struct tcp_rcvq *q, uint32_t max, uint32_t 
 		i++;
 	}
 	/* Entries the new segment covers whole are replaced by it. */
-	for (j = i; j < q->ooo_n && seq_leq(q->ooo[j].seq + q->ooo[j].len, end); j++)
+	for (j = i; j < q->ooo_n && seq_leq(q->ooo[j].seq + q->ooo[j].len, end); j++) {
+		q->ooo_bytes -= q->ooo[j].len;
 		rseg_free(&q->ooo[j]);
+	}
 	if (j > i) {
 		memmove(&q->ooo[i], &q->ooo[j], (q->ooo_n - j) * sizeof(*q->ooo));
 		q->ooo_n -= j - i;

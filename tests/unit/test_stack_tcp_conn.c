@@ -158,7 +158,8 @@ static void test_simultaneous_open(void)
 	CHECK_EQ(usnet_tcp_connect(y, IP_US, 5000), -EINPROGRESS);
 	CHECK_EQ(usnet_tcp_connect(y, IP_US, 5000), -EALREADY);
 	CHECK(DUO_UNTIL(&d, 3000,
-			tcp_state(x) == USNET_TCP_ESTABLISHED && tcp_state(y) == USNET_TCP_ESTABLISHED));
+			tcp_state(x) == USNET_TCP_ESTABLISHED &&
+			    tcp_state(y) == USNET_TCP_ESTABLISHED));
 	CHECK(stack_ctr(d.a).tcp_established == 1 && stack_ctr(d.b).tcp_established == 1);
 	CHECK_EQ(usnet_tcp_send(x, "sim", 3), 3);
 	CHECK(DUO_UNTIL(&d, 500, usnet_tcp_recv(y, buf, sizeof(buf)) == 3));
@@ -215,8 +216,9 @@ static void test_time_wait_bound(void)
 		CHECK_EQ(usnet_tcp_shutdown(cl[i], USNET_SHUT_WR), 0);
 		CHECK(DUO_UNTIL(&d, 500, tcp_state(sv[i]) == USNET_TCP_CLOSE_WAIT));
 		usnet_tcp_close(sv[i]);
-		CHECK(DUO_UNTIL(&d, 500, tcp_state(cl[i]) == USNET_TCP_TIME_WAIT ||
-					     tcp_state(cl[i]) == USNET_TCP_CLOSED));
+		CHECK(DUO_UNTIL(&d, 500,
+				tcp_state(cl[i]) == USNET_TCP_TIME_WAIT ||
+				    tcp_state(cl[i]) == USNET_TCP_CLOSED));
 	}
 	if (i < 5)
 		goto out;
