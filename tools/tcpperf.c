@@ -28,6 +28,7 @@
 #define LINGER_NS	(2 * USNET_NSEC_PER_SEC) /* for our FIN's ACK at exit */
 #define DEFAULT_SECONDS 10
 #define DRAIN_NS	(30 * USNET_NSEC_PER_SEC) /* after -t: the peer's FINs at most */
+#define DRAIN_SIGNAL_NS (5 * USNET_NSEC_PER_SEC)  /* after SIGINT/SIGTERM */
 #define MAX_MSGS	10			  /* connection failures printed */
 
 static const char help_head[] =
@@ -63,7 +64,8 @@ static const char help_head[] =
     "       A transfer is complete when every byte was moved and the stream\n"
     "       ended with a FIN both ways. The server serves connections until\n"
     "       SIGINT/SIGTERM, -t, or (--one-off) until --conns of them ended; the\n"
-    "       client stops sending at -n or -t, or at SIGINT/SIGTERM. It busy-polls\n"
+    "       client stops sending at -n or -t, or at SIGINT/SIGTERM, and waits 30 s\n"
+    "       (5 s after a signal) for its peers to end their streams. It busy-polls\n"
     "       unless --sleep.\n"
     "\n"
     "OPTIONS\n" TOOL_HOST_HELP "       -l, --listen PORT\n"
@@ -83,7 +85,8 @@ static const char help_head[] =
     "              client or a server stops then and counts connections still open\n"
     "              as failed. Default: no limit (with -n).\n"
     "       -s, --size BYTES\n"
-    "              rr: request and response size, 1 to 1M. Default: 64.\n"
+    "              rr: request and response size, 1 to 1M; give both ends the same.\n"
+    "              Default: 64.\n"
     "       --cc cubic|newreno\n"
     "              Congestion control of every connection. Default: the stack's\n"
     "              (cubic).\n"
@@ -878,11 +881,14 @@ static void perf_loop(struct perf *pf)
 				handled += conn_step(pf, &pf->c[i], now);
 		if (!pf->stopping && tool_run_over(&run, now)) {
 			stop_now(pf, tool_stop ? "signal" : "time");
-			drain_end = now + DRAIN_NS;
+			drain_end = now + (tool_stop ? DRAIN_SIGNAL_NS : DRAIN_NS);
 		}
 		/* Senders wait for their peers' FINs, but not for ever. */
 		if (drain_end && now >= drain_end)
-			fail_open(pf, "the peer did not end the stream within 30 s of the stop");
+			fail_open(pf,
+				  tool_stop
+				      ? "the peer did not end the stream within 5 s of the signal"
+				      : "the peer did not end the stream within 30 s of the stop");
 		if (now >= next_line) {
 			if (!o->std->quiet)
 				progress(pf, now, &line_ns, &line_bytes, &line_reqs);

@@ -8,7 +8,8 @@
 #      400 for a malformed request and 431 for an oversized head, each then
 #      closed; three requests pipelined in one write, the last with
 #      "Connection: close", are answered in order and the connection ends;
-#      the server's counters at SIGINT match what was asked.
+#      the server's counters at SIGINT match what was asked; with
+#      --max-conns 2 a third connection is answered only once one closes.
 #   2. --body-size: curl gets the pattern of tools/tcp_pattern.h (its
 #      SHA-256 against Python's transcription of the generator), then wrk
 #      runs WRK_SECONDS (30) with 100 connections: no socket error, no
@@ -132,6 +133,42 @@ httpd_stop
 # HEAD; 400: 2; 405, 431: 1.
 tv_json "usnet-httpd counted every answer" "$HOUT" \
 	"j['status'] == {'200': 7, '400': 2, '404': 2, '405': 1, '431': 1, '501': 0, '505': 0} and j['requests'] == 13 and j['conns']['accepted'] == 10"
+
+# --- 1b. --max-conns 2: a third connection waits in the backlog ---------------------
+httpd_start --max-conns 2 || exit 1
+if out=$(kx python3 - "$U" "$P" <<'EOF'
+import socket, sys
+addr = (sys.argv[1], int(sys.argv[2]))
+req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+def answer(s):
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < 1024:
+        b = s.recv(65536)
+        if not b:
+            sys.exit("closed before a whole response")
+        data += b
+    return data.split(b"\r\n", 1)[0].decode()
+socks = [socket.create_connection(addr, timeout=10) for _ in range(3)]
+for s in socks:
+    s.sendall(req)
+first = [answer(s) for s in socks[:2]]
+socks[2].settimeout(1.5)
+try:
+    b = socks[2].recv(1)
+    sys.exit("the third connection was answered while two were open: %r" % b)
+except socket.timeout:
+    pass
+socks[0].close()
+socks[2].settimeout(10)
+print("%s, %s; the third waited, then: %s" % (first[0], first[1], answer(socks[2])))
+EOF
+); then
+	ok "--max-conns 2: $out"
+else
+	fail "--max-conns 2: $out"
+fi
+httpd_stop
+tv_json "--max-conns 2: never more than 2 open" "$HOUT" "j['conns']['max_open'] == 2 and j['status']['200'] == 3"
 
 # --- 2. the pattern, and wrk --------------------------------------------------
 httpd_start --body-size 1000 --max-conns 200 || exit 1
