@@ -41,7 +41,7 @@ static const char help_head[] =
     "                     [-t SECONDS] [-s BYTES] [--cc cubic|newreno] [--nodelay]\n"
     "                     [--sndbuf BYTES] [--rcvbuf BYTES] [-i SECONDS] [--sha256]\n"
     "                     [--verify] [--conns N] [--one-off] [--keepalive SECONDS]\n"
-    "                     [--retries N] [--sleep] [-q] [--json]\n"
+    "                     [--retries N] [--zero-copy] [--sleep] [-q] [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "       Makes port SPEC a host with address ADDR, running usnet's stack, and\n"
@@ -161,6 +161,7 @@ enum {
 	OPT_KEEPALIVE,
 	OPT_RETRIES,
 	OPT_SLEEP,
+	OPT_ZERO_COPY,
 };
 
 static const struct option long_opts[] = {
@@ -182,6 +183,7 @@ static const struct option long_opts[] = {
     {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"sleep", no_argument, NULL, OPT_SLEEP},
+    {"zero-copy", no_argument, NULL, OPT_ZERO_COPY},
     {NULL, 0, NULL, 0}, /* end of table (getopt_long(3)) */
 };
 
@@ -197,7 +199,7 @@ struct opts {
 	uint64_t bytes; /* -n; 0: none */
 	uint32_t size;
 	int cc; /* -1: the stack's */
-	bool nodelay, sha256, verify, one_off, sleep;
+	bool nodelay, sha256, verify, one_off, sleep, zero_copy;
 	uint32_t sndbuf, rcvbuf, conns, keepalive_s, retries;
 	uint64_t interval_ns;
 };
@@ -273,6 +275,9 @@ static void own_opt(void *ctx, int c, const char *arg)
 		break;
 	case OPT_SLEEP:
 		o->sleep = true;
+		break;
+	case OPT_ZERO_COPY:
+		o->zero_copy = true;
 		break;
 	}
 }
@@ -458,6 +463,34 @@ static bool conn_take(struct perf *pf, struct conn *c, const uint8_t *p, size_t 
 }
 
 /*
+ * --zero-copy: take the queued bytes where the stack holds them
+ * (usnet_tcp_recv_peek()), then release them: how many, 0 if none, -1 if
+ * the connection failed.
+ */
+static long recv_zero_copy(struct perf *pf, struct conn *c)
+{
+	struct usnet_tcp_iov iov[16];
+	int k = usnet_tcp_recv_peek(c->s, iov, 16), err;
+	size_t total = 0;
+
+	if (k < 0) {
+		conn_fail(pf, c, "receive (peek): %s", strerror(-k));
+		return -1;
+	}
+	for (int i = 0; i < k; i++) {
+		if (!conn_take(pf, c, iov[i].data, iov[i].len))
+			return -1;
+		total += iov[i].len;
+	}
+	err = total ? usnet_tcp_recv_consume(c->s, total) : 0;
+	if (err) {
+		conn_fail(pf, c, "receive (consume): %s", strerror(-err));
+		return -1;
+	}
+	return (long)total;
+}
+
+/*
  * Read what is there (at most 16 calls): bytes moved, or 0. Sets c->eof at
  * the peer's FIN; a receive error fails the connection.
  */
@@ -466,7 +499,18 @@ static uint64_t conn_recv(struct perf *pf, struct conn *c)
 	uint64_t moved = 0;
 
 	for (int i = 0; i < 16 && !c->eof && !c->done; i++) {
-		long n = usnet_tcp_recv(c->s, pf->scratch, SCRATCH);
+		long n;
+
+		if (pf->o->zero_copy) {
+			long k = recv_zero_copy(pf, c);
+
+			if (k) { /* bytes taken, or the connection failed */
+				moved += k > 0 ? (uint64_t)k : 0;
+				continue;
+			}
+			/* Nothing queued: recv() tells the end of the stream or an error. */
+		}
+		n = usnet_tcp_recv(c->s, pf->scratch, SCRATCH);
 
 		if (n == -EAGAIN)
 			break;

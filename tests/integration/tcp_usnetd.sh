@@ -3,7 +3,8 @@
 # Two usnet applications over TCP through usnetd (memif interfaces 1..4 on
 # a null: uplink; no root needed):
 #   1. usnet-tcpperf sends 16 MiB to a usnet-tcpperf server: both exit 0,
-#      the server checks every byte (--verify), and both print the SHA-256
+#      the server checks every byte (--verify) where the stack holds it
+#      (--zero-copy: usnet_tcp_recv_peek), and both print the SHA-256
 #      that Python computes of the same stream.
 #      Then request/response on 4 connections at once (NewReno, no
 #      Nagle): 2000 requests, percentiles, the same digests at both ends.
@@ -47,7 +48,7 @@ wait_flowing() {
 
 # --- 1. a complete transfer -----------------------------------------------------
 # shellcheck disable=SC2046
-"$perf" $(host 1) -l 5001 --one-off --sha256 --verify -q >"$tmp/srv1.out" 2>"$tmp/srv1.log" &
+"$perf" $(host 1) -l 5001 --one-off --sha256 --verify --zero-copy -q >"$tmp/srv1.out" 2>"$tmp/srv1.log" &
 srv=$!
 bg_pids+=("$srv")
 wait_for 'c[1]["connected"]' 10 || fail "server did not connect to usnetd"
