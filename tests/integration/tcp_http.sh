@@ -10,7 +10,7 @@
 #      "Connection: close", are answered in order and the connection ends;
 #      the server's counters at SIGINT match what was asked; with
 #      --max-conns 2 a third connection is answered only once one closes.
-#   2. --body-size: curl gets the pattern of tools/tcp_pattern.h (its
+#   2. --body-size (and --sleep): curl gets the pattern of tools/tcp_pattern.h (its
 #      SHA-256 against Python's transcription of the generator), then wrk
 #      runs WRK_SECONDS (30) with 100 connections: no socket error, no
 #      non-2xx response, requests/s in the log.
@@ -171,7 +171,7 @@ httpd_stop
 tv_json "--max-conns 2: never more than 2 open" "$HOUT" "j['conns']['max_open'] == 2 and j['status']['200'] == 3"
 
 # --- 2. the pattern, and wrk --------------------------------------------------
-httpd_start --body-size 1000 --max-conns 200 || exit 1
+httpd_start --body-size 1000 --max-conns 200 --sleep || exit 1
 kx curl -sS --max-time 10 "http://$U:$P/" 2>"$TMP/curl.err" | sha256sum | cut -d' ' -f1 >"$TMP/got.sha"
 want=$(python3 -c '
 import hashlib, struct

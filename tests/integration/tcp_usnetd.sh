@@ -7,7 +7,7 @@
 #      (--zero-copy: usnet_tcp_recv_peek), and both print the SHA-256
 #      that Python computes of the same stream.
 #      Then request/response on 4 connections at once (NewReno, no
-#      Nagle): 2000 requests, percentiles, the same digests at both ends.
+#      Nagle, both ends sleeping when idle: --sleep): 2000 requests, percentiles, the same digests at both ends.
 #   2. The receiver is killed (SIGKILL) mid-transfer: the sender's
 #      retransmissions go unanswered and, with --retries 3, the connection
 #      times out: it exits 1 naming the error.
@@ -75,12 +75,12 @@ echo "ok: 16 MiB from interface 2 to 1 through usnetd, every byte checked, sha25
 
 # --- 1b. request/response on 4 connections at once -------------------------------------
 # shellcheck disable=SC2046
-"$perf" $(host 1) -l 5001 -m rr -s 100 --conns 4 --one-off --nodelay --sha256 -q >"$tmp/srv5.out" 2>"$tmp/srv5.log" &
+"$perf" $(host 1) -l 5001 -m rr -s 100 --conns 4 --one-off --nodelay --sleep --sha256 -q >"$tmp/srv5.out" 2>"$tmp/srv5.log" &
 srv=$!
 bg_pids+=("$srv")
 wait_for 'c[1]["connected"]' 10 || fail "server did not connect to usnetd"
 # shellcheck disable=SC2046
-timeout -k 5 60 "$perf" $(host 2) -c 198.18.27.1:5001 -m rr -s 100 -n 50000 --conns 4 --cc newreno \
+timeout -k 5 60 "$perf" $(host 2) -c 198.18.27.1:5001 -m rr -s 100 -n 50000 --conns 4 --cc newreno --sleep \
 	--nodelay --sha256 --json >"$tmp/cli5.json" 2>"$tmp/cli5.log" || fail "rr client: $(cat "$tmp/cli5.log")"
 wait_pid "$srv" 20
 [[ $rc == 0 ]] || fail "rr server exit status $rc: $(cat "$tmp/srv5.log")"
