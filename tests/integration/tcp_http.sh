@@ -6,7 +6,8 @@
 #      one connection ("Re-using existing connection"), HEAD gives its
 #      length and no body; 404 for another path, 405 (with Allow) for POST,
 #      400 for a malformed request and 431 for an oversized head, each then
-#      closed; three requests pipelined in one write, the last with
+#      closed; HTTP/1.0 without keep-alive closed after its answer; three
+#      requests pipelined in one write, the last with
 #      "Connection: close", are answered in order and the connection ends;
 #      the server's counters at SIGINT match what was asked; with
 #      --max-conns 2 a third connection is answered only once one closes.
@@ -117,6 +118,8 @@ else
 fi
 expect "HEAD has no body" "$(raw 'b"HEAD /file.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"')" \
 	"HTTP/1.1 200 OK len=0; closed"
+expect "HTTP/1.0 without keep-alive: answered, then closed" \
+	"$(raw 'b"GET /file.bin HTTP/1.0\r\n\r\n"')" "HTTP/1.1 200 OK len=307211; closed"
 expect "GET /other" "$(kx curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "http://$U:$P/other")" 404
 expect "POST" "$(raw 'b"POST /file.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"')" \
 	"HTTP/1.1 405 Method Not Allowed len=19 allow=GET, HEAD; closed"
@@ -129,10 +132,10 @@ expect "three pipelined requests, the last with Connection: close" \
 	"$(raw 'b"GET /file.bin HTTP/1.1\r\nHost: x\r\n\r\nHEAD /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /file.bin?q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /never HTTP/1.1\r\nHost: x\r\n\r\n"')" \
 	"HTTP/1.1 200 OK len=307211; HTTP/1.1 404 Not Found len=0; HTTP/1.1 200 OK len=307211; closed"
 httpd_stop
-# 200: curl 1 + 2 + HEAD + raw HEAD + 2 pipelined; 404: curl + pipelined
-# HEAD; 400: 2; 405, 431: 1.
+# 200: curl 1 + 2 + HEAD + raw HEAD + HTTP/1.0 + 2 pipelined; 404: curl +
+# pipelined HEAD; 400: 2; 405, 431: 1.
 tv_json "usnet-httpd counted every answer" "$HOUT" \
-	"j['status'] == {'200': 7, '400': 2, '404': 2, '405': 1, '431': 1, '501': 0, '505': 0} and j['requests'] == 13 and j['conns']['accepted'] == 10"
+	"j['status'] == {'200': 8, '400': 2, '404': 2, '405': 1, '431': 1, '501': 0, '505': 0} and j['requests'] == 14 and j['conns']['accepted'] == 11 and j['conns']['errors'] == 0"
 
 # --- 1b. --max-conns 2: a third connection waits in the backlog ---------------------
 httpd_start --max-conns 2 || exit 1
