@@ -846,8 +846,14 @@ static void stop_now(struct perf *pf, const char *why)
 		return;
 	pf->stopping = true;
 	pf->stop = why;
-	if (o->client && o->mode != MODE_RECV)
+	if (o->client && o->mode != MODE_RECV) {
+		/* Senders finish what they send; a connect still pending fails now. */
+		for (uint32_t i = 0; i < pf->nslots; i++)
+			if (pf->c[i].used && !pf->c[i].done && !pf->c[i].established)
+				conn_fail(pf, &pf->c[i],
+					  "connect: not established at the stop (%s)", why);
 		return;
+	}
 	fail_open(pf, why);
 }
 
@@ -1017,7 +1023,7 @@ static void report(struct perf *pf)
 		 o->server ? "server" : "client", mode_names[o->mode], o->peer_str, pf->started,
 		 pf->completed, pf->failed, (unsigned long long)mode_bytes(pf), secs, gbps,
 		 (unsigned long long)pf->retransmits_done, pf->stop);
-	if (o->mode == MODE_RR && pf->requests)
+	if (o->mode == MODE_RR && o->client && pf->requests)
 		tool_msg("rr %u bytes: %llu requests, %.0f/s; latency p50/p99/p99.9 = "
 			 "%.1f/%.1f/%.1f us",
 			 o->size, (unsigned long long)pf->requests,
@@ -1056,8 +1062,8 @@ static int run(void *ctx, struct tool_std *std)
 		     ? TOOL_EXIT_FAIL
 		     : TOOL_EXIT_OK;
 	if (status && !pf.failed && !std->json)
-		tool_msg("%u of %u connections did not complete", pf.started - pf.completed,
-			 pf.started);
+		tool_msg("%u of %u connections completed (stopped: %s)", pf.completed,
+			 o->one_off ? o->conns : pf.started, pf.stop);
 out:
 	if (pf.listener)
 		usnet_tcp_close(pf.listener);
