@@ -12,6 +12,8 @@
 #     kernel's own default): tcp_kpeer -m send (cpu 0) -> tcp_kpeer -m recv
 #     (cpu 1); the kernel's default congestion control (here bbr) is used
 #     unless KCC says otherwise (KCC=cubic).
+#     The same over a second veth with TSO, GSO and GRO off (veth-nogso):
+#     1500-byte frames through the kernel, as usnet's through usnetd.
 #  C. The same over loopback in one namespace.
 # Each run: SECS seconds of the stream (tools/tcp_pattern.h, no SHA-256),
 # Gbit/s = the receiver's bytes over its seconds; CPU-seconds = user +
@@ -90,6 +92,24 @@ ip -n "$NA" addr add 198.18.32.1/24 dev a0
 ip -n "$NB" addr add 198.18.32.2/24 dev b0
 ip -n "$NA" link set a0 up
 ip -n "$NB" link set b0 up
+# A second pair with TSO, GSO and GRO off (ETHTOOL_STSO, _SGSO, _SGRO by
+# SIOCETHTOOL, as tests/integration/stack_lib.sh st_no_gso): the kernel
+# then handles every 1500-byte frame as usnet does, a per-segment yardstick.
+ip -n "$NA" link add a1 type veth peer name b1 netns "$NB"
+ip -n "$NA" addr add 198.18.34.1/24 dev a1
+ip -n "$NB" addr add 198.18.34.2/24 dev b1
+ip -n "$NA" link set a1 up
+ip -n "$NB" link set b1 up
+for x in "$NA a1" "$NB b1"; do
+	set -- $x
+	ip netns exec "$1" python3 - "$2" <<'EOF2' || die "cannot turn off TSO/GSO/GRO on $2"
+import ctypes, fcntl, socket, struct, sys
+for cmd in (0x1f, 0x24, 0x2c):
+    val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
+    ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
+    fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 0x8946, ifr)
+EOF2
+done
 
 # ---- A. usnet <-> usnet through usnetd ------------------------------------------------
 "$USNETD" -s "$WORK/d.sock" -c 1 -U null: -i 1 -i 2 2>"$WORK/usnetd.log" &
@@ -103,7 +123,7 @@ usnet_run() { # ROUND MODE(sleep|busy)
 	[ "$mode" = busy ] && sargs=()
 	d0=$(cpu_s "$upid")
 	timed "$o.srv" taskset -c 0 "$PERF" -p "memif:$WORK/d.sock,id=1" --mac 02:75:00:00:00:01 \
-		--ip 198.18.33.1/24 -l "$port" --one-off --sleep --json -i 0 >"$o.srv" 2>"$o.srv.err" &
+		--ip 198.18.33.1/24 -l "$port" --one-off --sleep --json -i 3600 >"$o.srv" 2>"$o.srv.err" &
 	local spid=$!
 	PIDS+=("$spid")
 	for _ in $(seq 100); do grep -q "server on" "$o.srv.err" && break; sleep 0.05; done
@@ -156,6 +176,7 @@ for r in $(seq "$ROUNDS"); do
 	usnet_run "$r" sleep
 	[ "$BUSY" = 1 ] && usnet_run "$r" busy
 	kernel_run "$r" veth "$NA" "$NB" 198.18.32.2
+	kernel_run "$r" veth-nogso "$NA" "$NB" 198.18.34.2
 	kernel_run "$r" lo "$NA" "$NA" 127.0.0.1
 done | tee "$WORK/results"
 
@@ -166,12 +187,13 @@ echo "== medians of $ROUNDS rounds ($(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut
 printf "   %-26s %10s %10s %14s\n" run Gbit/s CPU-s "Gbit/CPU-s"
 kinds="usnet-usnetd-sleep"
 [ "$BUSY" = 1 ] && kinds="$kinds usnet-usnetd-busy"
-for k in $kinds kernel-veth kernel-lo; do
+for k in $kinds kernel-veth kernel-veth-nogso kernel-lo; do
 	printf "   %-26s %10s %10s %14s\n" "$k" "$(col "$k" gbps)" "$(col "$k" cpu_s)" "$(col "$k" gbps_per_cpu)"
 done
 u=$(col usnet-usnetd-sleep gbps_per_cpu) kv=$(col kernel-veth gbps_per_cpu) kl=$(col kernel-lo gbps_per_cpu)
+kn=$(col kernel-veth-nogso gbps_per_cpu)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
-echo "RESULT tcp_bulk_per_cpu usnet=$u kernel_veth=$kv kernel_lo=$kl ratio_veth=$(ratio "$u" "$kv") ratio_lo=$(ratio "$u" "$kl")"
+echo "RESULT tcp_bulk_per_cpu usnet=$u kernel_veth=$kv kernel_lo=$kl kernel_veth_nogso=$kn ratio_veth=$(ratio "$u" "$kv") ratio_lo=$(ratio "$u" "$kl") ratio_veth_nogso=$(ratio "$u" "$kn")"
 
 # ---- D. the 1 GiB interop with this build --------------------------------------------------
 if [ "$FULL" = 1 ]; then
