@@ -517,6 +517,154 @@ static void test_syn_cookies(void)
 	harness_close(&h);
 }
 
+/* The frame the stack sent last that is a TCP segment, raw (ARP answered). */
+static size_t peer_tcp_raw(struct harness *h, uint8_t *f, size_t room)
+{
+	size_t n;
+
+	while ((n = peer_recv(h, f, room))) {
+		if (f[12] == 0x08 && f[13] == 0x06) {
+			if (f[21] == 1)
+				answer_arp(h, get32(f + 38));
+			continue;
+		}
+		if (n >= 54 && f[23] == USNET_IPPROTO_TCP)
+			return n;
+	}
+	return 0;
+}
+
+/* An ICMP error from the peer quoting the first 28 bytes of frame q's
+ * IPv4 datagram. */
+static void icmp_error(struct harness *h, uint8_t type, uint8_t code, const uint8_t *q)
+{
+	uint8_t m[64], f[128];
+	uint16_t c;
+
+	m[0] = type;
+	m[1] = code;
+	memset(m + 2, 0, 6);
+	memcpy(m + 8, q + 14, 28);
+	c = usnet_csum_fold(usnet_csum_add(0, m, 36));
+	memcpy(m + 2, &c, 2);
+	inject(
+	    h, f,
+	    make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, USNET_IPPROTO_ICMP, 9, 0, NULL, 0, m, 36));
+}
+
+/* Active open: a RST that does not acknowledge our SYN is ignored, one
+ * that does refuses the connection; an ICMP port unreachable for our SYN
+ * refuses it too, one quoting a sequence number not in flight does not
+ * (RFC 5927 4.1); a SYN-ACK with a wrong ACK gets a RST. */
+static void test_active_open(void)
+{
+	struct usnet_tcp *c;
+	struct harness h;
+	uint8_t syn[128];
+	struct tseg r;
+	uint32_t iss;
+	size_t n;
+
+	CHECK_EQ(harness_open(&h, "tcp_active", NULL), 0);
+	CHECK_EQ(usnet_tcp_open(h.st, &c, NULL), 0);
+	CHECK_EQ(usnet_tcp_connect(c, IP_PEER, 99), -EINPROGRESS);
+	n = peer_tcp_raw(&h, syn, sizeof(syn));
+	CHECK(n > 0);
+	if (!n)
+		goto out;
+	iss = get32(syn + 38);
+	CHECK_EQ(syn[47], TCP_SYN);
+	{
+		uint16_t sport = get16(syn + 34);
+
+		/* A SYN-ACK acknowledging something else: RST at its ACK. */
+		send_tcp(&h, 99, sport, 7000, iss + 5, TCP_SYN | TCP_ACK, NULL, NULL, 0);
+		CHECK(peer_tcp(&h, &r));
+		CHECK_EQ(r.flags, TCP_RST);
+		CHECK_EQ(r.seq, iss + 5);
+		CHECK_EQ(CTR(&h, tcp_syn_sent_bad_ack), 1);
+		/* A RST without a valid ACK: ignored. */
+		send_tcp(&h, 99, sport, 7000, iss + 7, TCP_RST | TCP_ACK, NULL, NULL, 0);
+		CHECK_EQ(tcp_state(c), USNET_TCP_SYN_SENT);
+		/* An ICMP error quoting a sequence number not in flight: ignored. */
+		put32(syn + 38, iss + 100000);
+		icmp_error(&h, 3, 3, syn);
+		CHECK_EQ(tcp_state(c), USNET_TCP_SYN_SENT);
+		put32(syn + 38, iss);
+		/* Port unreachable for our SYN: refused. */
+		icmp_error(&h, 3, 3, syn);
+		CHECK_EQ(CTR(&h, tcp_icmp_error), 1);
+		CHECK_EQ(tcp_state(c), USNET_TCP_CLOSED);
+		CHECK_EQ(usnet_tcp_error(c), -ECONNREFUSED);
+	}
+	usnet_tcp_close(c);
+	/* Again, refused by a RST|ACK acknowledging the SYN. */
+	CHECK_EQ(usnet_tcp_open(h.st, &c, NULL), 0);
+	CHECK_EQ(usnet_tcp_connect(c, IP_PEER, 99), -EINPROGRESS);
+	n = peer_tcp_raw(&h, syn, sizeof(syn));
+	CHECK(n > 0);
+	if (n) {
+		send_tcp(&h, 99, get16(syn + 34), 0, get32(syn + 38) + 1, TCP_RST | TCP_ACK, NULL,
+			 NULL, 0);
+		CHECK_EQ(tcp_state(c), USNET_TCP_CLOSED);
+		CHECK_EQ(usnet_tcp_recv(c, syn, 1), -ECONNREFUSED);
+		CHECK_EQ(CTR(&h, tcp_conn_refused), 1);
+	}
+	usnet_tcp_close(c);
+out:
+	harness_close(&h);
+}
+
+/* A receiver whose buffer is full (window 0) still takes the ACK of a
+ * segment at RCV.NXT, its text trimmed (RFC 9293 3.10.7.4 "special
+ * allowance"), and a bare FIN. */
+static void test_zero_window(void)
+{
+	struct usnet_stack_conf conf = {.tcp_rcvbuf = 4096};
+	static uint8_t data[4096], buf[8192];
+	struct usnet_tcp_info info;
+	struct usnet_tcp *ls;
+	struct harness h;
+	struct tcp_opts o;
+	struct conn k;
+	struct tseg r;
+
+	CHECK_EQ(harness_open(&h, "tcp_zwnd", &conf), 0);
+	ls = listener(&h);
+	peer_open(&h, ls, &k, 3003);
+	if (!k.s)
+		goto out;
+	o = ts_opt(&k);
+	CHECK_EQ(usnet_tcp_send(k.s, "ours", 4), 4);
+	CHECK(peer_tcp(&h, &r) && r.len == 4); /* sent at once (no tx_defer) */
+	/* The peer fills the window without acknowledging "ours". */
+	for (int i = 0; i < 4; i++)
+		send_tcp(&h, 3003, 80, k.snd + 1024u * (uint32_t)i, k.rcv, TCP_ACK, &o, data, 1024);
+	k.snd += 4096;
+	peer_drain(&h);
+	usnet_tcp_info(k.s, &info);
+	CHECK_EQ(info.rcv_wnd, 0);
+	CHECK_EQ(info.in_flight, 4);
+	/* At RCV.NXT, with data and the ACK of "ours": the ACK counts, the
+	 * data does not, an ACK goes back. */
+	send_tcp(&h, 3003, 80, k.snd, k.rcv + 4, TCP_ACK, &o, data, 100);
+	usnet_tcp_info(k.s, &info);
+	CHECK_EQ(info.in_flight, 0);
+	CHECK_EQ(CTR(&h, tcp_rcv_pruned), 1);
+	CHECK(peer_tcp(&h, &r));
+	CHECK_EQ(r.ack, k.snd);
+	CHECK_EQ(r.wnd, 0);
+	/* A bare FIN is taken. */
+	send_tcp(&h, 3003, 80, k.snd, k.rcv + 4, TCP_ACK | TCP_FIN, &o, NULL, 0);
+	CHECK_EQ(tcp_state(k.s), USNET_TCP_CLOSE_WAIT);
+	CHECK_EQ(usnet_tcp_recv(k.s, buf, sizeof(buf)), 4096);
+	CHECK_EQ(usnet_tcp_recv(k.s, buf, sizeof(buf)), 0);
+	usnet_tcp_close(k.s);
+out:
+	usnet_tcp_close(ls);
+	harness_close(&h);
+}
+
 int main(void)
 {
 	test_header_checks();
@@ -524,5 +672,7 @@ int main(void)
 	test_paws();
 	test_ooo_sack();
 	test_syn_cookies();
+	test_active_open();
+	test_zero_window();
 	return check_done("test_stack_tcp_input");
 }
