@@ -1,38 +1,44 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# Instructions per TCP segment in the common send and receive paths
-# (bench/README.md, "TCP"), with callgrind over bench/tcp_cost.c: two
-# stacks on a pair: port in one thread, one connection, BYTES bytes from A
-# to B. Prints the inclusive instructions of tcp_cost's send_path() (A's
-# usnet_tcp_send + A's usnet_stack_poll: ACKs in, segments out) and
-# recv_path() (B's usnet_stack_poll: segments in, ACKs out; and
-# usnet_tcp_recv) per data segment, and the parts of them that are the
-# TCP/IP checksum (usnet_csum_add) and copying (memcpy), for the copying
-# receive and for the zero-copy peek/consume. Instruction counts do not
-# depend on the machine's load.
+# Instructions per TCP segment in the common send and receive paths,
+# counted by callgrind over bench/tcp_cost.c (two stacks on a pair: port,
+# one connection, N one-MSS segments; deterministic, the machine's load
+# does not change the counts).
 #
-#   bench/tcp_callgrind.sh BUILD_DIR          (BYTES: 16M by default)
+#   bench/tcp_callgrind.sh BUILD_DIR      (a Release build with -g helps the names)
+#
+# Prints "RESULT tcp_cg PATH ir_per_seg=X" for send_seg (usnet_tcp_send:
+# copy into the queue, header, checksum, IPv4, tx_burst), rx_poll (the
+# receiver's poll: rx_burst, Ethernet, IPv4, tcp_input, the ACK every
+# second segment), recv_seg (usnet_tcp_recv's copy out), ack_poll (the
+# sender's poll taking the ACK), and inside them xmit, tcp_sndq_append,
+# tcp_on_ack and tcp_input.
+#
+# Environment: N (100000), KEEP=1 keeps the profile. Not a test.
 set -euo pipefail
-BUILD=${1:?usage: $0 BUILD_DIR}
-BYTES=${BYTES:-$((16 << 20))}
-COST=$BUILD/bench/tcp_cost
-[ -x "$COST" ] || { echo "tcp_callgrind: $COST not built" >&2; exit 1; }
-command -v valgrind >/dev/null || { echo "tcp_callgrind: valgrind is not installed" >&2; exit 1; }
-WORK=$(mktemp -d /tmp/tcp-callgrind.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
 
-for mode in copy zc; do
-	arg=()
-	[ "$mode" = zc ] && arg=(zc)
-	valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$mode" "$COST" "$BYTES" "${arg[@]}" \
-		>"$WORK/out.$mode" 2>"$WORK/vg.$mode" || { cat "$WORK/out.$mode" "$WORK/vg.$mode"; exit 1; }
-	cat "$WORK/out.$mode"
-	segs=$(sed -n 's/.* B: \([0-9]*\) segments in.*/\1/p' "$WORK/out.$mode")
-	callgrind_annotate --inclusive=yes "$WORK/cg.$mode" 2>/dev/null >"$WORK/ann.$mode"
-	inc() { awk -v f="$1" '{ gsub(",", "", $1) } $0 ~ f { print $1; exit }' "$WORK/ann.$mode"; }
-	sp=$(inc ':send_path ') rp=$(inc ':recv_path ') cs=$(inc ':usnet_csum_add ')
-	mc=$(inc '__memcpy')
-	per() { awk -v a="${1:-0}" -v n="$segs" 'BEGIN { printf "%.0f", a / n }'; }
-	echo "RESULT tcp_callgrind $mode segments=$segs send_path=$(per "$sp") recv_path=$(per "$rp") csum_both=$(per "$cs") memcpy_both=$(per "$mc") (instructions per data segment)"
-done
+BUILD=${1:?usage: $0 BUILD_DIR}
+N=${N:-100000}
+BIN=$BUILD/bench/tcp_cost
+die() { echo "tcp_callgrind: $*" >&2; exit 1; }
+command -v valgrind >/dev/null || die "valgrind not installed"
+[[ -x $BIN ]] || die "$BIN is not built (cmake --build $BUILD --target tcp_cost)"
+OUT=$(mktemp /tmp/tcp-cg.XXXXXX)
+trap '[[ ${KEEP:-0} == 1 ]] && echo "kept: $OUT" || rm -f "$OUT"' EXIT
+valgrind --tool=callgrind --callgrind-out-file="$OUT" "$BIN" "$N" >/dev/null 2>&1 ||
+	die "tcp_cost failed under valgrind"
+callgrind_annotate --inclusive=yes "$OUT" 2>/dev/null | python3 -c '
+import re, sys
+n = int(sys.argv[1])
+want = ["send_seg", "rx_poll", "recv_seg", "ack_poll", "xmit", "tcp_sndq_append",
+        "tcp_on_ack", "tcp_input"]
+seen = {}
+for line in sys.stdin:
+    m = re.match(r"\s*([\d,]+) .*:([A-Za-z_]\w*)(\.[\w.]+)? \[", line)
+    if m and m.group(2) in want and m.group(2) not in seen:
+        seen[m.group(2)] = int(m.group(1).replace(",", ""))
+for w in want:
+    if w in seen:
+        print("RESULT tcp_cg %s ir_per_seg=%d" % (w, seen[w] // n))
+' "$N"
