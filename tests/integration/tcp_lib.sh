@@ -12,33 +12,17 @@ for b in "$KPEER" "$PERF"; do
 done
 command -v nstat >/dev/null || skip "nstat (iproute2) is not installed"
 
-# tcp_ethtool NS IF CMD...: set offloads off by SIOCETHTOOL (ethtool is
-# not installed). CMD: the ethtool_value commands of linux/ethtool.h:
-# 0x1f ETHTOOL_STSO, 0x24 ETHTOOL_SGSO, 0x2c ETHTOOL_SGRO.
-tcp_ethtool() {
-	local ns=$1 ifn=$2
-	shift 2
-	tv_x "$ns" python3 - "$ifn" "$@" <<'EOF' || fail "cannot turn off offloads ($*) on $ifn"
-import ctypes, fcntl, socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for cmd in sys.argv[2:]:
-    val = ctypes.create_string_buffer(struct.pack("II", int(cmd, 0), 0))
-    ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
-    fcntl.ioctl(s, 0x8946, ifr)
-EOF
-}
-
-# tcp_pair NAME KADDR: st_pair, then TSO and GSO off on the kernel's veth
-# and GRO off on usnet's. With them on, the kernel hands the veth 64 KB
-# segments and usnet's AF_PACKET socket receives them whole: they do not
-# fit its ring's frames and are dropped as truncated (a NIC would cut them
-# into MSS-sized frames on the wire; a veth does not). Checksum offload
-# stays on: the kernel's segments reach usnet with the checksum left to the
+# tcp_pair NAME KADDR: st_pair, then TSO, GSO and GRO off on both veth
+# ends (stack_lib.sh st_no_gso). With them on, the kernel hands the veth
+# segments of up to 64 KB and usnet's AF_PACKET socket receives them whole:
+# longer than its MTU, they are dropped (a NIC would cut them into
+# MSS-sized frames on the wire; a veth does not). Checksum offload stays
+# on: the kernel's segments reach usnet with the checksum left to the
 # offload (USNET_PKT_F_CSUM_PARTIAL), as in stack_veth.sh.
 tcp_pair() {
 	st_pair "$@"
-	tcp_ethtool "$SK" "$KIF" 0x1f 0x24 0x2c
-	tcp_ethtool "$SU" "$UIF" 0x1f 0x24 0x2c
+	st_no_gso "$SK" "$KIF"
+	st_no_gso "$SU" "$UIF"
 }
 
 # tcp_nstat NS: the kernel's TCP counters in NS, one "Name value" a line.

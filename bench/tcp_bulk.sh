@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# TCP bulk throughput per CPU-second (bench/README.md, "TCP"). Not a test.
+# Needs root (namespaces, veth).
+#
+#  A. usnet -> usnet through usnetd (memif): usnet-tcpperf -c (sender) and
+#     usnet-tcpperf -l (receiver), both on cpu 0 and sleeping when idle
+#     (--sleep), usnetd -c 1 -U null: on cpu 1 (it spins 100 us after a
+#     frame, then sleeps). BUSY=1 also runs the sender busy-polling.
+#  B. Linux -> Linux between two namespaces over a veth (TSO/GSO on, the
+#     kernel's own default): tcp_kpeer -m send (cpu 0) -> tcp_kpeer -m recv
+#     (cpu 1); the kernel's default congestion control (here bbr) is used
+#     unless KCC says otherwise (KCC=cubic).
+#     The same over a second veth with TSO, GSO and GRO off (veth-nogso):
+#     1500-byte frames through the kernel, as usnet's through usnetd.
+#  C. The same over loopback in one namespace.
+# Each run: SECS seconds of the stream (tools/tcp_pattern.h, no SHA-256),
+# Gbit/s = the receiver's bytes over its seconds; CPU-seconds = user +
+# system time of sender and receiver (getrusage of each) plus, for A, usnetd's over the run (/proc/PID/stat).
+# The kernel's softirq work charged to whoever ran when it fired is in
+# some process's system time or in none: the kernel's figure can only be
+# flattered by that, not usnet's. ROUNDS rounds alternate A, B, C.
+#
+#  D. FULL=1 (default): the 1 GiB interop of tests/integration/tcp_veth.sh
+#     with this (Release) build, both directions with SHA-256, whose
+#     sanitizer-build ctest moves less (see that script).
+#
+#   sudo bench/tcp_bulk.sh BUILD_DIR
+#
+# Environment: SECS (5), ROUNDS (3), BUSY (0), KCC (kernel default),
+# FULL (1). Output: per-run RESULT lines and a table.
+set -uo pipefail
+
+BUILD=${1:?usage: $0 BUILD_DIR}
+BUILD=$(cd "$BUILD" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+SECS=${SECS:-5}
+ROUNDS=${ROUNDS:-3}
+BUSY=${BUSY:-0}
+FULL=${FULL:-1}
+KCC=${KCC:-}
+PERF=$BUILD/tools/usnet-tcpperf
+KPEER=$BUILD/tests/tcp_kpeer
+USNETD=$BUILD/daemon/usnetd
+ID=$(($$ % 10000))
+NA=tba$ID NB=tbb$ID
+WORK=$(mktemp -d /tmp/tcp-bulk.XXXXXX)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill -INT "$p" 2>/dev/null; done
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
+	ip netns del "$NA" 2>/dev/null
+	ip netns del "$NB" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+die() { echo "tcp_bulk: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root"
+for b in "$PERF" "$KPEER" "$USNETD"; do [ -x "$b" ] || die "$b not built"; done
+btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+[ "$btype" = Release ] || echo "warning: $BUILD is a '$btype' build; numbers are meant for Release" >&2
+
+calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+# timed OUT CMD...: run CMD, its user+system seconds (getrusage of the
+# waited-for child) into OUT.cpu; SIGINT/SIGTERM are passed on.
+timed() {
+	local out=$1
+	shift
+	python3 -c '
+import resource, signal, subprocess, sys
+p = subprocess.Popen(sys.argv[2:])
+for s in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(s, lambda n, f: p.send_signal(n))
+rc = p.wait()
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write("%f %f\n" % (u.ru_utime, u.ru_stime))
+sys.exit(rc if rc >= 0 else 128 - rc)' "$out.cpu" "$@"
+}
+tcpu() { awk '{ print $1 + $2 }' "$1.cpu" 2>/dev/null || echo 0; }
+jget() { python3 -c 'import json,sys; j=[l for l in open(sys.argv[1]) if l.startswith("{")][-1]; print(json.loads(j)[sys.argv[2]])' "$1" "$2" 2>/dev/null; }
+
+ip netns add "$NA" && ip netns add "$NB" || die "cannot create namespaces"
+for ns in "$NA" "$NB"; do
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$ns" link set lo up
+done
+ip -n "$NA" link add a0 type veth peer name b0 netns "$NB"
+ip -n "$NA" addr add 198.18.32.1/24 dev a0
+ip -n "$NB" addr add 198.18.32.2/24 dev b0
+ip -n "$NA" link set a0 up
+ip -n "$NB" link set b0 up
+# A second pair with TSO, GSO and GRO off (ETHTOOL_STSO, _SGSO, _SGRO by
+# SIOCETHTOOL, as tests/integration/stack_lib.sh st_no_gso): the kernel
+# then handles every 1500-byte frame as usnet does, a per-segment yardstick.
+ip -n "$NA" link add a1 type veth peer name b1 netns "$NB"
+ip -n "$NA" addr add 198.18.34.1/24 dev a1
+ip -n "$NB" addr add 198.18.34.2/24 dev b1
+ip -n "$NA" link set a1 up
+ip -n "$NB" link set b1 up
+for x in "$NA a1" "$NB b1"; do
+	set -- $x
+	ip netns exec "$1" python3 - "$2" <<'EOF2' || die "cannot turn off TSO/GSO/GRO on $2"
+import ctypes, fcntl, socket, struct, sys
+for cmd in (0x1f, 0x24, 0x2c):
+    val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
+    ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
+    fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 0x8946, ifr)
+EOF2
+done
+
+# ---- A. usnet <-> usnet through usnetd ------------------------------------------------
+"$USNETD" -s "$WORK/d.sock" -c 1 -U null: -i 1 -i 2 2>"$WORK/usnetd.log" &
+upid=$!
+PIDS+=("$upid")
+for _ in $(seq 100); do grep -q "ready: memif socket" "$WORK/usnetd.log" && break; sleep 0.05; done
+grep -q "ready: memif socket" "$WORK/usnetd.log" || die "usnetd did not start: $(cat "$WORK/usnetd.log")"
+
+usnet_run() { # ROUND MODE(sleep|busy)
+	local r=$1 mode=$2 o=$WORK/A.$1.$2 d0 d1 sargs=(--sleep) port=$((5000 + r))
+	[ "$mode" = busy ] && sargs=()
+	d0=$(cpu_s "$upid")
+	timed "$o.srv" taskset -c 0 "$PERF" -p "memif:$WORK/d.sock,id=1" --mac 02:75:00:00:00:01 \
+		--ip 198.18.33.1/24 -l "$port" --one-off --sleep --json -i 3600 >"$o.srv" 2>"$o.srv.err" &
+	local spid=$!
+	PIDS+=("$spid")
+	for _ in $(seq 100); do grep -q "server on" "$o.srv.err" && break; sleep 0.05; done
+	timed "$o.cli" taskset -c 0 "$PERF" -p "memif:$WORK/d.sock,id=2" --mac 02:75:00:00:00:02 \
+		--ip 198.18.33.2/24 -c "198.18.33.1:$port" -t "$SECS" "${sargs[@]}" -q --json \
+		>"$o.cli" 2>"$o.cli.err"
+	local crc=$?
+	timeout 60 tail --pid="$spid" -f /dev/null
+	wait "$spid"
+	local src=$?
+	d1=$(cpu_s "$upid")
+	local bytes secs gbps cpu dcpu
+	bytes=$(jget "$o.srv" bytes) secs=$(jget "$o.srv" seconds)
+	if [ "$crc" != 0 ] || [ "$src" != 0 ] || [ -z "$bytes" ]; then
+		echo "RESULT tcp_bulk usnet-usnetd-$mode round=$r FAILED (client exit $crc, server exit $src): $(tail -n 2 "$o.cli.err" "$o.srv.err" | tr '\n' ' ')"
+		return
+	fi
+	dcpu=$(calc "$d1 - $d0")
+	cpu=$(calc "$(tcpu "$o.srv") + $(tcpu "$o.cli") + $dcpu")
+	gbps=$(calc "$bytes * 8 / $secs / 1e9")
+	echo "RESULT tcp_bulk usnet-usnetd-$mode round=$r gbps=$gbps bytes=$bytes seconds=$secs cpu_s=$cpu (sender $(tcpu "$o.cli") receiver $(tcpu "$o.srv") usnetd $dcpu) gbps_per_cpu=$(calc "$bytes * 8 / 1e9 / $cpu") retransmits=$(jget "$o.cli" retransmits)"
+}
+
+# ---- B, C. the kernel -------------------------------------------------------------------
+kernel_run() { # ROUND NAME NS_SENDER NS_RECEIVER ADDR
+	local r=$1 name=$2 o=$WORK/K.$1.$2 port=$((6000 + r)) cc=()
+	[ -n "$KCC" ] && cc=(--cc "$KCC")
+	timed "$o.srv" ip netns exec "$4" taskset -c 1 "$KPEER" --listen "$5:$port" -m recv --json \
+		-q --timeout 30 "${cc[@]}" >"$o.srv" 2>"$o.srv.err" &
+	local spid=$!
+	PIDS+=("$spid")
+	for _ in $(seq 100); do grep -q "listening" "$o.srv.err" && break; sleep 0.05; done
+	timed "$o.cli" ip netns exec "$3" taskset -c 0 "$KPEER" --connect "$5:$port" -t "$SECS" \
+		--json -q --timeout 30 "${cc[@]}" >"$o.cli" 2>"$o.cli.err"
+	local crc=$?
+	wait "$spid"
+	local src=$? bytes secs cpu
+	bytes=$(jget "$o.srv" bytes) secs=$(jget "$o.srv" seconds)
+	if [ "$crc" != 0 ] || [ "$src" != 0 ] || [ -z "$bytes" ]; then
+		echo "RESULT tcp_bulk kernel-$name round=$r FAILED (client exit $crc, server exit $src): $(tail -n 2 "$o.cli.err" "$o.srv.err" | tr '\n' ' ')"
+		return
+	fi
+	cpu=$(calc "$(tcpu "$o.srv") + $(tcpu "$o.cli")")
+	echo "RESULT tcp_bulk kernel-$name round=$r gbps=$(calc "$bytes * 8 / $secs / 1e9") bytes=$bytes seconds=$secs cpu_s=$cpu (sender $(tcpu "$o.cli") receiver $(tcpu "$o.srv")) gbps_per_cpu=$(calc "$bytes * 8 / 1e9 / $cpu") retransmits=$(jget "$o.cli" retransmits) cc=${KCC:-default}"
+}
+
+echo "== tcp_bulk: SECS=$SECS ROUNDS=$ROUNDS on $(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   kernel default congestion control: $(sysctl -n net.ipv4.tcp_congestion_control)"
+for r in $(seq "$ROUNDS"); do
+	usnet_run "$r" sleep
+	[ "$BUSY" = 1 ] && usnet_run "$r" busy
+	kernel_run "$r" veth "$NA" "$NB" 198.18.32.2
+	kernel_run "$r" veth-nogso "$NA" "$NB" 198.18.34.2
+	kernel_run "$r" lo "$NA" "$NA" 127.0.0.1
+done | tee "$WORK/results"
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }'; }
+col() { sed -n "s/^RESULT tcp_bulk $1 .*\\b$2=\\([0-9.]*\\).*/\\1/p" "$WORK/results" | median; }
+echo
+echo "== medians of $ROUNDS rounds ($(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg))"
+printf "   %-26s %10s %10s %14s\n" run Gbit/s CPU-s "Gbit/CPU-s"
+kinds="usnet-usnetd-sleep"
+[ "$BUSY" = 1 ] && kinds="$kinds usnet-usnetd-busy"
+for k in $kinds kernel-veth kernel-veth-nogso kernel-lo; do
+	printf "   %-26s %10s %10s %14s\n" "$k" "$(col "$k" gbps)" "$(col "$k" cpu_s)" "$(col "$k" gbps_per_cpu)"
+done
+u=$(col usnet-usnetd-sleep gbps_per_cpu) kv=$(col kernel-veth gbps_per_cpu) kl=$(col kernel-lo gbps_per_cpu)
+kn=$(col kernel-veth-nogso gbps_per_cpu)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo "RESULT tcp_bulk_per_cpu usnet=$u kernel_veth=$kv kernel_lo=$kl kernel_veth_nogso=$kn ratio_veth=$(ratio "$u" "$kv") ratio_lo=$(ratio "$u" "$kl") ratio_veth_nogso=$(ratio "$u" "$kn")"
+
+# ---- D. the 1 GiB interop with this build --------------------------------------------------
+if [ "$FULL" = 1 ]; then
+	echo
+	echo "== D. tests/integration/tcp_veth.sh $BUILD (BYTES=1G, both directions, SHA-256)"
+	BYTES=1G bash "$HERE/../tests/integration/tcp_veth.sh" "$BUILD" 2>&1 | tee "$WORK/D.log" |
+		grep -E '^(ok|FAIL|log|PASS|FAILED|sizes)'
+fi
