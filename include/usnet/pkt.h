@@ -37,7 +37,8 @@ struct usnet_pkt {
 	uint32_t flags;		 /* USNET_PKT_F_* */
 	uint32_t hash;		 /* flow hash, 0 if unknown */
 	uint64_t user;		 /* free for the application */
-	uint8_t reserved[24];
+	uint16_t refcnt;	 /* holders: 1 from alloc, +1 per usnet_pkt_ref() */
+	uint8_t reserved[22];
 	/* A flexible array member: C99, an extension (__extension__) in C++. */
 	__extension__ uint8_t data[] __attribute__((aligned(64)));
 };
@@ -52,6 +53,24 @@ static_assert(sizeof(struct usnet_pkt) == 64, "packet header is one cache line")
 static inline uint8_t *usnet_pkt_data(const struct usnet_pkt *p)
 {
 	return (uint8_t *)p->data + p->data_off;
+}
+
+/*
+ * Reference counts: a buffer kept by one holder (the TCP send queue, for
+ * retransmission) while another sends it (a port's TX ring until the
+ * frame is out). usnet_pkt_alloc() gives one reference, usnet_pkt_ref()
+ * adds one, usnet_pkt_free() drops one and returns the buffer to its pool
+ * at zero. A buffer with more than one holder must not be written: it may
+ * be on its way out. Same thread rules as the pool (no atomics).
+ */
+static inline void usnet_pkt_ref(struct usnet_pkt *p)
+{
+	p->refcnt++;
+}
+
+static inline uint16_t usnet_pkt_refcnt(const struct usnet_pkt *p)
+{
+	return p->refcnt;
 }
 
 static inline uint64_t usnet_pkt_iova(const struct usnet_pkt *p)
@@ -124,7 +143,7 @@ struct usnet_pool_stats {
 	uint32_t count;	     /* buffers in the pool */
 	uint32_t available;  /* buffers free right now */
 	uint64_t alloc_fail; /* packets asked for and not given */
-	uint64_t bad_free;   /* frees refused because the pool was already full (double free) */
+	uint64_t bad_free;   /* frees refused: no reference left, or the pool full (double free) */
 };
 
 /* 0 or -errno. The region is hugepage-backed when hugepages are available
@@ -147,6 +166,9 @@ void usnet_pool_destroy(struct usnet_pool *pool);
 /* Allocate up to n packets; returns how many were allocated (all-or-some). */
 uint32_t usnet_pool_alloc_bulk(struct usnet_pool *pool, struct usnet_pkt **pkts, uint32_t n);
 struct usnet_pkt *usnet_pkt_alloc(struct usnet_pool *pool);
+/* Drop a reference; the last one returns the buffer to its pool. Freeing
+ * a buffer with no reference left (a double free) is refused and counted
+ * (usnet_pool_stats.bad_free). */
 void usnet_pkt_free(struct usnet_pkt *pkt);
 /* Packets may come from different pools. */
 void usnet_pkt_free_bulk(struct usnet_pkt **pkts, uint32_t n);

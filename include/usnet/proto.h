@@ -23,6 +23,7 @@ extern "C" {
 #define USNET_ETHERTYPE_ARP 0x0806
 #define USNET_IPPROTO_ICMP 1
 #define USNET_IPPROTO_UDP 17
+#define USNET_IPPROTO_TCP 6
 
 struct usnet_eth_hdr {
 	uint8_t dst[6];
@@ -54,6 +55,21 @@ struct usnet_udp_hdr {
 	uint16_t csum;
 } __attribute__((packed));
 static_assert(sizeof(struct usnet_udp_hdr) == 8, "UDP header");
+
+/* RFC 9293 3.1; off_flags: data offset (4 bits, in 32-bit words), 4
+ * reserved bits, then the flags byte (CWR ECE URG ACK PSH RST SYN FIN). */
+struct usnet_tcp_hdr {
+	uint16_t sport;
+	uint16_t dport;
+	uint32_t seq;
+	uint32_t ack;
+	uint8_t off;   /* data offset << 4 */
+	uint8_t flags;
+	uint16_t wnd;
+	uint16_t csum;
+	uint16_t urg;
+} __attribute__((packed));
+static_assert(sizeof(struct usnet_tcp_hdr) == 20, "TCP header");
 
 #define USNET_UDP4_HLEN (USNET_ETH_HLEN + 20 + 8) /* 42 */
 

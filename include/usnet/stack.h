@@ -349,7 +349,7 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(ip_bad_src, "drop: source broadcast, multicast, 0/8, 127/8 or 240/4")                    \
 	X(ip_bad_options, "drop: malformed IP options")                                            \
 	X(ip_not_ours, "drop: destination not ours or a broadcast, or a source route goes on")     \
-	X(ip_unknown_proto, "drop: protocol neither ICMP nor UDP")                                 \
+	X(ip_unknown_proto, "drop: protocol not ICMP, UDP or TCP")                             \
 	X(ip_frag_rx, "fragments received")                                                        \
 	X(ip_frag_bad, "drop: fragment length not a multiple of 8, or beyond 65535")               \
 	X(ip_reasm_ok, "datagrams reassembled")                                                    \
@@ -384,7 +384,61 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(udp_bad_csum, "drop: bad UDP checksum")                                                  \
 	X(udp_no_port, "drop: no socket on the port (unreachable sent unless broadcast)")          \
 	X(udp_rcvbuf_full, "drop: the socket's receive queue was full")                            \
-	X(udp_tx, "UDP datagrams sent")
+	X(udp_tx, "UDP datagrams sent")                                                            \
+	X(tcp_rx, "TCP segments received")                                                         \
+	X(tcp_short, "drop: shorter than a TCP header")                                            \
+	X(tcp_bad_off, "drop: data offset below 5 or beyond the segment")                          \
+	X(tcp_bad_csum, "drop: bad TCP checksum")                                                  \
+	X(tcp_bad_opt, "drop: malformed TCP options (a length past the header, a bad length)")     \
+	X(tcp_bad_dst, "drop: segment to a broadcast or multicast address")                        \
+	X(tcp_bad_flags, "drop: SYN with FIN or RST, or a segment without ACK or SYN or RST")      \
+	X(tcp_no_conn, "drop: no connection or listener (RST sent unless it was a RST)")           \
+	X(tcp_listen_bad, "drop: a listener got an ACK that is no valid cookie (RST sent)")        \
+	X(tcp_paws_drop, "drop: PAWS, an old timestamp (RFC 7323 5; ACK sent)")                    \
+	X(tcp_out_of_window, "drop: segment outside the receive window (ACK sent)")                \
+	X(tcp_challenge_ack, "challenge ACKs asked for (RFC 5961)")                                \
+	X(tcp_rst_in_window_ignored, "drop: RST in the window but not at RCV.NXT (challenge ACK)") \
+	X(tcp_rst_out_of_window, "drop: RST outside the window")                                   \
+	X(tcp_syn_in_sync, "drop: SYN on a synchronized connection (challenge ACK)")               \
+	X(tcp_ack_too_old, "drop: ACK below SND.UNA - MAX.SND.WND (challenge ACK)")                \
+	X(tcp_ack_too_new, "drop: ACK of data not yet sent (ACK sent)")                            \
+	X(tcp_no_ack, "drop: a synchronized state got a segment without ACK")                      \
+	X(tcp_syn_sent_bad_ack, "drop: SYN_SENT got an unacceptable ACK (RST sent)")               \
+	X(tcp_active_opens, "connections opened by connect()")                                     \
+	X(tcp_passive_opens, "connections made by a listener (SYN received)")                      \
+	X(tcp_established, "connections that reached ESTABLISHED")                                 \
+	X(tcp_resets_rx, "connections reset by the peer")                                          \
+	X(tcp_conn_refused, "connect() answered by a RST")                                         \
+	X(tcp_sock_limit, "drop: SYN or open refused: tcp_sockets reached")                        \
+	X(tcp_backlog_full, "drop: SYN or final ACK while the listen backlog was full")             \
+	X(tcp_syn_cookies_sent, "SYN cookies sent (the listener's half-open queue was full)")      \
+	X(tcp_syn_cookies_ok, "connections made from a valid SYN cookie")                          \
+	X(tcp_syn_cookies_bad, "drop: ACK with a bad or expired SYN cookie (RST sent)")            \
+	X(tcp_ooo_queued, "out-of-order segments queued")                                          \
+	X(tcp_ooo_drop, "drop: out-of-order segment, the queue (tcp_ooo_segs) full")               \
+	X(tcp_dup_data, "drop: segment whose data had all arrived already (ACK sent)")             \
+	X(tcp_rcv_pruned, "data beyond the receive buffer trimmed from a segment")                 \
+	X(tcp_data_after_close, "data for a closed socket (RST sent, connection ended)")           \
+	X(tcp_close_unread, "close() with unread data (RST sent, RFC 2525 2.17)")                  \
+	X(tcp_time_wait_recycled, "TIME_WAIT connections freed early (tcp_max_time_wait)")          \
+	X(tcp_time_wait_reused, "TIME_WAIT connections ended by a new SYN for their 4-tuple")       \
+	X(tcp_fin_wait2_timeout, "orphaned FIN_WAIT_2 connections freed (tcp_fin_timeout_ms)")     \
+	X(tcp_icmp_error, "ICMP errors for TCP connections")                                       \
+	X(tcp_tx_segs, "TCP segments sent (retransmissions included)")                             \
+	X(tcp_tx_bytes, "TCP payload bytes sent (retransmissions included)")                       \
+	X(tcp_retransmits, "TCP segments retransmitted (SYNs included)")                           \
+	X(tcp_rto, "TCP retransmission timeouts")                                                  \
+	X(tcp_fast_recovery, "TCP NewReno fast recoveries (RFC 6582)")                             \
+	X(tcp_sack_recovery, "TCP SACK-based loss recoveries (RFC 6675)")                          \
+	X(tcp_persist_probes, "TCP zero-window probes sent")                                       \
+	X(tcp_keepalive_probes, "TCP keepalive probes sent")                                       \
+	X(tcp_keepalive_drop, "TCP connections dropped: keepalive probes unanswered")              \
+	X(tcp_delack, "TCP delayed ACKs sent by their timer")                                      \
+	X(tcp_sack_bad_block, "ignored: TCP SACK block invalid, out of range or a D-SACK")         \
+	X(tcp_tx_nobuf, "TCP data not queued or segments not sent: the pool was (nearly) empty")   \
+	X(tcp_tx_copy_inflight, "TCP segments resent in a copy: a port still held the buffer")     \
+	X(tcp_tx_rst, "TCP resets sent for segments that are no connection's")                     \
+	X(tcp_tx_rate_limited, "TCP resets and challenge ACKs not sent: 1000/s limit")
 
 struct usnet_stack_counters {
 #define USNET_STACK_COUNTER_FIELD_(name, desc) uint64_t name;

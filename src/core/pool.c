@@ -159,6 +159,7 @@ static int pool_init(struct usnet_pool *pool)
 
 		p->pool = pool;
 		p->room = pool->data_size;
+		p->refcnt = 0;
 		pool->free[pool->nfree++] = p;
 	}
 	return 0;
@@ -248,6 +249,7 @@ uint32_t usnet_pool_alloc_bulk(struct usnet_pool *pool, struct usnet_pkt **pkts,
 		p->len = 0;
 		p->flags = 0;
 		p->hash = 0;
+		p->refcnt = 1;
 		pkts[i] = p;
 	}
 	return n;
@@ -264,12 +266,14 @@ void usnet_pkt_free(struct usnet_pkt *pkt)
 {
 	struct usnet_pool *pool = pkt->pool;
 
-	/* A full stack means this packet was freed twice: refuse rather than
-	 * write past the stack, and count it. */
-	if (pool->nfree == pool->count) {
+	/* No reference left, or a full stack: this packet was freed twice.
+	 * Refuse rather than write past the stack, and count it. */
+	if (pkt->refcnt == 0 || pool->nfree == pool->count) {
 		pool->bad_free++;
 		return;
 	}
+	if (--pkt->refcnt)
+		return; /* another holder keeps it */
 	pool->free[pool->nfree++] = pkt;
 }
 
@@ -289,10 +293,12 @@ void usnet_pkt_free_bulk(struct usnet_pkt **pkts, uint32_t n)
 
 			if (p->pool != pool)
 				break;
-			if (nfree == cap) { /* full: a double free, see usnet_pkt_free() */
+			if (p->refcnt == 0 || nfree == cap) { /* a double free, see usnet_pkt_free() */
 				pool->bad_free++;
 				continue;
 			}
+			if (--p->refcnt)
+				continue; /* another holder keeps it */
 			stack[nfree++] = p;
 		}
 		pool->nfree = nfree;

@@ -12,6 +12,7 @@
 #include <usnet/log.h>
 
 #include "stack_impl.h"
+#include "tcp_impl.h"
 
 #define ICMP_ECHO_REPLY	   0
 #define ICMP_UNREACH	   3
@@ -156,6 +157,14 @@ static void error_input(struct usnet_stack *st, struct ip_dgram *d, const struct
 
 		udp_icmp_error(st, ntohl(qip->src), ntohs(u->sport), ntohl(qip->dst),
 			       ntohs(u->dport), unreach_errno(h->type, h->code));
+		return;
+	}
+	if (qip->proto == USNET_IPPROTO_TCP) {
+		const struct usnet_tcp_hdr *t = (const struct usnet_tcp_hdr *)ql4;
+
+		/* The quote's first 8 bytes hold the ports and the sequence number. */
+		tcp_icmp_error(st, ntohl(qip->src), ntohs(t->sport), ntohl(qip->dst),
+			       ntohs(t->dport), ntohl(t->seq), unreach_errno(h->type, h->code));
 		return;
 	}
 	if (qip->proto == USNET_IPPROTO_ICMP && ql4[0] == ICMP_ECHO_REQUEST) {

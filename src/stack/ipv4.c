@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "stack_impl.h"
+#include "tcp_impl.h"
 
 /* RFC 791 3.1 options: End of Option List and No Operation are one byte. */
 #define IPOPT_EOL  0
@@ -88,6 +89,9 @@ static void deliver(struct usnet_stack *st, struct ip_dgram *d)
 		return;
 	case USNET_IPPROTO_UDP:
 		udp_input(st, d);
+		return;
+	case USNET_IPPROTO_TCP:
+		tcp_input(st, d);
 		return;
 	default:
 		st->c.ip_unknown_proto++;

@@ -12,6 +12,7 @@
 #include <usnet/time.h>
 
 #include "stack_impl.h"
+#include "tcp_impl.h"
 
 static uint64_t default_clock(void *ctx)
 {
@@ -43,6 +44,20 @@ static int conf_defaults(struct usnet_stack_conf *c)
 	DEF(udp_rcvbuf, 262144);
 	DEF(udp_rcvq_len, 256);
 	DEF(udp_sockets, 1024);
+	DEF(tcp_sockets, 16384);
+	DEF(tcp_sndbuf, 1048576);
+	DEF(tcp_rcvbuf, 1048576);
+	DEF(tcp_syn_backlog, 256);
+	DEF(tcp_time_wait_ms, 60000);
+	DEF(tcp_max_time_wait, 8192);
+	DEF(tcp_fin_timeout_ms, 60000);
+	DEF(tcp_min_rto_ms, 200);
+	DEF(tcp_init_rto_ms, 1000);
+	DEF(tcp_max_rto_ms, 120000);
+	DEF(tcp_delack_ms, 40);
+	DEF(tcp_syn_retries, 6);
+	DEF(tcp_retries, 15);
+	DEF(tcp_ooo_segs, 256);
 	DEF(ephemeral_min, 49152);
 	DEF(ephemeral_max, 65535);
 	DEF(ttl, 64);
@@ -57,6 +72,16 @@ static int conf_defaults(struct usnet_stack_conf *c)
 				   c->ephemeral_min, c->ephemeral_max);
 	if (c->rx_burst > USNET_MAX_BURST)
 		return usnet_error(EINVAL, "stack: rx_burst above %d", USNET_MAX_BURST);
+	/* The window scale caps a window at 2^30 (RFC 7323 2.3); a buffer
+	 * below 4096 bytes cannot hold two full segments. */
+	if (c->tcp_rcvbuf < 4096 || c->tcp_rcvbuf > (1u << 30) || c->tcp_sndbuf < 4096 ||
+	    c->tcp_sndbuf > (1u << 30))
+		return usnet_error(EINVAL, "stack: tcp_sndbuf and tcp_rcvbuf in 4096..2^30");
+	if (c->tcp_sockets > (1u << 22) || c->tcp_ooo_segs > 65536)
+		return usnet_error(EINVAL, "stack: tcp_sockets <= 4194304, tcp_ooo_segs <= 65536");
+	if (c->tcp_min_rto_ms > c->tcp_max_rto_ms || c->tcp_init_rto_ms > c->tcp_max_rto_ms)
+		return usnet_error(EINVAL, "stack: tcp_min_rto_ms and tcp_init_rto_ms above "
+					   "tcp_max_rto_ms");
 	if (c->reasm_max_datagrams > 4096 || c->udp_rcvq_len > 65536)
 		return usnet_error(EINVAL,
 				   "stack: reasm_max_datagrams <= 4096, udp_rcvq_len <= 65536");
@@ -98,8 +123,14 @@ int usnet_stack_create(struct usnet_stack **out, const struct usnet_stack_conf *
 	st->unreach_tokens = st->conf.icmp_unreach_burst;
 	st->unreach_tokens_at = st->now;
 	st->ip_id = (uint16_t)st->now;
+	err = tcp_init(st);
+	if (err)
+		goto close_ep;
 	*out = st;
 	return 0;
+
+close_ep:
+	close(st->epfd);
 
 fini_frag:
 	frag_fini(&st->frag);
@@ -118,6 +149,7 @@ void usnet_stack_destroy(struct usnet_stack *st)
 		return;
 	stk_flush_all(st);
 	udp_close_all(st);
+	tcp_close_all(st);
 	while ((ic = st->icmp_list))
 		usnet_icmp_close(ic);
 	for (unsigned i = 0; i < st->nifc; i++)
@@ -313,6 +345,7 @@ static void run_timers(struct usnet_stack *st)
 	for (uint32_t i = 0; i < nrep; i++)
 		icmp_send_reasm_timeout(st, &rep[i].ip, rep[i].data, sizeof(rep[i].data));
 	arp_timers(st, st->now);
+	tcp_timers_run(st, st->now);
 }
 
 uint64_t usnet_stack_now(const struct usnet_stack *st)
@@ -432,7 +465,9 @@ uint16_t usnet_stack_events(struct usnet_stack *st, struct usnet_event *ev, uint
 
 	while (k < n && st->ready_head) {
 		struct stk_sock *s = st->ready_head;
-		uint32_t e = (s->q.n ? USNET_EV_READ : 0) | (s->err ? USNET_EV_ERROR : 0);
+		uint32_t e = s->kind == STK_TCP
+				 ? tcp_sock_events(s)
+				 : (s->q.n ? USNET_EV_READ : 0) | (s->err ? USNET_EV_ERROR : 0);
 
 		sock_unready(s);
 		if (!e)

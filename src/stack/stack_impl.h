@@ -154,6 +154,8 @@ uint32_t frag_expire(struct frag_table *t, uint64_t now, uint64_t *next, struct 
 
 enum stk_sock_kind { STK_UDP, STK_ICMP, STK_TCP };
 
+struct tcp_stack;
+
 /* A queued message: in a packet (data points into it) or on the heap. */
 struct stk_msg {
 	struct usnet_pkt *pkt;
@@ -219,6 +221,7 @@ struct usnet_stack {
 	uint32_t udp_count;
 	uint16_t ephemeral_next;
 	struct usnet_icmp *icmp_list;
+	struct tcp_stack *tcp; /* tcp_impl.h */
 	struct stk_sock *ready_head, *ready_tail;
 	uint64_t unreach_tokens_at; /* token bucket for ICMP unreachables */
 	double unreach_tokens;
