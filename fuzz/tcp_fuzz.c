@@ -85,6 +85,9 @@ struct slot {
 };
 
 static struct slot slots[NSLOT];
+/* TCP_FUZZ_TRACE=1: the segments both ways, each operation and the
+ * sockets' states after it, on stderr (to see how deep a seed goes). */
+static bool trace;
 
 const struct usnet_port_info *usnet_port_info(const struct usnet_port *port)
 {
@@ -225,6 +228,9 @@ static void follow_tcp(const uint8_t *ip, uint16_t tot)
 	}
 	fl = t[13];
 	seq = get32(t + 4);
+	if (trace)
+		fprintf(stderr, "  out %u>%u fl %02x seq %u ack %u wnd %u len %u\n", get16(t),
+			get16(t + 2), fl, seq, get32(t + 8), get16(t + 14), tl - doff);
 	end = seq + (tl - doff) + !!(fl & 0x02) + !!(fl & 0x01);
 	s = slot_of(get16(t), get16(t + 2));
 	if (!s && (fl & 0x12) == 0x02) { /* the stack's SYN: an active open */
@@ -341,7 +347,8 @@ static void inject(const struct slot *s, const struct seg *g)
 	ip[9] = 6;
 	put32(ip + 12, PEER);
 	put32(ip + 16, US);
-	put16(ip + 10, usnet_csum_fold(usnet_csum_add(0, ip, 20)));
+	c = usnet_csum_fold(usnet_csum_add(0, ip, 20)); /* in memory order */
+	memcpy(ip + 10, &c, 2);
 	t = ip + 20;
 	put16(t, s->pport);
 	put16(t + 2, s->uport);
@@ -352,8 +359,13 @@ static void inject(const struct slot *s, const struct seg *g)
 	put16(t + 14, g->wnd);
 	memcpy(t + 20, g->opt, g->olen);
 	memcpy(t + 20 + olen, pay, g->plen);
+	if (trace)
+		fprintf(stderr, "  in  %u>%u fl %02x seq %u ack %u wnd %u len %u\n", s->pport,
+			s->uport, g->flags, g->seq, g->ack, g->wnd, g->plen);
 	c = tcp_csum(PEER, US, t, tl);
-	put16(t + 16, g->bad_csum ? (uint16_t)(c ^ 0x5a5a) : c);
+	if (g->bad_csum)
+		c ^= 0x5a5a;
+	memcpy(t + 16, &c, 2);
 }
 
 static uint8_t opt_ts(struct slot *s, uint8_t *o, uint8_t step)
@@ -482,7 +494,7 @@ static void op_app(struct usnet_stack *st, struct in *in)
 	if (act == 7) { /* accept into a free socket */
 		for (k = 1; k < NSOCK && socks[k]; k++)
 			;
-		if (k < NSOCK)
+		if (k < NSOCK && socks[0]) /* the listener may have been closed */
 			usnet_tcp_accept(socks[0], &socks[k], NULL, &a);
 		return;
 	}
@@ -542,6 +554,17 @@ static void op_app(struct usnet_stack *st, struct in *in)
 	}
 }
 
+static void trace_step(uint8_t op)
+{
+	struct usnet_tcp_info info;
+
+	fprintf(stderr, "op %u:", op % 8);
+	for (int k = 0; k < NSOCK; k++)
+		if (socks[k] && usnet_tcp_info(socks[k], &info) == 0)
+			fprintf(stderr, " [%d] %s", k, usnet_tcp_state_name(info.state));
+	fprintf(stderr, "\n");
+}
+
 static uint64_t fuzz_clock(void *ctx)
 {
 	(void)ctx;
@@ -594,6 +617,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct usnet_pool_conf pc = {.count = POOL_SIZE, .name = "fuzz"};
 
 		usnet_log_set_level(USNET_LOG_ERR);
+		trace = getenv("TCP_FUZZ_TRACE") != NULL;
 		if (usnet_pool_create(&pool, &pc))
 			abort();
 		snprintf(fport.info.name, sizeof(fport.info.name), "fuzz");
@@ -628,6 +652,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		usnet_stack_poll(st);
 		usnet_stack_events(st, ev, 16);
+		if (trace)
+			trace_step(op);
 	}
 	/* Half the inputs close their sockets first, the others leave them to
 	 * the stack's destruction. */
@@ -637,6 +663,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				usnet_tcp_close(socks[k]);
 				usnet_stack_poll(st);
 			}
+	if (trace) {
+		struct usnet_stack_counters cs;
+
+		usnet_stack_counters(st, &cs);
+		usnet_stack_counters_print(&cs, stderr, true);
+	}
 	usnet_stack_destroy(st);
 	usnet_pool_get_stats(pool, &ps);
 	if (ps.available != POOL_SIZE) {
