@@ -1,20 +1,22 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # A hostile TCP peer against usnet's TCP: tcp_target (tests/integration/
-# tcp_target.c: echo on port 7, an endless source on port 19) on afpacket:
+# tcp_target.c: echo on port 7, discard on 9, an endless source on 19) on afpacket:
 # at 198.18.23.2/24 (gateway: the kernel, 198.18.23.1), and scapy in the
 # kernel's namespace (tcp_hostile.py) playing a peer at 198.18.23.3, an
 # address the kernel does not own (so the kernel never answers usnet's
 # segments with resets): malformed headers and options, out-of-window
 # segments, the blind RST/SYN/data attacks of RFC 5961, PAWS, a SYN flood
 # from random sources (SYN cookies) while a kernel client connects, a zero
-# window that never opens, and a peer that vanishes mid-transfer. Each case
+# window that never opens, and a peer that vanishes (mid-transfer: the
+# retransmissions run out; idle: the keepalive probes do). Each case
 # checks a counter and what usnet answered on the wire; a kernel TCP
 # connection must be served after each one. At the end: tcp_target's
 # memory grew by less than 64 MiB over the whole run, and it exits 0 with
 # no sanitizer (leak) report.
 # The target's conf makes the timeouts short: SYN backlog 16 (cookies
-# beyond), 3 retransmissions with the RTO at most 1 s.
+# beyond), 3 retransmissions with the RTO at most 1 s, keepalive on the
+# discard port after 1 s idle, 3 probes 0.5 s apart.
 # Usage: tcp_hostile.sh BUILD_DIR     (exit 77 = skipped)
 set -u
 BUILD=${1:?usage: tcp_hostile.sh BUILD_DIR}
@@ -41,7 +43,7 @@ ip netns exec "$SK" sysctl -qw net.ipv4.ip_forward=0
 
 OUT=$TMP/target.out ERR=$TMP/target.err
 timeout -k 5 280 ip netns exec "$SU" "$TARGET" -p "afpacket:$UIF$TV_RXOPT" --ip "$U/24" \
-	--gw "$K" --syn-backlog 16 --retries 3 --max-rto 1000 -t 270 >"$OUT" 2>"$ERR" &
+	--gw "$K" --syn-backlog 16 --retries 3 --max-rto 1000 --keepalive 1000,500,3 -t 270 >"$OUT" 2>"$ERR" &
 TPID=$!
 TV_PIDS+=("$TPID")
 tv_wait_line "$ERR" "listening on ports" || exit 1

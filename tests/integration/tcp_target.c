@@ -8,9 +8,11 @@
  *              [--keepalive IDLE_MS,INTVL_MS,COUNT] [--rcvbuf B] [--sndbuf B]
  *              [-t SECONDS]
  *
- * It listens on two ports:
+ * It listens on three ports:
  *   7   echo: every byte received is sent back; the peer's FIN is answered
  *       by ours once everything is echoed.
+ *   9   discard: what arrives is read and thrown away, nothing is sent;
+ *       --keepalive applies to these connections (only).
  *   19  source: once accepted, the connection is sent a byte pattern for
  *       ever (as fast as the peer's window lets it); what arrives is read
  *       and thrown away.
@@ -39,14 +41,17 @@
 #include <usnet/stack.h>
 #include <usnet/tcp.h>
 
-#define MAX_CONNS   64
-#define ECHO_PORT   7
-#define SOURCE_PORT 19
-#define BUF	    65536
+#define MAX_CONNS    64
+#define ECHO_PORT    7
+#define DISCARD_PORT 9
+#define SOURCE_PORT  19
+#define BUF	     65536
+
+enum kind { ECHO, DISCARD, SOURCE };
 
 struct conn {
 	struct usnet_tcp *s;
-	bool source;
+	enum kind kind;
 	uint32_t pend_off, pend_len; /* echo: bytes received, not yet sent */
 	uint8_t pend[BUF];
 };
@@ -55,7 +60,7 @@ static struct conn conns[MAX_CONNS];
 static volatile sig_atomic_t dump_asked, abort_asked, stop_asked;
 static uint64_t n_accepted, n_eof, n_reset, n_timeout, n_other, n_refused, n_echoed, n_sent;
 static uint8_t pattern[BUF];
-static uint32_t ka[3]; /* --keepalive, set on every accepted connection */
+static uint32_t ka[3]; /* --keepalive, set on every discard connection */
 
 static void on_signal(int sig)
 {
@@ -74,8 +79,9 @@ static void usage(int rc)
 		"                  [--retries N] [--syn-retries N] [--max-rto MS]\n"
 		"                  [--keepalive IDLE_MS,INTVL_MS,COUNT] [--rcvbuf B] [--sndbuf B]\n"
 		"                  [-t SECONDS]\n"
-		"Echo server on TCP port 7, endless source on port 19; SIGUSR1 dumps the\n"
-		"counters as JSON, SIGUSR2 aborts the source connections.\n");
+		"Echo server on TCP port 7, discard on 9 (with --keepalive), endless source\n"
+		"on 19; SIGUSR1 dumps the counters as JSON, SIGUSR2 aborts the source\n"
+		"connections.\n");
 	exit(rc);
 }
 
@@ -151,7 +157,7 @@ static void conn_end(struct conn *c, long err)
 	c->s = NULL;
 }
 
-static void accept_all(struct usnet_tcp *ls, bool source)
+static void accept_all(struct usnet_tcp *ls, enum kind kind)
 {
 	struct usnet_tcp *s;
 
@@ -166,12 +172,13 @@ static void accept_all(struct usnet_tcp *ls, bool source)
 			usnet_tcp_abort(s);
 			continue;
 		}
-		if (ka[0] && (err = usnet_tcp_set_keepalive(s, ka[0], ka[1], ka[2]))) {
+		if (kind == DISCARD && ka[0] &&
+		    (err = usnet_tcp_set_keepalive(s, ka[0], ka[1], ka[2]))) {
 			fprintf(stderr, "tcp_target: keepalive: %s\n", strerror(-err));
 			exit(1);
 		}
 		conns[i].s = s;
-		conns[i].source = source;
+		conns[i].kind = kind;
 		conns[i].pend_off = conns[i].pend_len = 0;
 	}
 }
@@ -182,10 +189,11 @@ static bool serve(struct conn *c)
 	static uint8_t sink[BUF];
 	long n;
 
-	if (c->source) {
-		while ((n = usnet_tcp_send(c->s, pattern, sizeof(pattern))) > 0)
+	if (c->kind != ECHO) {
+		while (c->kind == SOURCE &&
+		       (n = usnet_tcp_send(c->s, pattern, sizeof(pattern))) > 0)
 			n_sent += (uint64_t)n;
-		if (n != -EAGAIN) {
+		if (c->kind == SOURCE && n != -EAGAIN) {
 			conn_end(c, n);
 			return false;
 		}
@@ -258,7 +266,7 @@ int main(int argc, char **argv)
 	struct usnet_iface_conf ic = {0};
 	struct usnet_port *port;
 	struct usnet_stack *st;
-	struct usnet_tcp *echo_ls, *src_ls;
+	struct usnet_tcp *echo_ls, *discard_ls, *src_ls;
 	const char *spec = NULL, *stop = "signal";
 	uint32_t sndbuf = 0, rcvbuf = 0;
 	double seconds = 0;
@@ -338,6 +346,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	echo_ls = listen_on(st, ECHO_PORT, sndbuf, rcvbuf);
+	discard_ls = listen_on(st, DISCARD_PORT, sndbuf, rcvbuf);
 	src_ls = listen_on(st, SOURCE_PORT, sndbuf, rcvbuf);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -345,19 +354,21 @@ int main(int argc, char **argv)
 	sigaction(SIGUSR2, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	fprintf(stderr, "tcp_target: listening on ports %d and %d\n", ECHO_PORT, SOURCE_PORT);
+	fprintf(stderr, "tcp_target: listening on ports %d, %d and %d\n", ECHO_PORT, DISCARD_PORT,
+		SOURCE_PORT);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!stop_asked) {
 		usnet_stack_poll(st);
-		accept_all(echo_ls, false);
-		accept_all(src_ls, true);
+		accept_all(echo_ls, ECHO);
+		accept_all(discard_ls, DISCARD);
+		accept_all(src_ls, SOURCE);
 		for (int i = 0; i < MAX_CONNS; i++)
 			if (conns[i].s)
 				serve(&conns[i]);
 		if (abort_asked) {
 			abort_asked = 0;
 			for (int i = 0; i < MAX_CONNS; i++)
-				if (conns[i].s && conns[i].source) {
+				if (conns[i].s && conns[i].kind == SOURCE) {
 					usnet_tcp_abort(conns[i].s);
 					conns[i].s = NULL;
 				}
@@ -380,6 +391,7 @@ int main(int argc, char **argv)
 		if (conns[i].s)
 			usnet_tcp_abort(conns[i].s);
 	usnet_tcp_close(echo_ls);
+	usnet_tcp_close(discard_ls);
 	usnet_tcp_close(src_ls);
 	usnet_stack_poll(st);
 	dump(st, stop);
