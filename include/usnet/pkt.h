@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define USNET_PKT_HEADROOM 128u	 /* default headroom in front of a received frame */
+#define USNET_PKT_HEADROOM  128u  /* default headroom in front of a received frame */
 #define USNET_PKT_DATA_SIZE 2048u /* default data room, headroom included */
 
 struct usnet_pool;

@@ -293,7 +293,8 @@ void usnet_pkt_free_bulk(struct usnet_pkt **pkts, uint32_t n)
 
 			if (p->pool != pool)
 				break;
-			if (p->refcnt == 0 || nfree == cap) { /* a double free, see usnet_pkt_free() */
+			if (p->refcnt == 0 ||
+			    nfree == cap) { /* a double free, see usnet_pkt_free() */
 				pool->bad_free++;
 				continue;
 			}

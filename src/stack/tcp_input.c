@@ -659,6 +659,14 @@ static void sync_input(struct usnet_tcp *c, struct tcp_seg *seg)
 	struct usnet_stack *st = c->s.st;
 	uint32_t rcv_nxt0 = c->rcv_nxt;
 
+	if (c->state == USNET_TCP_SYN_RECEIVED && !c->passive &&
+	    (seg->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) &&
+	    seg->seq + 1 == c->rcv_nxt && seg->ack == c->snd_max && !seg->len) {
+		/* Simultaneous open: the peer's SYN-ACK acknowledges our SYN and
+		 * repeats its own; the ACK is what counts (as Linux does). */
+		seg->flags &= (uint8_t)~TCP_SYN;
+		seg->seq++;
+	}
 	if (!paws_ok(c, seg)) {
 		st->c.tcp_paws_drop++;
 		ack_now(c);

@@ -28,8 +28,8 @@
 #include "tcp_impl.h"
 #include "tcp_send.h"
 
-#define TCP_HDR_MAX  60u /* header with 40 bytes of options */
-#define TS_OPT_LEN   12u /* NOP NOP TS(10) */
+#define TCP_HDR_MAX  60u   /* header with 40 bytes of options */
+#define TS_OPT_LEN   12u   /* NOP NOP TS(10) */
 #define CHACK_PER_S  1000u /* challenge ACKs and RSTs per second per stack, as Linux */
 #define POOL_RESERVE 4u	   /* the send queue leaves 1/4 of the pool for RX and ACKs */
 
@@ -668,11 +668,12 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 	struct tcp_sndq *q = c->sq;
 	struct usnet_stack *st = c->s.st;
 	struct tcp_sb_acked a = {0};
-	uint32_t ack = seg->ack, newly_sacked = 0;
+	uint32_t ack = seg->ack, newly_sacked = 0, prior_out;
 	bool dup;
 
 	if (!q)
 		return 0;
+	prior_out = q->sb.out;
 	q->last_rcv_ns = st->now;
 	q->probes_out = 0;
 	c->ka_sent = 0;
@@ -687,9 +688,9 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 			blk[i][0] = seg->opt.sack[i].start;
 			blk[i][1] = seg->opt.sack[i].end;
 		}
-		newly_sacked = tcp_sb_sack(&q->sb, (const uint32_t(*)[2])blk, seg->opt.nsack,
-					   seq_gt(ack, c->snd_una) ? ack : c->snd_una, c->snd_max,
-					   &bad);
+		newly_sacked =
+		    tcp_sb_sack(&q->sb, (const uint32_t(*)[2])blk, seg->opt.nsack,
+				seq_gt(ack, c->snd_una) ? ack : c->snd_una, c->snd_max, &bad);
 		ctr(c)->tcp_sack_bad_block += bad;
 	}
 	/* RFC 5681 2: a duplicate ACK acknowledges nothing new, carries no
@@ -712,7 +713,10 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 			}
 		} else {
 			q->dupacks = 0;
-			q->cc.ops->on_ack(&q->cc, a.bytes, q->rtt.last_us, st->now);
+			/* Grow only a window that is used (RFC 7661's point;
+			 * Linux's is_cwnd_limited): half of it in flight. */
+			if (prior_out >= q->cc.cwnd / 2)
+				q->cc.ops->on_ack(&q->cc, a.bytes, q->rtt.last_us, st->now);
 		}
 		if (q->sb.nsent)
 			arm_rto(c); /* RFC 6298 5.3 */
@@ -831,8 +835,8 @@ static bool rate_ok(struct usnet_stack *st)
 
 void tcp_send_reset(struct usnet_stack *st, const struct tcp_seg *seg)
 {
-	struct tcp_bare b = {.src = seg->dst, .dst = seg->src, .sport = seg->dport,
-			     .dport = seg->sport};
+	struct tcp_bare b = {
+	    .src = seg->dst, .dst = seg->src, .sport = seg->dport, .dport = seg->sport};
 
 	if (seg->flags & TCP_RST)
 		return; /* never answer a reset */

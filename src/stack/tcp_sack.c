@@ -190,8 +190,8 @@ uint32_t tcp_sb_sack(struct tcp_sb *sb, const uint32_t (*blk)[2], uint32_t n, ui
 			if (seq_lt(s->seq, blk[b][0]) || (s->fl & TCP_SEG_SACKED))
 				continue; /* only partly covered, or known */
 			uncount(sb, s, s->len);
-			s->fl = (uint8_t)((s->fl & ~(TCP_SEG_LOST | TCP_SEG_RETRANS)) |
-					  TCP_SEG_SACKED);
+			s->fl =
+			    (uint8_t)((s->fl & ~(TCP_SEG_LOST | TCP_SEG_RETRANS)) | TCP_SEG_SACKED);
 			sb->sacked += s->len;
 			newly += s->len;
 			if (seq_gt(tcp_sseg_end(s), sb->high_sacked) || sb->sacked == s->len)
@@ -306,7 +306,7 @@ void tcp_sb_recovery_done(struct tcp_sb *sb)
 		uncount(sb, s, s->len);
 		if (s->fl & TCP_SEG_SACKED)
 			sb->sacked += s->len;
-		s->fl &= (uint8_t)~(TCP_SEG_LOST | TCP_SEG_RETRANS);
+		s->fl &= (uint8_t) ~(TCP_SEG_LOST | TCP_SEG_RETRANS);
 	}
 	sb->lost = sb->retrans = 0;
 	sb->lost_scan = 0;

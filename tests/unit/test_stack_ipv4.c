@@ -188,7 +188,7 @@ static void test_unknown_proto(struct harness *h_)
 	size_t n;
 
 	answer_arp(&h, IP_PEER); /* so the unreachable goes out at once */
-	n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, 6 /* TCP */, 9, 0, NULL, 0, "tcp-ish!", 8);
+	n = make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, 132 /* SCTP */, 9, 0, NULL, 0, "tcp-ish!", 8);
 	inject(&h, f, n);
 	CHECK_EQ(counters(&h).ip_unknown_proto, 1);
 	/* RFC 1122 3.2.2.1: protocol unreachable, quoting the datagram. */
