@@ -467,6 +467,36 @@ def bad_syn(opts):
 check("SYN with a zero-length option", bad_syn(b"\x02\x04\x05\xb4\x03\x00\x00\x00"), {C_OPT: 1})
 check("SYN with a timestamp option cut short (length 10 in 8 bytes)",
       bad_syn(b"\x01\x01\x08\x0a\x00\x00\x00\x01"), {C_OPT: 1})
+def bad_flags():
+    bad = []
+    for fl in ("SF", "SR"):  # to the listener: no SYN-ACK, no reset
+        c = Conn(wire, 7)
+        c.tx(fl, seq=c.iss, ack=0, opts=b"")
+        s = c.expect(timeout=1)
+        if s:
+            bad.append(f"{fl} to the listener was answered: {s}")
+    # no flags at all (a "null scan"), with data, on the connection
+    c1.tx("", data=b"NO FLAGS", opts=b"")
+    return bad + no_data(c1)
+
+
+check("SYN+FIN and SYN+RST to the listener, no flags on a connection", bad_flags,
+      {"tcp_bad_flags": 2, "tcp_no_ack": 1})
+
+
+def listener_ack():
+    c = Conn(wire, 7)
+    ack = rnd.randrange(1 << 32)
+    c.tx("A", seq=c.iss, ack=ack, opts=b"")
+    s = c.expect(timeout=5)
+    # RFC 9293 3.10.7.2: <SEQ=SEG.ACK><CTL=RST>
+    if s is None or not s.has("R") or s.seq != ack:
+        return [f"an ACK to the listener was answered with {s}, not a RST at seq {ack}"]
+    return []
+
+
+check("an ACK to the listener (no handshake): a reset", listener_ack, {"tcp_listen_bad": 1})
+
 if not c1.echo(b"still echoing after bad headers"):
     fails += 1
     print("FAIL: the connection no longer echoes after the malformed segments", flush=True)
@@ -545,6 +575,30 @@ def syn_old():
 # answers with the same ACK, counted as old data.
 check("blind SYN in ESTABLISHED, left of the window: an ACK", syn_old,
       {(C_SYN_CHAL, C_DUP): 1, "target.reset": 0})
+def rst_storm():
+    """RFC 5961 10: challenge ACKs are rate-limited (1000/s in the stack)."""
+    n = 1500
+    frames = [c1.seg("R", seq=c1.snd_nxt + 1000 + i, opts=b"") for i in range(n)]
+    t0 = time.monotonic()
+    wire.send(frames)
+    barrier()
+    secs = time.monotonic() - t0
+    acks = [s for s in c1.collect(1.0) if s.has("A") and not s.data and not s.has("R")]
+    lim = dump()["stack"]["tcp_tx_rate_limited"] - storm_base
+    print(f"   RST storm: {n} RSTs in {secs:.2f} s, {len(acks)} challenge ACKs, "
+          f"{lim} not sent (rate limit)", flush=True)
+    bad = []
+    if len(acks) + lim != n:
+        bad.append(f"challenge ACKs sent {len(acks)} + rate-limited {lim} != {n}")
+    if len(acks) > 1000 * (secs + 1):
+        bad.append(f"{len(acks)} challenge ACKs in {secs:.2f} s: not limited to 1000/s")
+    return bad
+
+
+storm_base = dump()["stack"]["tcp_tx_rate_limited"]
+check("1500 blind RSTs in the window: challenge ACKs, rate-limited", rst_storm,
+      {C_RST_CHAL: 1500, C_CHAL: 1500, "tcp_tx_rate_limited": (0, 1500), "target.reset": 0})
+
 if not c1.echo(b"survived the blind attacks"):
     fails += 1
     print("FAIL: the connection does not echo after the blind RST/SYN/data", flush=True)
