@@ -53,11 +53,19 @@ def ack(slot, wnd=65535):
     return bytes([4, slot]) + u16(wnd)
 
 
-def synack(slot, wnd=65535):
-    return bytes([5, slot]) + u16(wnd)
+def synack(slot, wnd=65535, no_opts=0):
+    """no_opts: bit 0 no window scale, 1 no SACK-permitted, 2 no timestamp."""
+    return bytes([5, slot]) + u16(wnd) + bytes([no_opts])
 
 
 POLL = bytes([3])
+
+
+def sack(slot, a, blocks, wnd=65535):
+    """ACK up to the start of segment a (0: the oldest the peer has not
+    acknowledged), SACK segments [b, b + n] per block."""
+    b = bytes([6, slot, a, len(blocks)]) + u16(wnd)
+    return b + b"".join(bytes([x, n]) for x, n in blocks)
 SEND, RECV, PEEK, SHUT, CLOSE, ABORT, CONNECT, ACCEPT = 0, 1, 2, 3, 4, 5, 6, 7
 NODELAY, KEEPALIVE, CC, INFO = 8, 9, 10, 11
 
@@ -74,6 +82,15 @@ seeds = {
     ack(0) + app(1, INFO) + app(1, SHUT, u8(2)) + ack(0) + seg(0, FIN | ACK) + POLL,
     "active_loss": active + app(1, SEND, u16(30000)) + clock(300) + clock(600) +
     seg(0, ACK, C_SACK, sack=(3000, 1460)) + seg(0, ACK) + seg(0, ACK) + seg(0, ACK) + ack(0),
+    "active_sack_recovery": app(0, CONNECT, u8(0), u8(1)) + synack(0) +
+    app(1, NODELAY, u8(1)) + app(1, SEND, u16(40000)) + ack(0) + app(1, SEND, u16(40000)) +
+    sack(0, 2, [(4, 1)]) + sack(0, 2, [(4, 3)]) + sack(0, 2, [(4, 3), (9, 2)]) +
+    sack(0, 2, [(4, 3), (9, 3), (14, 2)]) + POLL + sack(0, 4, [(9, 3)]) + clock(300) +
+    ack(0) + app(1, INFO),
+    "active_newreno": app(0, CONNECT, u8(0), u8(1)) + synack(0, no_opts=2) + app(1, CC, u8(1)) +
+    app(1, SEND, u16(40000)) + ack(0) + app(1, SEND, u16(40000)) + sack(0, 1, []) +
+    sack(0, 0, []) + sack(0, 0, []) + sack(0, 0, []) + sack(0, 2, []) + sack(0, 3, []) +
+    clock(500) + ack(0),
     "active_refused": app(0, CONNECT, u8(0), u8(3)) + seg(0, RST | ACK, C_NOADV) + app(1, 12),
     "active_timeout": app(0, CONNECT, u8(0), u8(1)) + clock(60000) + clock(60000) +
     clock(2000, True) + app(1, 12),

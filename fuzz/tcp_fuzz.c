@@ -26,7 +26,12 @@
  *   op % 8 == 4 ACK    the peer acknowledges everything the stack sent on
  *                      slot s, window u16 (a well-behaved peer, so that
  *                      transfers progress)
- *   op % 8 == 5 SYNACK the peer answers the stack's SYN on slot s
+ *   op % 8 == 5 SYNACK the peer answers the stack's SYN on slot s (with
+ *                      window scale, SACK-permitted, timestamps as it says)
+ *   op % 8 == 6 SACK   the peer ACKs up to the start of one of the stack's
+ *                      last 32 data segments on slot s and SACKs 0..3
+ *                      ranges of them, on their boundaries (a peer that
+ *                      lost some: recovery, the scoreboard)
  *   others      POLL
  *
  * What the stack sends is checked (a frame is 60..1514 bytes, IPv4 header
@@ -59,6 +64,7 @@
 #define US	  0xc6120001u
 #define PEER	  0xc6120002u
 #define LPORT	  80
+#define NDATA	  32
 
 static const uint8_t us_mac[6] = {0x02, 0, 0, 0, 0, 1}, peer_mac[6] = {0x02, 0, 0, 0, 0, 2};
 
@@ -82,6 +88,10 @@ struct slot {
 	uint32_t p_nxt;	       /* the peer's next sequence number */
 	uint32_t u_nxt;	       /* the stack's highest sequence number sent + 1 */
 	uint32_t tsval, tsecr; /* ours; the stack's latest, echoed */
+	/* The stack's last data segments (new ones, not retransmissions), for
+	 * ACKs and SACK blocks on their boundaries. */
+	uint32_t dseq[NDATA], dend[NDATA];
+	uint8_t nd, di; /* how many held, the next to write */
 };
 
 static struct slot slots[NSLOT];
@@ -250,6 +260,13 @@ static void follow_tcp(const uint8_t *ip, uint16_t tot)
 		s->synced = true;
 		s->u_nxt = end;
 	} else if (s->synced && (int32_t)(end - s->u_nxt) > 0) {
+		if (tl > doff && seq == s->u_nxt) {
+			s->dseq[s->di] = seq;
+			s->dend[s->di] = end;
+			s->di = (uint8_t)((s->di + 1) % NDATA);
+			if (s->nd < NDATA)
+				s->nd++;
+		}
 		s->u_nxt = end;
 	}
 	for (uint16_t o = 20; o + 1 < doff;) { /* the stack's timestamp, to echo */
@@ -441,6 +458,21 @@ static void op_seg(struct in *in)
 		s->p_nxt += g.plen + !!(g.flags & 0x02) + !!(g.flags & 0x01);
 }
 
+/* The i-th oldest of the data segments held for s (i < s->nd). */
+static uint32_t held(const struct slot *s, unsigned i, bool end)
+{
+	unsigned k = (s->di + NDATA - s->nd + i % s->nd) % NDATA;
+
+	return end ? s->dend[k] : s->dseq[k];
+}
+
+/* Forget the held segments the peer has acknowledged (all of them below ack). */
+static void held_acked(struct slot *s, uint32_t ack)
+{
+	while (s->nd && (int32_t)(held(s, 0, true) - ack) <= 0)
+		s->nd--;
+}
+
 static void op_ack(struct in *in, bool synack)
 {
 	struct slot *s = &slots[in_u8(in) % NSLOT];
@@ -452,15 +484,69 @@ static void op_ack(struct in *in, bool synack)
 	g.seq = s->p_nxt;
 	g.ack = s->u_nxt;
 	g.wnd = in_u16(in);
+	held_acked(s, g.ack);
 	if (synack) {
-		memcpy(g.opt, (const uint8_t[]){2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2}, 10);
-		g.olen = 10;
-	}
-	if (s->tsecr)
+		/* MSS, then as the input says (bits 0, 1, 2 clear: all of them)
+		 * window scale, SACK-permitted and a timestamp */
+		uint8_t m = (uint8_t)~in_u8(in);
+
+		memcpy(g.opt, (const uint8_t[]){2, 4, 5, 0xb4}, 4);
+		g.olen = 4;
+		if (m & 1) {
+			memcpy(g.opt + g.olen, (const uint8_t[]){1, 3, 3, 7}, 4);
+			g.olen = (uint8_t)(g.olen + 4);
+		}
+		if (m & 2) {
+			memcpy(g.opt + g.olen, (const uint8_t[]){1, 1, 4, 2}, 4);
+			g.olen = (uint8_t)(g.olen + 4);
+		}
+		if (m & 4)
+			g.olen = (uint8_t)(g.olen + opt_ts(s, g.opt + g.olen, 1));
+	} else if (s->tsecr) {
 		g.olen = (uint8_t)(g.olen + opt_ts(s, g.opt + g.olen, 1));
+	}
 	inject(s, &g);
 	if (synack)
 		s->p_nxt++;
+}
+
+/*
+ * As a peer that lost segments: ACK up to the start of held segment a,
+ * SACK blocks covering held segments [b, b + n) (up to three blocks, each
+ * on segment boundaries), window u16.
+ */
+static void op_sack(struct in *in)
+{
+	struct slot *s = &slots[in_u8(in) % NSLOT];
+	uint8_t a = in_u8(in), nb = in_u8(in) % 4;
+	struct seg g = {0};
+
+	g.wnd = in_u16(in);
+	if (!s->used || !s->synced || !s->nd)
+		return;
+	g.flags = 0x10;
+	g.seq = s->p_nxt;
+	g.ack = held(s, a, false);
+	held_acked(s, g.ack);
+	if (!s->nd)
+		return;
+	if (s->tsecr)
+		g.olen = opt_ts(s, g.opt, 1);
+	g.opt[g.olen] = 1;
+	g.opt[g.olen + 1] = 1;
+	g.opt[g.olen + 2] = 5;
+	g.opt[g.olen + 3] = (uint8_t)(2 + 8 * nb);
+	for (uint8_t k = 0; k < nb; k++) {
+		unsigned b = in_u8(in) % s->nd, e = b + in_u8(in) % 4;
+
+		if (e >= s->nd)
+			e = s->nd - 1u;
+		put32(g.opt + g.olen + 4 + 8 * k, held(s, b, false));
+		put32(g.opt + g.olen + 8 + 8 * k, held(s, e, true));
+	}
+	if (nb)
+		g.olen = (uint8_t)(g.olen + 4 + 8 * nb);
+	inject(s, &g);
 }
 
 /* --- the application --- */
@@ -646,6 +732,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 5:
 			op_ack(&in, true);
+			break;
+		case 6:
+			op_sack(&in);
 			break;
 		default:
 			break;
