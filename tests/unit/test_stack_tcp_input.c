@@ -517,6 +517,104 @@ static void test_syn_cookies(void)
 	harness_close(&h);
 }
 
+/* The frame the stack sent last that is a TCP segment, raw (ARP answered). */
+static size_t peer_tcp_raw(struct harness *h, uint8_t *f, size_t room)
+{
+	size_t n;
+
+	while ((n = peer_recv(h, f, room))) {
+		if (f[12] == 0x08 && f[13] == 0x06) {
+			if (f[21] == 1)
+				answer_arp(h, get32(f + 38));
+			continue;
+		}
+		if (n >= 54 && f[23] == USNET_IPPROTO_TCP)
+			return n;
+	}
+	return 0;
+}
+
+/* An ICMP error from the peer quoting the first 28 bytes of frame q's
+ * IPv4 datagram. */
+static void icmp_error(struct harness *h, uint8_t type, uint8_t code, const uint8_t *q)
+{
+	uint8_t m[64], f[128];
+	uint16_t c;
+
+	m[0] = type;
+	m[1] = code;
+	memset(m + 2, 0, 6);
+	memcpy(m + 8, q + 14, 28);
+	c = usnet_csum_fold(usnet_csum_add(0, m, 36));
+	memcpy(m + 2, &c, 2);
+	inject(
+	    h, f,
+	    make_ip(f, MAC_PEER, MAC_US, IP_PEER, IP_US, USNET_IPPROTO_ICMP, 9, 0, NULL, 0, m, 36));
+}
+
+/* Active open: a RST that does not acknowledge our SYN is ignored, one
+ * that does refuses the connection; an ICMP port unreachable for our SYN
+ * refuses it too, one quoting a sequence number not in flight does not
+ * (RFC 5927 4.1); a SYN-ACK with a wrong ACK gets a RST. */
+static void test_active_open(void)
+{
+	struct usnet_tcp *c;
+	struct harness h;
+	uint8_t syn[128];
+	struct tseg r;
+	uint32_t iss;
+	size_t n;
+
+	CHECK_EQ(harness_open(&h, "tcp_active", NULL), 0);
+	CHECK_EQ(usnet_tcp_open(h.st, &c, NULL), 0);
+	CHECK_EQ(usnet_tcp_connect(c, IP_PEER, 99), -EINPROGRESS);
+	n = peer_tcp_raw(&h, syn, sizeof(syn));
+	CHECK(n > 0);
+	if (!n)
+		goto out;
+	iss = get32(syn + 38);
+	CHECK_EQ(syn[47], TCP_SYN);
+	{
+		uint16_t sport = get16(syn + 34);
+
+		/* A SYN-ACK acknowledging something else: RST at its ACK. */
+		send_tcp(&h, 99, sport, 7000, iss + 5, TCP_SYN | TCP_ACK, NULL, NULL, 0);
+		CHECK(peer_tcp(&h, &r));
+		CHECK_EQ(r.flags, TCP_RST);
+		CHECK_EQ(r.seq, iss + 5);
+		CHECK_EQ(CTR(&h, tcp_syn_sent_bad_ack), 1);
+		/* A RST without a valid ACK: ignored. */
+		send_tcp(&h, 99, sport, 7000, iss + 7, TCP_RST | TCP_ACK, NULL, NULL, 0);
+		CHECK_EQ(tcp_state(c), USNET_TCP_SYN_SENT);
+		/* An ICMP error quoting a sequence number not in flight: ignored. */
+		put32(syn + 38, iss + 100000);
+		icmp_error(&h, 3, 3, syn);
+		CHECK_EQ(tcp_state(c), USNET_TCP_SYN_SENT);
+		put32(syn + 38, iss);
+		/* Port unreachable for our SYN: refused. */
+		icmp_error(&h, 3, 3, syn);
+		CHECK_EQ(CTR(&h, tcp_icmp_error), 1);
+		CHECK_EQ(tcp_state(c), USNET_TCP_CLOSED);
+		CHECK_EQ(usnet_tcp_error(c), -ECONNREFUSED);
+	}
+	usnet_tcp_close(c);
+	/* Again, refused by a RST|ACK acknowledging the SYN. */
+	CHECK_EQ(usnet_tcp_open(h.st, &c, NULL), 0);
+	CHECK_EQ(usnet_tcp_connect(c, IP_PEER, 99), -EINPROGRESS);
+	n = peer_tcp_raw(&h, syn, sizeof(syn));
+	CHECK(n > 0);
+	if (n) {
+		send_tcp(&h, 99, get16(syn + 34), 0, get32(syn + 38) + 1, TCP_RST | TCP_ACK, NULL,
+			 NULL, 0);
+		CHECK_EQ(tcp_state(c), USNET_TCP_CLOSED);
+		CHECK_EQ(usnet_tcp_recv(c, syn, 1), -ECONNREFUSED);
+		CHECK_EQ(CTR(&h, tcp_conn_refused), 1);
+	}
+	usnet_tcp_close(c);
+out:
+	harness_close(&h);
+}
+
 int main(void)
 {
 	test_header_checks();
@@ -524,5 +622,6 @@ int main(void)
 	test_paws();
 	test_ooo_sack();
 	test_syn_cookies();
+	test_active_open();
 	return check_done("test_stack_tcp_input");
 }
