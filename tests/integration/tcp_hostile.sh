@@ -15,7 +15,7 @@
 # memory grew by less than 64 MiB over the whole run, and it exits 0 with
 # no sanitizer (leak) report.
 # The target's conf makes the timeouts short: SYN backlog 16 (cookies
-# beyond), 3 retransmissions with the RTO at most 1 s, keepalive on the
+# beyond), 5 retransmissions with the RTO at most 1 s, keepalive on the
 # discard port after 1 s idle, 3 probes 0.5 s apart.
 # Usage: tcp_hostile.sh BUILD_DIR     (exit 77 = skipped)
 set -u
@@ -43,7 +43,7 @@ ip netns exec "$SK" sysctl -qw net.ipv4.ip_forward=0
 
 OUT=$TMP/target.out ERR=$TMP/target.err
 timeout -k 5 280 ip netns exec "$SU" "$TARGET" -p "afpacket:$UIF$TV_RXOPT" --ip "$U/24" \
-	--gw "$K" --syn-backlog 16 --retries 3 --max-rto 1000 --keepalive 1000,500,3 -t 270 >"$OUT" 2>"$ERR" &
+	--gw "$K" --syn-backlog 16 --retries 5 --max-rto 1000 --keepalive 1000,500,3 -t 270 >"$OUT" 2>"$ERR" &
 TPID=$!
 TV_PIDS+=("$TPID")
 tv_wait_line "$ERR" "listening on ports" || exit 1
