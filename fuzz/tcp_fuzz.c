@@ -55,6 +55,7 @@
 #include <usnet/stack.h>
 #include <usnet/tcp.h>
 
+#include "../src/stack/tcp_impl.h" /* the connection's IRS, for the stream check */
 #include "fuzz_input.h"
 
 #define POOL_SIZE 1024
@@ -330,6 +331,14 @@ uint16_t usnet_tx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pk
 
 /* --- the peer's segments --- */
 
+/* The byte the peer sends at sequence number x, whatever the segment: so
+ * the application must read stream_byte(IRS + 1 + offset) at every offset,
+ * however the stack trimmed, queued and reassembled what it accepted. */
+static uint8_t stream_byte(uint32_t x)
+{
+	return (uint8_t)((x * 2654435761u) >> 24);
+}
+
 struct seg {
 	uint8_t flags;
 	uint32_t seq, ack;
@@ -343,7 +352,6 @@ struct seg {
 
 static void inject(const struct slot *s, const struct seg *g)
 {
-	static uint8_t pay[1460];
 	uint8_t olen = (uint8_t)((g->olen + 3) & ~3);
 	uint16_t tl = (uint16_t)(20 + olen + g->plen), tot = (uint16_t)(20 + tl);
 	uint16_t flen = (uint16_t)(14 + tot < 60 ? 60 : 14 + tot);
@@ -352,9 +360,6 @@ static void inject(const struct slot *s, const struct seg *g)
 
 	if (!f)
 		return;
-	if (!pay[1])
-		for (size_t i = 0; i < sizeof(pay); i++)
-			pay[i] = (uint8_t)(i * 31 + 7);
 	memset(f, 0, flen);
 	eth_hdr(f, 0x0800);
 	ip = f + 14;
@@ -375,7 +380,8 @@ static void inject(const struct slot *s, const struct seg *g)
 	t[13] = g->flags;
 	put16(t + 14, g->wnd);
 	memcpy(t + 20, g->opt, g->olen);
-	memcpy(t + 20 + olen, pay, g->plen);
+	for (uint16_t i = 0; i < g->plen; i++)
+		t[20 + olen + i] = stream_byte(g->seq + i);
 	if (trace)
 		fprintf(stderr, "  in  %u>%u fl %02x seq %u ack %u wnd %u len %u\n", s->pport,
 			s->uport, g->flags, g->seq, g->ack, g->wnd, g->plen);
@@ -552,6 +558,22 @@ static void op_sack(struct in *in)
 /* --- the application --- */
 
 static struct usnet_tcp *socks[NSOCK]; /* [0]: the listener on LPORT */
+static uint64_t rcvd[NSOCK];	       /* bytes the application took from each */
+
+/* The application got len bytes at offset rcvd[k] of socket k's stream. */
+static void check_stream(unsigned k, const uint8_t *p, size_t len)
+{
+	uint32_t at = socks[k]->irs + 1 + (uint32_t)rcvd[k];
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != stream_byte(at + (uint32_t)i)) {
+			fprintf(stderr,
+				"socket %u: byte %llu of the stream is %02x, the peer sent %02x\n",
+				k, (unsigned long long)(rcvd[k] + i), p[i],
+				stream_byte(at + (uint32_t)i));
+			abort();
+		}
+}
 
 static void op_app(struct usnet_stack *st, struct in *in)
 {
@@ -568,6 +590,7 @@ static void op_app(struct usnet_stack *st, struct in *in)
 			;
 		if (k == NSOCK || usnet_tcp_open(st, &socks[k], NULL))
 			return;
+		rcvd[k] = 0;
 		if (in_u8(in) & 1) {
 			uint16_t snd = in_u16(in), rcv = in_u16(in);
 
@@ -581,31 +604,60 @@ static void op_app(struct usnet_stack *st, struct in *in)
 		for (k = 1; k < NSOCK && socks[k]; k++)
 			;
 		if (k < NSOCK && socks[0]) /* the listener may have been closed */
-			usnet_tcp_accept(socks[0], &socks[k], NULL, &a);
+			if (usnet_tcp_accept(socks[0], &socks[k], NULL, &a) == 0)
+				rcvd[k] = 0;
 		return;
 	}
 	if (!c)
 		return;
 	switch (act) {
-	case 0:
-		usnet_tcp_send(c, buf, in_u16(in));
-		break;
-	case 1:
-		usnet_tcp_recv(c, buf, in_u16(in));
-		break;
-	case 2:
-		n = usnet_tcp_recv_peek(c, iov, in_u8(in) % 9);
-		if (n > 0) {
-			size_t tot = 0;
+	case 0: {
+		uint16_t len = in_u16(in);
+		long r = usnet_tcp_send(c, buf, len);
 
-			for (int i = 0; i < n; i++) {
-				tot += iov[i].len;
-				if (iov[i].len)
-					buf[0] ^= iov[i].data[iov[i].len - 1]; /* readable */
-			}
-			usnet_tcp_recv_consume(c, in_u16(in) % (tot + 1));
+		if (r > (long)len || (r == 0 && len)) {
+			fprintf(stderr, "usnet_tcp_send(%u bytes) returned %ld\n", len, r);
+			abort();
 		}
 		break;
+	}
+	case 1: {
+		uint16_t len = in_u16(in);
+		long r = usnet_tcp_recv(c, buf, len);
+
+		if (r > (long)len) {
+			fprintf(stderr, "usnet_tcp_recv(%u bytes) returned %ld\n", len, r);
+			abort();
+		}
+		if (r > 0) {
+			check_stream(k, buf, (size_t)r);
+			rcvd[k] += (uint64_t)r;
+		}
+		break;
+	}
+	case 2: {
+		uint8_t want = in_u8(in) % 9;
+
+		n = usnet_tcp_recv_peek(c, iov, want);
+		if (n > want) {
+			fprintf(stderr, "usnet_tcp_recv_peek(%u) returned %d\n", want, n);
+			abort();
+		}
+		if (n > 0) {
+			size_t tot = 0, take;
+
+			for (int i = 0; i < n; i++) {
+				check_stream(k, iov[i].data, iov[i].len);
+				rcvd[k] += iov[i].len;
+				tot += iov[i].len;
+			}
+			rcvd[k] -= tot;
+			take = in_u16(in) % (tot + 1);
+			if (usnet_tcp_recv_consume(c, take) == 0)
+				rcvd[k] += take;
+		}
+		break;
+	}
 	case 3:
 		usnet_tcp_shutdown(c, in_u8(in) % 4);
 		break;
@@ -757,6 +809,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		usnet_stack_counters(st, &cs);
 		usnet_stack_counters_print(&cs, stderr, true);
+		for (int k = 0; k < NSOCK; k++)
+			if (rcvd[k])
+				fprintf(stderr, "socket %d: %llu bytes read, as sent\n", k,
+					(unsigned long long)rcvd[k]);
 	}
 	usnet_stack_destroy(st);
 	usnet_pool_get_stats(pool, &ps);
