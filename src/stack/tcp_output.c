@@ -44,7 +44,9 @@ struct tcp_sndq {
 	uint32_t dupacks;
 	uint32_t syn_tries;
 	uint64_t syn_xmit_ns;
-	uint32_t probes; /* window probes since the window closed */
+	uint32_t probes;     /* window probes since the window closed (their back-off) */
+	uint32_t probes_out; /* of those, sent since the peer last answered (RFC 1122
+			      * 4.2.2.17: a peer that answers keeps the connection) */
 	uint64_t last_rcv_ns;
 };
 
@@ -690,6 +692,7 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 		return 0;
 	prior_out = q->sb.out;
 	q->last_rcv_ns = st->now;
+	q->probes_out = 0;
 	c->ka_sent = 0;
 	if (!q->syn_acked && seq_gt(ack, c->iss) && c->snd_una == c->iss) {
 		syn_acked(c);
@@ -938,11 +941,12 @@ void tcp_persist_fire(struct usnet_tcp *c)
 	if (c->snd_wnd == 0) {
 		/* A probe outside the window (seq snd_una - 1, no data)
 		 * makes the peer answer with its window, as Linux does. */
-		if (q->probes >= st->conf.tcp_retries) {
+		if (q->probes_out >= st->conf.tcp_retries) {
 			tcp_conn_drop(c, -ETIMEDOUT);
 			return;
 		}
 		q->probes++;
+		q->probes_out++;
 		ctr(c)->tcp_persist_probes++;
 		send_ctl(c, c->snd_una - 1, TCP_ACK);
 	} else {
