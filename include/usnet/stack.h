@@ -89,7 +89,7 @@ struct usnet_stack_conf {
 	uint32_t tcp_delack_ms;	      /* delayed ACK at most [40] */
 	uint32_t tcp_syn_retries;     /* SYN retransmissions before -ETIMEDOUT [6] */
 	uint32_t tcp_retries;	      /* data retransmissions (backed off) before -ETIMEDOUT [15] */
-	uint32_t tcp_ooo_segs;	      /* out-of-order segments held per connection [256] */
+	uint32_t tcp_ooo_segs;	      /* out-of-order segments held per connection [1024] */
 	uint16_t ephemeral_min;	      /* ephemeral port range [49152] */
 	uint16_t ephemeral_max;	      /* [65535] */
 	uint8_t ttl;		      /* for datagrams we send [64] */

@@ -57,7 +57,7 @@ static int conf_defaults(struct usnet_stack_conf *c)
 	DEF(tcp_delack_ms, 40);
 	DEF(tcp_syn_retries, 6);
 	DEF(tcp_retries, 15);
-	DEF(tcp_ooo_segs, 256);
+	DEF(tcp_ooo_segs, 1024);
 	DEF(ephemeral_min, 49152);
 	DEF(ephemeral_max, 65535);
 	DEF(ttl, 64);

@@ -145,7 +145,7 @@ struct tcp_rcvq {
 	uint32_t cap, head, n;
 	uint32_t bytes;	      /* unread */
 	struct tcp_rseg *ooo; /* out of order: sorted, no overlaps */
-	uint32_t ooo_n, ooo_bytes;
+	uint32_t ooo_n, ooo_cap, ooo_bytes;
 	bool ooo_fin; /* a FIN arrived beyond RCV.NXT, at ooo_fin_seq */
 	uint32_t ooo_fin_seq;
 };

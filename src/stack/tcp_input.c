@@ -543,7 +543,7 @@ static bool text_input(struct usnet_tcp *c, struct tcp_seg *seg)
 static bool ack_input(struct usnet_tcp *c, struct tcp_seg *seg)
 {
 	struct usnet_stack *st = c->s.st;
-	uint32_t acked = 0;
+	uint32_t acked = 0, una;
 	bool fin_acked;
 
 	/* RFC 5961 5.2: acceptable in [SND.UNA - MAX.SND.WND, SND.NXT]. */
@@ -558,11 +558,16 @@ static bool ack_input(struct usnet_tcp *c, struct tcp_seg *seg)
 		challenge_ack(c);
 		return false;
 	}
+	una = c->snd_una;
 	if (seq_geq(seg->ack, c->snd_una))
 		acked = tcp_on_ack(c, seg);
-	/* The window, from the newest segment only (SND.WL1 / SND.WL2). */
+	/* The window, from the newest segment only (SND.WL1 / SND.WL2), or
+	 * from one that acknowledges new data: a retransmission from the
+	 * peer moves SND.UNA, and its window is the one that goes with that
+	 * SND.UNA (else SND.UNA + SND.WND drifts past the peer's right
+	 * edge; Linux's tcp_may_update_window() has the same rule). */
 	if (seq_geq(seg->ack, c->snd_una) &&
-	    (seq_lt(c->snd_wl1, seg->seq) ||
+	    (seq_lt(c->snd_wl1, seg->seq) || seq_gt(seg->ack, una) ||
 	     (c->snd_wl1 == seg->seq && seq_leq(c->snd_wl2, seg->ack))))
 		snd_wnd_update(c, seg, false);
 	fin_acked = c->fin_sent && c->snd_una == c->snd_max;
@@ -660,8 +665,8 @@ static void sync_input(struct usnet_tcp *c, struct tcp_seg *seg)
 	uint32_t rcv_nxt0 = c->rcv_nxt;
 
 	if (c->state == USNET_TCP_SYN_RECEIVED && !c->passive &&
-	    (seg->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) && seg->seq + 1 == c->rcv_nxt &&
-	    seg->ack == c->snd_max && !seg->len) {
+	    (seg->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) &&
+	    seg->seq + 1 == c->rcv_nxt && seg->ack == c->snd_max && !seg->len) {
 		/* Simultaneous open: the peer's SYN-ACK acknowledges our SYN and
 		 * repeats its own; the ACK is what counts (as Linux does). */
 		seg->flags &= (uint8_t)~TCP_SYN;

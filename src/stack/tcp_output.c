@@ -666,11 +666,12 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 	struct tcp_sndq *q = c->sq;
 	struct usnet_stack *st = c->s.st;
 	struct tcp_sb_acked a = {0};
-	uint32_t ack = seg->ack, newly_sacked = 0;
+	uint32_t ack = seg->ack, newly_sacked = 0, prior_out;
 	bool dup;
 
 	if (!q)
 		return 0;
+	prior_out = q->sb.out;
 	q->last_rcv_ns = st->now;
 	c->ka_sent = 0;
 	if (!q->syn_acked && seq_gt(ack, c->iss) && c->snd_una == c->iss) {
@@ -709,7 +710,10 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 			}
 		} else {
 			q->dupacks = 0;
-			q->cc.ops->on_ack(&q->cc, a.bytes, q->rtt.last_us, st->now);
+			/* Grow only a window that is used (RFC 7661's point;
+			 * Linux's is_cwnd_limited): half of it in flight. */
+			if (prior_out >= q->cc.cwnd / 2)
+				q->cc.ops->on_ack(&q->cc, a.bytes, q->rtt.last_us, st->now);
 		}
 		if (q->sb.nsent)
 			arm_rto(c); /* RFC 6298 5.3 */

@@ -181,10 +181,19 @@ enum tcp_ooo_result tcp_rcvq_ooo_add(struct tcp_rcvq *q, uint32_t max, uint32_t 
 	uint32_t end = seq + len, i, j;
 	struct tcp_rseg *r;
 
-	if (!q->ooo) {
-		q->ooo = calloc(max, sizeof(*q->ooo));
-		if (!q->ooo)
+	if (q->ooo_n == q->ooo_cap && q->ooo_cap < max) {
+		/* Grown on demand: a connection that never sees reordering
+		 * costs nothing, one that does pays for what it holds. */
+		uint32_t cap = q->ooo_cap ? q->ooo_cap * 2 : 8;
+		struct tcp_rseg *n;
+
+		if (cap > max)
+			cap = max;
+		n = realloc(q->ooo, cap * sizeof(*n));
+		if (!n)
 			return TCP_OOO_FULL;
+		q->ooo = n;
+		q->ooo_cap = cap;
 	}
 	/* i: the first entry that ends after seq. */
 	for (i = 0; i < q->ooo_n && seq_leq(q->ooo[i].seq + q->ooo[i].len, seq); i++)
@@ -202,8 +211,10 @@ enum tcp_ooo_result tcp_rcvq_ooo_add(struct tcp_rcvq *q, uint32_t max, uint32_t 
 		i++;
 	}
 	/* Entries the new segment covers whole are replaced by it. */
-	for (j = i; j < q->ooo_n && seq_leq(q->ooo[j].seq + q->ooo[j].len, end); j++)
+	for (j = i; j < q->ooo_n && seq_leq(q->ooo[j].seq + q->ooo[j].len, end); j++) {
+		q->ooo_bytes -= q->ooo[j].len;
 		rseg_free(&q->ooo[j]);
+	}
 	if (j > i) {
 		memmove(&q->ooo[i], &q->ooo[j], (q->ooo_n - j) * sizeof(*q->ooo));
 		q->ooo_n -= j - i;
@@ -213,7 +224,7 @@ enum tcp_ooo_result tcp_rcvq_ooo_add(struct tcp_rcvq *q, uint32_t max, uint32_t 
 		len = q->ooo[i].seq - seq;
 	if (!len)
 		return TCP_OOO_DUP;
-	if (q->ooo_n == max)
+	if (q->ooo_n == max || q->ooo_n == q->ooo_cap)
 		return TCP_OOO_FULL;
 	memmove(&q->ooo[i + 1], &q->ooo[i], (q->ooo_n - i) * sizeof(*q->ooo));
 	r = &q->ooo[i];

@@ -161,3 +161,18 @@ EOF
 	*) fail "$what: $r" ;;
 	esac
 }
+
+# st_no_gso NS IF: no TSO, GSO or GRO on IF (ETHTOOL_STSO, _SGSO, _SGRO
+# through SIOCETHTOOL, as st_no_tx_csum). A kernel TCP sender on a veth
+# otherwise hands the other end frames of several segments (up to 64 KB),
+# which an afpacket: port drops as longer than its MTU.
+st_no_gso() {
+	tv_x "$1" python3 - "$2" <<'EOF2' || fail "cannot turn off TSO/GSO/GRO on $2"
+import ctypes, fcntl, socket, struct, sys
+SIOCETHTOOL = 0x8946
+for cmd in (0x1f, 0x24, 0x2c):
+    val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
+    ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
+    fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), SIOCETHTOOL, ifr)
+EOF2
+}

@@ -158,7 +158,8 @@ static void test_simultaneous_open(void)
 	CHECK_EQ(usnet_tcp_connect(y, IP_US, 5000), -EINPROGRESS);
 	CHECK_EQ(usnet_tcp_connect(y, IP_US, 5000), -EALREADY);
 	CHECK(DUO_UNTIL(&d, 3000,
-			tcp_state(x) == USNET_TCP_ESTABLISHED && tcp_state(y) == USNET_TCP_ESTABLISHED));
+			tcp_state(x) == USNET_TCP_ESTABLISHED &&
+			    tcp_state(y) == USNET_TCP_ESTABLISHED));
 	CHECK(stack_ctr(d.a).tcp_established == 1 && stack_ctr(d.b).tcp_established == 1);
 	CHECK_EQ(usnet_tcp_send(x, "sim", 3), 3);
 	CHECK(DUO_UNTIL(&d, 500, usnet_tcp_recv(y, buf, sizeof(buf)) == 3));
@@ -215,8 +216,9 @@ static void test_time_wait_bound(void)
 		CHECK_EQ(usnet_tcp_shutdown(cl[i], USNET_SHUT_WR), 0);
 		CHECK(DUO_UNTIL(&d, 500, tcp_state(sv[i]) == USNET_TCP_CLOSE_WAIT));
 		usnet_tcp_close(sv[i]);
-		CHECK(DUO_UNTIL(&d, 500, tcp_state(cl[i]) == USNET_TCP_TIME_WAIT ||
-					     tcp_state(cl[i]) == USNET_TCP_CLOSED));
+		CHECK(DUO_UNTIL(&d, 500,
+				tcp_state(cl[i]) == USNET_TCP_TIME_WAIT ||
+				    tcp_state(cl[i]) == USNET_TCP_CLOSED));
 	}
 	if (i < 5)
 		goto out;
@@ -308,6 +310,94 @@ out:
 	duo_close(&d); /* frees what is left (ASan checks) */
 }
 
+/* The server closes first and sits in TIME_WAIT; the client's new SYN
+ * from the same port (a higher ISN and timestamp) takes the 4-tuple. */
+static void test_time_wait_reuse(void)
+{
+	struct usnet_tcp *ls, *cl, *sv, *cl2, *sv2 = NULL;
+	struct duo d;
+
+	CHECK_EQ(duo_open_conf(&d, "tcp_twreuse", NULL, NULL), 0);
+	CHECK_EQ(usnet_tcp_open(d.b, &ls, NULL), 0);
+	CHECK_EQ(usnet_tcp_bind(ls, 0, 84), 0);
+	CHECK_EQ(usnet_tcp_listen(ls, 4), 0);
+	CHECK_EQ(usnet_tcp_open(d.a, &cl, NULL), 0);
+	CHECK_EQ(usnet_tcp_bind(cl, 0, 5555), 0);
+	CHECK_EQ(usnet_tcp_connect(cl, IP_PEER, 84), -EINPROGRESS);
+	CHECK(DUO_UNTIL(&d, 500, usnet_tcp_accept(ls, &sv, NULL, NULL) == 0));
+	CHECK(DUO_UNTIL(&d, 500, tcp_state(cl) == USNET_TCP_ESTABLISHED));
+	usnet_tcp_close(sv); /* server first */
+	CHECK(DUO_UNTIL(&d, 500, tcp_state(cl) == USNET_TCP_CLOSE_WAIT));
+	usnet_tcp_close(cl);
+	/* The client's LAST_ACK ends; the server's TIME_WAIT stays. */
+	(void)DUO_UNTIL(&d, 100, 0);
+	CHECK_EQ(usnet_tcp_open(d.a, &cl2, NULL), 0);
+	CHECK_EQ(usnet_tcp_bind(cl2, 0, 5555), 0);
+	CHECK_EQ(usnet_tcp_connect(cl2, IP_PEER, 84), -EINPROGRESS);
+	CHECK(DUO_UNTIL(&d, 500, usnet_tcp_accept(ls, &sv2, NULL, NULL) == 0));
+	CHECK_EQ(stack_ctr(d.b).tcp_time_wait_reused, 1);
+	CHECK(DUO_UNTIL(&d, 500, tcp_state(cl2) == USNET_TCP_ESTABLISHED));
+	if (sv2)
+		usnet_tcp_abort(sv2);
+	usnet_tcp_abort(cl2);
+	usnet_tcp_close(ls);
+	duo_close(&d);
+}
+
+/* Data for a socket the application closed: a RST ends it. */
+static void test_data_after_close(void)
+{
+	struct usnet_tcp *ls, *cl, *sv;
+	struct duo d;
+
+	CHECK_EQ(duo_open_conf(&d, "tcp_dac", NULL, NULL), 0);
+	CHECK_EQ(usnet_tcp_open(d.b, &ls, NULL), 0);
+	CHECK_EQ(usnet_tcp_bind(ls, 0, 85), 0);
+	CHECK_EQ(usnet_tcp_listen(ls, 0), 0);
+	CHECK_EQ(duo_connect(&d, ls, 85, &cl, &sv), 0);
+	if (!sv)
+		goto out;
+	usnet_tcp_close(sv);
+	CHECK(DUO_UNTIL(&d, 500, tcp_state(cl) == USNET_TCP_CLOSE_WAIT));
+	CHECK_EQ(usnet_tcp_send(cl, "too late", 8), 8);
+	CHECK(DUO_UNTIL(&d, 500, tcp_state(cl) == USNET_TCP_CLOSED));
+	CHECK_EQ(usnet_tcp_error(cl), -ECONNRESET);
+	CHECK_EQ(stack_ctr(d.b).tcp_data_after_close, 1);
+	usnet_tcp_close(cl);
+out:
+	usnet_tcp_close(ls);
+	duo_close(&d);
+}
+
+/* A full accept queue drops SYNs (as Linux does) until accept() makes
+ * room; the retransmitted SYN then gets through. */
+static void test_backlog(void)
+{
+	struct usnet_tcp *ls, *c1, *c2, *s1 = NULL, *s2 = NULL;
+	struct duo d;
+
+	CHECK_EQ(duo_open_conf(&d, "tcp_backlog", NULL, NULL), 0);
+	CHECK_EQ(usnet_tcp_open(d.b, &ls, NULL), 0);
+	CHECK_EQ(usnet_tcp_bind(ls, 0, 86), 0);
+	CHECK_EQ(usnet_tcp_listen(ls, 1), 0);
+	CHECK_EQ(usnet_tcp_open(d.a, &c1, NULL), 0);
+	CHECK_EQ(usnet_tcp_open(d.a, &c2, NULL), 0);
+	CHECK_EQ(usnet_tcp_connect(c1, IP_PEER, 86), -EINPROGRESS);
+	CHECK(DUO_UNTIL(&d, 500, tcp_state(c1) == USNET_TCP_ESTABLISHED));
+	CHECK_EQ(usnet_tcp_connect(c2, IP_PEER, 86), -EINPROGRESS);
+	CHECK(DUO_UNTIL(&d, 100, stack_ctr(d.b).tcp_backlog_full == 1));
+	CHECK_EQ(tcp_state(c2), USNET_TCP_SYN_SENT);
+	CHECK_EQ(usnet_tcp_accept(ls, &s1, NULL, NULL), 0);
+	CHECK_EQ(usnet_tcp_accept(ls, &s2, NULL, NULL), -EAGAIN);
+	/* The SYN goes again after the initial RTO (1 s). */
+	CHECK(DUO_UNTIL(&d, 5000, usnet_tcp_accept(ls, &s2, NULL, NULL) == 0));
+	CHECK(s1 && s2 && s1 != s2);
+	if (s2)
+		CHECK_EQ(tcp_state(s2), USNET_TCP_ESTABLISHED);
+	usnet_tcp_close(ls);
+	duo_close(&d); /* everything left is freed (ASan) */
+}
+
 int main(void)
 {
 	test_handshake_data();
@@ -316,5 +406,8 @@ int main(void)
 	test_close_unread();
 	test_time_wait_bound();
 	test_many();
+	test_time_wait_reuse();
+	test_data_after_close();
+	test_backlog();
 	return check_done("test_stack_tcp_conn");
 }
