@@ -86,8 +86,11 @@ profile() {
 
 # start_fwd TAG: usnet-fwd in F with FARGS and a seed of the tag's.
 start_fwd() {
-	tv_bg "$TMP/fwd.$1.json" "$TMP/fwd.$1.err" "$SF" "$T/usnet-fwd" -p "afpacket:$F0$RING" \
-		-p "afpacket:$F1$RING" -t 3600 --json -q --seed "$SEED" "${FARGS[@]}"
+	# Bounded by the transfer's bound and more (tv_bg's 120 s would cut a
+	# long bench run's path in the middle).
+	tcp_bg $((XT + 60)) "$TMP/fwd.$1.json" "$TMP/fwd.$1.err" "$SF" "$T/usnet-fwd" \
+		-p "afpacket:$F0$RING" -p "afpacket:$F1$RING" -t $((XT + 30)) --json -q --seed "$SEED" \
+		"${FARGS[@]}"
 	FWD=$TV_PID
 	# -q: no startup line; the ports are open once it sleeps in poll().
 	sleep 0.5
