@@ -60,6 +60,11 @@ static uint64_t ms_ns(uint32_t ms)
 
 /* --- set-up --- */
 
+static const struct tcp_cc_ops *cc_ops(const struct usnet_tcp *c)
+{
+	return c->cc_kind == USNET_TCP_CC_NEWRENO ? &tcp_cc_newreno : &tcp_cc_cubic;
+}
+
 void tcp_send_init(struct usnet_tcp *c)
 {
 	struct usnet_stack *st = c->s.st;
@@ -77,8 +82,7 @@ void tcp_send_init(struct usnet_tcp *c)
 	}
 	tcp_rtt_init(&q->rtt, st->conf.tcp_init_rto_ms, st->conf.tcp_min_rto_ms,
 		     st->conf.tcp_max_rto_ms);
-	tcp_cc_init(&q->cc, c->cc_kind == USNET_TCP_CC_NEWRENO ? &tcp_cc_newreno : &tcp_cc_cubic,
-		    c->mss ? c->mss : 536);
+	tcp_cc_init(&q->cc, cc_ops(c), c->mss ? c->mss : 536);
 	q->last_rcv_ns = st->now;
 }
 
@@ -144,6 +148,10 @@ uint32_t tcp_sndq_append(struct usnet_tcp *c, const void *buf, uint32_t len)
 		return 0;
 	max = seg_max(c, rt.ifc);
 	room = c->sndbuf > q->sb.queued ? c->sndbuf - q->sb.queued : 0;
+	/* Tiny writes with nodelay each make a segment (and hold a buffer):
+	 * bound their number too. */
+	if (q->sb.n >= c->sndbuf / 512 + 16)
+		room = 0;
 	if (len > room)
 		len = room;
 	/* Fill the last segment if it has not been sent yet (small writes
@@ -562,6 +570,16 @@ int tcp_output(struct usnet_tcp *c)
 
 	if (!q || c->state < USNET_TCP_ESTABLISHED)
 		return 0;
+	if (q->cc.ops != cc_ops(c)) {
+		/* usnet_tcp_set_cc() on a connection: the new one starts
+		 * from the current window. */
+		uint32_t cwnd = q->cc.cwnd, ssthresh = q->cc.ssthresh;
+
+		tcp_cc_init(&q->cc, cc_ops(c), q->cc.mss);
+		q->cc.cwnd = cwnd;
+		q->cc.cwnd_f = cwnd;
+		q->cc.ssthresh = ssthresh;
+	}
 	if (can_send_data(c)) {
 		if (c->shut_wr && !q->fin_queued)
 			queue_fin(c);
@@ -606,8 +624,7 @@ static void syn_acked(struct usnet_tcp *c)
 	struct usnet_stack *st = c->s.st;
 
 	q->syn_acked = true;
-	tcp_cc_init(&q->cc, c->cc_kind == USNET_TCP_CC_NEWRENO ? &tcp_cc_newreno : &tcp_cc_cubic,
-		    c->mss ? c->mss : 536);
+	tcp_cc_init(&q->cc, cc_ops(c), c->mss ? c->mss : 536);
 	if (q->syn_tries == 1 && st->now > q->syn_xmit_ns)
 		tcp_rtt_sample(&q->rtt, (uint32_t)((st->now - q->syn_xmit_ns) / 1000));
 	c->backoff = 0;
