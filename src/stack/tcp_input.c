@@ -126,7 +126,9 @@ static void snd_wnd_update(struct usnet_tcp *c, const struct tcp_seg *seg, bool 
 
 static void established(struct usnet_tcp *c)
 {
-	c->state = USNET_TCP_ESTABLISHED;
+	/* Closed for writing while in SYN_RECEIVED: the FIN goes now
+	 * (RFC 9293 3.10.4 CLOSE in SYN-RECEIVED). */
+	c->state = c->shut_wr ? USNET_TCP_FIN_WAIT_1 : USNET_TCP_ESTABLISHED;
 	c->s.st->c.tcp_established++;
 	if (c->ka_idle_ms)
 		tcp_timer_set(c, TCP_T_KEEPALIVE,
