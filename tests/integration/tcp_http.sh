@@ -8,11 +8,13 @@
 #      400 for a malformed request and 431 for an oversized head, each then
 #      closed; three requests pipelined in one write, the last with
 #      "Connection: close", are answered in order and the connection ends;
-#      the server's counters at SIGINT match what was asked.
-#   2. --body-size: curl gets the pattern of tools/tcp_pattern.h (its
+#      the server's counters at SIGINT match what was asked; with
+#      --max-conns 2 a third connection is answered only once one closes.
+#   2. --body-size (and --sleep): curl gets the pattern of tools/tcp_pattern.h (its
 #      SHA-256 against Python's transcription of the generator), then wrk
 #      runs WRK_SECONDS (30) with 100 connections: no socket error, no
 #      non-2xx response, requests/s in the log.
+#   3. examples/tcp_echo: two kernel clients get their bytes back, then FIN.
 # Usage: tcp_http.sh BUILD_DIR [WRK_SECONDS]     (exit 77 = skipped)
 set -u
 BUILD=${1:?usage: tcp_http.sh BUILD_DIR [WRK_SECONDS]}
@@ -27,6 +29,8 @@ for c in curl wrk cmp sha256sum; do
 done
 K=198.18.32.1 U=198.18.32.2 P=8080
 st_pair th "$K"
+# The kernel's TCP must send frames of one segment each (stack_lib.sh).
+st_no_gso "$SK" "$KIF"
 tv_need_afpacket "$SU" "$UIF"
 
 # httpd_start ARGS...: usnet-httpd --json on usnet's side; waits for its line.
@@ -130,8 +134,44 @@ httpd_stop
 tv_json "usnet-httpd counted every answer" "$HOUT" \
 	"j['status'] == {'200': 7, '400': 2, '404': 2, '405': 1, '431': 1, '501': 0, '505': 0} and j['requests'] == 13 and j['conns']['accepted'] == 10"
 
+# --- 1b. --max-conns 2: a third connection waits in the backlog ---------------------
+httpd_start --max-conns 2 || exit 1
+if out=$(kx python3 - "$U" "$P" <<'EOF'
+import socket, sys
+addr = (sys.argv[1], int(sys.argv[2]))
+req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+def answer(s):
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < 1024:
+        b = s.recv(65536)
+        if not b:
+            sys.exit("closed before a whole response")
+        data += b
+    return data.split(b"\r\n", 1)[0].decode()
+socks = [socket.create_connection(addr, timeout=10) for _ in range(3)]
+for s in socks:
+    s.sendall(req)
+first = [answer(s) for s in socks[:2]]
+socks[2].settimeout(1.5)
+try:
+    b = socks[2].recv(1)
+    sys.exit("the third connection was answered while two were open: %r" % b)
+except socket.timeout:
+    pass
+socks[0].close()
+socks[2].settimeout(10)
+print("%s, %s; the third waited, then: %s" % (first[0], first[1], answer(socks[2])))
+EOF
+); then
+	ok "--max-conns 2: $out"
+else
+	fail "--max-conns 2: $out"
+fi
+httpd_stop
+tv_json "--max-conns 2: never more than 2 open" "$HOUT" "j['conns']['max_open'] == 2 and j['status']['200'] == 3"
+
 # --- 2. the pattern, and wrk --------------------------------------------------
-httpd_start --body-size 1000 --max-conns 200 || exit 1
+httpd_start --body-size 1000 --max-conns 200 --sleep || exit 1
 kx curl -sS --max-time 10 "http://$U:$P/" 2>"$TMP/curl.err" | sha256sum | cut -d' ' -f1 >"$TMP/got.sha"
 want=$(python3 -c '
 import hashlib, struct
@@ -161,6 +201,41 @@ fi
 httpd_stop
 tv_json "usnet-httpd answered at least wrk's requests, all 200" "$HOUT" \
 	"j['status']['200'] >= ${reqs:-1} + 1 and sum(j['status'].values()) == j['status']['200'] and j['conns']['max_open'] >= 100"
+
+# --- 3. examples/tcp_echo.c: two kernel clients' bytes come back -------------------
+ECHO=$BUILD/examples/tcp_echo
+[ -x "$ECHO" ] || fail "$ECHO is not built"
+tv_bg "$TMP/echo.out" "$TMP/echo.err" "$SU" "$ECHO" "afpacket:$UIF" "$U/24" "$K" 7
+EPID=$TV_PID
+tv_wait_line "$TMP/echo.out" "tcp_echo: $U/24, TCP port 7"
+if out=$(kx python3 - "$U" <<'EOF'
+import os, socket, sys
+socks = [socket.create_connection((sys.argv[1], 7), timeout=10) for _ in range(2)]
+data = [os.urandom(300000), os.urandom(1000)]
+for s, d in zip(socks, data):
+    s.sendall(d)
+    s.shutdown(socket.SHUT_WR)
+for s, d in zip(socks, data):
+    got = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    if got != d:
+        sys.exit(f"{len(got)} bytes back of {len(d)}, different")
+print("300000 and 1000 bytes echoed, then FIN")
+EOF
+); then
+	ok "tcp_echo example: $out"
+else
+	fail "tcp_echo example: $out"
+fi
+kill -TERM "$EPID"
+tv_wait "$EPID" 10
+rc=$?
+[ "$rc" -eq 0 ] && grep -q "^tcp_" "$TMP/echo.out" || fail "tcp_echo: exit status $rc: $(tail -n 3 "$TMP/echo.err")"
+tv_sane tcp_echo "$rc" "$TMP/echo.err"
 
 [ "$fails" -eq 0 ] || [ -z "${KEEP:-}" ] || cp -r "$TMP" /tmp/tcp_http.keep
 [ "$fails" -eq 0 ] && { echo "PASS"; exit 0; }

@@ -3,8 +3,11 @@
 # Two usnet applications over TCP through usnetd (memif interfaces 1..4 on
 # a null: uplink; no root needed):
 #   1. usnet-tcpperf sends 16 MiB to a usnet-tcpperf server: both exit 0,
-#      the server checks every byte (--verify), and both print the SHA-256
+#      the server checks every byte (--verify) where the stack holds it
+#      (--zero-copy: usnet_tcp_recv_peek), and both print the SHA-256
 #      that Python computes of the same stream.
+#      Then request/response on 4 connections at once (NewReno, no
+#      Nagle, both ends sleeping when idle: --sleep): 2000 requests, percentiles, the same digests at both ends.
 #   2. The receiver is killed (SIGKILL) mid-transfer: the sender's
 #      retransmissions go unanswered and, with --retries 3, the connection
 #      times out: it exits 1 naming the error.
@@ -45,7 +48,7 @@ wait_flowing() {
 
 # --- 1. a complete transfer -----------------------------------------------------
 # shellcheck disable=SC2046
-"$perf" $(host 1) -l 5001 --one-off --sha256 --verify -q >"$tmp/srv1.out" 2>"$tmp/srv1.log" &
+"$perf" $(host 1) -l 5001 --one-off --sha256 --verify --zero-copy -q >"$tmp/srv1.out" 2>"$tmp/srv1.log" &
 srv=$!
 bg_pids+=("$srv")
 wait_for 'c[1]["connected"]' 10 || fail "server did not connect to usnetd"
@@ -69,6 +72,29 @@ print(h.hexdigest())')
 [[ "$(cat "$tmp/cli1.out")" == "sha256 $want" && "$(cat "$tmp/srv1.out")" == "sha256 $want" ]] ||
 	fail "sha256: sender '$(cat "$tmp/cli1.out")', receiver '$(cat "$tmp/srv1.out")', Python $want"
 echo "ok: 16 MiB from interface 2 to 1 through usnetd, every byte checked, sha256 $want at both ends and in Python"
+
+# --- 1b. request/response on 4 connections at once -------------------------------------
+# shellcheck disable=SC2046
+"$perf" $(host 1) -l 5001 -m rr -s 100 --conns 4 --one-off --nodelay --sleep --sha256 -q >"$tmp/srv5.out" 2>"$tmp/srv5.log" &
+srv=$!
+bg_pids+=("$srv")
+wait_for 'c[1]["connected"]' 10 || fail "server did not connect to usnetd"
+# shellcheck disable=SC2046
+timeout -k 5 60 "$perf" $(host 2) -c 198.18.27.1:5001 -m rr -s 100 -n 50000 --conns 4 --cc newreno --sleep \
+	--nodelay --sha256 --json >"$tmp/cli5.json" 2>"$tmp/cli5.log" || fail "rr client: $(cat "$tmp/cli5.log")"
+wait_pid "$srv" 20
+[[ $rc == 0 ]] || fail "rr server exit status $rc: $(cat "$tmp/srv5.log")"
+python3 - "$tmp/cli5.json" "$tmp/srv5.out" <<'EOF' || fail "rr: $(head -c 600 "$tmp/cli5.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+srv = open(sys.argv[2]).read().split()
+assert j["completed"] == 4 and j["failed"] == 0 and j["requests"] == 2000, j
+assert 0 < j["p50_us"] <= j["p99_us"] <= j["p999_us"], j
+# Each connection's responses are the stream's first 50000 bytes: one digest.
+assert len(set(j["sha256"])) == 1 and len(j["sha256"]) == 4, j["sha256"]
+assert srv == ["sha256", j["sha256"][0]] * 4, srv
+print(f"ok: rr, 4 connections x 500 requests of 100 bytes: p50 {j['p50_us']} us, p99 {j['p99_us']} us, the same sha256 at both ends")
+EOF
 
 # --- 2. the receiver dies: the sender times out ----------------------------------
 # shellcheck disable=SC2046
