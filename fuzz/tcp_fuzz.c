@@ -93,6 +93,9 @@ struct slot {
 	 * ACKs and SACK blocks on their boundaries. */
 	uint32_t dseq[NDATA], dend[NDATA];
 	uint8_t nd, di; /* how many held, the next to write */
+	/* A segment with a lying data offset went out: what the stack takes
+	 * as data is not stream_byte() of its sequence number. */
+	bool tainted;
 };
 
 static struct slot slots[NSLOT];
@@ -460,6 +463,8 @@ static void op_seg(struct in *in)
 	if (g.flags & 0x02) /* a SYN carries no data here: keeps p_nxt simple */
 		g.plen = 0;
 	inject(s, &g);
+	if (g.doff_lie && !g.bad_csum)
+		s->tainted = true;
 	if (!(ctl & 0x80) && !g.bad_csum && !g.doff_lie && g.seq == s->p_nxt)
 		s->p_nxt += g.plen + !!(g.flags & 0x02) + !!(g.flags & 0x01);
 }
@@ -564,6 +569,10 @@ static uint64_t rcvd[NSOCK];	       /* bytes the application took from each */
 static void check_stream(unsigned k, const uint8_t *p, size_t len)
 {
 	uint32_t at = socks[k]->irs + 1 + (uint32_t)rcvd[k];
+	struct slot *s = slot_of(socks[k]->lport, socks[k]->rport);
+
+	if (!s || s->tainted)
+		return;
 
 	for (size_t i = 0; i < len; i++)
 		if (p[i] != stream_byte(at + (uint32_t)i)) {
@@ -629,6 +638,8 @@ static void op_app(struct usnet_stack *st, struct in *in)
 			fprintf(stderr, "usnet_tcp_recv(%u bytes) returned %ld\n", len, r);
 			abort();
 		}
+		if (trace)
+			fprintf(stderr, "  recv(%u) on %u: %ld\n", len, k, r);
 		if (r > 0) {
 			check_stream(k, buf, (size_t)r);
 			rcvd[k] += (uint64_t)r;

@@ -21,6 +21,9 @@
 #     data echoed or not).
 # usage: tcp_hostile.py IFACE USNET_MAC USNET_IP KERNEL_IP EVIL_IP TARGET_PID TARGET_OUT
 # Prints "ok: ..." / "FAIL: ..." lines; exit status 1 if any failed.
+# Development: TCP_HOSTILE_ONLY=REGEX runs only the cases whose name matches;
+# TARGET_PID 0 plays against any server on ports 7, 9 and 19 (the kernel's,
+# say) with the wire checks only, no counters.
 import json
 import os
 import random
