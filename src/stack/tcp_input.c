@@ -462,6 +462,7 @@ static void data_out_of_order(struct usnet_tcp *c, struct tcp_seg *seg, uint32_t
 		break;
 	case TCP_OOO_DUP:
 		st->c.tcp_dup_data++;
+		tcp_dsack_note(c, seq, seq + len);
 		break;
 	case TCP_OOO_FULL:
 		st->c.tcp_ooo_drop++;
@@ -491,6 +492,7 @@ static bool text_input(struct usnet_tcp *c, struct tcp_seg *seg)
 			/* Everything, a FIN included, arrived before. */
 			st->c.tcp_dup_data++;
 			c->stats.dup_segs_in++;
+			tcp_dsack_note(c, seq, seq + len);
 			ack_now(c);
 			return true;
 		}
@@ -500,6 +502,7 @@ static bool text_input(struct usnet_tcp *c, struct tcp_seg *seg)
 		if (!len && !fin) {
 			st->c.tcp_dup_data++;
 			c->stats.dup_segs_in++;
+			tcp_dsack_note(c, seg->seq, c->rcv_nxt);
 			ack_now(c);
 			return true;
 		}
@@ -691,6 +694,8 @@ static void sync_input(struct usnet_tcp *c, struct tcp_seg *seg)
 		if (seq_leq(seg->seq + seg_seqlen(seg), c->rcv_nxt)) {
 			st->c.tcp_dup_data++;
 			c->stats.dup_segs_in++;
+			if (seg->len) /* RFC 2883 4: a duplicate, said in a D-SACK */
+				tcp_dsack_note(c, seg->seq, seg->seq + seg->len);
 		} else {
 			st->c.tcp_out_of_window++;
 		}

@@ -11,7 +11,7 @@
 #include "tcp_impl.h"
 #include "tcp_send.h"
 
-#define DUP_THRESH 3 /* RFC 6675 2 DupThresh */
+#define DUP_THRESH 3 /* RFC 6675 2 DupThresh, until reordering raises it */
 
 int tcp_sb_init(struct tcp_sb *sb, uint32_t cap)
 {
@@ -24,6 +24,7 @@ int tcp_sb_init(struct tcp_sb *sb, uint32_t cap)
 	if (!sb->s)
 		return -1;
 	sb->mask = c - 1;
+	sb->dupthresh = DUP_THRESH;
 	return 0;
 }
 
@@ -224,7 +225,7 @@ uint32_t tcp_sb_mark_lost(struct tcp_sb *sb, uint32_t mss)
 			bytes += s->len;
 			continue;
 		}
-		if (segs >= DUP_THRESH || bytes > (DUP_THRESH - 1) * mss) {
+		if (segs >= sb->dupthresh || bytes > (sb->dupthresh - 1) * mss) {
 			uint32_t top = i + 1;
 
 			for (;;) {
