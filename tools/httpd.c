@@ -97,11 +97,12 @@ static const char help_tail[] =
     "\n"
     "OUTPUT\n"
     "       At the end, on stderr (or as JSON on stdout): requests answered by\n"
-    "       status; connections accepted, closed, reset or failed, timed out and\n"
-    "       open at most; bytes received and sent. JSON fields: tool, port, ip,\n"
-    "       listen, path, body_bytes, seconds, requests, status {200, 400, 404,\n"
-    "       405, 431, 501, 505}, conns {accepted, closed, errors, timeouts,\n"
-    "       max_open}, bytes_in, bytes_out, stack, port_stats.\n"
+    "       status; connections accepted, closed, reset or failed, timed out,\n"
+    "       open at the end (reset then) and open at most; bytes received and\n"
+    "       sent. JSON fields: tool, port, ip, listen, path, body_bytes, seconds,\n"
+    "       requests, status {200, 400, 404, 405, 431, 501, 505}, conns {accepted,\n"
+    "       closed, errors, timeouts, open_at_exit, max_open}, bytes_in,\n"
+    "       bytes_out, stack, port_stats.\n"
     "\n"
     "EXAMPLES\n"
     "       usnet-httpd -p afpacket:veth0 --ip 198.18.0.1/24 -l 8080 --body-size 1M\n"
@@ -240,7 +241,7 @@ struct server {
 	uint32_t nopen;
 	uint8_t scratch[SCRATCH];
 	/* counters */
-	uint64_t requests, status[ST_N], accepted, closed, errors, timeouts, max_open;
+	uint64_t requests, status[ST_N], accepted, closed, errors, timeouts, at_exit, max_open;
 	uint64_t bytes_in, bytes_out;
 };
 
@@ -607,7 +608,7 @@ static void serve(struct server *sv)
 		tool_host_idle(sv->host, &idle, handled, 10);
 	}
 	while (sv->nopen)
-		conn_end(sv, sv->open[sv->nopen - 1], &sv->errors);
+		conn_end(sv, sv->open[sv->nopen - 1], &sv->at_exit);
 }
 
 static void report(const struct server *sv, double secs)
@@ -638,6 +639,7 @@ static void report(const struct server *sv, double secs)
 		tool_json_u64(&j, "closed", sv->closed);
 		tool_json_u64(&j, "errors", sv->errors);
 		tool_json_u64(&j, "timeouts", sv->timeouts);
+		tool_json_u64(&j, "open_at_exit", sv->at_exit);
 		tool_json_u64(&j, "max_open", sv->max_open);
 		tool_json_close(&j, '}');
 		tool_json_u64(&j, "bytes_in", sv->bytes_in);
@@ -648,15 +650,16 @@ static void report(const struct server *sv, double secs)
 	}
 	tool_msg("%llu requests in %.1f s (200: %llu, 400: %llu, 404: %llu, 405: %llu, 431: %llu, "
 		 "501: %llu, 505: %llu); connections: %llu accepted, %llu closed, %llu reset or "
-		 "failed, %llu timed out, %llu open at most; %llu bytes in, %llu out",
+		 "failed, %llu timed out, %llu open at the end, %llu open at most; %llu bytes in, "
+		 "%llu out",
 		 (unsigned long long)sv->requests, secs, (unsigned long long)sv->status[ST_200],
 		 (unsigned long long)sv->status[ST_400], (unsigned long long)sv->status[ST_404],
 		 (unsigned long long)sv->status[ST_405], (unsigned long long)sv->status[ST_431],
 		 (unsigned long long)sv->status[ST_501], (unsigned long long)sv->status[ST_505],
 		 (unsigned long long)sv->accepted, (unsigned long long)sv->closed,
 		 (unsigned long long)sv->errors, (unsigned long long)sv->timeouts,
-		 (unsigned long long)sv->max_open, (unsigned long long)sv->bytes_in,
-		 (unsigned long long)sv->bytes_out);
+		 (unsigned long long)sv->at_exit, (unsigned long long)sv->max_open,
+		 (unsigned long long)sv->bytes_in, (unsigned long long)sv->bytes_out);
 }
 
 static int run(void *ctx, struct tool_std *std)

@@ -28,6 +28,7 @@
 #define LINGER_NS	(2 * USNET_NSEC_PER_SEC) /* for our FIN's ACK at exit */
 #define DEFAULT_SECONDS 10
 #define DRAIN_NS	(30 * USNET_NSEC_PER_SEC) /* after -t: the peer's FINs at most */
+#define DRAIN_SIGNAL_NS (5 * USNET_NSEC_PER_SEC)  /* after SIGINT/SIGTERM */
 #define MAX_MSGS	10			  /* connection failures printed */
 
 static const char help_head[] =
@@ -40,7 +41,7 @@ static const char help_head[] =
     "                     [-t SECONDS] [-s BYTES] [--cc cubic|newreno] [--nodelay]\n"
     "                     [--sndbuf BYTES] [--rcvbuf BYTES] [-i SECONDS] [--sha256]\n"
     "                     [--verify] [--conns N] [--one-off] [--keepalive SECONDS]\n"
-    "                     [--retries N] [--sleep] [-q] [--json]\n"
+    "                     [--retries N] [--zero-copy] [--sleep] [-q] [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "       Makes port SPEC a host with address ADDR, running usnet's stack, and\n"
@@ -63,7 +64,8 @@ static const char help_head[] =
     "       A transfer is complete when every byte was moved and the stream\n"
     "       ended with a FIN both ways. The server serves connections until\n"
     "       SIGINT/SIGTERM, -t, or (--one-off) until --conns of them ended; the\n"
-    "       client stops sending at -n or -t, or at SIGINT/SIGTERM. It busy-polls\n"
+    "       client stops sending at -n or -t, or at SIGINT/SIGTERM, and waits 30 s\n"
+    "       (5 s after a signal) for its peers to end their streams. It busy-polls\n"
     "       unless --sleep.\n"
     "\n"
     "OPTIONS\n" TOOL_HOST_HELP "       -l, --listen PORT\n"
@@ -83,7 +85,8 @@ static const char help_head[] =
     "              client or a server stops then and counts connections still open\n"
     "              as failed. Default: no limit (with -n).\n"
     "       -s, --size BYTES\n"
-    "              rr: request and response size, 1 to 1M. Default: 64.\n"
+    "              rr: request and response size, 1 to 1M; give both ends the same.\n"
+    "              Default: 64.\n"
     "       --cc cubic|newreno\n"
     "              Congestion control of every connection. Default: the stack's\n"
     "              (cubic).\n"
@@ -158,6 +161,7 @@ enum {
 	OPT_KEEPALIVE,
 	OPT_RETRIES,
 	OPT_SLEEP,
+	OPT_ZERO_COPY,
 };
 
 static const struct option long_opts[] = {
@@ -179,6 +183,7 @@ static const struct option long_opts[] = {
     {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"sleep", no_argument, NULL, OPT_SLEEP},
+    {"zero-copy", no_argument, NULL, OPT_ZERO_COPY},
     {NULL, 0, NULL, 0}, /* end of table (getopt_long(3)) */
 };
 
@@ -194,7 +199,7 @@ struct opts {
 	uint64_t bytes; /* -n; 0: none */
 	uint32_t size;
 	int cc; /* -1: the stack's */
-	bool nodelay, sha256, verify, one_off, sleep;
+	bool nodelay, sha256, verify, one_off, sleep, zero_copy;
 	uint32_t sndbuf, rcvbuf, conns, keepalive_s, retries;
 	uint64_t interval_ns;
 };
@@ -270,6 +275,9 @@ static void own_opt(void *ctx, int c, const char *arg)
 		break;
 	case OPT_SLEEP:
 		o->sleep = true;
+		break;
+	case OPT_ZERO_COPY:
+		o->zero_copy = true;
 		break;
 	}
 }
@@ -455,6 +463,34 @@ static bool conn_take(struct perf *pf, struct conn *c, const uint8_t *p, size_t 
 }
 
 /*
+ * --zero-copy: take the queued bytes where the stack holds them
+ * (usnet_tcp_recv_peek()), then release them: how many, 0 if none, -1 if
+ * the connection failed.
+ */
+static long recv_zero_copy(struct perf *pf, struct conn *c)
+{
+	struct usnet_tcp_iov iov[16];
+	int k = usnet_tcp_recv_peek(c->s, iov, 16), err;
+	size_t total = 0;
+
+	if (k < 0) {
+		conn_fail(pf, c, "receive (peek): %s", strerror(-k));
+		return -1;
+	}
+	for (int i = 0; i < k; i++) {
+		if (!conn_take(pf, c, iov[i].data, iov[i].len))
+			return -1;
+		total += iov[i].len;
+	}
+	err = total ? usnet_tcp_recv_consume(c->s, total) : 0;
+	if (err) {
+		conn_fail(pf, c, "receive (consume): %s", strerror(-err));
+		return -1;
+	}
+	return (long)total;
+}
+
+/*
  * Read what is there (at most 16 calls): bytes moved, or 0. Sets c->eof at
  * the peer's FIN; a receive error fails the connection.
  */
@@ -463,7 +499,18 @@ static uint64_t conn_recv(struct perf *pf, struct conn *c)
 	uint64_t moved = 0;
 
 	for (int i = 0; i < 16 && !c->eof && !c->done; i++) {
-		long n = usnet_tcp_recv(c->s, pf->scratch, SCRATCH);
+		long n;
+
+		if (pf->o->zero_copy) {
+			long k = recv_zero_copy(pf, c);
+
+			if (k) { /* bytes taken, or the connection failed */
+				moved += k > 0 ? (uint64_t)k : 0;
+				continue;
+			}
+			/* Nothing queued: recv() tells the end of the stream or an error. */
+		}
+		n = usnet_tcp_recv(c->s, pf->scratch, SCRATCH);
 
 		if (n == -EAGAIN)
 			break;
@@ -846,8 +893,14 @@ static void stop_now(struct perf *pf, const char *why)
 		return;
 	pf->stopping = true;
 	pf->stop = why;
-	if (o->client && o->mode != MODE_RECV)
+	if (o->client && o->mode != MODE_RECV) {
+		/* Senders finish what they send; a connect still pending fails now. */
+		for (uint32_t i = 0; i < pf->nslots; i++)
+			if (pf->c[i].used && !pf->c[i].done && !pf->c[i].established)
+				conn_fail(pf, &pf->c[i],
+					  "connect: not established at the stop (%s)", why);
 		return;
+	}
 	fail_open(pf, why);
 }
 
@@ -872,11 +925,14 @@ static void perf_loop(struct perf *pf)
 				handled += conn_step(pf, &pf->c[i], now);
 		if (!pf->stopping && tool_run_over(&run, now)) {
 			stop_now(pf, tool_stop ? "signal" : "time");
-			drain_end = now + DRAIN_NS;
+			drain_end = now + (tool_stop ? DRAIN_SIGNAL_NS : DRAIN_NS);
 		}
 		/* Senders wait for their peers' FINs, but not for ever. */
 		if (drain_end && now >= drain_end)
-			fail_open(pf, "the peer did not end the stream within 30 s of the stop");
+			fail_open(pf,
+				  tool_stop
+				      ? "the peer did not end the stream within 5 s of the signal"
+				      : "the peer did not end the stream within 30 s of the stop");
 		if (now >= next_line) {
 			if (!o->std->quiet)
 				progress(pf, now, &line_ns, &line_bytes, &line_reqs);
