@@ -394,6 +394,14 @@ void tcp_child_established(struct usnet_tcp *c)
 
 /* --- the API --- */
 
+/* As every send call: what an API call made goes to the port now unless
+ * conf.tx_defer. */
+static void api_flush(struct usnet_stack *st)
+{
+	if (!st->conf.tx_defer)
+		stk_flush_all(st);
+}
+
 const char *usnet_tcp_state_name(int state)
 {
 	static const char *const names[] = {
@@ -634,6 +642,7 @@ long usnet_tcp_send(struct usnet_tcp *s, const void *buf, size_t len)
 	if (!n)
 		return -EAGAIN;
 	tcp_output(s);
+	api_flush(s->s.st);
 	return n;
 }
 
@@ -658,6 +667,7 @@ static void window_opened(struct usnet_tcp *s)
 	if (space > cur && space - cur >= step && (cur < step || space >= 2 * cur)) {
 		s->ack_now = true;
 		tcp_output(s);
+		api_flush(s->s.st);
 	}
 }
 
@@ -733,6 +743,7 @@ static void shut_write(struct usnet_tcp *s)
 		return;
 	}
 	tcp_output(s);
+	api_flush(s->s.st);
 }
 
 int usnet_tcp_shutdown(struct usnet_tcp *s, int how)

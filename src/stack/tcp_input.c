@@ -126,7 +126,9 @@ static void snd_wnd_update(struct usnet_tcp *c, const struct tcp_seg *seg, bool 
 
 static void established(struct usnet_tcp *c)
 {
-	c->state = USNET_TCP_ESTABLISHED;
+	/* Closed for writing while in SYN_RECEIVED: the FIN goes now
+	 * (RFC 9293 3.10.4 CLOSE in SYN-RECEIVED). */
+	c->state = c->shut_wr ? USNET_TCP_FIN_WAIT_1 : USNET_TCP_ESTABLISHED;
 	c->s.st->c.tcp_established++;
 	if (c->ka_idle_ms)
 		tcp_timer_set(c, TCP_T_KEEPALIVE,
@@ -372,11 +374,14 @@ static bool seq_acceptable(const struct usnet_tcp *c, const struct tcp_seg *seg)
 	uint32_t wnd = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 	uint32_t len = seg_seqlen(seg);
 
-	if (!len)
-		return wnd ? seq_in(seg->seq, c->rcv_nxt, c->rcv_nxt + wnd)
-			   : seg->seq == c->rcv_nxt;
+	/* A zero window still takes a segment at RCV.NXT for its ACK, RST
+	 * or FIN, its text trimmed away ("special allowance", as Linux does):
+	 * else a receiver whose application stops reading ignores the ACKs
+	 * of its own data and both ends wait for ever. */
 	if (!wnd)
-		return false;
+		return seg->seq == c->rcv_nxt;
+	if (!len)
+		return seq_in(seg->seq, c->rcv_nxt, c->rcv_nxt + wnd);
 	return seq_in(seg->seq, c->rcv_nxt, c->rcv_nxt + wnd) ||
 	       seq_in(seg->seq + len - 1, c->rcv_nxt, c->rcv_nxt + wnd);
 }

@@ -125,6 +125,8 @@ void tcp_sb_ack(struct tcp_sb *sb, uint32_t ack, void (*release)(void *ctx, void
 			sb->nsent--;
 			if (sb->lost_scan)
 				sb->lost_scan--;
+			if (sb->lost_next)
+				sb->lost_next--;
 			continue;
 		}
 		if (seq_gt(ack, s->seq)) {
@@ -206,6 +208,7 @@ static void mark_lost(struct tcp_sb *sb, struct tcp_sseg *s)
 {
 	s->fl |= TCP_SEG_LOST;
 	sb->lost += s->len;
+	sb->lost_next = 0; /* tcp_sb_next_lost() looks from the start again, once */
 }
 
 uint32_t tcp_sb_mark_lost(struct tcp_sb *sb, uint32_t mss)
@@ -256,21 +259,28 @@ void tcp_sb_mark_head_lost(struct tcp_sb *sb)
 		/* Resent and still the hole: send it again. */
 		s->fl &= (uint8_t)~TCP_SEG_RETRANS;
 		sb->retrans -= s->len;
+		sb->lost_next = 0;
 	}
 	if (!(s->fl & TCP_SEG_LOST))
 		mark_lost(sb, s);
 }
 
-int32_t tcp_sb_next_lost(const struct tcp_sb *sb)
+int32_t tcp_sb_next_lost(struct tcp_sb *sb)
 {
 	if (!sb->lost)
 		return -1;
-	for (uint32_t i = 0; i < sb->nsent; i++) {
+	/* The segments below lost_next are no candidates (resent or not
+	 * lost); marking one lost resets it, so each segment is passed over
+	 * once per marking rather than once per segment sent. */
+	for (uint32_t i = sb->lost_next; i < sb->nsent; i++) {
 		const struct tcp_sseg *s = tcp_sb_at(sb, i);
 
-		if ((s->fl & (TCP_SEG_LOST | TCP_SEG_RETRANS)) == TCP_SEG_LOST)
+		if ((s->fl & (TCP_SEG_LOST | TCP_SEG_RETRANS)) == TCP_SEG_LOST) {
+			sb->lost_next = i;
 			return (int32_t)i;
+		}
 	}
+	sb->lost_next = sb->nsent;
 	return -1;
 }
 
@@ -296,6 +306,7 @@ void tcp_sb_rto(struct tcp_sb *sb)
 		sb->lost += s->len;
 	}
 	sb->lost_scan = sb->nsent;
+	sb->lost_next = 0;
 	sb->high_sacked = 0;
 }
 
@@ -311,4 +322,5 @@ void tcp_sb_recovery_done(struct tcp_sb *sb)
 	}
 	sb->lost = sb->retrans = 0;
 	sb->lost_scan = 0;
+	sb->lost_next = 0;
 }

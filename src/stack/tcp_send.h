@@ -74,6 +74,7 @@ struct tcp_sb {
 	uint32_t queued;		     /* payload bytes of all n */
 	uint32_t high_sacked;		     /* end of the highest SACKed segment */
 	uint32_t lost_scan;		     /* index below which IsLost is decided */
+	uint32_t lost_next;		     /* no lost segment to resend below this index */
 	uint32_t dupthresh;		     /* RFC 6675 DupThresh: 3, raised by reordering */
 };
 
@@ -116,7 +117,7 @@ uint32_t tcp_sb_mark_lost(struct tcp_sb *sb, uint32_t mss);
 void tcp_sb_mark_head_lost(struct tcp_sb *sb);
 /* RFC 6675 NextSeg() rule 1: the first lost segment not yet resent;
  * -1: none. */
-int32_t tcp_sb_next_lost(const struct tcp_sb *sb);
+int32_t tcp_sb_next_lost(struct tcp_sb *sb);
 /* Segment i was retransmitted. */
 void tcp_sb_retransmitted(struct tcp_sb *sb, uint32_t i, uint64_t now);
 /* RTO (RFC 6675 5.1, RFC 2018 8): forget SACKs, every sent segment lost. */

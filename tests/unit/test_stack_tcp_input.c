@@ -615,6 +615,56 @@ out:
 	harness_close(&h);
 }
 
+/* A receiver whose buffer is full (window 0) still takes the ACK of a
+ * segment at RCV.NXT, its text trimmed (RFC 9293 3.10.7.4 "special
+ * allowance"), and a bare FIN. */
+static void test_zero_window(void)
+{
+	struct usnet_stack_conf conf = {.tcp_rcvbuf = 4096};
+	static uint8_t data[4096], buf[8192];
+	struct usnet_tcp_info info;
+	struct usnet_tcp *ls;
+	struct harness h;
+	struct tcp_opts o;
+	struct conn k;
+	struct tseg r;
+
+	CHECK_EQ(harness_open(&h, "tcp_zwnd", &conf), 0);
+	ls = listener(&h);
+	peer_open(&h, ls, &k, 3003);
+	if (!k.s)
+		goto out;
+	o = ts_opt(&k);
+	CHECK_EQ(usnet_tcp_send(k.s, "ours", 4), 4);
+	CHECK(peer_tcp(&h, &r) && r.len == 4); /* sent at once (no tx_defer) */
+	/* The peer fills the window without acknowledging "ours". */
+	for (int i = 0; i < 4; i++)
+		send_tcp(&h, 3003, 80, k.snd + 1024u * (uint32_t)i, k.rcv, TCP_ACK, &o, data, 1024);
+	k.snd += 4096;
+	peer_drain(&h);
+	usnet_tcp_info(k.s, &info);
+	CHECK_EQ(info.rcv_wnd, 0);
+	CHECK_EQ(info.in_flight, 4);
+	/* At RCV.NXT, with data and the ACK of "ours": the ACK counts, the
+	 * data does not, an ACK goes back. */
+	send_tcp(&h, 3003, 80, k.snd, k.rcv + 4, TCP_ACK, &o, data, 100);
+	usnet_tcp_info(k.s, &info);
+	CHECK_EQ(info.in_flight, 0);
+	CHECK_EQ(CTR(&h, tcp_rcv_pruned), 1);
+	CHECK(peer_tcp(&h, &r));
+	CHECK_EQ(r.ack, k.snd);
+	CHECK_EQ(r.wnd, 0);
+	/* A bare FIN is taken. */
+	send_tcp(&h, 3003, 80, k.snd, k.rcv + 4, TCP_ACK | TCP_FIN, &o, NULL, 0);
+	CHECK_EQ(tcp_state(k.s), USNET_TCP_CLOSE_WAIT);
+	CHECK_EQ(usnet_tcp_recv(k.s, buf, sizeof(buf)), 4096);
+	CHECK_EQ(usnet_tcp_recv(k.s, buf, sizeof(buf)), 0);
+	usnet_tcp_close(k.s);
+out:
+	usnet_tcp_close(ls);
+	harness_close(&h);
+}
+
 int main(void)
 {
 	test_header_checks();
@@ -623,5 +673,6 @@ int main(void)
 	test_ooo_sack();
 	test_syn_cookies();
 	test_active_open();
+	test_zero_window();
 	return check_done("test_stack_tcp_input");
 }
