@@ -775,7 +775,7 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 		c->snd_una = c->iss + 1;
 	}
 	if (c->sack_on && seg->opt.nsack) {
-		uint32_t blk[TCP_MAX_SACK][2], bad = 0;
+		uint32_t blk[TCP_MAX_SACK][2], bad = 0, lr = q->sb.lost_retrans;
 
 		for (uint32_t i = 0; i < seg->opt.nsack && i < TCP_MAX_SACK; i++) {
 			blk[i][0] = seg->opt.sack[i].start;
@@ -785,6 +785,7 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 		    tcp_sb_sack(&q->sb, (const uint32_t(*)[2])blk, seg->opt.nsack,
 				seq_gt(ack, c->snd_una) ? ack : c->snd_una, c->snd_max, &bad);
 		ctr(c)->tcp_sack_bad_block += bad;
+		ctr(c)->tcp_lost_retrans += q->sb.lost_retrans - lr;
 	}
 	/* RFC 5681 2: a duplicate ACK acknowledges nothing new, carries no
 	 * data, no SYN or FIN, the same window, with data outstanding. */

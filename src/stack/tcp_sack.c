@@ -175,10 +175,36 @@ static bool block_ok(const uint32_t (*blk)[2], uint32_t i, uint32_t n, uint32_t 
 	return true;
 }
 
+/* A segment sent after a retransmission was SACKed while the
+ * retransmission was not: on a path that keeps order the retransmission
+ * was lost too. It goes again now (as Linux's tcp_mark_lost_retrans, the
+ * idea of RACK, RFC 8985 3), not after a timeout. */
+static void lost_retrans(struct tcp_sb *sb, uint64_t newest_sacked_xmit)
+{
+	uint32_t seen = 0;
+
+	for (uint32_t i = 0; i < sb->nsent && seen < sb->retrans; i++) {
+		struct tcp_sseg *s = tcp_sb_at(sb, i);
+
+		if ((s->fl & (TCP_SEG_LOST | TCP_SEG_RETRANS | TCP_SEG_SACKED)) !=
+		    (TCP_SEG_LOST | TCP_SEG_RETRANS))
+			continue;
+		seen += s->len;
+		if (s->xmit_ns >= newest_sacked_xmit)
+			continue;
+		s->fl &= (uint8_t)~TCP_SEG_RETRANS;
+		sb->retrans -= s->len;
+		seen -= s->len;
+		sb->lost_retrans++;
+		sb->lost_next = 0;
+	}
+}
+
 uint32_t tcp_sb_sack(struct tcp_sb *sb, const uint32_t (*blk)[2], uint32_t n, uint32_t snd_una,
 		     uint32_t snd_max, uint32_t *bad)
 {
 	uint32_t newly = 0;
+	uint64_t newest = 0;
 
 	for (uint32_t b = 0; b < n; b++) {
 		if (!block_ok(blk, b, n, snd_una, snd_max)) {
@@ -197,10 +223,14 @@ uint32_t tcp_sb_sack(struct tcp_sb *sb, const uint32_t (*blk)[2], uint32_t n, ui
 			    (uint8_t)((s->fl & ~(TCP_SEG_LOST | TCP_SEG_RETRANS)) | TCP_SEG_SACKED);
 			sb->sacked += s->len;
 			newly += s->len;
+			if (s->xmit_ns > newest)
+				newest = s->xmit_ns;
 			if (seq_gt(tcp_sseg_end(s), sb->high_sacked) || sb->sacked == s->len)
 				sb->high_sacked = tcp_sseg_end(s);
 		}
 	}
+	if (newest && sb->retrans)
+		lost_retrans(sb, newest);
 	return newly;
 }
 

@@ -76,6 +76,7 @@ struct tcp_sb {
 	uint32_t lost_scan;		     /* index below which IsLost is decided */
 	uint32_t lost_next;		     /* no lost segment to resend below this index */
 	uint32_t dupthresh;		     /* RFC 6675 DupThresh: 3, raised by reordering */
+	uint32_t lost_retrans;		     /* retransmissions found lost (by SACKs) */
 };
 
 static inline struct tcp_sseg *tcp_sb_at(const struct tcp_sb *sb, uint32_t i)
@@ -104,7 +105,9 @@ void tcp_sb_ack(struct tcp_sb *sb, uint32_t ack, void (*release)(void *ctx, void
  * SACK blocks (RFC 2018 3) of an ACK that acknowledged up to snd_una: mark
  * the segments they cover whole. Blocks that are D-SACKs (RFC 2883: below
  * snd_una or inside the next block), empty, or reach beyond snd_max are
- * ignored and counted in *bad. Returns bytes newly SACKed.
+ * ignored and counted in *bad. Returns bytes newly SACKed. A
+ * retransmission sent before a segment now SACKed is lost again: to be
+ * resent (lost_retrans counts them).
  */
 uint32_t tcp_sb_sack(struct tcp_sb *sb, const uint32_t (*blk)[2], uint32_t n, uint32_t snd_una,
 		     uint32_t snd_max, uint32_t *bad);

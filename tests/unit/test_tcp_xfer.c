@@ -463,6 +463,22 @@ static void test_reorder(void)
 	CHECK(ai.retransmits * 10 < w.reordered[0]);
 }
 
+/* 2 % loss both ways over 32 MiB: some retransmissions are lost too.
+ * SACKs of data sent after one show it, and it goes again at once;
+ * before, each waited for the retransmission timer (13 RTOs in this
+ * run, each one back to a cwnd of one segment). */
+static void test_lost_retrans(void)
+{
+	struct wire w = {.loss_ppm = 20000};
+	struct usnet_tcp_info ai;
+	uint64_t lr;
+
+	transfer_w("xlostrx", 32u << 20, &w, USNET_TCP_CC_CUBIC, &ai, &lr, "tcp_lost_retrans");
+	CHECK(ai.sack);
+	CHECK(lr > 0);
+	CHECK(ai.rto_expiries <= 2);
+}
+
 /* B never reads: the window closes, A probes it (persist), and once B
  * reads everything arrives. */
 static void test_zero_window(void)
@@ -536,6 +552,7 @@ int main(void)
 	test_loss_sack();
 	test_loss_newreno();
 	test_reorder();
+	test_lost_retrans();
 	test_zero_window();
 	test_vanish();
 	return check_done("test_tcp_xfer");
