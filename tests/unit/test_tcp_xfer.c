@@ -45,10 +45,12 @@ struct wire {
 		struct usnet_pkt *p;
 		unsigned behind;
 	} held[2];
-	uint64_t reordered[2]; /* [0]: A -> B, the data */
-	bool strip_sack;       /* rewrite SACK-permitted in SYNs to NOPs */
-	bool cut;	       /* drop everything */
-	uint64_t rng;	       /* xorshift64 state */
+	uint64_t reordered[2];		     /* [0]: A -> B, the data */
+	const struct usnet_stack_conf *conf; /* both stacks' (NULL: defaults) */
+	uint64_t b_ooo_drop;		     /* B's tcp_ooo_drop at the end */
+	bool strip_sack;		     /* rewrite SACK-permitted in SYNs to NOPs */
+	bool cut;			     /* drop everything */
+	uint64_t rng;			     /* xorshift64 state */
 	uint64_t dropped, forwarded;
 };
 
@@ -71,7 +73,7 @@ static uint8_t pattern(uint64_t i)
 	return (uint8_t)((i * 2654435761u) >> 11) ^ (uint8_t)(i >> 16);
 }
 
-static int setup(struct pairx *x, const char *tag, struct usnet_stack_conf *conf)
+static int setup(struct pairx *x, const char *tag, const struct usnet_stack_conf *conf)
 {
 	struct usnet_iface_conf ic = {0};
 	struct usnet_stack_conf c = {0};
@@ -349,7 +351,7 @@ static void transfer_w(const char *tag, uint64_t bytes, struct wire *imp, enum u
 	    .total = bytes, .b_reads = true, .max_virtual_ms = 600000, .max_stall_loops = 100000};
 	uint32_t loss_ppm = imp->loss_ppm;
 
-	CHECK_EQ(setup(&x, tag, NULL), 0);
+	CHECK_EQ(setup(&x, tag, imp->conf), 0);
 	x.w.loss_ppm = imp->loss_ppm;
 	x.w.reorder_ppm = imp->reorder_ppm;
 	x.w.strip_sack = imp->strip_sack;
@@ -384,6 +386,7 @@ static void transfer_w(const char *tag, uint64_t bytes, struct wire *imp, enum u
 	       (unsigned long long)last_copy_inflight, ai->cwnd, ai->rtt_us,
 	       ai->sack ? "sack" : "no sack");
 	imp->dropped = x.w.dropped;
+	imp->b_ooo_drop = counter(x.sb, "tcp_ooo_drop");
 	imp->reordered[0] = x.w.reordered[0];
 	imp->reordered[1] = x.w.reordered[1];
 	usnet_tcp_close(a);
@@ -479,6 +482,22 @@ static void test_lost_retrans(void)
 	CHECK(ai.rto_expiries <= 2);
 }
 
+/* The out-of-order queue holds what the window allows: with
+ * tcp_ooo_segs 8 and a 1 MiB window, B holds every segment A sends past
+ * a hole (before, it dropped those beyond the 8th, unSACKed, and A sent
+ * them all again). */
+static void test_ooo_window(void)
+{
+	struct usnet_stack_conf conf = {.tcp_ooo_segs = 8};
+	struct wire w = {.loss_ppm = 2000, .conf = &conf};
+	struct usnet_tcp_info ai;
+	uint64_t q;
+
+	transfer_w("xooo", 16u << 20, &w, USNET_TCP_CC_CUBIC, &ai, &q, "tcp_retransmits");
+	CHECK(w.dropped > 0);
+	CHECK_EQ(w.b_ooo_drop, 0);
+}
+
 /* B never reads: the window closes, A probes it (persist), and once B
  * reads everything arrives. */
 static void test_zero_window(void)
@@ -553,6 +572,7 @@ int main(void)
 	test_loss_newreno();
 	test_reorder();
 	test_lost_retrans();
+	test_ooo_window();
 	test_zero_window();
 	test_vanish();
 	return check_done("test_tcp_xfer");
