@@ -9,7 +9,9 @@
  *
  * Each case checks that every byte arrives in order and intact, the
  * stream ends with a FIN, and that the recovery the case is about ran
- * (its counters).
+ * (its counters): clean, 2% loss with SACK, 2% loss with NewReno, a zero
+ * window (persist), a peer that vanishes (RTO -> -ETIMEDOUT), keepalive
+ * (answered probes keep an idle connection, unanswered ones end it).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -239,6 +241,7 @@ struct xfer {
 	uint64_t max_virtual_ms;  /* give up after this much virtual time */
 	uint32_t max_stall_loops; /* or this many loops without progress */
 	uint64_t pause_at;	  /* return once B has this many bytes (0: no) */
+	bool no_shut;		  /* A keeps the connection open after sending */
 };
 
 /* A connects to B and sends x->total bytes, B reads and checks them. */
@@ -273,7 +276,7 @@ static void run(struct pairx *x, struct xfer *t, struct usnet_tcp *a, struct usn
 			t->sent += (uint64_t)r;
 			moved++;
 		}
-		if (t->sent == t->total && !shut && t->total) {
+		if (t->sent == t->total && !shut && t->total && !t->no_shut) {
 			CHECK_EQ(usnet_tcp_shutdown(a, USNET_SHUT_WR), 0);
 			shut = true;
 		}
@@ -565,6 +568,42 @@ static void test_vanish(void)
 	teardown(&x);
 }
 
+/* An idle connection with keepalive: probes answered keep it; once the
+ * wire is cut, count unanswered probes end it with -ETIMEDOUT. */
+static void test_keepalive(void)
+{
+	struct pairx x = {0};
+	struct usnet_tcp *a, *l, *b = NULL;
+	struct xfer t = {.total = 1000,
+			 .b_reads = true,
+			 .max_virtual_ms = 600000,
+			 .max_stall_loops = 100000,
+			 .pause_at = 1000,
+			 .no_shut = true};
+	struct xfer idle = {.b_reads = true, .max_virtual_ms = 5000, .max_stall_loops = 100000};
+
+	CHECK_EQ(setup(&x, "xka", NULL), 0);
+	connect_pair(&x, &a, &l, USNET_TCP_CC_CUBIC);
+	CHECK_EQ(usnet_tcp_set_keepalive(a, 1000, 200, 3), 0);
+	run(&x, &t, a, l, &b);
+	CHECK_EQ(t.recvd, 1000);
+	/* 5 s idle: a probe each second of silence, each answered. */
+	idle.recvd = idle.sent = 0;
+	run(&x, &idle, a, l, &b);
+	CHECK_EQ(idle.a_err, 0);
+	CHECK(counter(x.sa, "tcp_keepalive_probes") >= 3);
+	CHECK_EQ(counter(x.sa, "tcp_keepalive_drop"), 0);
+	x.w.cut = true;
+	idle.max_virtual_ms = 60000;
+	run(&x, &idle, a, l, &b);
+	CHECK_EQ(idle.a_err, -ETIMEDOUT);
+	CHECK_EQ(counter(x.sa, "tcp_keepalive_drop"), 1);
+	usnet_tcp_close(a);
+	usnet_tcp_close(b);
+	usnet_tcp_close(l);
+	teardown(&x);
+}
+
 int main(void)
 {
 	test_clean();
@@ -575,5 +614,6 @@ int main(void)
 	test_ooo_window();
 	test_zero_window();
 	test_vanish();
+	test_keepalive();
 	return check_done("test_tcp_xfer");
 }
