@@ -438,7 +438,11 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(tcp_tx_nobuf, "TCP data not queued or segments not sent: the pool was (nearly) empty")   \
 	X(tcp_tx_copy_inflight, "TCP segments resent in a copy: a port still held the buffer")     \
 	X(tcp_tx_rst, "TCP resets sent for segments that are no connection's")                     \
-	X(tcp_tx_rate_limited, "TCP resets and challenge ACKs not sent: 1000/s limit")
+	X(tcp_tx_rate_limited, "TCP resets and challenge ACKs not sent: 1000/s limit")             \
+	X(tcp_dsack_tx, "TCP D-SACKs sent: a duplicate segment arrived (RFC 2883)")                \
+	X(tcp_dsack_rx, "TCP D-SACKs received for our retransmissions (RFC 2883)")                 \
+	X(tcp_undo, "TCP fast retransmits found spurious by D-SACK: cwnd restored (RFC 3708)")    \
+	X(tcp_lost_retrans, "TCP retransmissions found lost by SACKs of later data, sent again")
 
 struct usnet_stack_counters {
 #define USNET_STACK_COUNTER_FIELD_(name, desc) uint64_t name;

@@ -239,6 +239,10 @@ struct usnet_tcp {
 	struct {
 		uint32_t start, end;
 	} rcv_sack[TCP_MAX_SACK];
+	/* RFC 2883 D-SACK: a duplicate segment arrived; reported as the first
+	 * block of the next ACK (tcp_output.c), then forgotten. */
+	bool rcv_dsack;
+	uint32_t dsack_start, dsack_end;
 	/* negotiated */
 	bool ts_on, sack_on, ws_on;
 	uint32_t ts_recent, ts_recent_age_s; /* RFC 7323 4.3 / 5.5 */
@@ -270,6 +274,8 @@ struct usnet_tcp {
  * RCV.NXT moved. */
 void tcp_sack_note(struct usnet_tcp *c, uint32_t start, uint32_t end);
 void tcp_sack_trim(struct usnet_tcp *c);
+/* [start, end) arrived again (RFC 2883 4): the next ACK says so. */
+void tcp_dsack_note(struct usnet_tcp *c, uint32_t start, uint32_t end);
 
 /* --- the seam --- */
 

@@ -451,6 +451,20 @@ static void data_in_order(struct usnet_tcp *c, struct tcp_seg *seg, const uint8_
 	tcp_ack_schedule(c, hole);
 }
 
+/* Entries the out-of-order queue may hold: tcp_ooo_segs, or one per full
+ * segment of the receive buffer if that is more, so that it holds every
+ * segment the window we announce lets the peer send past a hole (else we
+ * drop data we offered room for, never SACK it, and the peer sends it
+ * all again). Its bytes are bounded by that window (beyond it is
+ * trimmed), its entries by this. */
+static uint32_t ooo_max(const struct usnet_tcp *c)
+{
+	uint32_t mss = c->adv_mss > 536 ? c->adv_mss : 536;
+	uint32_t segs = c->rcvbuf / mss + 1, conf = c->s.st->conf.tcp_ooo_segs;
+
+	return segs > conf ? segs : conf;
+}
+
 static void data_out_of_order(struct usnet_tcp *c, struct tcp_seg *seg, uint32_t seq,
 			      const uint8_t *data, uint32_t len)
 {
@@ -458,8 +472,7 @@ static void data_out_of_order(struct usnet_tcp *c, struct tcp_seg *seg, uint32_t
 	uint32_t start, end;
 
 	c->stats.ooo_segs_in++;
-	switch (tcp_rcvq_ooo_add(&c->rq, st->conf.tcp_ooo_segs, seq, &seg->d->pkt, &seg->d->heap,
-				 data, len)) {
+	switch (tcp_rcvq_ooo_add(&c->rq, ooo_max(c), seq, &seg->d->pkt, &seg->d->heap, data, len)) {
 	case TCP_OOO_QUEUED:
 		st->c.tcp_ooo_queued++;
 		if (tcp_rcvq_ooo_range(&c->rq, seq, &start, &end))
@@ -467,6 +480,7 @@ static void data_out_of_order(struct usnet_tcp *c, struct tcp_seg *seg, uint32_t
 		break;
 	case TCP_OOO_DUP:
 		st->c.tcp_dup_data++;
+		tcp_dsack_note(c, seq, seq + len);
 		break;
 	case TCP_OOO_FULL:
 		st->c.tcp_ooo_drop++;
@@ -496,6 +510,7 @@ static bool text_input(struct usnet_tcp *c, struct tcp_seg *seg)
 			/* Everything, a FIN included, arrived before. */
 			st->c.tcp_dup_data++;
 			c->stats.dup_segs_in++;
+			tcp_dsack_note(c, seq, seq + len);
 			ack_now(c);
 			return true;
 		}
@@ -505,6 +520,7 @@ static bool text_input(struct usnet_tcp *c, struct tcp_seg *seg)
 		if (!len && !fin) {
 			st->c.tcp_dup_data++;
 			c->stats.dup_segs_in++;
+			tcp_dsack_note(c, seg->seq, c->rcv_nxt);
 			ack_now(c);
 			return true;
 		}
@@ -696,6 +712,8 @@ static void sync_input(struct usnet_tcp *c, struct tcp_seg *seg)
 		if (seq_leq(seg->seq + seg_seqlen(seg), c->rcv_nxt)) {
 			st->c.tcp_dup_data++;
 			c->stats.dup_segs_in++;
+			if (seg->len) /* RFC 2883 4: a duplicate, said in a D-SACK */
+				tcp_dsack_note(c, seg->seq, seg->seq + seg->len);
 		} else {
 			st->c.tcp_out_of_window++;
 		}

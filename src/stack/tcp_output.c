@@ -48,7 +48,20 @@ struct tcp_sndq {
 	uint32_t probes_out; /* of those, sent since the peer last answered (RFC 1122
 			      * 4.2.2.17: a peer that answers keeps the connection) */
 	uint64_t last_rcv_ns;
+	/* Undo of a spurious fast retransmit (RFC 3708 with RFC 2883
+	 * D-SACKs, as RFC 6675 10 suggests): the congestion state before
+	 * the last recovery, [undo_lo, undo_hi) its window, and how many of
+	 * its retransmissions no D-SACK has reported received twice yet.
+	 * undo_retrans counts only while undo_on; an RTO ends it. */
+	bool undo_on;
+	uint32_t undo_lo, undo_hi, undo_retrans;
+	struct tcp_cc undo_cc;
 };
+
+/* DupThresh grows by this after each undone recovery, up to the max:
+ * the reordering that fooled it, as Linux's tcp_reordering adapts. */
+#define DUPTHRESH_STEP 3u
+#define DUPTHRESH_MAX  30u
 
 static struct usnet_stack_counters *ctr(const struct usnet_tcp *c)
 {
@@ -217,17 +230,24 @@ static uint32_t data_opts(const struct usnet_tcp *c, uint8_t *o, uint32_t room)
 		put32(o + 8, c->ts_recent);
 		n = TS_OPT_LEN;
 	}
-	if (c->sack_on && c->rcv_nsack && room >= n + 12) {
+	if (c->sack_on && (c->rcv_nsack || c->rcv_dsack) && room >= n + 12) {
+		uint32_t d = c->rcv_dsack ? 1 : 0;
+
 		k = (room - n - 4) / 8;
-		if (k > c->rcv_nsack)
-			k = c->rcv_nsack;
+		if (k > c->rcv_nsack + d)
+			k = c->rcv_nsack + d;
 		o[n] = 1;
 		o[n + 1] = 1;
 		o[n + 2] = 5;
 		o[n + 3] = (uint8_t)(2 + 8 * k);
-		for (uint32_t i = 0; i < k; i++) {
-			put32(o + n + 4 + 8 * i, c->rcv_sack[i].start);
-			put32(o + n + 8 + 8 * i, c->rcv_sack[i].end);
+		/* RFC 2883 4: a D-SACK block first, then the SACK blocks. */
+		if (d) {
+			put32(o + n + 4, c->dsack_start);
+			put32(o + n + 8, c->dsack_end);
+		}
+		for (uint32_t i = d; i < k; i++) {
+			put32(o + n + 4 + 8 * i, c->rcv_sack[i - d].start);
+			put32(o + n + 8 + 8 * i, c->rcv_sack[i - d].end);
 		}
 		n += 4 + 8 * k;
 	}
@@ -300,6 +320,7 @@ static int send_ctl(struct usnet_tcp *c, uint32_t seq, uint8_t flags)
 static void ack_sent(struct usnet_tcp *c)
 {
 	c->ack_now = false;
+	c->rcv_dsack = false; /* reported once (RFC 2883 4) */
 	c->delack = 0;
 	tcp_timer_stop(c, TCP_T_DELACK);
 }
@@ -372,6 +393,8 @@ static int xmit(struct usnet_tcp *c, uint32_t i, bool retrans)
 	if (retrans) {
 		ctr(c)->tcp_retransmits++;
 		c->stats.retransmits++;
+		if (q->undo_on)
+			q->undo_retrans++;
 		tcp_sb_retransmitted(&q->sb, i, st->now);
 	} else {
 		tcp_sb_sent(&q->sb, i, st->now);
@@ -660,6 +683,11 @@ static void enter_recovery(struct usnet_tcp *c)
 
 	q->in_rec = true;
 	q->recover = c->snd_max;
+	q->undo_on = c->sack_on;
+	q->undo_lo = c->snd_una;
+	q->undo_hi = c->snd_max;
+	q->undo_retrans = 0;
+	q->undo_cc = q->cc;
 	q->cc.ops->on_loss(&q->cc, q->sb.out, c->s.st->now);
 	if (c->sack_on) {
 		ctr(c)->tcp_sack_recovery++;
@@ -678,6 +706,57 @@ static void exit_recovery(struct usnet_tcp *c)
 	q->in_rec = false;
 	q->dupacks = 0;
 	tcp_sb_recovery_done(&q->sb);
+}
+
+/* Every retransmission of the last recovery arrived twice (D-SACKs):
+ * the recovery was reordering, not loss. cwnd and ssthresh as they were
+ * (RFC 3708 / RFC 4015 3.3's undo), DupThresh raised so that the same
+ * reordering is tolerated next time. */
+static void undo_recovery(struct usnet_tcp *c)
+{
+	struct tcp_sndq *q = c->sq;
+
+	q->undo_on = false;
+	if (q->undo_cc.ops == q->cc.ops) {
+		if (q->undo_cc.cwnd > q->cc.cwnd)
+			q->cc = q->undo_cc;
+		else if (q->undo_cc.ssthresh > q->cc.ssthresh)
+			q->cc.ssthresh = q->undo_cc.ssthresh;
+	}
+	if (q->sb.dupthresh < DUPTHRESH_MAX)
+		q->sb.dupthresh = q->sb.dupthresh + DUPTHRESH_STEP < DUPTHRESH_MAX
+				      ? q->sb.dupthresh + DUPTHRESH_STEP
+				      : DUPTHRESH_MAX;
+	if (q->in_rec) {
+		q->in_rec = false;
+		q->dupacks = 0;
+		tcp_sb_recovery_done(&q->sb);
+		q->recover = c->snd_una;
+	}
+	ctr(c)->tcp_undo++;
+}
+
+/* RFC 2883 4: the first block is a D-SACK when it lies below the ACK or
+ * inside the second block. One for data the last recovery retransmitted
+ * counts against its retransmissions; when none is left, undo. */
+static void dsack_check(struct usnet_tcp *c, const struct tcp_seg *seg)
+{
+	struct tcp_sndq *q = c->sq;
+	uint32_t start = seg->opt.sack[0].start, end = seg->opt.sack[0].end, segs;
+
+	if (!seq_lt(start, end))
+		return;
+	if (!seq_leq(end, seg->ack) &&
+	    !(seg->opt.nsack > 1 && seq_geq(start, seg->opt.sack[1].start) &&
+	      seq_leq(end, seg->opt.sack[1].end)))
+		return;
+	if (!q->undo_on || !q->undo_retrans || seq_lt(start, q->undo_lo) || seq_gt(end, q->undo_hi))
+		return;
+	ctr(c)->tcp_dsack_rx++;
+	segs = (end - start + c->mss - 1) / c->mss;
+	q->undo_retrans = segs < q->undo_retrans ? q->undo_retrans - segs : 0;
+	if (!q->undo_retrans)
+		undo_recovery(c);
 }
 
 uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
@@ -699,7 +778,7 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 		c->snd_una = c->iss + 1;
 	}
 	if (c->sack_on && seg->opt.nsack) {
-		uint32_t blk[TCP_MAX_SACK][2], bad = 0;
+		uint32_t blk[TCP_MAX_SACK][2], bad = 0, lr = q->sb.lost_retrans;
 
 		for (uint32_t i = 0; i < seg->opt.nsack && i < TCP_MAX_SACK; i++) {
 			blk[i][0] = seg->opt.sack[i].start;
@@ -709,6 +788,7 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 		    tcp_sb_sack(&q->sb, (const uint32_t(*)[2])blk, seg->opt.nsack,
 				seq_gt(ack, c->snd_una) ? ack : c->snd_una, c->snd_max, &bad);
 		ctr(c)->tcp_sack_bad_block += bad;
+		ctr(c)->tcp_lost_retrans += q->sb.lost_retrans - lr;
 	}
 	/* RFC 5681 2: a duplicate ACK acknowledges nothing new, carries no
 	 * data, no SYN or FIN, the same window, with data outstanding. */
@@ -742,12 +822,14 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 	} else if (dup || newly_sacked) {
 		q->dupacks++;
 	}
+	if (c->sack_on && seg->opt.nsack)
+		dsack_check(c, seg);
 	/* RFC 6582 4: not again for losses in the window of the last
 	 * recovery or timeout (recover is one past its highest sequence). */
 	if (!q->in_rec && q->sb.nsent && seq_geq(c->snd_una, q->recover)) {
 		bool lost = c->sack_on && tcp_sb_mark_lost(&q->sb, c->mss);
 
-		if (lost || q->dupacks >= 3)
+		if (lost || q->dupacks >= q->sb.dupthresh)
 			enter_recovery(c);
 	}
 	if (q->in_rec && c->sack_on && newly_sacked)
@@ -914,6 +996,7 @@ void tcp_rto_fire(struct usnet_tcp *c)
 	q->in_rec = false;
 	q->dupacks = 0;
 	q->recover = c->snd_max;
+	q->undo_on = false; /* a timeout is not undone by D-SACKs here */
 	tcp_sb_rto(&q->sb);
 	send_segments(c);
 	arm_rto(c);

@@ -308,6 +308,16 @@ void tcp_sack_note(struct usnet_tcp *c, uint32_t start, uint32_t end)
 	c->rcv_nsack = n;
 }
 
+void tcp_dsack_note(struct usnet_tcp *c, uint32_t start, uint32_t end)
+{
+	if (!c->sack_on || !seq_lt(start, end))
+		return;
+	c->rcv_dsack = true;
+	c->s.st->c.tcp_dsack_tx++;
+	c->dsack_start = start;
+	c->dsack_end = end;
+}
+
 void tcp_sack_trim(struct usnet_tcp *c)
 {
 	uint8_t n = 0;

@@ -11,7 +11,7 @@
 #include "tcp_impl.h"
 #include "tcp_send.h"
 
-#define DUP_THRESH 3 /* RFC 6675 2 DupThresh */
+#define DUP_THRESH 3 /* RFC 6675 2 DupThresh, until reordering raises it */
 
 int tcp_sb_init(struct tcp_sb *sb, uint32_t cap)
 {
@@ -24,6 +24,7 @@ int tcp_sb_init(struct tcp_sb *sb, uint32_t cap)
 	if (!sb->s)
 		return -1;
 	sb->mask = c - 1;
+	sb->dupthresh = DUP_THRESH;
 	return 0;
 }
 
@@ -174,10 +175,36 @@ static bool block_ok(const uint32_t (*blk)[2], uint32_t i, uint32_t n, uint32_t 
 	return true;
 }
 
+/* A segment sent after a retransmission was SACKed while the
+ * retransmission was not: on a path that keeps order the retransmission
+ * was lost too. It goes again now (as Linux's tcp_mark_lost_retrans, the
+ * idea of RACK, RFC 8985 3), not after a timeout. */
+static void lost_retrans(struct tcp_sb *sb, uint64_t newest_sacked_xmit)
+{
+	uint32_t seen = 0;
+
+	for (uint32_t i = 0; i < sb->nsent && seen < sb->retrans; i++) {
+		struct tcp_sseg *s = tcp_sb_at(sb, i);
+
+		if ((s->fl & (TCP_SEG_LOST | TCP_SEG_RETRANS | TCP_SEG_SACKED)) !=
+		    (TCP_SEG_LOST | TCP_SEG_RETRANS))
+			continue;
+		seen += s->len;
+		if (s->xmit_ns >= newest_sacked_xmit)
+			continue;
+		s->fl &= (uint8_t)~TCP_SEG_RETRANS;
+		sb->retrans -= s->len;
+		seen -= s->len;
+		sb->lost_retrans++;
+		sb->lost_next = 0;
+	}
+}
+
 uint32_t tcp_sb_sack(struct tcp_sb *sb, const uint32_t (*blk)[2], uint32_t n, uint32_t snd_una,
 		     uint32_t snd_max, uint32_t *bad)
 {
 	uint32_t newly = 0;
+	uint64_t newest = 0;
 
 	for (uint32_t b = 0; b < n; b++) {
 		if (!block_ok(blk, b, n, snd_una, snd_max)) {
@@ -196,10 +223,14 @@ uint32_t tcp_sb_sack(struct tcp_sb *sb, const uint32_t (*blk)[2], uint32_t n, ui
 			    (uint8_t)((s->fl & ~(TCP_SEG_LOST | TCP_SEG_RETRANS)) | TCP_SEG_SACKED);
 			sb->sacked += s->len;
 			newly += s->len;
+			if (s->xmit_ns > newest)
+				newest = s->xmit_ns;
 			if (seq_gt(tcp_sseg_end(s), sb->high_sacked) || sb->sacked == s->len)
 				sb->high_sacked = tcp_sseg_end(s);
 		}
 	}
+	if (newest && sb->retrans)
+		lost_retrans(sb, newest);
 	return newly;
 }
 
@@ -227,7 +258,7 @@ uint32_t tcp_sb_mark_lost(struct tcp_sb *sb, uint32_t mss)
 			bytes += s->len;
 			continue;
 		}
-		if (segs >= DUP_THRESH || bytes > (DUP_THRESH - 1) * mss) {
+		if (segs >= sb->dupthresh || bytes > (sb->dupthresh - 1) * mss) {
 			uint32_t top = i + 1;
 
 			for (;;) {

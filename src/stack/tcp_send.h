@@ -75,6 +75,8 @@ struct tcp_sb {
 	uint32_t high_sacked;		     /* end of the highest SACKed segment */
 	uint32_t lost_scan;		     /* index below which IsLost is decided */
 	uint32_t lost_next;		     /* no lost segment to resend below this index */
+	uint32_t dupthresh;		     /* RFC 6675 DupThresh: 3, raised by reordering */
+	uint32_t lost_retrans;		     /* retransmissions found lost (by SACKs) */
 };
 
 static inline struct tcp_sseg *tcp_sb_at(const struct tcp_sb *sb, uint32_t i)
@@ -103,13 +105,15 @@ void tcp_sb_ack(struct tcp_sb *sb, uint32_t ack, void (*release)(void *ctx, void
  * SACK blocks (RFC 2018 3) of an ACK that acknowledged up to snd_una: mark
  * the segments they cover whole. Blocks that are D-SACKs (RFC 2883: below
  * snd_una or inside the next block), empty, or reach beyond snd_max are
- * ignored and counted in *bad. Returns bytes newly SACKed.
+ * ignored and counted in *bad. Returns bytes newly SACKed. A
+ * retransmission sent before a segment now SACKed is lost again: to be
+ * resent (lost_retrans counts them).
  */
 uint32_t tcp_sb_sack(struct tcp_sb *sb, const uint32_t (*blk)[2], uint32_t n, uint32_t snd_una,
 		     uint32_t snd_max, uint32_t *bad);
-/* RFC 6675 4 IsLost (DupThresh 3): mark the unSACKed sent segments with
- * three SACKed segments or more than 2 MSS SACKed above them. Returns
- * bytes newly marked. */
+/* RFC 6675 4 IsLost: mark the unSACKed sent segments with DupThresh
+ * SACKed segments or more than DupThresh - 1 MSS SACKed above them.
+ * Returns bytes newly marked. */
 uint32_t tcp_sb_mark_lost(struct tcp_sb *sb, uint32_t mss);
 /* Mark segment 0 (snd_una's) lost: fast retransmit without SACK (RFC
  * 6582), or a partial ACK. */

@@ -357,7 +357,8 @@ out:
  * first, RFC 2018 4) and delivered in order once the holes fill. */
 static void test_ooo_sack(void)
 {
-	struct usnet_stack_conf conf = {.tcp_ooo_segs = 4};
+	/* The queue holds max(tcp_ooo_segs, rcvbuf / MSS + 1) segments: 4 here. */
+	struct usnet_stack_conf conf = {.tcp_ooo_segs = 4, .tcp_rcvbuf = 4096};
 	static uint8_t data[8000], got[8000];
 	struct usnet_tcp *ls;
 	struct harness h;
