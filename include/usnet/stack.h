@@ -79,21 +79,22 @@ struct usnet_stack_conf {
 	uint32_t tcp_sockets;	      /* TCP sockets and connections at most [16384] */
 	uint32_t tcp_sndbuf;	      /* send buffer per connection, bytes [1048576] */
 	uint32_t tcp_rcvbuf;	      /* receive buffer (the window) per connection [1048576] */
-	uint32_t tcp_syn_backlog;     /* half-open connections per listener before SYN cookies [256] */
-	uint32_t tcp_time_wait_ms;    /* TIME_WAIT (2 MSL) [60000] */
-	uint32_t tcp_max_time_wait;   /* connections in TIME_WAIT at most; more are freed early [8192] */
-	uint32_t tcp_fin_timeout_ms;  /* FIN_WAIT_2 after close() [60000] */
-	uint32_t tcp_min_rto_ms;      /* RFC 6298 2.4 lower bound, as Linux [200] */
-	uint32_t tcp_init_rto_ms;     /* RFC 6298 2.1 [1000] */
-	uint32_t tcp_max_rto_ms;      /* [120000] */
-	uint32_t tcp_delack_ms;	      /* delayed ACK at most [40] */
-	uint32_t tcp_syn_retries;     /* SYN retransmissions before -ETIMEDOUT [6] */
-	uint32_t tcp_retries;	      /* data retransmissions (backed off) before -ETIMEDOUT [15] */
-	uint32_t tcp_ooo_segs;	      /* out-of-order segments held per connection [1024] */
-	uint16_t ephemeral_min;	      /* ephemeral port range [49152] */
-	uint16_t ephemeral_max;	      /* [65535] */
-	uint8_t ttl;		      /* for datagrams we send [64] */
-	uint16_t rx_burst;	      /* frames taken per interface per poll [32] */
+	uint32_t tcp_syn_backlog;  /* half-open connections per listener before SYN cookies [256] */
+	uint32_t tcp_time_wait_ms; /* TIME_WAIT (2 MSL) [60000] */
+	uint32_t
+	    tcp_max_time_wait; /* connections in TIME_WAIT at most; more are freed early [8192] */
+	uint32_t tcp_fin_timeout_ms; /* FIN_WAIT_2 after close() [60000] */
+	uint32_t tcp_min_rto_ms;     /* RFC 6298 2.4 lower bound, as Linux [200] */
+	uint32_t tcp_init_rto_ms;    /* RFC 6298 2.1 [1000] */
+	uint32_t tcp_max_rto_ms;     /* [120000] */
+	uint32_t tcp_delack_ms;	     /* delayed ACK at most [40] */
+	uint32_t tcp_syn_retries;    /* SYN retransmissions before -ETIMEDOUT [6] */
+	uint32_t tcp_retries;	     /* data retransmissions (backed off) before -ETIMEDOUT [15] */
+	uint32_t tcp_ooo_segs;	     /* out-of-order segments held per connection [1024] */
+	uint16_t ephemeral_min;	     /* ephemeral port range [49152] */
+	uint16_t ephemeral_max;	     /* [65535] */
+	uint8_t ttl;		     /* for datagrams we send [64] */
+	uint16_t rx_burst;	     /* frames taken per interface per poll [32] */
 	/* false: every send call hands its frames to the port before it
 	 * returns. true: they wait (64 at most per interface) for the next
 	 * usnet_stack_poll(), _arm(), _wait() or _flush(), so that a burst of
@@ -349,7 +350,7 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(ip_bad_src, "drop: source broadcast, multicast, 0/8, 127/8 or 240/4")                    \
 	X(ip_bad_options, "drop: malformed IP options")                                            \
 	X(ip_not_ours, "drop: destination not ours or a broadcast, or a source route goes on")     \
-	X(ip_unknown_proto, "drop: protocol not ICMP, UDP or TCP")                             \
+	X(ip_unknown_proto, "drop: protocol not ICMP, UDP or TCP")                                 \
 	X(ip_frag_rx, "fragments received")                                                        \
 	X(ip_frag_bad, "drop: fragment length not a multiple of 8, or beyond 65535")               \
 	X(ip_reasm_ok, "datagrams reassembled")                                                    \
@@ -410,7 +411,7 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(tcp_resets_rx, "connections reset by the peer")                                          \
 	X(tcp_conn_refused, "connect() answered by a RST")                                         \
 	X(tcp_sock_limit, "drop: SYN or open refused: tcp_sockets reached")                        \
-	X(tcp_backlog_full, "drop: SYN or final ACK while the listen backlog was full")             \
+	X(tcp_backlog_full, "drop: SYN or final ACK while the listen backlog was full")            \
 	X(tcp_syn_cookies_sent, "SYN cookies sent (the listener's half-open queue was full)")      \
 	X(tcp_syn_cookies_ok, "connections made from a valid SYN cookie")                          \
 	X(tcp_syn_cookies_bad, "drop: ACK with a bad or expired SYN cookie (RST sent)")            \
@@ -420,8 +421,8 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(tcp_rcv_pruned, "data beyond the receive buffer trimmed from a segment")                 \
 	X(tcp_data_after_close, "data for a closed socket (RST sent, connection ended)")           \
 	X(tcp_close_unread, "close() with unread data (RST sent, RFC 2525 2.17)")                  \
-	X(tcp_time_wait_recycled, "TIME_WAIT connections freed early (tcp_max_time_wait)")          \
-	X(tcp_time_wait_reused, "TIME_WAIT connections ended by a new SYN for their 4-tuple")       \
+	X(tcp_time_wait_recycled, "TIME_WAIT connections freed early (tcp_max_time_wait)")         \
+	X(tcp_time_wait_reused, "TIME_WAIT connections ended by a new SYN for their 4-tuple")      \
 	X(tcp_fin_wait2_timeout, "orphaned FIN_WAIT_2 connections freed (tcp_fin_timeout_ms)")     \
 	X(tcp_icmp_error, "ICMP errors for TCP connections")                                       \
 	X(tcp_tx_segs, "TCP segments sent (retransmissions included)")                             \
@@ -434,14 +435,15 @@ uint32_t usnet_icmp_events(const struct usnet_icmp *s);
 	X(tcp_keepalive_probes, "TCP keepalive probes sent")                                       \
 	X(tcp_keepalive_drop, "TCP connections dropped: keepalive probes unanswered")              \
 	X(tcp_delack, "TCP delayed ACKs sent by their timer")                                      \
-	X(tcp_sack_bad_block, "ignored: TCP SACK block invalid, out of range or a D-SACK")         \
+	X(tcp_sack_bad_block, "ignored: TCP SACK block invalid or out of range")                   \
+	X(tcp_dsack_in, "TCP D-SACK blocks received: the peer got a segment twice (RFC 2883)")     \
 	X(tcp_tx_nobuf, "TCP data not queued or segments not sent: the pool was (nearly) empty")   \
 	X(tcp_tx_copy_inflight, "TCP segments resent in a copy: a port still held the buffer")     \
 	X(tcp_tx_rst, "TCP resets sent for segments that are no connection's")                     \
 	X(tcp_tx_rate_limited, "TCP resets and challenge ACKs not sent: 1000/s limit")             \
 	X(tcp_dsack_tx, "TCP D-SACKs sent: a duplicate segment arrived (RFC 2883)")                \
 	X(tcp_dsack_rx, "TCP D-SACKs received for our retransmissions (RFC 2883)")                 \
-	X(tcp_undo, "TCP fast retransmits found spurious by D-SACK: cwnd restored (RFC 3708)")    \
+	X(tcp_undo, "TCP fast retransmits found spurious by D-SACK: cwnd restored (RFC 3708)")     \
 	X(tcp_lost_retrans, "TCP retransmissions found lost by SACKs of later data, sent again")
 
 struct usnet_stack_counters {

@@ -737,18 +737,26 @@ static void undo_recovery(struct usnet_tcp *c)
 }
 
 /* RFC 2883 4: the first block is a D-SACK when it lies below the ACK or
- * inside the second block. One for data the last recovery retransmitted
- * counts against its retransmissions; when none is left, undo. */
+ * inside the second block. */
+static bool is_dsack(const struct tcp_seg *seg)
+{
+	uint32_t start = seg->opt.sack[0].start, end = seg->opt.sack[0].end;
+
+	if (!seg->opt.nsack || !seq_lt(start, end))
+		return false;
+	return seq_leq(end, seg->ack) ||
+	       (seg->opt.nsack > 1 && seq_geq(start, seg->opt.sack[1].start) &&
+		seq_leq(end, seg->opt.sack[1].end));
+}
+
+/* A D-SACK for data the last recovery retransmitted counts against its
+ * retransmissions; when none is left, undo. */
 static void dsack_check(struct usnet_tcp *c, const struct tcp_seg *seg)
 {
 	struct tcp_sndq *q = c->sq;
 	uint32_t start = seg->opt.sack[0].start, end = seg->opt.sack[0].end, segs;
 
-	if (!seq_lt(start, end))
-		return;
-	if (!seq_leq(end, seg->ack) &&
-	    !(seg->opt.nsack > 1 && seq_geq(start, seg->opt.sack[1].start) &&
-	      seq_leq(end, seg->opt.sack[1].end)))
+	if (!is_dsack(seg))
 		return;
 	if (!q->undo_on || !q->undo_retrans || seq_lt(start, q->undo_lo) || seq_gt(end, q->undo_hi))
 		return;
@@ -778,14 +786,18 @@ uint32_t tcp_on_ack(struct usnet_tcp *c, const struct tcp_seg *seg)
 		c->snd_una = c->iss + 1;
 	}
 	if (c->sack_on && seg->opt.nsack) {
-		uint32_t blk[TCP_MAX_SACK][2], bad = 0, lr = q->sb.lost_retrans;
+		uint32_t blk[TCP_MAX_SACK][2], bad = 0, lr = q->sb.lost_retrans, n = 0;
+		/* A D-SACK says nothing new about what is held: it is counted
+		 * apart (the peer got a segment twice), not as a bad block. */
+		uint32_t first = is_dsack(seg) ? 1 : 0;
 
-		for (uint32_t i = 0; i < seg->opt.nsack && i < TCP_MAX_SACK; i++) {
-			blk[i][0] = seg->opt.sack[i].start;
-			blk[i][1] = seg->opt.sack[i].end;
+		ctr(c)->tcp_dsack_in += first;
+		for (uint32_t i = first; i < seg->opt.nsack && i < TCP_MAX_SACK; i++, n++) {
+			blk[n][0] = seg->opt.sack[i].start;
+			blk[n][1] = seg->opt.sack[i].end;
 		}
 		newly_sacked =
-		    tcp_sb_sack(&q->sb, (const uint32_t(*)[2])blk, seg->opt.nsack,
+		    tcp_sb_sack(&q->sb, (const uint32_t(*)[2])blk, n,
 				seq_gt(ack, c->snd_una) ? ack : c->snd_una, c->snd_max, &bad);
 		ctr(c)->tcp_sack_bad_block += bad;
 		ctr(c)->tcp_lost_retrans += q->sb.lost_retrans - lr;

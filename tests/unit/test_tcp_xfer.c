@@ -50,6 +50,7 @@ struct wire {
 	uint64_t reordered[2];		     /* [0]: A -> B, the data */
 	const struct usnet_stack_conf *conf; /* both stacks' (NULL: defaults) */
 	uint64_t b_ooo_drop;		     /* B's tcp_ooo_drop at the end */
+	uint64_t a_dsack_in, a_sack_bad;     /* A's tcp_dsack_in, tcp_sack_bad_block */
 	bool strip_sack;		     /* rewrite SACK-permitted in SYNs to NOPs */
 	bool cut;			     /* drop everything */
 	uint64_t rng;			     /* xorshift64 state */
@@ -390,6 +391,8 @@ static void transfer_w(const char *tag, uint64_t bytes, struct wire *imp, enum u
 	       ai->sack ? "sack" : "no sack");
 	imp->dropped = x.w.dropped;
 	imp->b_ooo_drop = counter(x.sb, "tcp_ooo_drop");
+	imp->a_dsack_in = counter(x.sa, "tcp_dsack_in");
+	imp->a_sack_bad = counter(x.sa, "tcp_sack_bad_block");
 	imp->reordered[0] = x.w.reordered[0];
 	imp->reordered[1] = x.w.reordered[1];
 	usnet_tcp_close(a);
@@ -465,6 +468,10 @@ static void test_reorder(void)
 	CHECK(ai.sack);
 	CHECK(w.reordered[0] > 100);
 	CHECK(undo > 0);
+	/* The D-SACKs that drove the undo are counted as such, not as bad
+	 * SACK blocks (the kernel sends one for every duplicate it gets). */
+	CHECK(w.a_dsack_in > 0);
+	CHECK_EQ(w.a_sack_bad, 0);
 	/* Before: ~ one retransmission per reordered data frame. */
 	CHECK(ai.retransmits * 10 < w.reordered[0]);
 }
