@@ -983,11 +983,21 @@ void tcp_rto_fire(struct usnet_tcp *c)
 	if (!q)
 		return;
 	if (c->state == USNET_TCP_SYN_SENT || c->state == USNET_TCP_SYN_RECEIVED) {
+		int err;
+
 		if (q->syn_tries > st->conf.tcp_syn_retries) {
 			tcp_conn_drop(c, -ETIMEDOUT);
 			return;
 		}
-		tcp_send_syn(c);
+		err = tcp_send_syn(c);
+		/* ARP gave up on the next hop (arp_check: FAILED). An active
+		 * open ends now, as Linux's connect() does, instead of
+		 * retrying for minutes; otherwise it is the soft error an
+		 * eventual time-out reports (RFC 1122 4.2.3.9). */
+		if (err == -EHOSTUNREACH && c->state == USNET_TCP_SYN_SENT)
+			tcp_conn_drop(c, err);
+		else if (err == -EHOSTUNREACH)
+			c->soft_err = err;
 		return;
 	}
 	if (!q->sb.nsent)

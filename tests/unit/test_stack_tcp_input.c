@@ -666,6 +666,32 @@ out:
 	harness_close(&h);
 }
 
+/* A connect to an on-link address nobody answers ARP for ends with
+ * -EHOSTUNREACH once ARP gives up (3 probes, 1 s apart), at the next SYN
+ * retry, as Linux's connect() does; not -ETIMEDOUT after all six SYN
+ * retries (about 127 s). */
+static void test_arp_fails(void)
+{
+	struct usnet_tcp *c;
+	struct harness h;
+	uint64_t t0 = fake_now;
+	int rounds = 0;
+
+	CHECK_EQ(harness_open(&h, "tcp_arpfail", NULL), 0);
+	CHECK_EQ(usnet_tcp_open(h.st, &c, NULL), 0);
+	CHECK_EQ(usnet_tcp_connect(c, IP_PEER + 70, 80), -EINPROGRESS);
+	while (tcp_state(c) == USNET_TCP_SYN_SENT && rounds++ < 600) {
+		fake_now += 50 * MS;
+		usnet_stack_poll(h.st);
+	}
+	CHECK_EQ(tcp_state(c), USNET_TCP_CLOSED);
+	CHECK(usnet_tcp_events(c) & USNET_EV_ERROR);
+	CHECK_EQ(usnet_tcp_error(c), -EHOSTUNREACH);
+	CHECK(fake_now - t0 <= 10000 * MS);
+	usnet_tcp_close(c);
+	harness_close(&h);
+}
+
 int main(void)
 {
 	test_header_checks();
@@ -675,5 +701,6 @@ int main(void)
 	test_syn_cookies();
 	test_active_open();
 	test_zero_window();
+	test_arp_fails();
 	return check_done("test_stack_tcp_input");
 }
