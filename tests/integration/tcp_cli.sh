@@ -10,40 +10,8 @@
 # Usage: tcp_cli.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: $0 BUILD_DIR}
-T=$BUILD/tools
-TMP=$(mktemp -d /tmp/tcp_cli.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-for tool in tcpperf httpd; do
-	[ -x "$T/usnet-$tool" ] || { echo "FAIL: $T/usnet-$tool not built"; exit 1; }
-done
-command -v python3 >/dev/null || { echo "SKIP: python3 not found (JSON checks)"; exit 77; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-sane() { # what status errfile
-	[ "$2" -lt 124 ] || fail "$1: exit status $2 (crash, signal or timeout): $(head -c 500 "$3")"
-	! grep -q -e 'Sanitizer' -e 'runtime error:' "$3" || { fail "$1: sanitizer report"; head -30 "$3"; }
-}
-# expect_err STATUS MESSAGE TOOL ARGS...: exactly one line on stderr holding
-# MESSAGE, nothing on stdout, exit STATUS.
-expect_err() {
-	local want=$1 msg=$2 tool=$3 st
-	shift 3
-	timeout -k 5 30 "$T/usnet-$tool" "$@" >"$TMP/out" 2>"$TMP/err"
-	st=$?
-	sane "usnet-$tool $*" $st "$TMP/err"
-	if [ $st -ne "$want" ] || [ "$(wc -l <"$TMP/err")" -ne 1 ] || ! grep -qF -- "$msg" "$TMP/err" ||
-		[ -s "$TMP/out" ]; then
-		fail "usnet-$tool $*: status $st (want $want), stderr: $(head -c 300 "$TMP/err")"
-	else
-		ok "usnet-$tool $*: $want, '$msg'"
-	fi
-}
-expect_json() { # WHAT FILE CONDITION over j
-	local r
-	r=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(bool(eval(sys.argv[2])))' "$2" "$3" 2>&1)
-	[ "$r" = True ] && ok "$1" || fail "$1: not ($3): $r: $(head -c 600 "$2")"
-}
+. "$(dirname "$0")/cli_lib.sh"
+cli_init tcp_cli tcpperf httpd
 
 for tool in tcpperf httpd; do
 	"$T/usnet-$tool" --help >"$TMP/help" 2>"$TMP/err"
