@@ -188,8 +188,9 @@ struct tcp_stack {
 	uint64_t isn_key[2], cookie_key[2], ts_key[2]; /* SipHash keys (getrandom) */
 	/* send side: owned by tcp_output.c / tcp_timer.c */
 	struct tcp_timer *timers;
-	uint64_t chack_at; /* challenge ACK / RST rate limit (RFC 5961 7) */
-	uint32_t chack_n;
+	/* Challenge ACK / RST rate limit (RFC 5961 7): the time the bucket of
+	 * CHACK_PER_S sends is full again ("theoretical arrival time"). */
+	uint64_t chack_tat;
 };
 
 struct tcp_timer_node {

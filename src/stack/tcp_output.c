@@ -927,20 +927,24 @@ int tcp_send_bare(struct usnet_stack *st, const struct tcp_bare *b)
 	return 0;
 }
 
-/* RFC 5961 7: challenge ACKs (and our RSTs) at most CHACK_PER_S a second. */
+/*
+ * RFC 5961 7: challenge ACKs (and our RSTs) at most CHACK_PER_S a second,
+ * as a token bucket of CHACK_PER_S refilled at CHACK_PER_S a second (kept
+ * as one deadline, the generic cell rate algorithm): any interval of T
+ * seconds sends at most CHACK_PER_S * (1 + T). A fixed one-second window
+ * would let twice that through across its edge.
+ */
 static bool rate_ok(struct usnet_stack *st)
 {
+	const uint64_t gap = 1000000000u / CHACK_PER_S;
 	struct tcp_stack *t = st->tcp;
+	uint64_t tat = t->chack_tat > st->now ? t->chack_tat : st->now;
 
-	if (st->now - t->chack_at >= 1000000000u) {
-		t->chack_at = st->now;
-		t->chack_n = 0;
-	}
-	if (t->chack_n >= CHACK_PER_S) {
+	if (tat + gap > st->now + (uint64_t)CHACK_PER_S * gap) {
 		st->c.tcp_tx_rate_limited++;
 		return false;
 	}
-	t->chack_n++;
+	t->chack_tat = tat + gap;
 	return true;
 }
 

@@ -306,6 +306,56 @@ out:
 	harness_close(&h);
 }
 
+/* RFC 5961 7: challenge ACKs at most 1000 a second, over any interval: a
+ * burst that straddles a second's edge gets no more than 1000 plus the
+ * refill (a fixed one-second window let 2000 through). */
+static int challenge_burst(struct harness *h, struct conn *k, int n)
+{
+	struct tcp_opts o = ts_opt(k);
+	struct tseg r;
+	int acks = 0;
+
+	for (int i = 0; i < n; i++) {
+		send_tcp(h, k->sport, 80, k->snd + 1000, 0, TCP_RST, &o, NULL, 0);
+		while (peer_tcp(h, &r))
+			acks += r.flags == TCP_ACK;
+	}
+	return acks;
+}
+
+static void test_challenge_rate(void)
+{
+	struct usnet_tcp *ls;
+	struct harness h;
+	struct conn k;
+	uint64_t lim0;
+	int a, b;
+
+	CHECK_EQ(harness_open(&h, "tcp_chrate", NULL), 0);
+	ls = listener(&h);
+	peer_open(&h, ls, &k, 3001);
+	if (!k.s)
+		goto out;
+	lim0 = CTR(&h, tcp_tx_rate_limited);
+	CHECK_EQ(challenge_burst(&h, &k, 1), 1);
+	fake_now += 999 * MS;
+	a = challenge_burst(&h, &k, 750);
+	fake_now += 2 * MS;
+	b = challenge_burst(&h, &k, 750);
+	CHECK_EQ(a, 750);
+	CHECK(a + b <= 1000 + 2);
+	CHECK(b >= 1);
+	CHECK_EQ(CTR(&h, tcp_tx_rate_limited) - lim0, 1501u - 1 - (uint64_t)(a + b));
+	/* A quiet second refills the whole bucket. */
+	fake_now += 1000 * MS;
+	CHECK_EQ(challenge_burst(&h, &k, 1200), 1000);
+	CHECK_EQ(tcp_state(k.s), USNET_TCP_ESTABLISHED);
+	usnet_tcp_close(k.s);
+out:
+	usnet_tcp_close(ls);
+	harness_close(&h);
+}
+
 /* RFC 7323 5: an older timestamp is dropped (with an ACK) unless
  * ts_recent is 24 days idle. */
 static void test_paws(void)
@@ -696,6 +746,7 @@ int main(void)
 {
 	test_header_checks();
 	test_rfc5961();
+	test_challenge_rate();
 	test_paws();
 	test_ooo_sack();
 	test_syn_cookies();
