@@ -234,6 +234,8 @@ const char *http_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 501:

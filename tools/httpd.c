@@ -31,6 +31,8 @@
 #define CLOSE_LINGER_NS	 (5 * USNET_NSEC_PER_SEC) /* after our FIN, for the peer's */
 #define DEFAULT_BODY	 1024
 #define DEFAULT_MAX_HEAD 8192
+#define DEFAULT_HEAD_S	 10 /* --head-timeout */
+#define DEFAULT_IDLE_S	 60 /* --idle-timeout */
 
 static const char help_head[] =
     "NAME\n"
@@ -39,8 +41,8 @@ static const char help_head[] =
     "SYNOPSIS\n"
     "       usnet-httpd -p SPEC --ip ADDR[/PREFIX] [--gw ADDR] [--mac MAC] [--mtu N]\n"
     "                   [-l PORT] [--body-size BYTES | --file PATH] [--path PATH]\n"
-    "                   [--max-conns N] [--max-request BYTES] [--idle-timeout SECONDS]\n"
-    "                   [-t SECONDS] [--sleep] [-q] [--json]\n"
+    "                   [--max-conns N] [--max-request BYTES] [--head-timeout SECONDS]\n"
+    "                   [--idle-timeout SECONDS] [-t SECONDS] [--sleep] [-q] [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "       Makes port SPEC a host with address ADDR, running usnet's stack, and\n"
@@ -57,8 +59,16 @@ static const char help_head[] =
     "       for another path, 405 for another method (its body is skipped), 400\n"
     "       for a malformed request (RFC 9112: request line, fields, Host,\n"
     "       Content-Length), 431 for a request head longer than --max-request,\n"
-    "       501 for a Transfer-Encoding, 505 for an HTTP version other than 1.x.\n"
-    "       After a 400, 431, 501 or 505 the connection is closed.\n"
+    "       501 for a Transfer-Encoding, 505 for an HTTP version other than 1.x,\n"
+    "       408 for a request head (or the body of a refused request) not whole\n"
+    "       within the head timeout of its first byte. After a 400, 408, 431, 501\n"
+    "       or 505 the connection is closed.\n"
+    "\n"
+    "       The two timeouts keep slow or silent clients from holding the\n"
+    "       --max-conns connections: a client that sends its head a byte at a\n"
+    "       time is answered 408 and closed after --head-timeout, one that sends\n"
+    "       nothing, or reads nothing of what is sent to it, is closed after\n"
+    "       --idle-timeout.\n"
     "\n"
     "       It runs until SIGINT, SIGTERM or -t, then prints its counters. It\n"
     "       busy-polls unless --sleep.\n"
@@ -77,8 +87,13 @@ static const char help_head[] =
     "              backlog. Default: 1024.\n"
     "       --max-request BYTES\n"
     "              A request head's size at most, 256 to 1M. Default: 8K.\n"
+    "       --head-timeout SECONDS\n"
+    "              A request head must be whole this long after its first byte\n"
+    "              arrived, else 408 and close. Default: 10.\n"
     "       --idle-timeout SECONDS\n"
-    "              Close a connection idle this long. Default: 60.\n"
+    "              Close a connection on which no byte moved either way for this\n"
+    "              long (between requests, or a client that reads nothing).\n"
+    "              Default: 60.\n"
     "       -t, --time SECONDS\n"
     "              Stop after SECONDS. Default: no limit.\n"
     "       --sleep\n"
@@ -97,12 +112,14 @@ static const char help_tail[] =
     "\n"
     "OUTPUT\n"
     "       At the end, on stderr (or as JSON on stdout): requests answered by\n"
-    "       status; connections accepted, closed, reset or failed, timed out,\n"
-    "       open at the end (reset then) and open at most; bytes received and\n"
-    "       sent. JSON fields: tool, port, ip, listen, path, body_bytes, seconds,\n"
-    "       requests, status {200, 400, 404, 405, 431, 501, 505}, conns {accepted,\n"
-    "       closed, errors, timeouts, open_at_exit, max_open}, bytes_in,\n"
-    "       bytes_out, stack, port_stats.\n"
+    "       status; connections accepted, closed, reset or failed, timed out (of\n"
+    "       them by the head timeout and by the idle timeout; the rest waited in\n"
+    "       vain for the client's FIN after ours), open at the end (reset then)\n"
+    "       and open at most; bytes received and sent. JSON fields: tool, port,\n"
+    "       ip, listen, path, body_bytes, seconds, requests, status {200, 400,\n"
+    "       404, 405, 408, 431, 501, 505}, conns {accepted, closed, errors,\n"
+    "       timeouts, head_timeouts, idle_timeouts, open_at_exit, max_open},\n"
+    "       bytes_in, bytes_out, stack, port_stats.\n"
     "\n"
     "EXAMPLES\n"
     "       usnet-httpd -p afpacket:veth0 --ip 198.18.0.1/24 -l 8080 --body-size 1M\n"
@@ -115,6 +132,7 @@ enum {
 	OPT_PATH,
 	OPT_MAX_CONNS,
 	OPT_MAX_REQUEST,
+	OPT_HEAD_TIMEOUT,
 	OPT_IDLE_TIMEOUT,
 	OPT_SLEEP,
 };
@@ -127,6 +145,7 @@ static const struct option long_opts[] = {
     {"path", required_argument, NULL, OPT_PATH},
     {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
     {"max-request", required_argument, NULL, OPT_MAX_REQUEST},
+    {"head-timeout", required_argument, NULL, OPT_HEAD_TIMEOUT},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"sleep", no_argument, NULL, OPT_SLEEP},
     {NULL, 0, NULL, 0}, /* end of table (getopt_long(3)) */
@@ -140,7 +159,7 @@ struct opts {
 	bool body_set;
 	const char *file, *path;
 	uint32_t max_conns, max_request;
-	uint64_t idle_ns;
+	uint64_t head_ns, idle_ns;
 	bool sleep;
 };
 
@@ -172,6 +191,9 @@ static void own_opt(void *ctx, int c, const char *arg)
 		break;
 	case OPT_MAX_REQUEST:
 		o->max_request = (uint32_t)tool_arg_bytes("--max-request", arg, 256, 1u << 20);
+		break;
+	case OPT_HEAD_TIMEOUT:
+		o->head_ns = tool_arg_seconds("--head-timeout", arg);
 		break;
 	case OPT_IDLE_TIMEOUT:
 		o->idle_ns = tool_arg_seconds("--idle-timeout", arg);
@@ -223,11 +245,13 @@ struct hconn {
 	unsigned qhead, qn;
 	bool closing; /* no more requests: the queue drains, then FIN */
 	bool wr_shut, eof;
+	bool head_late; /* the head timeout ended it: close once the queue is sent */
 	uint64_t last_ns, linger_end;
+	uint64_t head_ns; /* when the first byte of the request being received came; 0: none */
 };
 
-enum { ST_200, ST_400, ST_404, ST_405, ST_431, ST_501, ST_505, ST_N };
-static const int st_codes[ST_N] = {200, 400, 404, 405, 431, 501, 505};
+enum { ST_200, ST_400, ST_404, ST_405, ST_408, ST_431, ST_501, ST_505, ST_N };
+static const int st_codes[ST_N] = {200, 400, 404, 405, 408, 431, 501, 505};
 
 struct server {
 	const struct opts *o;
@@ -241,7 +265,9 @@ struct server {
 	uint32_t nopen;
 	uint8_t scratch[SCRATCH];
 	/* counters */
-	uint64_t requests, status[ST_N], accepted, closed, errors, timeouts, at_exit, max_open;
+	uint64_t requests, status[ST_N], accepted, closed, errors, at_exit, max_open;
+	uint64_t timeouts;		       /* every connection a timer ended */
+	uint64_t head_timeouts, idle_timeouts; /* of them: --head-timeout, --idle-timeout */
 	uint64_t bytes_in, bytes_out;
 };
 
@@ -391,6 +417,7 @@ static void parse_requests(struct server *sv, struct hconn *c)
 		status = req.status ? req.status : http_route(&req, o->path);
 		queue_resp(sv, c, status, req.method == HTTP_HEAD, req.close);
 		consume_rx(c, (size_t)n);
+		c->head_ns = 0; /* the next request's clock starts at its first byte */
 		c->skip = req.content_length;
 		if (req.close)
 			c->closing = true;
@@ -496,15 +523,49 @@ static void conn_free(struct server *sv, struct hconn *c)
 	free(c);
 }
 
-/* End a connection: closed cleanly, reset, failed or timed out. */
+/*
+ * End a connection, counted in *counter: closed cleanly, or by the head or
+ * idle timeout (given back to the stack, which sends what is queued, then
+ * FIN); or reset: failed, its linger over, open at exit.
+ */
 static void conn_end(struct server *sv, struct hconn *c, uint64_t *counter)
 {
+	bool timer = counter == &sv->head_timeouts || counter == &sv->idle_timeouts;
+
 	(*counter)++;
-	if (counter == &sv->closed)
+	if (timer)
+		sv->timeouts++;
+	if (timer || counter == &sv->closed)
 		usnet_tcp_close(c->s);
 	else
 		usnet_tcp_abort(c->s);
 	conn_free(sv, c);
+}
+
+/*
+ * The head timeout: a request head, or the body of a refused request being
+ * skipped, must be whole --head-timeout after its first byte; a client that
+ * trickles it would hold a connection slot for ever ("slowloris"). Past it:
+ * 408 (RFC 9110 15.5.9) unless the request was answered already, and close.
+ */
+static void head_clock(struct server *sv, struct hconn *c, uint64_t now)
+{
+	bool receiving = !c->closing && (c->skip || (c->rx_len && c->qn < RESP_QUEUE));
+
+	if (!receiving) {
+		c->head_ns = 0;
+		return;
+	}
+	if (!c->head_ns) {
+		c->head_ns = now;
+		return;
+	}
+	if (now - c->head_ns < sv->o->head_ns)
+		return;
+	if (!c->skip)
+		queue_resp(sv, c, 408, false, true);
+	c->closing = true;
+	c->head_late = true;
 }
 
 /* One connection's turn: how much it did (0: idle). */
@@ -531,6 +592,12 @@ static unsigned conn_step(struct server *sv, struct hconn *c, uint64_t now)
 		if (c->qn < RESP_QUEUE)
 			c->closing = true;
 	}
+	head_clock(sv, c, now);
+	/* Timed out: once its answer is with the stack, the slot is free (no linger). */
+	if (c->head_late && !c->qn) {
+		conn_end(sv, c, &sv->head_timeouts);
+		return 1;
+	}
 	/* Closing: once the queue is empty, FIN; then the peer's FIN, or the linger. */
 	if (c->closing && !c->qn && !c->wr_shut) {
 		c->wr_shut = true;
@@ -548,8 +615,9 @@ static unsigned conn_step(struct server *sv, struct hconn *c, uint64_t now)
 		conn_end(sv, c, &sv->timeouts);
 		return 1;
 	}
-	if (!c->qn && !c->wr_shut && now - c->last_ns >= sv->o->idle_ns) {
-		conn_end(sv, c, &sv->timeouts);
+	/* Nothing moved either way: idle between requests, or a client that reads nothing. */
+	if (!c->wr_shut && now - c->last_ns >= sv->o->idle_ns) {
+		conn_end(sv, c, &sv->idle_timeouts);
 		return 1;
 	}
 	return moved;
@@ -639,6 +707,8 @@ static void report(const struct server *sv, double secs)
 		tool_json_u64(&j, "closed", sv->closed);
 		tool_json_u64(&j, "errors", sv->errors);
 		tool_json_u64(&j, "timeouts", sv->timeouts);
+		tool_json_u64(&j, "head_timeouts", sv->head_timeouts);
+		tool_json_u64(&j, "idle_timeouts", sv->idle_timeouts);
 		tool_json_u64(&j, "open_at_exit", sv->at_exit);
 		tool_json_u64(&j, "max_open", sv->max_open);
 		tool_json_close(&j, '}');
@@ -648,18 +718,20 @@ static void report(const struct server *sv, double secs)
 		tool_json_end(&j);
 		return;
 	}
-	tool_msg("%llu requests in %.1f s (200: %llu, 400: %llu, 404: %llu, 405: %llu, 431: %llu, "
-		 "501: %llu, 505: %llu); connections: %llu accepted, %llu closed, %llu reset or "
-		 "failed, %llu timed out, %llu open at the end, %llu open at most; %llu bytes in, "
-		 "%llu out",
+	tool_msg("%llu requests in %.1f s (200: %llu, 400: %llu, 404: %llu, 405: %llu, 408: %llu, "
+		 "431: %llu, 501: %llu, 505: %llu); connections: %llu accepted, %llu closed, %llu "
+		 "reset or failed, %llu timed out (head %llu, idle %llu), %llu open at the end, "
+		 "%llu open at most; %llu bytes in, %llu out",
 		 (unsigned long long)sv->requests, secs, (unsigned long long)sv->status[ST_200],
 		 (unsigned long long)sv->status[ST_400], (unsigned long long)sv->status[ST_404],
-		 (unsigned long long)sv->status[ST_405], (unsigned long long)sv->status[ST_431],
-		 (unsigned long long)sv->status[ST_501], (unsigned long long)sv->status[ST_505],
-		 (unsigned long long)sv->accepted, (unsigned long long)sv->closed,
-		 (unsigned long long)sv->errors, (unsigned long long)sv->timeouts,
-		 (unsigned long long)sv->at_exit, (unsigned long long)sv->max_open,
-		 (unsigned long long)sv->bytes_in, (unsigned long long)sv->bytes_out);
+		 (unsigned long long)sv->status[ST_405], (unsigned long long)sv->status[ST_408],
+		 (unsigned long long)sv->status[ST_431], (unsigned long long)sv->status[ST_501],
+		 (unsigned long long)sv->status[ST_505], (unsigned long long)sv->accepted,
+		 (unsigned long long)sv->closed, (unsigned long long)sv->errors,
+		 (unsigned long long)sv->timeouts, (unsigned long long)sv->head_timeouts,
+		 (unsigned long long)sv->idle_timeouts, (unsigned long long)sv->at_exit,
+		 (unsigned long long)sv->max_open, (unsigned long long)sv->bytes_in,
+		 (unsigned long long)sv->bytes_out);
 }
 
 static int run(void *ctx, struct tool_std *std)
@@ -728,7 +800,8 @@ int main(int argc, char **argv)
 	    .path = "/",
 	    .max_conns = 1024,
 	    .max_request = DEFAULT_MAX_HEAD,
-	    .idle_ns = 60 * USNET_NSEC_PER_SEC,
+	    .head_ns = DEFAULT_HEAD_S * USNET_NSEC_PER_SEC,
+	    .idle_ns = DEFAULT_IDLE_S * USNET_NSEC_PER_SEC,
 	};
 
 	return tool_main(&httpd, &o, argc, argv);

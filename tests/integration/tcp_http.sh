@@ -10,7 +10,11 @@
 #      requests pipelined in one write, the last with
 #      "Connection: close", are answered in order and the connection ends;
 #      the server's counters at SIGINT match what was asked; with
-#      --max-conns 2 a third connection is answered only once one closes.
+#      --max-conns 2 a third connection is answered only once one closes;
+#      with --max-conns 4 and 1 s timeouts, four clients that trickle their
+#      request heads (slowloris) are answered 408 and closed, so curl gets
+#      its answer; a silent keep-alive client and one that never sends are
+#      closed by the idle timeout; the counters say so.
 #   2. --body-size (and --sleep): curl gets the pattern of tools/tcp_pattern.h (its
 #      SHA-256 against Python's transcription of the generator), then wrk
 #      runs WRK_SECONDS (30) with 100 connections: no socket error, no
@@ -135,7 +139,7 @@ httpd_stop
 # 200: curl 1 + 2 + HEAD + raw HEAD + HTTP/1.0 + 2 pipelined; 404: curl +
 # pipelined HEAD; 400: 2; 405, 431: 1.
 tv_json "usnet-httpd counted every answer" "$HOUT" \
-	"j['status'] == {'200': 8, '400': 2, '404': 2, '405': 1, '431': 1, '501': 0, '505': 0} and j['requests'] == 14 and j['conns']['accepted'] == 11 and j['conns']['errors'] == 0"
+	"j['status'] == {'200': 8, '400': 2, '404': 2, '405': 1, '408': 0, '431': 1, '501': 0, '505': 0} and j['requests'] == 14 and j['conns']['accepted'] == 11 and j['conns']['errors'] == 0"
 
 # --- 1b. --max-conns 2: a third connection waits in the backlog ---------------------
 httpd_start --max-conns 2 || exit 1
@@ -172,6 +176,91 @@ else
 fi
 httpd_stop
 tv_json "--max-conns 2: never more than 2 open" "$HOUT" "j['conns']['max_open'] == 2 and j['status']['200'] == 3"
+
+# --- 1c. slow clients (slowloris) cannot hold every connection -------------------
+# --max-conns 4, 1 s timeouts: four clients trickle a request head a byte
+# every 0.2 s (for 12 s at most) and hold every slot; curl, waiting in the
+# backlog, must be answered once the head timeout ends them (--max-time 10:
+# the trickle outlasts it, so a server without the timeout fails here), and
+# each slow client gets 408 or its connection closed. Then a keep-alive
+# client that goes silent after its answer, and one that never sends a byte,
+# are closed by the idle timeout.
+httpd_start --max-conns 4 --head-timeout 1 --idle-timeout 1 || exit 1
+if out=$(kx python3 - "$U" "$P" <<'EOF'
+import select, socket, subprocess, sys, time
+addr = (sys.argv[1], int(sys.argv[2]))
+slow = [socket.create_connection(addr, timeout=5) for _ in range(4)]
+got = {}
+def trickle():
+    for s in slow:
+        if s in got:
+            continue
+        try:
+            s.sendall(b"a")
+        except OSError:
+            got[s] = "reset"
+    r, _, _ = select.select([s for s in slow if s not in got], [], [], 0.2)
+    for s in r:
+        try:
+            b = s.recv(4096)
+            got[s] = b.split(b"\r\n", 1)[0].decode() if b else "closed"
+        except OSError:
+            got[s] = "reset"
+for s in slow:
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+t0 = time.monotonic()
+while time.monotonic() - t0 < 0.6:  # every slot taken before curl comes
+    trickle()
+curl = subprocess.Popen(["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                         "%{http_code}", "http://%s:%d/" % addr],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+t1 = time.monotonic()
+while time.monotonic() - t0 < 12 and (curl.poll() is None or len(got) < 4):
+    trickle()
+code = curl.communicate()[0].decode().strip()
+waited = time.monotonic() - t1
+ends = sorted(got.get(s, "still open") for s in slow)
+print("curl: %s after %.1f s; slow clients: %s" % (code, waited, ", ".join(ends)))
+bad = [e for e in ends if e not in ("HTTP/1.1 408 Request Timeout", "closed", "reset")]
+sys.exit(1 if code != "200" or bad else 0)
+EOF
+); then
+	ok "--max-conns 4, four slowloris clients: $out"
+else
+	fail "--max-conns 4, four slowloris clients: $out"
+fi
+if out=$(kx python3 - "$U" "$P" <<'EOF'
+import socket, sys
+addr = (sys.argv[1], int(sys.argv[2]))
+silent = socket.create_connection(addr, timeout=10)
+ka = socket.create_connection(addr, timeout=10)
+ka.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+data = b""
+while len(data.partition(b"\r\n\r\n")[2]) < 1024:
+    b = ka.recv(65536)
+    if not b:
+        sys.exit("keep-alive: closed before its answer")
+    data += b
+out = [data.split(b"\r\n", 1)[0].decode()]
+for name, s in (("keep-alive", ka), ("silent", silent)):
+    try:
+        b = s.recv(1)
+        out.append("%s: %s" % (name, "closed" if not b else "sent %r" % b))
+    except socket.timeout:
+        out.append("%s: still open after 10 s" % name)
+    except OSError as e:
+        out.append("%s: %s" % (name, e))
+print("; ".join(out))
+sys.exit(0 if out[1:] == ["keep-alive: closed", "silent: closed"] else 1)
+EOF
+); then
+	ok "--idle-timeout 1: $out"
+else
+	fail "--idle-timeout 1: $out"
+fi
+httpd_stop
+tv_json "slowloris and idle: 4 answered 408, 2 closed idle, 200 to curl and the keep-alive" "$HOUT" \
+	"j['status']['408'] == 4 and j['status']['200'] == 2 and j['conns']['head_timeouts'] == 4 and j['conns']['idle_timeouts'] == 2 and j['conns']['timeouts'] == 6 and j['conns']['max_open'] == 4"
 
 # --- 2. the pattern, and wrk --------------------------------------------------
 httpd_start --body-size 1000 --max-conns 200 --sleep || exit 1
