@@ -30,6 +30,7 @@
 #define DRAIN_NS	(30 * USNET_NSEC_PER_SEC) /* after -t: the peer's FINs at most */
 #define DRAIN_SIGNAL_NS (5 * USNET_NSEC_PER_SEC)  /* after SIGINT/SIGTERM */
 #define MAX_MSGS	10			  /* connection failures printed */
+#define DEFAULT_RR_S	10			  /* --rr-timeout */
 
 static const char help_head[] =
     "NAME\n"
@@ -41,7 +42,8 @@ static const char help_head[] =
     "                     [-t SECONDS] [-s BYTES] [--cc cubic|newreno] [--nodelay]\n"
     "                     [--sndbuf BYTES] [--rcvbuf BYTES] [-i SECONDS] [--sha256]\n"
     "                     [--verify] [--conns N] [--one-off] [--keepalive SECONDS]\n"
-    "                     [--retries N] [--zero-copy] [--sleep] [-q] [--json]\n"
+    "                     [--retries N] [--rr-timeout SECONDS] [--zero-copy] [--sleep]\n"
+    "                     [-q] [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "       Makes port SPEC a host with address ADDR, running usnet's stack, and\n"
@@ -53,7 +55,12 @@ static const char help_head[] =
     "       recv   read the stream to its end, then close.\n"
     "       rr     request/response: the client sends a request of -s bytes and\n"
     "              waits for the server's response of -s bytes, one at a time;\n"
-    "              the latency of each is recorded (p50, p99, p99.9).\n"
+    "              the latency of each is recorded (p50, p99, p99.9). Both ends\n"
+    "              need the same -s: the bytes carry no sizes, so a request or\n"
+    "              response left unfinished for --rr-timeout fails the\n"
+    "              connection, naming the -s to check. (A client -s that is a\n"
+    "              multiple of the server's is not caught: each of its requests\n"
+    "              gets as many responses as fill it.)\n"
     "\n"
     "       The default is send for the client and recv for the server. The\n"
     "       stream is a deterministic pseudo-random byte pattern (xorshift64*\n"
@@ -87,6 +94,11 @@ static const char help_head[] =
     "       -s, --size BYTES\n"
     "              rr: request and response size, 1 to 1M; give both ends the same.\n"
     "              Default: 64.\n"
+    "       --rr-timeout SECONDS\n"
+    "              rr: fail a connection when a request (server) or its response\n"
+    "              (client) is unfinished and nothing more arrives for SECONDS;\n"
+    "              it then closes with a FIN, so that the other end names its\n"
+    "              side too. Default: 10.\n"
     "       --cc cubic|newreno\n"
     "              Congestion control of every connection. Default: the stack's\n"
     "              (cubic).\n"
@@ -162,6 +174,7 @@ enum {
 	OPT_RETRIES,
 	OPT_SLEEP,
 	OPT_ZERO_COPY,
+	OPT_RR_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -184,6 +197,7 @@ static const struct option long_opts[] = {
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"sleep", no_argument, NULL, OPT_SLEEP},
     {"zero-copy", no_argument, NULL, OPT_ZERO_COPY},
+    {"rr-timeout", required_argument, NULL, OPT_RR_TIMEOUT},
     {NULL, 0, NULL, 0}, /* end of table (getopt_long(3)) */
 };
 
@@ -202,6 +216,8 @@ struct opts {
 	bool nodelay, sha256, verify, one_off, sleep, zero_copy;
 	uint32_t sndbuf, rcvbuf, conns, keepalive_s, retries;
 	uint64_t interval_ns;
+	uint64_t rr_timeout_ns;
+	bool rr_timeout_set;
 };
 
 static void own_opt(void *ctx, int c, const char *arg)
@@ -279,6 +295,10 @@ static void own_opt(void *ctx, int c, const char *arg)
 	case OPT_ZERO_COPY:
 		o->zero_copy = true;
 		break;
+	case OPT_RR_TIMEOUT:
+		o->rr_timeout_ns = tool_arg_seconds("--rr-timeout", arg);
+		o->rr_timeout_set = true;
+		break;
 	}
 }
 
@@ -295,6 +315,8 @@ static void check(void *ctx, struct tool_std *std)
 		o->mode = o->client ? MODE_SEND : MODE_RECV;
 	if (o->one_off && o->client)
 		tool_usage_error("--one-off is for the server (-l)");
+	if (o->rr_timeout_set && o->mode != MODE_RR)
+		tool_usage_error("--rr-timeout is for -m rr");
 	if (o->server && o->bytes && o->mode == MODE_RR)
 		tool_usage_error("-n with -m rr is for the client: the server answers what comes");
 	if (o->client && o->mode != MODE_RECV && !o->bytes && !std->duration_ns)
@@ -327,6 +349,7 @@ static int open_host(void *ctx, struct tool_std *std)
 struct conn {
 	struct usnet_tcp *s;
 	bool used, established, wr_shut, eof, done, failed;
+	bool fin_on_fail; /* conn_fail() closes with a FIN, not a reset */
 	struct tcp_pattern tx, rx;
 	struct sha256 sha;
 	uint64_t sent, received;
@@ -337,6 +360,7 @@ struct conn {
 	uint64_t got;		    /* client: response bytes; server: request bytes */
 	uint64_t resp_left;	    /* server: response bytes owed */
 	uint64_t t0;		    /* client: when the request started */
+	uint64_t rr_ns;		    /* when bytes last moved (--rr-timeout) */
 	struct usnet_tcp_info info; /* at the end */
 };
 
@@ -403,7 +427,10 @@ static void conn_fail(struct perf *pf, struct conn *c, const char *fmt, ...)
 	if (pf->failed <= MAX_MSGS)
 		tool_msg("connection %u with %s: %s%s", conn_index(pf, c), pf->o->peer_str, why,
 			 pf->failed == MAX_MSGS ? " (no more of these messages)" : "");
-	usnet_tcp_abort(c->s);
+	if (c->fin_on_fail)
+		usnet_tcp_close(c->s);
+	else
+		usnet_tcp_abort(c->s);
 	c->s = NULL;
 	pf->open--;
 }
@@ -622,6 +649,20 @@ static uint64_t step_recv(struct perf *pf, struct conn *c)
 	return moved;
 }
 
+/*
+ * rr: true if a message (request or response) is unfinished and nothing moved
+ * for --rr-timeout; the bytes carry no sizes, so that is how -s differing
+ * between the ends shows, instead of both waiting for ever.
+ */
+static bool rr_stalled(const struct perf *pf, struct conn *c, uint64_t moved, uint64_t now)
+{
+	if (moved || !c->rr_ns) {
+		c->rr_ns = now;
+		return false;
+	}
+	return now - c->rr_ns >= pf->o->rr_timeout_ns;
+}
+
 /* rr client: one request of -s bytes out, its response back, again. */
 static uint64_t step_rr_client(struct perf *pf, struct conn *c, uint64_t now)
 {
@@ -650,7 +691,8 @@ static uint64_t step_rr_client(struct perf *pf, struct conn *c, uint64_t now)
 		return moved;
 	c->got += c->received - before;
 	if (c->got > (c->busy ? o->size : 0)) {
-		conn_fail(pf, c, "the server answered more than -s %u bytes", o->size);
+		conn_fail(pf, c, "the server answered more than -s %u bytes (is its -s %u too?)",
+			  o->size, o->size);
 		return moved;
 	}
 	if (c->busy && c->got == o->size) {
@@ -660,16 +702,32 @@ static uint64_t step_rr_client(struct perf *pf, struct conn *c, uint64_t now)
 		c->got = 0;
 	}
 	if (c->eof) {
-		if (c->busy || !c->wr_shut)
+		if (c->busy)
+			conn_fail(
+			    pf, c,
+			    "the server closed with a request unanswered (%llu of -s %u bytes "
+			    "came: is the server's -s %u too?)",
+			    (unsigned long long)c->got, o->size, o->size);
+		else if (!c->wr_shut)
 			conn_fail(pf, c, "the server closed with a request unanswered");
 		else
 			conn_complete(pf, c);
+		return moved;
+	}
+	if (c->busy && !c->req_left && rr_stalled(pf, c, moved, now)) {
+		/* A FIN, so that the server names its side of it (a reset would not). */
+		c->fin_on_fail = true;
+		conn_fail(pf, c,
+			  "no more of the response for %.0f s: %llu of -s %u bytes came (is the "
+			  "server's -s %u too?)",
+			  usnet_ns_to_s(o->rr_timeout_ns), (unsigned long long)c->got, o->size,
+			  o->size);
 	}
 	return moved;
 }
 
 /* rr server: answer each whole request of -s bytes with -s bytes. */
-static uint64_t step_rr_server(struct perf *pf, struct conn *c)
+static uint64_t step_rr_server(struct perf *pf, struct conn *c, uint64_t now)
 {
 	uint32_t size = pf->o->size;
 	uint64_t before = c->received, moved = conn_recv(pf, c);
@@ -685,11 +743,28 @@ static uint64_t step_rr_server(struct perf *pf, struct conn *c)
 		moved += conn_send(pf, c, c->sent + c->resp_left);
 		c->resp_left -= c->sent - before;
 	}
-	if (c->done || !c->eof || c->resp_left)
+	if (c->done)
+		return moved;
+	if (!c->eof) {
+		if (!c->got) {
+			c->rr_ns = 0; /* between requests: the client may think */
+		} else if (rr_stalled(pf, c, moved, now)) {
+			c->fin_on_fail = true; /* so that the client names its side */
+			conn_fail(pf, c,
+				  "no more of the request for %.0f s: %llu of -s %u bytes came (is "
+				  "the client's -s %u too?)",
+				  usnet_ns_to_s(pf->o->rr_timeout_ns), (unsigned long long)c->got,
+				  size, size);
+		}
+		return moved;
+	}
+	if (c->resp_left)
 		return moved;
 	if (c->got)
-		conn_fail(pf, c, "the stream ended inside a request (%llu of %u bytes)",
-			  (unsigned long long)c->got, size);
+		conn_fail(pf, c,
+			  "the stream ended inside a request (%llu of -s %u bytes: is the client's "
+			  "-s %u too?)",
+			  (unsigned long long)c->got, size, size);
 	else
 		conn_shut(pf, c);
 	if (!c->done)
@@ -749,7 +824,7 @@ static uint64_t conn_step(struct perf *pf, struct conn *c, uint64_t now)
 	case MODE_RECV:
 		return step_recv(pf, c);
 	case MODE_RR:
-		return pf->o->client ? step_rr_client(pf, c, now) : step_rr_server(pf, c);
+		return pf->o->client ? step_rr_client(pf, c, now) : step_rr_server(pf, c, now);
 	}
 	return 0;
 }
@@ -1144,7 +1219,13 @@ static const struct tool_def tcpperf = {
 
 int main(int argc, char **argv)
 {
-	struct opts o = {.size = 64, .cc = -1, .conns = 1, .interval_ns = USNET_NSEC_PER_SEC};
+	struct opts o = {
+	    .size = 64,
+	    .cc = -1,
+	    .conns = 1,
+	    .interval_ns = USNET_NSEC_PER_SEC,
+	    .rr_timeout_ns = DEFAULT_RR_S * USNET_NSEC_PER_SEC,
+	};
 
 	return tool_main(&tcpperf, &o, argc, argv);
 }

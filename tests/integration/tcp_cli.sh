@@ -89,6 +89,50 @@ else
 	fail "one-off server, -t 0.5: status $st: $(head -c 300 "$TMP/s1.err")"
 fi
 
+# rr between two usnet-tcpperf on a memif wire of their own (the server
+# end is the memif server; no usnetd, no root): with the same -s both
+# complete (exit 0); with -s differing, the end left waiting for a whole
+# message fails after --rr-timeout 1 and the other names its side of it,
+# both exit 1 (before, both waited for ever: the timeout below killed them).
+# rr_pair NAME SERVER_S CLIENT_S: the server's and client's status in
+# $srv_st $cli_st, their stderr in $TMP/NAME.s.err, .c.err, JSON in .json.
+rr_pair() {
+	local n=$1 sock=$TMP/$1.sock pid
+	timeout -k 5 30 "$T/usnet-tcpperf" -p "memif:$sock,role=server,id=0" --mac 02:00:00:00:00:01 \
+		--ip 198.18.0.1/24 -l 5001 -m rr -s "$2" --one-off --rr-timeout 1 -q --json \
+		>"$TMP/$n.s.json" 2>"$TMP/$n.s.err" &
+	pid=$!
+	timeout -k 5 30 "$T/usnet-tcpperf" -p "memif:$sock,id=0,wait=1" --mac 02:00:00:00:00:02 \
+		--ip 198.18.0.2/24 -c 198.18.0.1:5001 -m rr -s "$3" -n $((10 * $3)) --rr-timeout 1 -q \
+		--json >"$TMP/$n.c.json" 2>"$TMP/$n.c.err"
+	cli_st=$?
+	wait $pid
+	srv_st=$?
+	sane "rr $n, server" $srv_st "$TMP/$n.s.err"
+	sane "rr $n, client" $cli_st "$TMP/$n.c.err"
+}
+rr_pair same 64 64
+if [ $srv_st -eq 0 ] && [ $cli_st -eq 0 ]; then
+	ok "rr, -s 64 at both ends over memif: both exit 0"
+else
+	fail "rr, -s 64 at both ends: server $srv_st, client $cli_st: $(cat "$TMP/same.s.err" "$TMP/same.c.err" | head -c 400)"
+fi
+expect_json "rr, -s 64 at both ends: 10 requests answered" "$TMP/same.c.json" "j['completed'] == 1 and j['requests'] == 10"
+for sizes in "100 64" "64 100"; do
+	read -r ss cs <<<"$sizes"
+	rr_pair "s$ss-c$cs" "$ss" "$cs"
+	if [ $srv_st -eq 1 ] && [ $cli_st -eq 1 ] &&
+		grep -qF "is the server's -s $cs too?" "$TMP/s$ss-c$cs.c.err" &&
+		grep -qF "is the client's -s $ss too?" "$TMP/s$ss-c$cs.s.err"; then
+		ok "rr, server -s $ss, client -s $cs: both exit 1; client: '$(tail -n 1 "$TMP/s$ss-c$cs.c.err" | sed 's/.*5001: //')'; server: '$(tail -n 1 "$TMP/s$ss-c$cs.s.err" | sed 's/.*5001: //')'"
+	else
+		fail "rr, server -s $ss, client -s $cs: server $srv_st, client $cli_st: $(cat "$TMP/s$ss-c$cs.s.err" "$TMP/s$ss-c$cs.c.err" | head -c 600)"
+	fi
+	expect_json "rr, server -s $ss, client -s $cs: the client's JSON says failed" "$TMP/s$ss-c$cs.c.json" \
+		"j['completed'] == 0 and j['failed'] == 1 and 'too?' in j['error']"
+done
+expect_err 2 "--rr-timeout is for -m rr" tcpperf $P -c 198.18.0.1:5001 --rr-timeout 1
+
 # usnet-httpd: -t ends it (0), and so does SIGINT.
 timeout -k 5 30 "$T/usnet-httpd" $P -l 8080 -t 0.5 -q --json >"$TMP/h.json" 2>"$TMP/h.err"
 st=$?
