@@ -6,7 +6,10 @@
 # nobody answers (the stack drops its own frames as eth_own_src, so ARP
 # never resolves): a client's connect fails with a clear line and exit 1, a
 # one-off server that saw no connection exits 1, a plain server and
-# usnet-httpd stopped by -t or SIGINT exit 0 with their JSON summaries.
+# usnet-httpd stopped by -t or SIGINT exit 0 with their JSON summaries;
+# and rr between two usnet-tcpperf on a memif wire (server end the memif
+# server): the same -s completes, -s differing fails at both ends (exit 1)
+# with a line naming the -s to check, after --rr-timeout 1.
 # Usage: tcp_cli.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: $0 BUILD_DIR}
