@@ -152,7 +152,7 @@ static const struct option long_opts[] = {
 };
 
 struct opts {
-	struct tool_host_run hr; /* first: tool_host_run_close() */
+	struct tool_host_run hr; /* first: tool_host_run_open() and _close() */
 	const struct tool_std *std;
 	uint16_t port;
 	uint64_t body_size;
@@ -212,17 +212,7 @@ static void check(void *ctx, struct tool_std *std)
 	if (o->file && o->body_set)
 		tool_usage_error("--file and --body-size: give one");
 	tool_host_check(&o->hr.opts, std);
-}
-
-static int open_host(void *ctx, struct tool_std *std)
-{
-	struct opts *o = ctx;
-	struct usnet_stack_conf conf = {0};
-
-	(void)std;
-	if (o->max_conns + 1024 > 16384)
-		conf.tcp_sockets = o->max_conns + 1024;
-	return tool_host_open(&o->hr.host, &o->hr.opts, &conf);
+	tool_host_tcp_room(&o->hr.conf, o->max_conns);
 }
 
 /* One response being sent: a head (and a short error body) in hdr, then
@@ -778,19 +768,9 @@ out:
 }
 
 static const struct tool_def httpd = {
-    .name = "usnet-httpd",
-    .std = TOOL_OPT_PORT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON,
-    .ports = 1,
-    .port_role = "the port to serve on",
-    .help_head = help_head,
-    .help_tail = help_tail,
-    .long_opts = long_opts,
+    TOOL_HOST_DEF("usnet-httpd", "the port to serve on",
+		  TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON),
     .short_opts = "l:",
-    .opt = own_opt,
-    .check = check,
-    .open = open_host,
-    .run = run,
-    .close = tool_host_run_close,
 };
 
 int main(int argc, char **argv)

@@ -474,20 +474,9 @@ static int run(void *ctx, struct tool_std *std)
 }
 
 static const struct tool_def ping = {
-    .name = "usnet-ping",
-    .std = TOOL_OPT_PORT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON,
-    .ports = 1,
-    .port_role = "the port to use",
-    .help_head = help_head,
-    .help_tail = help_tail,
+    TOOL_HOST_DEF("usnet-ping", "the port to use", TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON),
     .short_opts = "c:i:s:W:",
-    .long_opts = long_opts,
-    .opt = own_opt,
     .args = args,
-    .check = check,
-    .open = tool_host_run_open,
-    .run = run,
-    .close = tool_host_run_close,
 };
 
 int main(int argc, char **argv)

@@ -149,7 +149,13 @@ int tool_host_run_open(void *ctx, struct tool_std *std)
 	struct tool_host_run *hr = ctx;
 
 	(void)std;
-	return tool_host_open(&hr->host, &hr->opts, NULL);
+	return tool_host_open(&hr->host, &hr->opts, &hr->conf);
+}
+
+void tool_host_tcp_room(struct usnet_stack_conf *conf, uint32_t conns)
+{
+	if (conns + 1024 > 16384)
+		conf->tcp_sockets = conns + 1024;
 }
 
 void tool_host_run_close(void *ctx, struct tool_std *std)

@@ -89,17 +89,35 @@ int tool_host_open(struct tool_host *host, const struct tool_host_opts *h,
 void tool_host_close(struct tool_host *host);
 
 /*
- * The host a stack tool runs on: its options and, once open, its port and
- * stack. A stack tool's ctx starts with one, so that these tool_def hooks
- * serve every stack tool: .open (tool_host_open()) and .close
- * (tool_host_close()).
+ * The host a stack tool runs on: its options, the stack's configuration
+ * (all zero: the defaults; a tool's check hook may set fields) and, once
+ * open, its port and stack. A stack tool's ctx starts with one, so that
+ * these tool_def hooks serve every stack tool: .open (tool_host_open()
+ * with conf) and .close (tool_host_close()).
  */
 struct tool_host_run {
 	struct tool_host_opts opts;
+	struct usnet_stack_conf conf;
 	struct tool_host host;
 };
 int tool_host_run_open(void *ctx, struct tool_std *std);
 void tool_host_run_close(void *ctx, struct tool_std *std);
+
+/* conf's tcp_sockets: room for conns connections, a listener and some
+ * closing (left at the default when that holds them). */
+void tool_host_tcp_room(struct usnet_stack_conf *conf, uint32_t conns);
+
+/*
+ * The tool_def fields every stack tool shares: one -p port (role: its
+ * "missing -p SPEC: ..." words), the tool's std options besides
+ * TOOL_OPT_PORT, and the hooks by their names in the tool's file: help_head,
+ * help_tail, long_opts, own_opt, check, run; .open and .close are
+ * tool_host_run's. A tool adds .short_opts, .args.
+ */
+#define TOOL_HOST_DEF(tool, role, std_opts)                                                        \
+	.name = (tool), .std = TOOL_OPT_PORT | (std_opts), .ports = 1, .port_role = (role),        \
+	.help_head = help_head, .help_tail = help_tail, .long_opts = long_opts, .opt = own_opt,    \
+	.check = check, .open = tool_host_run_open, .run = run, .close = tool_host_run_close
 
 /*
  * Adaptive wait: call once per loop with the frames the loop handled. After

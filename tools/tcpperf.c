@@ -202,7 +202,7 @@ static const struct option long_opts[] = {
 };
 
 struct opts {
-	struct tool_host_run hr; /* first: tool_host_run_close() */
+	struct tool_host_run hr; /* first: tool_host_run_open() and _close() */
 	const struct tool_std *std;
 	bool server, client;
 	uint16_t port; /* -l, or -c's */
@@ -325,25 +325,14 @@ static void check(void *ctx, struct tool_std *std)
 		tool_usage_error("-n %llu is not a multiple of -s %u (whole requests)",
 				 (unsigned long long)o->bytes, o->size);
 	tool_host_check(&o->hr.opts, std);
+	/* The stack's TCP settings from the options. */
+	o->hr.conf.tcp_retries = o->retries;
+	tool_host_tcp_room(&o->hr.conf, o->conns);
 	if (o->client)
 		snprintf(o->peer_str, sizeof(o->peer_str), "%s:%u", tool_ip_str(o->dest_ip, ip),
 			 o->port);
 	else
 		snprintf(o->peer_str, sizeof(o->peer_str), "%s:%u", o->hr.opts.ip_str, o->port);
-}
-
-/* Open the host with the stack's TCP settings from the options. */
-static int open_host(void *ctx, struct tool_std *std)
-{
-	struct opts *o = ctx;
-	struct usnet_stack_conf conf = {.tcp_retries = o->retries};
-
-	/* Room for every connection, the listener and some closing (0: the default). */
-	if (o->conns + 1024 > 16384)
-		conf.tcp_sockets = o->conns + 1024;
-
-	(void)std;
-	return tool_host_open(&o->hr.host, &o->hr.opts, &conf);
 }
 
 struct conn {
@@ -1202,19 +1191,9 @@ out:
 }
 
 static const struct tool_def tcpperf = {
-    .name = "usnet-tcpperf",
-    .std = TOOL_OPT_PORT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON,
-    .ports = 1,
-    .port_role = "the port to use",
-    .help_head = help_head,
-    .help_tail = help_tail,
+    TOOL_HOST_DEF("usnet-tcpperf", "the port to use",
+		  TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON),
     .short_opts = "l:c:m:n:s:i:",
-    .long_opts = long_opts,
-    .opt = own_opt,
-    .check = check,
-    .open = open_host,
-    .run = run,
-    .close = tool_host_run_close,
 };
 
 int main(int argc, char **argv)

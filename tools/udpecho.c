@@ -338,19 +338,9 @@ static int run(void *ctx, struct tool_std *std)
 }
 
 static const struct tool_def udpecho = {
-    .name = "usnet-udpecho",
-    .std = TOOL_OPT_PORT | TOOL_OPT_COUNT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON,
-    .ports = 1,
-    .port_role = "the port to use",
-    .help_head = help_head,
-    .help_tail = help_tail,
+    TOOL_HOST_DEF("usnet-udpecho", "the port to use",
+		  TOOL_OPT_COUNT | TOOL_OPT_TIME | TOOL_OPT_QUIET | TOOL_OPT_JSON),
     .short_opts = "P:",
-    .long_opts = long_opts,
-    .opt = own_opt,
-    .check = check,
-    .open = tool_host_run_open,
-    .run = run,
-    .close = tool_host_run_close,
 };
 
 int main(int argc, char **argv)
