@@ -677,10 +677,7 @@ static void report(const struct server *sv, double secs)
 		struct tool_json j;
 		char code[8];
 
-		tool_json_begin(&j, stdout);
-		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->hr.opts.spec);
-		tool_json_str(&j, "ip", o->hr.opts.ip_str);
+		tool_host_json_begin(&j, &o->hr, false);
 		tool_json_u64(&j, "listen", o->port);
 		tool_json_str(&j, "path", o->path);
 		tool_json_u64(&j, "body_bytes", sv->body_len);

@@ -383,11 +383,7 @@ static void report(const struct opts *o, struct tool_host *host, struct pinger *
 	if (o->std->json) {
 		struct tool_json j;
 
-		tool_json_begin(&j, stdout);
-		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->hr.opts.spec);
-		tool_json_str(&j, "ip", o->hr.opts.ip_str);
-		tool_json_str(&j, "mac", host->mac_str);
+		tool_host_json_begin(&j, &o->hr, true);
 		tool_json_str(&j, "dest", o->dest_str);
 		tool_json_u64(&j, "size", o->size);
 		tool_json_str(&j, "stop", pg->stop);

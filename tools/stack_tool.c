@@ -231,6 +231,16 @@ void tool_host_json(struct tool_json *j, struct tool_host *host)
 	tool_json_close(j, '}');
 }
 
+void tool_host_json_begin(struct tool_json *j, const struct tool_host_run *hr, bool mac)
+{
+	tool_json_begin(j, stdout);
+	tool_json_str(j, "tool", tool_name);
+	tool_json_str(j, "port", hr->opts.spec);
+	tool_json_str(j, "ip", hr->opts.ip_str);
+	if (mac)
+		tool_json_str(j, "mac", hr->host.mac_str);
+}
+
 void tool_arg_addr_port(const char *opt, const char *arg, uint32_t *ip, uint16_t *port)
 {
 	const char *colon = strrchr(arg, ':'), *why;

@@ -140,6 +140,10 @@ void tool_host_drops_line(struct tool_host *host, char *buf, size_t size);
  */
 void tool_host_json(struct tool_json *j, struct tool_host *host);
 
+/* Begin a JSON summary on stdout with "tool", "port", "ip" and, if mac,
+ * "mac" (open: the host's MAC). */
+void tool_host_json_begin(struct tool_json *j, const struct tool_host_run *hr, bool mac);
+
 /* ADDR:PORT, host order: 0 or exit 2 naming opt. */
 void tool_arg_addr_port(const char *opt, const char *arg, uint32_t *ip, uint16_t *port);
 

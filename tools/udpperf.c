@@ -434,11 +434,7 @@ static void report(const struct opts *o, struct perf *pf)
 	if (o->std->json) {
 		struct tool_json j;
 
-		tool_json_begin(&j, stdout);
-		tool_json_str(&j, "tool", tool_name);
-		tool_json_str(&j, "port", o->hr.opts.spec);
-		tool_json_str(&j, "ip", o->hr.opts.ip_str);
-		tool_json_str(&j, "mac", pf->host->mac_str);
+		tool_host_json_begin(&j, &o->hr, true);
 		tool_json_str(&j, "dest", o->dest_str);
 		tool_json_str(&j, "mode", o->throughput ? "throughput" : "pingpong");
 		tool_json_u64(&j, "size", o->size);
