@@ -707,7 +707,7 @@ static uint64_t step_rr_client(struct perf *pf, struct conn *c, uint64_t now)
 		/* A FIN, so that the server names its side of it (a reset would not). */
 		c->fin_on_fail = true;
 		conn_fail(pf, c,
-			  "no more of the response for %.0f s: %llu of -s %u bytes came (is the "
+			  "no more of the response for %g s: %llu of -s %u bytes came (is the "
 			  "server's -s %u too?)",
 			  usnet_ns_to_s(o->rr_timeout_ns), (unsigned long long)c->got, o->size,
 			  o->size);
@@ -740,7 +740,7 @@ static uint64_t step_rr_server(struct perf *pf, struct conn *c, uint64_t now)
 		} else if (rr_stalled(pf, c, moved, now)) {
 			c->fin_on_fail = true; /* so that the client names its side */
 			conn_fail(pf, c,
-				  "no more of the request for %.0f s: %llu of -s %u bytes came (is "
+				  "no more of the request for %g s: %llu of -s %u bytes came (is "
 				  "the client's -s %u too?)",
 				  usnet_ns_to_s(pf->o->rr_timeout_ns), (unsigned long long)c->got,
 				  size, size);
