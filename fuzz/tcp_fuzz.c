@@ -103,29 +103,12 @@ static struct slot slots[NSLOT];
  * sockets' states after it, on stderr (to see how deep a seed goes). */
 static bool trace;
 
-const struct usnet_port_info *usnet_port_info(const struct usnet_port *port)
+static bool fake_port_ready(const struct usnet_port *port)
 {
-	return &port->info;
-}
-
-struct usnet_pool *usnet_port_pool(struct usnet_port *port, uint16_t queue)
-{
-	(void)queue;
-	return port->pool;
-}
-
-int usnet_port_fd(struct usnet_port *port, uint16_t queue)
-{
-	(void)port;
-	(void)queue;
-	return -ENOTSUP;
-}
-
-bool usnet_port_arm(struct usnet_port *port, uint16_t queue)
-{
-	(void)queue;
 	return port->rx_n > 0;
 }
+
+#include "fake_port.h"
 
 uint16_t usnet_rx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
 			uint16_t n)
@@ -295,21 +278,10 @@ static void follow_tcp(const uint8_t *ip, uint16_t tot)
 
 static void check_out(const uint8_t *f, size_t len)
 {
-	uint16_t type;
+	size_t tot;
+	uint16_t type = fake_port_check_frame(f, len, &tot);
 
-	if (len < 60 || len > 1514) {
-		fprintf(stderr, "stack sent a %zu-byte frame\n", len);
-		abort();
-	}
-	type = get16(f + 12);
 	if (type == 0x0800) {
-		size_t hl = (size_t)(f[14] & 0xf) * 4, tot = get16(f + 16);
-
-		if (f[14] >> 4 != 4 || hl < 20 || tot < hl || 14 + tot > len ||
-		    usnet_csum_fold(usnet_csum_add(0, f + 14, hl)) != 0) {
-			fprintf(stderr, "stack sent a bad IPv4 header\n");
-			abort();
-		}
 		if (f[23] == 6)
 			follow_tcp(f + 14, (uint16_t)tot);
 	} else if (type == 0x0806) {
