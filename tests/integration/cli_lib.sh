@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Shared by the tool interface tests that need no root and no network
-# (stack_cli.sh, tcp_cli.sh): source it, then `cli_init NAME TOOL...`.
+# (stack_cli.sh, tcp_cli.sh, tools_cli.sh): source it, then
+# `cli_init NAME TOOL...`. sane alone serves tests with a fail of their own
+# (tcp_usnetd.sh: usnetd_lib.sh's, which exits): source this file first.
 #
 # cli_init NAME TOOL...: T (the build's tools/), TMP (removed on exit) and
 # fails=0; fails if a usnet-TOOL is not built, skips without python3.
@@ -19,9 +21,10 @@ cli_init() {
 }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
-sane() { # what status errfile
+# sane WHAT STATUS ERRFILE: no crash (status below 124), no sanitizer report.
+sane() {
 	[ "$2" -lt 124 ] || fail "$1: exit status $2 (crash, signal or timeout): $(head -c 500 "$3")"
-	! grep -q -e 'Sanitizer' -e 'runtime error:' "$3" || { fail "$1: sanitizer report"; head -30 "$3"; }
+	! grep -q -e 'Sanitizer' -e 'runtime error:' "$3" || fail "$1: sanitizer report: $(head -30 "$3")"
 }
 # expect_err STATUS MESSAGE TOOL ARGS...: exactly one line on stderr holding
 # MESSAGE, nothing on stdout, exit STATUS.
