@@ -8,10 +8,10 @@
  *   struct usnet_port_info info;
  *   struct usnet_pool *pool;
  *
- * and after a definition of fake_port_ready(port): whether frames wait to
- * be received (what usnet_port_arm answers). The harness defines
- * usnet_rx_burst and usnet_tx_burst too: those are what it fuzzes, and
- * its usnet_tx_burst checks each frame with fake_port_check_frame.
+ * The harness defines fake_port_ready(port), whether frames wait to be
+ * received (what usnet_port_arm answers), fake_port_sent(frame, len), what
+ * it does with each frame the stack sends (usnet_tx_burst here calls it,
+ * then frees the packets), and usnet_rx_burst.
  */
 #ifndef USNET_FUZZ_FAKE_PORT_H
 #define USNET_FUZZ_FAKE_PORT_H
@@ -27,6 +27,7 @@
 #include <usnet/proto.h>
 
 static bool fake_port_ready(const struct usnet_port *port);
+static void fake_port_sent(const uint8_t *f, size_t len);
 
 const struct usnet_port_info *usnet_port_info(const struct usnet_port *port)
 {
@@ -53,10 +54,21 @@ bool usnet_port_arm(struct usnet_port *port, uint16_t queue)
 	return fake_port_ready(port);
 }
 
-/* A frame the stack sent: 60..1514 bytes, and if it is IPv4 (the EtherType
- * returned is 0x0800) a header of version 4, at least 20 bytes, a total
- * length from the header's to the frame's end and a good checksum; the
- * total length is then in *tot. Anything else aborts. */
+uint16_t usnet_tx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
+			uint16_t n)
+{
+	(void)port;
+	(void)queue;
+	for (uint16_t i = 0; i < n; i++)
+		fake_port_sent(usnet_pkt_data(pkts[i]), pkts[i]->len);
+	usnet_pkt_free_bulk(pkts, n);
+	return n;
+}
+
+/* A frame the stack sent: 60..1514 bytes, IPv4 or ARP (the EtherType is
+ * returned); an IPv4 one with a header of version 4, at least 20 bytes, a
+ * total length from the header's to the frame's end and a good checksum,
+ * the total length then in *tot. Anything else aborts. */
 static inline uint16_t fake_port_check_frame(const uint8_t *f, size_t len, size_t *tot)
 {
 	uint16_t type;
@@ -75,6 +87,9 @@ static inline uint16_t fake_port_check_frame(const uint8_t *f, size_t len, size_
 			fprintf(stderr, "stack sent a bad IPv4 header\n");
 			abort();
 		}
+	} else if (type != 0x0806) {
+		fprintf(stderr, "stack sent EtherType %04x\n", type);
+		abort();
 	}
 	return type;
 }
