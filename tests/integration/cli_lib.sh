@@ -41,6 +41,16 @@ expect_err() {
 		ok "usnet-$tool $*: $want, '$msg'"
 	fi
 }
+# expect_run STATUS WHAT TOOL ARGS...: usnet-TOOL ARGS (60 s at most), its
+# stdout in $TMP/out and stderr in $TMP/err, is sane and exits STATUS.
+expect_run() {
+	local want=$1 what=$2 tool=$3 st
+	shift 3
+	timeout -k 5 60 "$T/usnet-$tool" "$@" >"$TMP/out" 2>"$TMP/err"
+	st=$?
+	sane "$what" $st "$TMP/err"
+	[ $st -eq "$want" ] || fail "$what: exit status $st, expected $want: $(head -c 300 "$TMP/err")"
+}
 # expect_json WHAT FILE CONDITION over j
 expect_json() {
 	local r

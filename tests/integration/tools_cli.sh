@@ -125,25 +125,16 @@ expect_err 1 "cannot write '/nonexistent/dir/x.pcap': No such file or directory"
 # The file is checked before the port: a bad port is not even looked at.
 expect_err 1 "cannot write '/nonexistent/dir/x.pcap'" capture -p bogus -w /nonexistent/dir/x.pcap
 # A port that exists as a kind but cannot be opened (no such interface).
-timeout 30 "$T/usnet-pktgen" -p afpacket:tcli-nonexist0 -n 1 >"$TMP/out" 2>"$TMP/err"
-status=$?
-sane "pktgen on a missing interface" $status "$TMP/err"
-[ $status -eq 1 ] || fail "pktgen on a missing interface: exit status $status, expected 1"
+expect_run 1 "pktgen on a missing interface" pktgen -p afpacket:tcli-nonexist0 -n 1
 grep -qF "usnet-pktgen: cannot open port 'afpacket:tcli-nonexist0': " "$TMP/err" ||
 	fail "pktgen on a missing interface: $(cat "$TMP/err")"
 # A port that takes nothing (loop: with no reader fills up): exit 1 after 5 s.
-timeout -k 5 30 "$T/usnet-pktgen" -p loop: -n 5000 -q >"$TMP/out" 2>"$TMP/err"
-status=$?
-sane "pktgen stall" $status "$TMP/err"
-[ $status -eq 1 ] || fail "pktgen on a stalled port: exit status $status, expected 1"
+expect_run 1 "pktgen stall" pktgen -p loop: -n 5000 -q
 grep -qF "port 'loop:' took no frame for 5 s; giving up" "$TMP/err" ||
 	fail "pktgen stall message: $(cat "$TMP/err")"
 
 # --- JSON summaries --------------------------------------------------------------
-timeout -k 5 60 "$T/usnet-pktgen" -p null: -n 100000 --json >"$TMP/out" 2>"$TMP/err"
-status=$?
-sane "pktgen -n 100000" $status "$TMP/err"
-[ $status -eq 0 ] || fail "pktgen -p null: -n 100000: exit status $status"
+expect_run 0 "pktgen -n 100000" pktgen -p null: -n 100000 --json
 expect_json1 "pktgen -n 100000" "$TMP/out" \
 	"j['sent'] == 100000 and j['bytes'] == 6000000 and j['stop'] == 'count' and j['tool'] == 'usnet-pktgen' and j['tx_errors'] == 0 and j['size'] == 60"
 for k in tool port stop seconds sent bytes pps mbps tx_full tx_errors alloc_fail size flows rate; do
@@ -152,17 +143,12 @@ done
 
 # Rate limit: 2000 frames at 10k pps take at least 0.2 s (less would mean
 # no limit; more is only a busy machine: logged, not asserted), exactly 2000.
-timeout -k 5 60 "$T/usnet-pktgen" -p null: -n 2000 -r 10k -s 1514 -f 7 -q --json >"$TMP/out" 2>"$TMP/err"
-status=$?
-sane "pktgen -r" $status "$TMP/err"
+expect_run 0 "pktgen -r" pktgen -p null: -n 2000 -r 10k -s 1514 -f 7 -q --json
 expect_json1 "pktgen -r 10k" "$TMP/out" \
 	"j['sent'] == 2000 and j['bytes'] == 2000 * 1514 and j['seconds'] > 0.19 and j['flows'] == 7"
 echo "measure: pktgen -n 2000 -r 10k took $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$TMP/out") s (0.2 s at the rate)"
 
-timeout -k 5 60 "$T/usnet-sink" -p null: -t 1 --json >"$TMP/out" 2>"$TMP/err"
-status=$?
-sane "sink -t 1" $status "$TMP/err"
-[ $status -eq 0 ] || fail "sink -p null: -t 1: exit status $status"
+expect_run 0 "sink -t 1" sink -p null: -t 1 --json
 expect_json1 "sink -t 1" "$TMP/out" \
 	"j['stop'] == 'time' and j['seconds'] >= 1 and j['frames'] > 0 and j['frames'] == j['other'] + j['malformed'] + j['bad_csum'] + j['received']"
 echo "measure: sink -t 1 stopped after $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$TMP/out") s"
@@ -173,38 +159,24 @@ grep -qE '^usnet-sink: 1\.0 s \| rx [0-9]+ pps [0-9.]+ Mbit/s, total [0-9]+ pkts
 	fail "sink: no per-second stats line: $(head -3 "$TMP/err")"
 
 # --expect: null: frames are not test frames, so expecting 5 fails with status 1.
-timeout -k 5 60 "$T/usnet-sink" -p null: -t 0.2 -q --expect 5 --json >"$TMP/out" 2>"$TMP/err"
-status=$?
-sane "sink --expect" $status "$TMP/err"
-[ $status -eq 1 ] || fail "sink --expect 5 with nothing received: exit status $status, expected 1"
+expect_run 1 "sink --expect" sink -p null: -t 0.2 -q --expect 5 --json
 grep -qF "usnet-sink: --expect 5 failed: unique 0" "$TMP/err" || fail "sink --expect message: $(cat "$TMP/err")"
 expect_json1 "sink --expect" "$TMP/out" "j['expect'] == 5 and j['expect_ok'] == False"
-timeout -k 5 60 "$T/usnet-sink" -p loop: -t 0.2 -q --expect 0 >"$TMP/out" 2>"$TMP/err"
-status=$?
-[ $status -eq 0 ] || fail "sink --expect 0 on an idle port: exit status $status"
+expect_run 0 "sink --expect 0 on an idle port" sink -p loop: -t 0.2 -q --expect 0
 
-timeout -k 5 60 "$T/usnet-fwd" -p null: -p loop: -t 1 -q --json >"$TMP/out" 2>"$TMP/err"
-status=$?
-sane "fwd" $status "$TMP/err"
-[ $status -eq 0 ] || fail "fwd: exit status $status"
+expect_run 0 "fwd" fwd -p null: -p loop: -t 1 -q --json
 expect_json1 "fwd" "$TMP/out" \
 	"j['stop'] == 'time' and j['drops'] == 0 and len(j['directions']) == 2 and all(d['rx'] == d['tx'] + d['drops'] and d['rx'] > 0 for d in j['directions']) and j['directions'][0]['from'] == 'null:'"
 
 # fwd impairing: every frame accounted for, about 10 % lost (millions of
 # frames: within a point), the seed in the summary.
-timeout -k 5 60 "$T/usnet-fwd" -p null: -p loop: -t 1 -q --json --loss 10 --dup 1 --reorder 5 \
-	--delay 0.1 --seed 3 >"$TMP/out" 2>"$TMP/err"
-status=$?
-sane "fwd impairing" $status "$TMP/err"
-[ $status -eq 0 ] || fail "fwd impairing: exit status $status"
+expect_run 0 "fwd impairing" fwd -p null: -p loop: -t 1 -q --json --loss 10 --dup 1 --reorder 5 \
+	--delay 0.1 --seed 3
 expect_json1 "fwd impairing" "$TMP/out" \
 	"j['seed'] == 3 and all(d['impaired'] and d['rx'] > 10000 and d['rx'] + d['impair']['duplicated'] == d['tx'] + d['drops'] + d['impair']['lost'] + d['impair']['queue_full'] + d['impair']['flushed'] and abs(d['impair']['lost'] / d['rx'] - 0.10) < 0.01 and d['impair']['duplicated'] > 0 and d['impair']['reordered'] > 0 and d['impair']['delayed'] > 0 for d in j['directions'])"
 
 # null: frames (zeros) are nobody's: all ignored, nothing answered.
-timeout -k 5 60 "$T/usnet-echo" -p null: --ip 198.18.0.2 -t 0.5 -q --json >"$TMP/out" 2>"$TMP/err"
-status=$?
-sane "echo -t 0.5" $status "$TMP/err"
-[ $status -eq 0 ] || fail "echo -p null: -t 0.5: exit status $status"
+expect_run 0 "echo -t 0.5" echo -p null: --ip 198.18.0.2 -t 0.5 -q --json
 expect_json1 "echo -t 0.5" "$TMP/out" \
 	"j['stop'] == 'time' and j['frames'] > 0 and j['frames'] == j['ignored'] and j['icmp_replies'] == 0 and j['ip'] == '198.18.0.2' and j['tool'] == 'usnet-echo'"
 
@@ -238,10 +210,7 @@ sane "pktgen SIGINT" $status "$TMP/err"
 grep -qF "(stopped: signal)" "$TMP/err" || fail "pktgen SIGINT summary: $(cat "$TMP/err")"
 
 # --- capture: a pcap file that tshark and tcpdump read back -------------------
-timeout -k 5 60 "$T/usnet-capture" -p null:,size=100 -n 50 -w "$TMP/c.pcap" -q --json >"$TMP/out" 2>"$TMP/err"
-status=$?
-sane "capture -n 50" $status "$TMP/err"
-[ $status -eq 0 ] || fail "capture -n 50: exit status $status: $(cat "$TMP/err")"
+expect_run 0 "capture -n 50" capture -p null:,size=100 -n 50 -w "$TMP/c.pcap" -q --json
 expect_json1 "capture -n 50" "$TMP/out" \
 	"j['packets'] == 50 and j['bytes'] == 5000 and j['captured_bytes'] == 5000 and j['stop'] == 'count' and j['precision'] == 'us'"
 if command -v tshark >/dev/null; then
