@@ -22,7 +22,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <usnet/log.h>
 #include <usnet/port.h>
 #include <usnet/proto.h>
 
@@ -63,6 +65,45 @@ uint16_t usnet_tx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pk
 		fake_port_sent(usnet_pkt_data(pkts[i]), pkts[i]->len);
 	usnet_pkt_free_bulk(pkts, n);
 	return n;
+}
+
+/* fake_port_init(port, count, mac): on the first call (port->pool NULL),
+ * the pool of count packets the port's frames use, the port's info (name
+ * "fuzz", MAC mac, MTU 1500, one queue each way) and quiet logs; after it,
+ * nothing. Returns the pool. */
+static inline struct usnet_pool *fake_port_init(struct usnet_port *port, uint32_t count,
+						const uint8_t mac[6])
+{
+	struct usnet_pool_conf pc = {.count = count, .name = "fuzz"};
+
+	if (port->pool)
+		return port->pool;
+	usnet_log_set_level(USNET_LOG_ERR);
+	if (usnet_pool_create(&port->pool, &pc))
+		abort();
+	snprintf(port->info.name, sizeof(port->info.name), "fuzz");
+	snprintf(port->info.kind, sizeof(port->info.kind), "fake");
+	memcpy(port->info.mac, mac, 6);
+	port->info.mtu = 1500;
+	port->info.rx_queues = port->info.tx_queues = 1;
+	return port->pool;
+}
+
+/* After the stack is destroyed: all count packets back in the pool, none
+ * freed twice; aborts otherwise. */
+static inline void fake_port_check_pool(struct usnet_port *port, uint32_t count)
+{
+	struct usnet_pool_stats ps;
+
+	usnet_pool_get_stats(port->pool, &ps);
+	if (ps.available != count) {
+		fprintf(stderr, "%u packets not returned to the pool\n", count - ps.available);
+		abort();
+	}
+	if (ps.bad_free) {
+		fprintf(stderr, "double free\n");
+		abort();
+	}
 }
 
 /* A frame the stack sent: 60..1514 bytes, IPv4 or ARP (the EtherType is

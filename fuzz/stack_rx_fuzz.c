@@ -129,7 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					.reasm_max_datagrams = 8,
 					.udp_rcvq_len = 16};
 	struct usnet_iface_conf ic = {0};
-	struct usnet_pool_stats ps;
 	struct usnet_stack *st;
 	struct usnet_udp *s[3];
 	struct usnet_icmp *e;
@@ -137,19 +136,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i = 0;
 
 	if (!pool) {
-		struct usnet_pool_conf pc = {.count = POOL_SIZE, .name = "fuzz"};
-
-		usnet_log_set_level(USNET_LOG_ERR);
-		if (usnet_pool_create(&pool, &pc))
-			abort();
+		pool = fake_port_init(&fport, POOL_SIZE, (const uint8_t[6]){0x02, 0, 0, 0, 0, 1});
 		for (size_t k = 0; k < sizeof(payload); k++)
 			payload[k] = (uint8_t)k;
-		snprintf(fport.info.name, sizeof(fport.info.name), "fuzz");
-		snprintf(fport.info.kind, sizeof(fport.info.kind), "fake");
-		memcpy(fport.info.mac, (const uint8_t[6]){0x02, 0, 0, 0, 0, 1}, 6);
-		fport.info.mtu = 1500;
-		fport.info.rx_queues = fport.info.tx_queues = 1;
-		fport.pool = pool;
 	}
 	fclock = 1000000000ull;
 	if (usnet_stack_create(&st, &conf))
@@ -217,14 +206,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		drain(s, 3, e);
 	}
 	usnet_stack_destroy(st);
-	usnet_pool_get_stats(pool, &ps);
-	if (ps.available != POOL_SIZE) {
-		fprintf(stderr, "%u packets not returned to the pool\n", POOL_SIZE - ps.available);
-		abort();
-	}
-	if (ps.bad_free) {
-		fprintf(stderr, "double free\n");
-		abort();
-	}
+	fake_port_check_pool(&fport, POOL_SIZE);
 	return 0;
 }

@@ -714,25 +714,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct usnet_pool *pool;
-	struct usnet_pool_stats ps;
 	struct usnet_stack *st;
 	struct usnet_event ev[16];
 	struct in in = {data, size};
 	unsigned steps = 0;
 
 	if (!pool) {
-		struct usnet_pool_conf pc = {.count = POOL_SIZE, .name = "fuzz"};
-
-		usnet_log_set_level(USNET_LOG_ERR);
+		pool = fake_port_init(&fport, POOL_SIZE, us_mac);
 		trace = getenv("TCP_FUZZ_TRACE") != NULL;
-		if (usnet_pool_create(&pool, &pc))
-			abort();
-		snprintf(fport.info.name, sizeof(fport.info.name), "fuzz");
-		snprintf(fport.info.kind, sizeof(fport.info.kind), "fake");
-		memcpy(fport.info.mac, us_mac, 6);
-		fport.info.mtu = 1500;
-		fport.info.rx_queues = fport.info.tx_queues = 1;
-		fport.pool = pool;
 	}
 	setup(&st);
 	while (in.n && steps++ < 2000) {
@@ -784,14 +773,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					(unsigned long long)rcvd[k]);
 	}
 	usnet_stack_destroy(st);
-	usnet_pool_get_stats(pool, &ps);
-	if (ps.available != POOL_SIZE) {
-		fprintf(stderr, "%u packets not returned to the pool\n", POOL_SIZE - ps.available);
-		abort();
-	}
-	if (ps.bad_free) {
-		fprintf(stderr, "double free\n");
-		abort();
-	}
+	fake_port_check_pool(&fport, POOL_SIZE);
 	return 0;
 }
