@@ -86,6 +86,20 @@ vm_netns_add() {
     ip -n "$1" link set lo up
 }
 
+# vm_move_tap TAP NS ADDR/PREFIX QEMU_PID: once QEMU has created and
+# attached TAP (30 s at most, while QEMU runs; a TAP moved before that would
+# be created anew in the root namespace, design.md), move it into NS, give
+# it ADDR and bring it up. Fails, saying why on stderr, if it cannot.
+vm_move_tap() {
+    for _ in $(seq 1 300); do
+        [ -e "/sys/class/net/$1" ] && break
+        kill -0 "$4" 2>/dev/null || break
+        sleep 0.1
+    done
+    ip link set "$1" netns "$2" || return 1
+    ip -n "$2" addr add "$3" dev "$1" && ip -n "$2" link set "$1" up
+}
+
 # vm_args USAGE DEFAULT_BUILD [-X VAR]... -- ARGS...: the arguments of a
 # host-side test script (not run-vm.sh's or mkinitramfs.sh's, which take
 # options of their own kinds), in any order:

@@ -128,17 +128,10 @@ vm=$!
 host_fail=0
 declare -A moved=()
 for nic in "${nics[@]}"; do
-    for _ in $(seq 1 300); do
-        [ -e "/sys/class/net/${tap[$nic]}" ] && break
-        kill -0 "$vm" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ip link set "${tap[$nic]}" netns "${ns[$nic]}" 2>"$work/ip.err"; then
-        ip -n "${ns[$nic]}" addr add "198.18.${net[$nic]}.1/24" dev "${tap[$nic]}"
-        ip -n "${ns[$nic]}" link set "${tap[$nic]}" up
+    if vm_move_tap "${tap[$nic]}" "${ns[$nic]}" "198.18.${net[$nic]}.1/24" "$vm" 2>"$work/ip.err"; then
         moved[$nic]=1
     else
-        echo "VMTEST FAIL ping-$nic: TAP ${tap[$nic]} not there to move: $(cat "$work/ip.err")"
+        echo "VMTEST FAIL ping-$nic: TAP ${tap[$nic]} not moved: $(cat "$work/ip.err")"
         host_fail=1
     fi
 done

@@ -89,17 +89,10 @@ host_out=$work/host.txt
 : >"$host_out"
 declare -A moved=() started=()
 for nic in "${nics[@]}"; do
-    for _ in $(seq 1 300); do
-        [ -e "/sys/class/net/${tap[$nic]}" ] && break
-        kill -0 "$vm" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ip link set "${tap[$nic]}" netns "${ns[$nic]}" 2>"$work/ip.err"; then
-        ip -n "${ns[$nic]}" addr add "198.18.${net[$nic]}.1/24" dev "${tap[$nic]}"
-        ip -n "${ns[$nic]}" link set "${tap[$nic]}" up
+    if vm_move_tap "${tap[$nic]}" "${ns[$nic]}" "198.18.${net[$nic]}.1/24" "$vm" 2>"$work/ip.err"; then
         moved[$nic]=1
     else
-        echo "VMTEST FAIL stack-host-$nic: TAP ${tap[$nic]} not there to move: $(cat "$work/ip.err")" >>"$host_out"
+        echo "VMTEST FAIL stack-host-$nic: TAP ${tap[$nic]} not moved: $(cat "$work/ip.err")" >>"$host_out"
     fi
 done
 deadline=$((SECONDS + 150))
