@@ -45,78 +45,22 @@ KPEER=$BUILD/tests/tcp_kpeer
 USNETD=$BUILD/daemon/usnetd
 ID=$(($$ % 10000))
 NA=tba$ID NB=tbb$ID
-WORK=$(mktemp -d /tmp/tcp-bulk.XXXXXX)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill -INT "$p" 2>/dev/null; done
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
-	ip netns del "$NA" 2>/dev/null
-	ip netns del "$NB" 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-die() { echo "tcp_bulk: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "needs root"
+source "$HERE/lib.sh"
+bench_init tcp_bulk INT "$NA" "$NB"
 for b in "$PERF" "$KPEER" "$USNETD"; do [ -x "$b" ] || die "$b not built"; done
 btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
 [ "$btype" = Release ] || echo "warning: $BUILD is a '$btype' build; numbers are meant for Release" >&2
 
-calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
-# timed OUT CMD...: run CMD, its user+system seconds (getrusage of the
-# waited-for child) into OUT.cpu; SIGINT/SIGTERM are passed on.
-timed() {
-	local out=$1
-	shift
-	python3 -c '
-import resource, signal, subprocess, sys
-p = subprocess.Popen(sys.argv[2:])
-for s in (signal.SIGINT, signal.SIGTERM):
-    signal.signal(s, lambda n, f: p.send_signal(n))
-rc = p.wait()
-u = resource.getrusage(resource.RUSAGE_CHILDREN)
-open(sys.argv[1], "w").write("%f %f\n" % (u.ru_utime, u.ru_stime))
-sys.exit(rc if rc >= 0 else 128 - rc)' "$out.cpu" "$@"
-}
-tcpu() { awk '{ print $1 + $2 }' "$1.cpu" 2>/dev/null || echo 0; }
-jget() { python3 -c 'import json,sys; j=[l for l in open(sys.argv[1]) if l.startswith("{")][-1]; print(json.loads(j)[sys.argv[2]])' "$1" "$2" 2>/dev/null; }
-
-ip netns add "$NA" && ip netns add "$NB" || die "cannot create namespaces"
-for ns in "$NA" "$NB"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
-ip -n "$NA" link add a0 type veth peer name b0 netns "$NB"
-ip -n "$NA" addr add 198.18.32.1/24 dev a0
-ip -n "$NB" addr add 198.18.32.2/24 dev b0
-ip -n "$NA" link set a0 up
-ip -n "$NB" link set b0 up
-# A second pair with TSO, GSO and GRO off (ETHTOOL_STSO, _SGSO, _SGRO by
-# SIOCETHTOOL, as tests/integration/stack_lib.sh st_no_gso): the kernel
-# then handles every 1500-byte frame as usnet does, a per-segment yardstick.
-ip -n "$NA" link add a1 type veth peer name b1 netns "$NB"
-ip -n "$NA" addr add 198.18.34.1/24 dev a1
-ip -n "$NB" addr add 198.18.34.2/24 dev b1
-ip -n "$NA" link set a1 up
-ip -n "$NB" link set b1 up
-for x in "$NA a1" "$NB b1"; do
-	set -- $x
-	ip netns exec "$1" python3 - "$2" <<'EOF2' || die "cannot turn off TSO/GSO/GRO on $2"
-import ctypes, fcntl, socket, struct, sys
-for cmd in (0x1f, 0x24, 0x2c):
-    val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
-    ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
-    fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 0x8946, ifr)
-EOF2
-done
+bench_netns
+bench_veth "$NA" a0 "$NB" b0 198.18.32.1/24 198.18.32.2/24
+# A second pair with TSO, GSO and GRO off: a per-segment yardstick.
+bench_veth "$NA" a1 "$NB" b1 198.18.34.1/24 198.18.34.2/24
+bench_no_gso "$NA" a1
+bench_no_gso "$NB" b1
 
 # ---- A. usnet <-> usnet through usnetd ------------------------------------------------
-"$USNETD" -s "$WORK/d.sock" -c 1 -U null: -i 1 -i 2 2>"$WORK/usnetd.log" &
-upid=$!
-PIDS+=("$upid")
-for _ in $(seq 100); do grep -q "ready: memif socket" "$WORK/usnetd.log" && break; sleep 0.05; done
-grep -q "ready: memif socket" "$WORK/usnetd.log" || die "usnetd did not start: $(cat "$WORK/usnetd.log")"
+bench_usnetd "$WORK/usnetd.log" -s "$WORK/d.sock" -c 1 -U null: -i 1 -i 2 ||
+	die "usnetd did not start: $(cat "$WORK/usnetd.log")"
 
 usnet_run() { # ROUND MODE(sleep|busy)
 	local r=$1 mode=$2 o=$WORK/A.$1.$2 d0 d1 sargs=(--sleep) port=$((5000 + r))
@@ -126,7 +70,7 @@ usnet_run() { # ROUND MODE(sleep|busy)
 		--ip 198.18.33.1/24 -l "$port" --one-off --sleep --json -i 3600 >"$o.srv" 2>"$o.srv.err" &
 	local spid=$!
 	PIDS+=("$spid")
-	for _ in $(seq 100); do grep -q "server on" "$o.srv.err" && break; sleep 0.05; done
+	wait_line "$o.srv.err" "server on"
 	timed "$o.cli" taskset -c 0 "$PERF" -p "memif:$WORK/d.sock,id=2" --mac 02:75:00:00:00:02 \
 		--ip 198.18.33.2/24 -c "198.18.33.1:$port" -t "$SECS" "${sargs[@]}" -q --json \
 		>"$o.cli" 2>"$o.cli.err"
@@ -155,7 +99,7 @@ kernel_run() { # ROUND NAME NS_SENDER NS_RECEIVER ADDR
 		-q --timeout 30 "${cc[@]}" >"$o.srv" 2>"$o.srv.err" &
 	local spid=$!
 	PIDS+=("$spid")
-	for _ in $(seq 100); do grep -q "listening" "$o.srv.err" && break; sleep 0.05; done
+	wait_line "$o.srv.err" listening
 	timed "$o.cli" ip netns exec "$3" taskset -c 0 "$KPEER" --connect "$5:$port" -t "$SECS" \
 		--json -q --timeout 30 "${cc[@]}" >"$o.cli" 2>"$o.cli.err"
 	local crc=$?
@@ -170,7 +114,7 @@ kernel_run() { # ROUND NAME NS_SENDER NS_RECEIVER ADDR
 	echo "RESULT tcp_bulk kernel-$name round=$r gbps=$(calc "$bytes * 8 / $secs / 1e9") bytes=$bytes seconds=$secs cpu_s=$cpu (sender $(tcpu "$o.cli") receiver $(tcpu "$o.srv")) gbps_per_cpu=$(calc "$bytes * 8 / 1e9 / $cpu") retransmits=$(jget "$o.cli" retransmits) cc=${KCC:-default}"
 }
 
-echo "== tcp_bulk: SECS=$SECS ROUNDS=$ROUNDS on $(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== tcp_bulk: SECS=$SECS ROUNDS=$ROUNDS $(where)"
 echo "   kernel default congestion control: $(sysctl -n net.ipv4.tcp_congestion_control)"
 for r in $(seq "$ROUNDS"); do
 	usnet_run "$r" sleep
@@ -180,10 +124,7 @@ for r in $(seq "$ROUNDS"); do
 	kernel_run "$r" lo "$NA" "$NA" 127.0.0.1
 done | tee "$WORK/results"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }'; }
-col() { sed -n "s/^RESULT tcp_bulk $1 .*\\b$2=\\([0-9.]*\\).*/\\1/p" "$WORK/results" | median; }
-echo
-echo "== medians of $ROUNDS rounds ($(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg))"
+medians_heading "$ROUNDS"
 printf "   %-26s %10s %10s %14s\n" run Gbit/s CPU-s "Gbit/CPU-s"
 kinds="usnet-usnetd-sleep"
 [ "$BUSY" = 1 ] && kinds="$kinds usnet-usnetd-busy"
@@ -192,7 +133,6 @@ for k in $kinds kernel-veth kernel-veth-nogso kernel-lo; do
 done
 u=$(col usnet-usnetd-sleep gbps_per_cpu) kv=$(col kernel-veth gbps_per_cpu) kl=$(col kernel-lo gbps_per_cpu)
 kn=$(col kernel-veth-nogso gbps_per_cpu)
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo "RESULT tcp_bulk_per_cpu usnet=$u kernel_veth=$kv kernel_lo=$kl kernel_veth_nogso=$kn ratio_veth=$(ratio "$u" "$kv") ratio_lo=$(ratio "$u" "$kl") ratio_veth_nogso=$(ratio "$u" "$kn")"
 
 # ---- D. the 1 GiB interop with this build --------------------------------------------------

@@ -38,63 +38,17 @@ HTTPD=$BUILD/tools/usnet-httpd
 ID=$(($$ % 10000))
 NK=thk$ID NU=thu$ID
 S=198.18.35.2
-WORK=$(mktemp -d /tmp/tcp-http.XXXXXX)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
-	ip netns del "$NK" 2>/dev/null
-	ip netns del "$NU" 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-die() { echo "tcp_http: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "needs root"
+source "$(dirname "$0")/lib.sh"
+bench_init tcp_http TERM "$NK" "$NU"
 command -v wrk >/dev/null || die "wrk is not installed"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || die "nginx is not installed (nginx-light)"
 [ -x "$HTTPD" ] || die "$HTTPD not built"
 
-calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
-# timed OUT CMD... &: as in tcp_bulk.sh, the child's user+system seconds
-# into OUT.cpu; always run in the background, where the function is a
-# subshell that becomes the wrapper (exec), so that $! is the wrapper and a
-# signal to it reaches the server.
-timed() {
-	local out=$1
-	shift
-	exec python3 -c '
-import resource, signal, subprocess, sys
-p = subprocess.Popen(sys.argv[2:])
-for s in (signal.SIGINT, signal.SIGTERM):
-    signal.signal(s, lambda n, f: p.send_signal(n))
-rc = p.wait()
-u = resource.getrusage(resource.RUSAGE_CHILDREN)
-open(sys.argv[1], "w").write("%f %f\n" % (u.ru_utime, u.ru_stime))
-sys.exit(rc if rc >= 0 else 128 - rc)' "$out.cpu" "$@"
-}
-tcpu() { awk '{ print $1 + $2 }' "$1.cpu" 2>/dev/null || echo 0; }
-
-ip netns add "$NK" && ip netns add "$NU" || die "cannot create namespaces"
-for ns in "$NK" "$NU"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
-ip -n "$NK" link add k0 type veth peer name u0 netns "$NU"
-ip -n "$NK" addr add 198.18.35.1/24 dev k0
-ip -n "$NK" link set k0 up
-ip -n "$NU" link set u0 up
-for x in "$NK k0" "$NU u0"; do
-	set -- $x
-	ip netns exec "$1" python3 - "$2" <<'EOF' || die "cannot turn off TSO/GSO/GRO on $2"
-import ctypes, fcntl, socket, struct, sys
-for cmd in (0x1f, 0x24, 0x2c):
-    val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
-    ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
-    fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 0x8946, ifr)
-EOF
-done
+bench_netns
+bench_veth "$NK" k0 "$NU" u0 198.18.35.1/24
+bench_no_gso "$NK" k0
+bench_no_gso "$NU" u0
 mkdir -p "$WORK/www" "$WORK/nginx"
 head -c "$BODY_SIZE" /dev/urandom >"$WORK/www/index.html"
 cat >"$WORK/nginx.conf" <<EOF
@@ -129,14 +83,14 @@ run() {
 	local kind=$1 r=$2 o=$WORK/$1.$2 spid
 	if [ "$kind" = nginx ]; then
 		ip -n "$NU" addr replace "$S/24" dev u0
-		timed "$o.srv" ip netns exec "$NU" taskset -c 1 "$NGINX" -c "$WORK/nginx.conf" \
+		timed_exec "$o.srv" ip netns exec "$NU" taskset -c 1 "$NGINX" -c "$WORK/nginx.conf" \
 			>"$o.srv" 2>"$o.srv.err" &
 		spid=$!
 	else
 		ip -n "$NU" addr flush dev u0
 		local extra=()
 		[ "$kind" = usnet-sleep ] && extra=(--sleep)
-		timed "$o.srv" ip netns exec "$NU" taskset -c 1 "$HTTPD" -p afpacket:u0 --ip "$S/24" \
+		timed_exec "$o.srv" ip netns exec "$NU" taskset -c 1 "$HTTPD" -p afpacket:u0 --ip "$S/24" \
 			-l 80 --file "$WORK/www/index.html" --max-conns 4096 "${extra[@]}" -q --json \
 			>"$o.srv" 2>"$o.srv.err" &
 		spid=$!
@@ -157,8 +111,7 @@ run() {
 	fi
 	ip netns exec "$NK" curl -s -o /dev/null -m 1 "http://$S/" # resolve ARP again
 	local c0
-	c0=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' \
-		"/proc/$(pgrep -P "$spid" | head -n 1)/stat" 2>/dev/null || echo 0)
+	c0=$(cpu_s "$(pgrep -P "$spid" | head -n 1)" 2>/dev/null || echo 0)
 	ip netns exec "$NK" taskset -c 0 wrk -t 1 -c "$CONNS" -d "${SECS}s" --latency \
 		"http://$S/" >"$o.wrk" 2>&1
 	kill -TERM "$spid"
@@ -175,21 +128,17 @@ run() {
 	echo "RESULT tcp_http $kind round=$r rps=$rps requests=$reqs p50=$p50 p99=$p99 server_cpu_s=$cpu req_per_cpu_s=$(calc "${reqs:-0} / ($cpu > 0 ? $cpu : 1)" 0) ${errs:+errors: $errs}"
 }
 
-echo "== tcp_http: wrk -t 1 -c $CONNS -d ${SECS}s --latency, body $BODY_SIZE bytes, ROUNDS=$ROUNDS on $(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== tcp_http: wrk -t 1 -c $CONNS -d ${SECS}s --latency, body $BODY_SIZE bytes, ROUNDS=$ROUNDS $(where)"
 for r in $(seq "$ROUNDS"); do
 	run usnet "$r"
 	run usnet-sleep "$r"
 	run nginx "$r"
 done | tee "$WORK/results"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }'; }
-col() { sed -n "s/^RESULT tcp_http $1 .*\\b$2=\\([0-9.]*[a-z]*\\).*/\\1/p" "$WORK/results" | median; }
-echo
-echo "== medians of $ROUNDS rounds ($(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg))"
+medians_heading "$ROUNDS"
 printf "   %-14s %10s %10s %10s %12s %14s\n" server "req/s" p50 p99 "server CPU-s" "req/CPU-s"
 for k in usnet usnet-sleep nginx; do
 	printf "   %-14s %10s %10s %10s %12s %14s\n" "$k" "$(col "$k" rps)" "$(col "$k" p50)" \
 		"$(col "$k" p99)" "$(col "$k" server_cpu_s)" "$(col "$k" req_per_cpu_s)"
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo "RESULT tcp_http_per_cpu usnet=$(col usnet req_per_cpu_s) usnet_sleep=$(col usnet-sleep req_per_cpu_s) nginx=$(col nginx req_per_cpu_s) ratio_busy=$(ratio "$(col usnet req_per_cpu_s)" "$(col nginx req_per_cpu_s)") ratio_sleep=$(ratio "$(col usnet-sleep req_per_cpu_s)" "$(col nginx req_per_cpu_s)") rps_ratio=$(ratio "$(col usnet rps)" "$(col nginx rps)")"

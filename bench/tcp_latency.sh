@@ -32,37 +32,15 @@ KPEER=$BUILD/tests/tcp_kpeer
 USNETD=$BUILD/daemon/usnetd
 ID=$(($$ % 10000))
 NA=tla$ID NB=tlb$ID
-WORK=$(mktemp -d /tmp/tcp-latency.XXXXXX)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill -INT "$p" 2>/dev/null; done
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
-	ip netns del "$NA" 2>/dev/null
-	ip netns del "$NB" 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-die() { echo "tcp_latency: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "needs root"
+source "$(dirname "$0")/lib.sh"
+bench_init tcp_latency INT "$NA" "$NB"
 for b in "$PERF" "$KPEER" "$USNETD"; do [ -x "$b" ] || die "$b not built"; done
-jget() { python3 -c 'import json,sys; j=[l for l in open(sys.argv[1]) if l.startswith("{")][-1]; print(json.loads(j)[sys.argv[2]])' "$1" "$2" 2>/dev/null; }
 
-ip netns add "$NA" && ip netns add "$NB" || die "cannot create namespaces"
-for ns in "$NA" "$NB"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
-ip -n "$NA" link add a0 type veth peer name b0 netns "$NB"
-ip -n "$NA" addr add 198.18.36.1/24 dev a0
-ip -n "$NB" addr add 198.18.36.2/24 dev b0
-ip -n "$NA" link set a0 up
-ip -n "$NB" link set b0 up
+bench_netns
+bench_veth "$NA" a0 "$NB" b0 198.18.36.1/24 198.18.36.2/24
 
-"$USNETD" -s "$WORK/d.sock" -c 1 -U null: -i 1 -i 2 2>"$WORK/usnetd.log" &
-PIDS+=("$!")
-for _ in $(seq 100); do grep -q "ready: memif socket" "$WORK/usnetd.log" && break; sleep 0.05; done
-grep -q "ready: memif socket" "$WORK/usnetd.log" || die "usnetd did not start: $(cat "$WORK/usnetd.log")"
+bench_usnetd "$WORK/usnetd.log" -s "$WORK/d.sock" -c 1 -U null: -i 1 -i 2 ||
+	die "usnetd did not start: $(cat "$WORK/usnetd.log")"
 
 usnet_run() { # ROUND MODE(busy|sleep)
 	local r=$1 mode=$2 o=$WORK/A.$1.$2 port=$((5100 + r)) cargs=()
@@ -71,7 +49,7 @@ usnet_run() { # ROUND MODE(busy|sleep)
 		-l "$port" -m rr -s "$SIZE" --one-off --sleep -i 3600 --json >"$o.srv" 2>"$o.srv.err" &
 	local spid=$!
 	PIDS+=("$spid")
-	for _ in $(seq 100); do grep -q "server on" "$o.srv.err" && break; sleep 0.05; done
+	wait_line "$o.srv.err" "server on"
 	taskset -c 0 "$PERF" -p "memif:$WORK/d.sock,id=2" --mac 02:75:00:00:00:02 --ip 198.18.37.2/24 \
 		-c "198.18.37.1:$port" -m rr -s "$SIZE" -t "$SECS" --nodelay "${cargs[@]}" -q --json \
 		>"$o.cli" 2>"$o.cli.err"
@@ -92,7 +70,7 @@ kernel_run() { # ROUND MODE(busy-poll|plain)
 		--nodelay -q --timeout 30 >"$o.srv" 2>"$o.srv.err" &
 	local spid=$!
 	PIDS+=("$spid")
-	for _ in $(seq 100); do grep -q "listening" "$o.srv.err" && break; sleep 0.05; done
+	wait_line "$o.srv.err" listening
 	ip netns exec "$NA" taskset -c 0 "$KPEER" --connect "198.18.36.2:$port" -m rr -s "$SIZE" \
 		-t "$SECS" --nodelay "${cargs[@]}" -q --json --timeout 30 >"$o.cli" 2>"$o.cli.err"
 	local crc=$?
@@ -104,7 +82,7 @@ kernel_run() { # ROUND MODE(busy-poll|plain)
 	echo "RESULT tcp_latency kernel-veth-$mode round=$r p50_us=$(jget "$o.cli" p50_us) p99_us=$(jget "$o.cli" p99_us) p999_us=$(jget "$o.cli" p999_us) requests=$(jget "$o.cli" requests)"
 }
 
-echo "== tcp_latency: rr -s $SIZE, SECS=$SECS ROUNDS=$ROUNDS on $(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== tcp_latency: rr -s $SIZE, SECS=$SECS ROUNDS=$ROUNDS $(where)"
 for r in $(seq "$ROUNDS"); do
 	usnet_run "$r" busy
 	usnet_run "$r" sleep
@@ -112,10 +90,7 @@ for r in $(seq "$ROUNDS"); do
 	kernel_run "$r" plain
 done | tee "$WORK/results"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }'; }
-col() { sed -n "s/^RESULT tcp_latency $1 .*\\b$2=\\([0-9.]*\\).*/\\1/p" "$WORK/results" | median; }
-echo
-echo "== medians of $ROUNDS rounds ($(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg))"
+medians_heading "$ROUNDS"
 printf "   %-26s %10s %10s %10s %12s\n" run p50_us p99_us p999_us requests
 for k in usnet-usnetd-busy usnet-usnetd-sleep kernel-veth-busy-poll kernel-veth-plain; do
 	printf "   %-26s %10s %10s %10s %12s\n" "$k" "$(col "$k" p50_us)" "$(col "$k" p99_us)" \

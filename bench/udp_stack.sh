@@ -37,45 +37,19 @@ KUE=$BUILD/bench/kernel_udpecho
 USNETD=$BUILD/daemon/usnetd
 ID=$(($$ % 10000))
 NK=ubk$ID NU=ubu$ID
-WORK=$(mktemp -d /tmp/udp-stack.XXXXXX)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill -INT "$p" 2>/dev/null; done
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
-	ip netns del "$NK" 2>/dev/null
-	ip netns del "$NU" 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-die() { echo "udp_stack: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "needs root"
+source "$(dirname "$0")/lib.sh"
+bench_init udp_stack INT "$NK" "$NU"
 command -v sockperf >/dev/null || die "sockperf is not installed"
 for b in "$T/usnet-udpecho" "$T/usnet-udpperf" "$KUE" "$USNETD"; do [ -x "$b" ] || die "$b not built"; done
 
-# cpu_s PID: utime + stime in seconds.
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 # child PID: the process `ip netns exec` became under timeout.
 child() { local c; for _ in $(seq 50); do c=$(pgrep -P "$1" | head -n 1); [ -n "$c" ] && { echo "$c"; return; }; sleep 0.1; done; echo "$1"; }
 pct() { sed -n "s/.*percentile $2 = *\([0-9.]*\).*/\1/p" "$1" | head -n 1; }
-calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 
-ip netns add "$NK" && ip netns add "$NU" || die "cannot create namespaces"
-for ns in "$NK" "$NU"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
-ip -n "$NK" link add k0 type veth peer name u0 netns "$NU"
-ip -n "$NK" addr add 198.18.30.1/24 dev k0
-ip -n "$NK" link set k0 up
-ip -n "$NU" link set u0 up
-# The kernel computes the checksums it sends (tests/integration/stack_lib.sh, st_no_tx_csum).
-ip netns exec "$NK" python3 - k0 <<'EOF'
-import ctypes, fcntl, socket, struct, sys
-val = ctypes.create_string_buffer(struct.pack("II", 0x17, 0))
-ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
-fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 0x8946, ifr)
-EOF
+bench_netns
+bench_veth "$NK" k0 "$NU" u0 198.18.30.1/24
+# The kernel computes the checksums it sends (TX checksum offload off).
+bench_ethtool_off "$NK" k0 0x17
 
 # ---- A. echo server on afpacket vs the kernel's ---------------------------------
 # server_run KIND MODE ROUND: one sockperf run against one server.
@@ -132,10 +106,7 @@ done | tee "$WORK/A.results"
 
 # ---- B. two applications ------------------------------------------------------------
 ip -n "$NU" addr flush dev u0
-"$USNETD" -s "$WORK/d.sock" -c 1 -U null: -i 1 -i 2 -q 2>"$WORK/usnetd.log" &
-upid=$!
-PIDS+=("$upid")
-for _ in $(seq 100); do grep -q "ready: memif socket" "$WORK/usnetd.log" && break; sleep 0.05; done
+bench_usnetd "$WORK/usnetd.log" -s "$WORK/d.sock" -c 1 -U null: -i 1 -i 2 -q
 usnet_pair() { # MODE ROUND
 	local mode=$1 r=$2 epid ppid e0 e1 d0 d1 args
 	taskset -c 0 "$T/usnet-udpecho" -p "memif:$WORK/d.sock,id=1" --mac 02:75:00:00:00:01 \

@@ -11,11 +11,11 @@
  *                      from socket op/4 % 3 to the peer, its gateway or beyond
  *   op % 4 == 3 POLL   a poll with nothing received
  *
- * The stack sits on a fake port defined here (the port API's six functions
- * the stack calls), so the harness owns both directions: what it sends is
- * checked on the way out (a frame is 60..1514 bytes; an IPv4 frame has a
- * valid header checksum and a total length inside the frame; ARP is a
- * whole Ethernet/IPv4 ARP packet). After every input the stack is
+ * The stack sits on a fake port (the port API's six functions the stack
+ * calls: fake_port.h, and usnet_rx_burst here), so the harness owns both
+ * directions: what it sends is checked on the way out (a frame is
+ * 60..1514 bytes, IPv4 or ARP; an IPv4 frame has a valid header checksum
+ * and a total length inside the frame). After every input the stack is
  * destroyed and every packet must be back in the pool; a leak or a bad
  * frame aborts, besides anything ASan/UBSan find.
  *
@@ -51,29 +51,12 @@ struct usnet_port {
 static struct usnet_port fport;
 static uint64_t fclock;
 
-const struct usnet_port_info *usnet_port_info(const struct usnet_port *port)
+static bool fake_port_ready(const struct usnet_port *port)
 {
-	return &port->info;
-}
-
-struct usnet_pool *usnet_port_pool(struct usnet_port *port, uint16_t queue)
-{
-	(void)queue;
-	return port->pool;
-}
-
-int usnet_port_fd(struct usnet_port *port, uint16_t queue)
-{
-	(void)port;
-	(void)queue;
-	return -ENOTSUP;
-}
-
-bool usnet_port_arm(struct usnet_port *port, uint16_t queue)
-{
-	(void)queue;
 	return port->rx_ready;
 }
+
+#include "fake_port.h"
 
 uint16_t usnet_rx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
 			uint16_t n)
@@ -96,38 +79,11 @@ uint16_t usnet_rx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pk
 	return 1;
 }
 
-static void check_out(const uint8_t *f, size_t len)
+static void fake_port_sent(const uint8_t *f, size_t len)
 {
-	uint16_t type;
+	size_t tot;
 
-	if (len < 60 || len > 1514) {
-		fprintf(stderr, "stack sent a %zu-byte frame\n", len);
-		abort();
-	}
-	type = (uint16_t)(f[12] << 8 | f[13]);
-	if (type == 0x0800) {
-		size_t hl = (size_t)(f[14] & 0xf) * 4, tot = (size_t)(f[16] << 8 | f[17]);
-
-		if (f[14] >> 4 != 4 || hl < 20 || tot < hl || 14 + tot > len ||
-		    usnet_csum_fold(usnet_csum_add(0, f + 14, hl)) != 0) {
-			fprintf(stderr, "stack sent a bad IPv4 header\n");
-			abort();
-		}
-	} else if (type != 0x0806) {
-		fprintf(stderr, "stack sent EtherType %04x\n", type);
-		abort();
-	}
-}
-
-uint16_t usnet_tx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
-			uint16_t n)
-{
-	(void)port;
-	(void)queue;
-	for (uint16_t i = 0; i < n; i++)
-		check_out(usnet_pkt_data(pkts[i]), pkts[i]->len);
-	usnet_pkt_free_bulk(pkts, n);
-	return n;
+	fake_port_check_frame(f, len, &tot);
 }
 
 /* --- the harness --- */
@@ -173,7 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					.reasm_max_datagrams = 8,
 					.udp_rcvq_len = 16};
 	struct usnet_iface_conf ic = {0};
-	struct usnet_pool_stats ps;
 	struct usnet_stack *st;
 	struct usnet_udp *s[3];
 	struct usnet_icmp *e;
@@ -181,19 +136,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i = 0;
 
 	if (!pool) {
-		struct usnet_pool_conf pc = {.count = POOL_SIZE, .name = "fuzz"};
-
-		usnet_log_set_level(USNET_LOG_ERR);
-		if (usnet_pool_create(&pool, &pc))
-			abort();
+		pool = fake_port_init(&fport, POOL_SIZE, (const uint8_t[6]){0x02, 0, 0, 0, 0, 1});
 		for (size_t k = 0; k < sizeof(payload); k++)
 			payload[k] = (uint8_t)k;
-		snprintf(fport.info.name, sizeof(fport.info.name), "fuzz");
-		snprintf(fport.info.kind, sizeof(fport.info.kind), "fake");
-		memcpy(fport.info.mac, (const uint8_t[6]){0x02, 0, 0, 0, 0, 1}, 6);
-		fport.info.mtu = 1500;
-		fport.info.rx_queues = fport.info.tx_queues = 1;
-		fport.pool = pool;
 	}
 	fclock = 1000000000ull;
 	if (usnet_stack_create(&st, &conf))
@@ -261,14 +206,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		drain(s, 3, e);
 	}
 	usnet_stack_destroy(st);
-	usnet_pool_get_stats(pool, &ps);
-	if (ps.available != POOL_SIZE) {
-		fprintf(stderr, "%u packets not returned to the pool\n", POOL_SIZE - ps.available);
-		abort();
-	}
-	if (ps.bad_free) {
-		fprintf(stderr, "double free\n");
-		abort();
-	}
+	fake_port_check_pool(&fport, POOL_SIZE);
 	return 0;
 }

@@ -103,29 +103,12 @@ static struct slot slots[NSLOT];
  * sockets' states after it, on stderr (to see how deep a seed goes). */
 static bool trace;
 
-const struct usnet_port_info *usnet_port_info(const struct usnet_port *port)
+static bool fake_port_ready(const struct usnet_port *port)
 {
-	return &port->info;
-}
-
-struct usnet_pool *usnet_port_pool(struct usnet_port *port, uint16_t queue)
-{
-	(void)queue;
-	return port->pool;
-}
-
-int usnet_port_fd(struct usnet_port *port, uint16_t queue)
-{
-	(void)port;
-	(void)queue;
-	return -ENOTSUP;
-}
-
-bool usnet_port_arm(struct usnet_port *port, uint16_t queue)
-{
-	(void)queue;
 	return port->rx_n > 0;
 }
+
+#include "fake_port.h"
 
 uint16_t usnet_rx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
 			uint16_t n)
@@ -293,43 +276,18 @@ static void follow_tcp(const uint8_t *ip, uint16_t tot)
 	}
 }
 
-static void check_out(const uint8_t *f, size_t len)
+/* What the stack sends: checked (fake_port.h), followed, its ARP requests
+ * for the peer answered. */
+static void fake_port_sent(const uint8_t *f, size_t len)
 {
-	uint16_t type;
+	size_t tot;
 
-	if (len < 60 || len > 1514) {
-		fprintf(stderr, "stack sent a %zu-byte frame\n", len);
-		abort();
-	}
-	type = get16(f + 12);
-	if (type == 0x0800) {
-		size_t hl = (size_t)(f[14] & 0xf) * 4, tot = get16(f + 16);
-
-		if (f[14] >> 4 != 4 || hl < 20 || tot < hl || 14 + tot > len ||
-		    usnet_csum_fold(usnet_csum_add(0, f + 14, hl)) != 0) {
-			fprintf(stderr, "stack sent a bad IPv4 header\n");
-			abort();
-		}
+	if (fake_port_check_frame(f, len, &tot) == 0x0800) {
 		if (f[23] == 6)
 			follow_tcp(f + 14, (uint16_t)tot);
-	} else if (type == 0x0806) {
-		if (get16(f + 20) == 1 && get32(f + 38) == PEER)
-			arp_reply();
-	} else {
-		fprintf(stderr, "stack sent EtherType %04x\n", type);
-		abort();
+	} else if (get16(f + 20) == 1 && get32(f + 38) == PEER) {
+		arp_reply();
 	}
-}
-
-uint16_t usnet_tx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
-			uint16_t n)
-{
-	(void)port;
-	(void)queue;
-	for (uint16_t i = 0; i < n; i++)
-		check_out(usnet_pkt_data(pkts[i]), pkts[i]->len);
-	usnet_pkt_free_bulk(pkts, n);
-	return n;
 }
 
 /* --- the peer's segments --- */
@@ -756,25 +714,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct usnet_pool *pool;
-	struct usnet_pool_stats ps;
 	struct usnet_stack *st;
 	struct usnet_event ev[16];
 	struct in in = {data, size};
 	unsigned steps = 0;
 
 	if (!pool) {
-		struct usnet_pool_conf pc = {.count = POOL_SIZE, .name = "fuzz"};
-
-		usnet_log_set_level(USNET_LOG_ERR);
+		pool = fake_port_init(&fport, POOL_SIZE, us_mac);
 		trace = getenv("TCP_FUZZ_TRACE") != NULL;
-		if (usnet_pool_create(&pool, &pc))
-			abort();
-		snprintf(fport.info.name, sizeof(fport.info.name), "fuzz");
-		snprintf(fport.info.kind, sizeof(fport.info.kind), "fake");
-		memcpy(fport.info.mac, us_mac, 6);
-		fport.info.mtu = 1500;
-		fport.info.rx_queues = fport.info.tx_queues = 1;
-		fport.pool = pool;
 	}
 	setup(&st);
 	while (in.n && steps++ < 2000) {
@@ -826,14 +773,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					(unsigned long long)rcvd[k]);
 	}
 	usnet_stack_destroy(st);
-	usnet_pool_get_stats(pool, &ps);
-	if (ps.available != POOL_SIZE) {
-		fprintf(stderr, "%u packets not returned to the pool\n", POOL_SIZE - ps.available);
-		abort();
-	}
-	if (ps.bad_free) {
-		fprintf(stderr, "double free\n");
-		abort();
-	}
+	fake_port_check_pool(&fport, POOL_SIZE);
 	return 0;
 }

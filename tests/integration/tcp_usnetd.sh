@@ -20,15 +20,13 @@
 set -euo pipefail
 build=${1:?usage: tcp_usnetd.sh BUILD_DIR}
 name=tcp_usnetd
+source "$(dirname "$0")/cli_lib.sh" # sane; usnetd_lib.sh's fail (it exits) replaces its fail
 source "$(dirname "$0")/usnetd_lib.sh"
 perf=$build/tools/usnet-tcpperf
 [[ -x $perf ]] || { echo "FAIL: $perf is missing (build first)"; exit 1; }
 
 start_usnetd usnetd -U null: -i 1 -i 2 -i 3 -i 4
 host() { echo -p "memif:$tmp/d.sock,id=$1" --mac "02:75:00:00:00:0$1" --ip "198.18.27.$1/24"; }
-sane() { # WHAT ERRFILE
-	! grep -q -e 'Sanitizer' -e 'runtime error:' "$2" || fail "$1: sanitizer report: $(head -30 "$2")"
-}
 # wait_pid PID SECONDS: its exit status in rc, or fail if it is still
 # running. (Not in $(...): only this shell can wait for its child.)
 wait_pid() {
@@ -45,20 +43,39 @@ wait_flowing() {
 	done
 	fail "no bytes moved within 20 s: $(tail -n 3 "$1")"
 }
+# serve N NAME ARGS...: a usnet-tcpperf server on interface N, port 5001,
+# one connection (--one-off), output in $tmp/NAME.out and .log; srv is its
+# pid once it is connected to usnetd.
+serve() {
+	local n=$1 out=$tmp/$2
+	shift 2
+	# shellcheck disable=SC2046
+	"$perf" $(host "$n") -l 5001 --one-off "$@" >"$out.out" 2>"$out.log" &
+	srv=$!
+	bg_pids+=("$srv")
+	wait_for "c[$n][\"connected\"]" 10 || fail "server did not connect to usnetd"
+}
+# kill_peer VICTIM SURVIVOR WHAT LOG: once the SURVIVOR's LOG shows bytes
+# moving, VICTIM is SIGKILLed; then the survivor must end within 50 s (its
+# status in rc, from t0), sane.
+kill_peer() {
+	wait_flowing "$4"
+	kill -KILL "$1"
+	wait "$1" 2>/dev/null || true
+	t0=$(date +%s)
+	wait_pid "$2" 50
+	sane "$3" "$rc" "$4"
+}
 
 # --- 1. a complete transfer -----------------------------------------------------
-# shellcheck disable=SC2046
-"$perf" $(host 1) -l 5001 --one-off --sha256 --verify --zero-copy -q >"$tmp/srv1.out" 2>"$tmp/srv1.log" &
-srv=$!
-bg_pids+=("$srv")
-wait_for 'c[1]["connected"]' 10 || fail "server did not connect to usnetd"
+serve 1 srv1 --sha256 --verify --zero-copy -q
 # shellcheck disable=SC2046
 timeout -k 5 60 "$perf" $(host 2) -c 198.18.27.1:5001 -n 16M --sha256 -q >"$tmp/cli1.out" \
 	2>"$tmp/cli1.log" || fail "client exit status $?: $(cat "$tmp/cli1.log")"
 wait_pid "$srv" 20
 [[ $rc == 0 ]] || fail "server exit status $rc: $(cat "$tmp/srv1.log")"
-sane "transfer" "$tmp/cli1.log"
-sane "transfer" "$tmp/srv1.log"
+sane "transfer" 0 "$tmp/cli1.log"
+sane "transfer" "$rc" "$tmp/srv1.log"
 want=$(python3 -c '
 import hashlib, struct
 M = (1 << 64) - 1
@@ -74,11 +91,7 @@ print(h.hexdigest())')
 echo "ok: 16 MiB from interface 2 to 1 through usnetd, every byte checked, sha256 $want at both ends and in Python"
 
 # --- 1b. request/response on 4 connections at once -------------------------------------
-# shellcheck disable=SC2046
-"$perf" $(host 1) -l 5001 -m rr -s 100 --conns 4 --one-off --nodelay --sleep --sha256 -q >"$tmp/srv5.out" 2>"$tmp/srv5.log" &
-srv=$!
-bg_pids+=("$srv")
-wait_for 'c[1]["connected"]' 10 || fail "server did not connect to usnetd"
+serve 1 srv5 -m rr -s 100 --conns 4 --nodelay --sleep --sha256 -q
 # shellcheck disable=SC2046
 timeout -k 5 60 "$perf" $(host 2) -c 198.18.27.1:5001 -m rr -s 100 -n 50000 --conns 4 --cc newreno --sleep \
 	--nodelay --sha256 --json >"$tmp/cli5.json" 2>"$tmp/cli5.log" || fail "rr client: $(cat "$tmp/cli5.log")"
@@ -97,21 +110,12 @@ print(f"ok: rr, 4 connections x 500 requests of 100 bytes: p50 {j['p50_us']} us,
 EOF
 
 # --- 2. the receiver dies: the sender times out ----------------------------------
-# shellcheck disable=SC2046
-"$perf" $(host 1) -l 5001 --one-off >"$tmp/srv2.out" 2>"$tmp/srv2.log" &
-srv=$!
-bg_pids+=("$srv")
-wait_for 'c[1]["connected"]' 10 || fail "server did not connect to usnetd"
+serve 1 srv2
 # shellcheck disable=SC2046
 "$perf" $(host 2) -c 198.18.27.1:5001 -t 60 --retries 3 -i 0.2 --json >"$tmp/cli2.out" 2>"$tmp/cli2.log" &
 cli=$!
 bg_pids+=("$cli")
-wait_flowing "$tmp/cli2.log"
-kill -KILL "$srv"
-wait "$srv" 2>/dev/null || true
-t0=$(date +%s)
-wait_pid "$cli" 50
-sane "sender" "$tmp/cli2.log"
+kill_peer "$srv" "$cli" sender "$tmp/cli2.log"
 grep -q "connection 0 with 198.18.27.1:5001: .*Connection timed out" "$tmp/cli2.log" && [[ $rc == 1 ]] ||
 	fail "sender after its receiver died: status $rc: $(tail -n 3 "$tmp/cli2.log")"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j["failed"] == 1 and j["completed"] == 0 and j["bytes"] > 0 and j["retransmits"] > 0))' \
@@ -119,21 +123,12 @@ python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j["fa
 echo "ok: receiver killed: the sender timed out after $(($(date +%s) - t0)) s: $(grep -o "connection 0 .*" "$tmp/cli2.log" | head -n 1)"
 
 # --- 3. the sender dies: the receiver's keepalives go unanswered ---------------------
-# shellcheck disable=SC2046
-"$perf" $(host 3) -l 5001 --one-off --keepalive 1 -i 0.2 >"$tmp/srv3.out" 2>"$tmp/srv3.log" &
-srv=$!
-bg_pids+=("$srv")
-wait_for 'c[3]["connected"]' 10 || fail "server did not connect to usnetd"
+serve 3 srv3 --keepalive 1 -i 0.2
 # shellcheck disable=SC2046
 "$perf" $(host 4) -c 198.18.27.3:5001 -t 60 -q >"$tmp/cli3.out" 2>"$tmp/cli3.log" &
 cli=$!
 bg_pids+=("$cli")
-wait_flowing "$tmp/srv3.log"
-kill -KILL "$cli"
-wait "$cli" 2>/dev/null || true
-t0=$(date +%s)
-wait_pid "$srv" 50
-sane "receiver" "$tmp/srv3.log"
+kill_peer "$cli" "$srv" receiver "$tmp/srv3.log"
 grep -q "connection 0 with 198.18.27.3:5001: receive: Connection timed out" "$tmp/srv3.log" && [[ $rc == 1 ]] ||
 	fail "receiver after its sender died: status $rc: $(tail -n 3 "$tmp/srv3.log")"
 echo "ok: sender killed: the receiver's keepalives ended it after $(($(date +%s) - t0)) s"
@@ -143,11 +138,7 @@ kill -0 "$usnetd_pid" || fail "usnetd died"
 wait_for 'd["usnetd"]["connected"] == 0' 10 || fail "usnetd still counts clients: $(cat "$tmp/stats.json")"
 wait_for 'd["usnetd"]["pool_free"] == d["usnetd"]["pool_size"]' 5 || fail "usnetd's pool is not whole"
 echo "ok: usnetd alive, every client gone, pool whole; usnetctl: $(q '[(x["id"], x["reason"]) for x in d["clients"]]')"
-# shellcheck disable=SC2046
-"$perf" $(host 1) -l 5001 --one-off --sha256 -q >"$tmp/srv4.out" 2>"$tmp/srv4.log" &
-srv=$!
-bg_pids+=("$srv")
-wait_for 'c[1]["connected"]' 10 || fail "server did not connect to usnetd"
+serve 1 srv4 --sha256 -q
 # shellcheck disable=SC2046
 timeout -k 5 60 "$perf" $(host 2) -c 198.18.27.1:5001 -n 1M --sha256 -q >"$tmp/cli4.out" \
 	2>"$tmp/cli4.log" || fail "new client: $(cat "$tmp/cli4.log")"
@@ -157,5 +148,5 @@ wait_pid "$srv" 20
 echo "ok: a new pair on interfaces 1 and 2 moved 1 MiB: $(cat "$tmp/cli4.out")"
 stop_usnetd
 [[ $usnetd_rc == 0 ]] || fail "usnetd exit status $usnetd_rc"
-sane usnetd "$tmp/usnetd.log"
+sane usnetd "$usnetd_rc" "$tmp/usnetd.log"
 echo "PASS"

@@ -69,11 +69,13 @@ tv_ns() {
 	ip -n "$1" link set lo up
 }
 
-# tv_veth NS1 IF1 NS2 IF2: a veth pair between two namespaces, both ends up,
-# no addresses (the kernel stack ignores the test frames, so it answers none).
+# tv_veth NS1 IF1 NS2 IF2 [OPT...]: a veth pair between two namespaces (or
+# in one), both ends up, no addresses (the kernel stack ignores the test
+# frames, so it answers none). OPTs go to both ends' `ip link add`, e.g.
+# numtxqueues 2 numrxqueues 2.
 tv_veth() {
-	ip -n "$1" link add "$2" type veth peer name "$4" netns "$3" 2>/dev/null ||
-		skip "cannot create a veth pair"
+	ip -n "$1" link add "$2" "${@:5}" type veth peer name "$4" "${@:5}" netns "$3" 2>/dev/null ||
+		skip "cannot create a veth pair${5:+ ($*)}"
 	ip -n "$1" link set "$2" up
 	ip -n "$3" link set "$4" up
 }

@@ -36,6 +36,8 @@ chmod 0755 "$tmp" # nobody must reach the sockets; their own modes decide
 
 nobody_uid=$(id -u nobody) nobody_gid=$(id -g nobody)
 as_nobody() { setpriv --reuid="$nobody_uid" --regid="$nobody_gid" --clear-groups "$@"; }
+# nobody_for SECS CMD...: CMD as nobody, killed after SECS.
+nobody_for() { timeout "$1" setpriv --reuid="$nobody_uid" --regid="$nobody_gid" --clear-groups "${@:2}"; }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=1}
 
 alive() { kill -0 "$usnetd_pid" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$usnetd_pid/stat") != Z ]]; }
@@ -76,25 +78,27 @@ start_hostile_usnetd() { # LOG ARGS...: open sockets, as an attacker would want 
 	base_fds=$(fd_count "$usnetd_pid")
 }
 
+stop_clean() { # usnetd stops, and exits 0
+	stop_usnetd
+	[[ "$usnetd_rc" == 0 ]] || fail "usnetd exited with $usnetd_rc"
+}
+
 # ---- 1. descriptors on every path ----
 if part 1; then
 	start_hostile_usnetd fds -i 1 -i 2 -i 3
-	out=$(timeout 120 setpriv --reuid="$nobody_uid" --regid="$nobody_gid" --clear-groups \
-		"$hostile" fds "$tmp/d.sock" 1 30 "$tmp/d.ctl") || fail "fds attack: $out"
+	out=$(nobody_for 120 "$hostile" fds "$tmp/d.sock" 1 30 "$tmp/d.ctl") || fail "fds attack: $out"
 	echo "ok: $out"
 	fds=$(fd_count "$usnetd_pid")
 	[[ $fds -eq $base_fds ]] || fail "descriptor leak: $base_fds before the attack, $fds after"
 	echo "ok: usnetd holds $fds descriptors after the attack, $base_fds before"
 	after_attack "$base_fds"
-	stop_usnetd
-	[[ "$usnetd_rc" == 0 ]] || fail "usnetd exited with $usnetd_rc"
+	stop_clean
 fi
 
 # ---- 2. client memory that can vanish ----
 if part 2; then
 	start_hostile_usnetd region -i 1 -i 2 -i 3
-	rc=0; out=$(timeout 30 setpriv --reuid="$nobody_uid" --regid="$nobody_gid" --clear-groups \
-		"$hostile" hugetlb "$tmp/d.sock" 1) || rc=$?
+	rc=0; out=$(nobody_for 30 "$hostile" hugetlb "$tmp/d.sock" 1) || rc=$?
 	if [[ $rc -eq 77 ]]; then
 		echo "ok: this kernel has no hugetlbfs memfds, nothing to refuse ($out)"
 	else
@@ -103,14 +107,12 @@ if part 2; then
 		echo "ok: hugetlbfs memfd $out"
 	fi
 	# Bounded: 20000 tries or 15 s. Before the fix it hit in 7637 tries (ASan build).
-	out=$(timeout 60 setpriv --reuid="$nobody_uid" --regid="$nobody_gid" --clear-groups \
-		"$hostile" race "$tmp/d.sock" 1 20000 15) || fail "region race: $out"
+	out=$(nobody_for 60 "$hostile" race "$tmp/d.sock" 1 20000 15) || fail "region race: $out"
 	echo "ok: $out"
 	after_attack "$base_fds"
 	maps=$(grep -c "memfd:" "/proc/$usnetd_pid/maps" || true)
 	[[ $maps -eq 0 ]] || fail "usnetd still maps $maps client regions"
-	stop_usnetd
-	[[ "$usnetd_rc" == 0 ]] || fail "usnetd exited with $usnetd_rc"
+	stop_clean
 fi
 
 # ---- 3. every slot taken ----
@@ -131,40 +133,32 @@ if part 3; then
 		done
 		echo "ok: root's usnetctl answered $1 times during the flood"
 	}
+	# flood SOCKET CONNS TOTAL LABEL CHECK...: nobody holds CONNS connections
+	# to SOCKET (TOTAL tries) while CHECK runs as root; the hold must end well.
+	flood() {
+		local hold_pid
+		as_nobody "$hostile" hold "$1" "$2" "$3" >"$tmp/hold.out" 2>&1 &
+		hold_pid=$!
+		bg_pids+=("$hold_pid")
+		sleep 1
+		"${@:5}"
+		wait "$hold_pid" || fail "hold: $(cat "$tmp/hold.out")"
+		echo "ok: $4$(cat "$tmp/hold.out")"
+	}
 	# a. nobody may use no interface: refused at accept, never holds a slot.
 	start_hostile_usnetd flood_acl -i 1,uids=0,secret=s3cret -i 2,uids=0 -i 3,uids=0
-	as_nobody "$hostile" hold "$tmp/d.sock" 12 48 >"$tmp/hold.out" 2>&1 &
-	hold_pid=$!
-	bg_pids+=("$hold_pid")
-	sleep 1
-	probe_root 3
-	wait "$hold_pid" || fail "hold: $(cat "$tmp/hold.out")"
-	echo "ok: $(cat "$tmp/hold.out")"
+	flood "$tmp/d.sock" 12 48 "" probe_root 3
 	refused=$(q 'd["usnetd"]["refused"]')
 	(( refused > 48 )) || fail "usnetd refused only $refused connections of the flood"
 	# b. the control socket, 16 idle connections of nobody and more.
-	as_nobody "$hostile" hold "$tmp/d.ctl" 6 32 >"$tmp/hold.out" 2>&1 &
-	hold_pid=$!
-	bg_pids+=("$hold_pid")
-	sleep 1
-	ctl_root 5
-	wait "$hold_pid" || fail "hold: $(cat "$tmp/hold.out")"
-	echo "ok: control socket: $(cat "$tmp/hold.out")"
+	flood "$tmp/d.ctl" 6 32 "control socket: " ctl_root 5
 	after_attack "$base_fds"
-	stop_usnetd
-	[[ "$usnetd_rc" == 0 ]] || fail "usnetd exited with $usnetd_rc"
+	stop_clean
 	# c. nobody may use interface 4: admitted, but at most 4 pending slots.
 	start_hostile_usnetd flood_uid -i 1,uids=0,secret=s3cret -i 2 -i 3 -i 4
-	as_nobody "$hostile" hold "$tmp/d.sock" 12 48 >"$tmp/hold.out" 2>&1 &
-	hold_pid=$!
-	bg_pids+=("$hold_pid")
-	sleep 1
-	probe_root 3
-	wait "$hold_pid" || fail "hold: $(cat "$tmp/hold.out")"
-	echo "ok: $(cat "$tmp/hold.out")"
+	flood "$tmp/d.sock" 12 48 "" probe_root 3
 	after_attack "$base_fds"
-	stop_usnetd
-	[[ "$usnetd_rc" == 0 ]] || fail "usnetd exited with $usnetd_rc"
+	stop_clean
 fi
 
 # ---- 4. a chain without end ----
@@ -191,15 +185,13 @@ if part 4; then
 	wait "$chain_pid" || fail "hostile short chain: $(cat "$tmp/chain.out")"
 	echo "ok: short unfinished chain: $(tail -n 1 "$tmp/chain.out")"
 	[[ "$(q 'c[1]["violations"]')" == 0 ]] || fail "a short unfinished chain counted as a violation"
-	out=$(timeout 30 setpriv --reuid="$nobody_uid" --regid="$nobody_gid" --clear-groups \
-		"$hostile" chain "$tmp/d.sock" 1 long 5) || fail "long chain: $out"
+	out=$(nobody_for 30 "$hostile" chain "$tmp/d.sock" 1 long 5) || fail "long chain: $out"
 	[[ $out == *"disconnected: Unfinished descriptor chain longer than a frame"* ]] ||
 		fail "long chain: $out"
 	echo "ok: long unfinished chain: $(tail -n 1 <<<"$out")"
 	[[ "$(q 'c[1]["violations"]')" == 1 ]] || fail "violations: $(q 'c[1]')"
 	after_attack "$base_fds"
-	stop_usnetd
-	[[ "$usnetd_rc" == 0 ]] || fail "usnetd exited with $usnetd_rc"
+	stop_clean
 fi
 
 echo "PASS (parts $parts): usnetd survives hostile clients: no descriptor leak, no SIGBUS, no lock-out, no spinning"

@@ -11,28 +11,12 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo_root=$(cd "$script_dir/../.." && pwd)
-export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$script_dir/lib.sh" # repo_root, USNET_VM_CACHE, skip, vm_args ...
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/afxdp}
 N=${N:-5000}
-verbose=() build=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -v|--verbose) verbose=(-v) ;;
-        -h|--help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
-        -*) echo "afxdp.sh: unknown option $1" >&2; exit 2 ;;
-        *) build=$1 ;;
-    esac
-    shift
-done
-build=$(cd "${build:-$repo_root/build-test}" 2>/dev/null && pwd) ||
-    { echo "afxdp.sh: build directory not found (pass BUILD_DIR)" >&2; exit 2; }
-skip() { echo "SKIP: $*"; exit 77; }
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found"
-command -v cpio >/dev/null || skip "cpio not found"
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
-    skip "no static busybox (apt-get install busybox-static)"
-fi
+vm_args "[-v] [BUILD_DIR]" "$repo_root/build-test" -- "$@"
+vm_need_rig
 for t in usnet-pktgen usnet-sink; do
     [ -x "$build/tools/$t" ] || { echo "afxdp.sh: $build/tools/$t not built" >&2; exit 2; }
 done
@@ -42,10 +26,7 @@ if ! grep -q "afxdp:IFNAME.*AF_XDP" <<<"$help"; then
     exit 1
 fi
 mkdir -p "$work"
-rc=0
-"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null 2>&1 || rc=$?
-[ "$rc" -ne 77 ] || skip "no guest kernel (run tests/vm/get-kernel.sh to see why)"
-[ "$rc" -eq 0 ] || { echo "afxdp.sh: get-kernel.sh failed ($rc)" >&2; exit 1; }
+vm_get_kernel
 "$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" --script "$script_dir/guest/afxdp-test.sh" \
     --bin "$build/tools/usnet-pktgen" "$build/tools/usnet-sink" \
     --file "/usr/lib/$(gcc -print-multiarch)/bpf/xdp-dispatcher.o" >/dev/null

@@ -21,44 +21,23 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo_root=$(cd "$script_dir/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$script_dir/lib.sh"
-export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+. "$script_dir/lib.sh" # repo_root, USNET_VM_CACHE, skip, vm_args ...
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/e1000}
 
-n=20000 rate=10000 verbose=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -v|--verbose) verbose=(-v) ;;
-        -n) n=$2; shift ;;
-        -r) rate=$2; shift ;;
-        -h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
-        -*) echo "usage: $0 [-v] [-n FRAMES] [-r PPS] [BUILD_DIR]" >&2; exit 2 ;;
-        *) break ;;
-    esac
-    shift
-done
-build=${1:-$repo_root/build}
-[[ "$n" =~ ^[0-9]+$ && "$rate" =~ ^[0-9]+$ ]] || { echo "e1000: -n and -r take numbers" >&2; exit 2; }
+n=20000 rate=10000
+vm_args "[-v] [-n FRAMES] [-r PPS] [BUILD_DIR]" "$repo_root/build" -n n -r rate -- "$@"
 
-skip() { echo "SKIP: $*"; exit 77; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+vm_need_rig
 
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 command -v tshark >/dev/null || skip "tshark not found (apt-get install tshark)"
-command -v cpio >/dev/null || skip "cpio not found (apt-get install cpio)"
 for t in usnet-pktgen usnet-sink usnet-fwd; do
     [ -x "$build/tools/$t" ] || skip "$build/tools/$t not built (cmake --build $build)"
 done
 
 t_all=$(now)
 mkdir -p "$work"
-rc=0
-"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null || rc=$?
-[ "$rc" -ne 77 ] || skip "no guest kernel (see get-kernel.sh)"
-[ "$rc" -eq 0 ] || { echo "e1000: get-kernel.sh failed ($rc)" >&2; exit 1; }
+vm_get_kernel
 
 t=$(now)
 "$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" --script "$script_dir/guest/e1000-test.sh" \

@@ -2,6 +2,39 @@
 # Shared by the host-side VM test scripts (tests/vm/*.sh); source it:
 #   . "$script_dir/lib.sh"
 # The guest side has its own library, tests/vm/guest/vmtest.sh.
+#
+# Sourcing it sets repo_root, exports USNET_VM_CACHE (run-vm.sh's kernel
+# cache; default <repo>/build/vm-cache) and defines skip (exit 77), now and
+# since (seconds, for timings).
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+
+skip() { echo "SKIP: $*"; exit 77; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+
+# vm_need_rig: what every VM boot needs (qemu with TCG, a static busybox for
+# the initramfs, cpio), or skip naming the package.
+vm_need_rig() {
+    command -v qemu-system-x86_64 >/dev/null ||
+        skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+    qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg ||
+        skip "qemu-system-x86_64 has no TCG accelerator"
+    if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+        skip "no static busybox (apt-get install busybox-static)"
+    fi
+    command -v cpio >/dev/null || skip "cpio not found (apt-get install cpio)"
+}
+
+# vm_get_kernel: the guest kernel in USNET_VM_CACHE (get-kernel.sh, whose
+# messages go to stderr); skip if it cannot be had, exit 1 if that failed.
+vm_get_kernel() {
+    local rc=0
+    "$repo_root/tests/vm/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null || rc=$?
+    [ "$rc" -ne 77 ] || skip "no guest kernel (see the get-kernel.sh message above)"
+    [ "$rc" -eq 0 ] || { echo "$(basename "$0"): get-kernel.sh failed ($rc)" >&2; exit 1; }
+}
 
 # vm_pcap_seq_check TAG NAME PCAP FILTER N: in QEMU's pcap PCAP, the UDP
 # frames tshark's display FILTER selects are exactly N, their payloads
@@ -51,4 +84,58 @@ vm_netns_add() {
     ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
         net.ipv6.conf.default.disable_ipv6=1
     ip -n "$1" link set lo up
+}
+
+# vm_move_tap TAP NS ADDR/PREFIX QEMU_PID: once QEMU has created and
+# attached TAP (30 s at most, while QEMU runs; a TAP moved before that would
+# be created anew in the root namespace, design.md), move it into NS, give
+# it ADDR and bring it up. Fails, saying why on stderr, if it cannot.
+vm_move_tap() {
+    for _ in $(seq 1 300); do
+        [ -e "/sys/class/net/$1" ] && break
+        kill -0 "$4" 2>/dev/null || break
+        sleep 0.1
+    done
+    ip link set "$1" netns "$2" || return 1
+    ip -n "$2" addr add "$3" dev "$1" && ip -n "$2" link set "$1" up
+}
+
+# vm_args USAGE DEFAULT_BUILD [-X VAR]... -- ARGS...: the arguments of a
+# host-side test script (not run-vm.sh's or mkinitramfs.sh's, which take
+# options of their own kinds), in any order:
+#   -v, --verbose   verbose=(-v) (run-vm.sh copies the console to stderr)
+#   -h, --help      the script's header comment, exit 0
+#   -X N            for each -X VAR given: VAR=N, a positive whole number
+#   BUILD_DIR       build (made absolute); DEFAULT_BUILD when not given:
+#                   "" if the script needs one, "-" if it takes none.
+# Anything else exits 2 with "usage: SCRIPT USAGE" and the problem.
+vm_args() {
+    local usage=$1 dflt=$2 prog
+    local -A var=()
+    prog=$(basename "$0")
+    shift 2
+    while [ "$1" != -- ]; do var[$1]=$2; shift 2; done
+    shift
+    vm_usage() { echo "$prog: $*" >&2; echo "usage: $prog $usage" >&2; exit 2; }
+    verbose=() build=""
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            -v|--verbose) verbose=(-v) ;;
+            -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
+            -*)
+                [ -n "${var[$1]:-}" ] || vm_usage "unknown option $1"
+                [[ $# -ge 2 && "$2" =~ ^[0-9]+$ && "$2" -gt 0 ]] || vm_usage "$1 takes a positive number"
+                printf -v "${var[$1]}" '%s' "$2"
+                shift ;;
+            *)
+                [ "$dflt" != - ] || vm_usage "takes no BUILD_DIR"
+                [ -z "$build" ] || vm_usage "one BUILD_DIR, not $build and $1"
+                build=$1 ;;
+        esac
+        shift
+    done
+    [ "$dflt" = - ] && return 0
+    local dir=${build:-$dflt}
+    [ -n "$dir" ] || vm_usage "needs a BUILD_DIR"
+    build=$(cd "$dir" 2>/dev/null && pwd) || vm_usage "build directory $dir not found"
 }

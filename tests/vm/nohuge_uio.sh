@@ -19,41 +19,21 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo_root=$(cd "$script_dir/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$script_dir/lib.sh"
-export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+. "$script_dir/lib.sh" # repo_root, USNET_VM_CACHE, skip, vm_args ...
 
-n=2000 verbose=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -v|--verbose) verbose=(-v) ;;
-        -n) n=$2; shift ;;
-        -h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
-        -*) echo "usage: $0 [-v] [-n FRAMES] [BUILD_DIR]" >&2; exit 2 ;;
-        *) break ;;
-    esac
-    shift
-done
-build=$(cd "${1:-$repo_root/build}" && pwd)
+n=2000
+vm_args "[-v] [-n FRAMES] [BUILD_DIR]" "$repo_root/build" -n n -- "$@"
 work=${USNET_VM_WORK:-$build/vm-test/nohuge_uio}
-[[ "$n" =~ ^[0-9]+$ && "$n" -gt 0 ]] || { echo "nohuge_uio: -n takes a number" >&2; exit 2; }
 
-skip() { echo "SKIP: $*"; exit 77; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+vm_need_rig
 
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 command -v tshark >/dev/null || skip "tshark not found (apt-get install tshark)"
-command -v cpio >/dev/null || skip "cpio not found (apt-get install cpio)"
 [ -x "$build/tools/usnet-pktgen" ] || { echo "nohuge_uio: $build/tools/usnet-pktgen not built" >&2; exit 1; }
 
 t_all=$(now)
 mkdir -p "$work"
-rc=0
-"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null || rc=$?
-[ "$rc" -ne 77 ] || skip "no guest kernel (see get-kernel.sh)"
-[ "$rc" -eq 0 ] || { echo "nohuge_uio: get-kernel.sh failed ($rc)" >&2; exit 1; }
+vm_get_kernel
 
 "$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" \
     --script "$script_dir/guest/nohuge-uio-test.sh" --bin "$build/tools/usnet-pktgen" 2>/dev/null

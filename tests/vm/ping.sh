@@ -47,39 +47,15 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo_root=$(cd "$script_dir/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$script_dir/lib.sh"
-export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+. "$script_dir/lib.sh" # repo_root, USNET_VM_CACHE, skip, vm_args ...
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/ping}
 
-n=4000 rate=1000 verbose=() build=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -v|--verbose) verbose=(-v) ;;
-        -n) [ $# -ge 2 ] || { echo "ping.sh: -n needs a number" >&2; exit 2; }; n=$2; shift ;;
-        -r) [ $# -ge 2 ] || { echo "ping.sh: -r needs a number" >&2; exit 2; }; rate=$2; shift ;;
-        -h|--help) sed -n '2,44s/^# \{0,1\}//p' "$0"; exit 0 ;;
-        -*) echo "usage: $0 [-v] [-n FRAMES] [-r PPS] [BUILD_DIR]" >&2; exit 2 ;;
-        *) build=$1 ;;
-    esac
-    shift
-done
-[[ "$n" =~ ^[0-9]+$ && "$rate" =~ ^[0-9]+$ && "$n" -gt 0 && "$rate" -gt 0 ]] ||
-    { echo "ping.sh: -n and -r take positive numbers" >&2; exit 2; }
-build=$(cd "${build:-$repo_root/build-test}" 2>/dev/null && pwd) ||
-    { echo "ping.sh: build directory not found (pass BUILD_DIR)" >&2; exit 2; }
+n=4000 rate=1000
+vm_args "[-v] [-n FRAMES] [-r PPS] [BUILD_DIR]" "$repo_root/build-test" -n n -r rate -- "$@"
 
-skip() { echo "SKIP: $*"; exit 77; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+vm_need_rig
 
-command -v qemu-system-x86_64 >/dev/null ||
-    skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
-command -v cpio >/dev/null || skip "cpio not found (apt-get install cpio)"
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
-    skip "no static busybox (apt-get install busybox-static)"
-fi
 [ "$(id -u)" = 0 ] || skip "needs root (TAP devices, network namespaces)"
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
 command -v ip >/dev/null || skip "iproute2 (ip) not found"
@@ -90,10 +66,7 @@ done
 
 t_all=$(now)
 mkdir -p "$work"
-rc=0
-"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null 2>&1 || rc=$?
-[ "$rc" -ne 77 ] || skip "no guest kernel (run tests/vm/get-kernel.sh to see why)"
-[ "$rc" -eq 0 ] || { echo "ping.sh: get-kernel.sh failed ($rc)" >&2; exit 1; }
+vm_get_kernel
 
 t=$(now)
 "$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" --script "$script_dir/guest/ping-test.sh" \
@@ -155,17 +128,10 @@ vm=$!
 host_fail=0
 declare -A moved=()
 for nic in "${nics[@]}"; do
-    for _ in $(seq 1 300); do
-        [ -e "/sys/class/net/${tap[$nic]}" ] && break
-        kill -0 "$vm" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ip link set "${tap[$nic]}" netns "${ns[$nic]}" 2>"$work/ip.err"; then
-        ip -n "${ns[$nic]}" addr add "198.18.${net[$nic]}.1/24" dev "${tap[$nic]}"
-        ip -n "${ns[$nic]}" link set "${tap[$nic]}" up
+    if vm_move_tap "${tap[$nic]}" "${ns[$nic]}" "198.18.${net[$nic]}.1/24" "$vm" 2>"$work/ip.err"; then
         moved[$nic]=1
     else
-        echo "VMTEST FAIL ping-$nic: TAP ${tap[$nic]} not there to move: $(cat "$work/ip.err")"
+        echo "VMTEST FAIL ping-$nic: TAP ${tap[$nic]} not moved: $(cat "$work/ip.err")"
         host_fail=1
     fi
 done

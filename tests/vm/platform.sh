@@ -16,42 +16,22 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo_root=$(cd "$script_dir/../.." && pwd)
-[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [-v]" >&2; exit 2; }
-build=$(cd "$1" && pwd)
-verbose=()
-case "${2:-}" in
-    -v|--verbose) verbose=(-v) ;;
-    "") ;;
-    *) echo "usage: $0 BUILD_DIR [-v]" >&2; exit 2 ;;
-esac
-export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$script_dir/lib.sh" # repo_root, USNET_VM_CACHE, skip, vm_args ...
+vm_args "BUILD_DIR [-v]" "" -- "$@"
 work=${USNET_VM_WORK:-$build/vm-test/platform}
 
-skip() { echo "SKIP: $*"; exit 77; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+vm_need_rig
 
 for f in tools/usnetctl tests/pci_probe; do
     [ -x "$build/$f" ] || { echo "platform: $build/$f not built" >&2; exit 1; }
 done
-command -v qemu-system-x86_64 >/dev/null ||
-    skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
-qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg ||
-    skip "qemu-system-x86_64 has no TCG accelerator"
 qemu-system-x86_64 -device help 2>/dev/null | grep -q '"rtl8139"' ||
     skip "this qemu has no rtl8139 (the unsupported-NIC case)"
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
-    skip "no static busybox (apt-get install busybox-static)"
-fi
-command -v cpio >/dev/null || skip "cpio not found (apt-get install cpio)"
 
 t_all=$(now)
 mkdir -p "$work"
-rc=0
-"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" || rc=$?
-[ "$rc" -ne 77 ] || skip "no guest kernel (see the get-kernel.sh message above)"
-[ "$rc" -eq 0 ] || { echo "platform: get-kernel.sh failed ($rc)" >&2; exit 1; }
+vm_get_kernel
 
 t=$(now)
 "$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" \

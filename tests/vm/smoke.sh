@@ -10,38 +10,19 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo_root=$(cd "$script_dir/../.." && pwd)
-export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$script_dir/lib.sh" # repo_root, USNET_VM_CACHE, skip, vm_args ...
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/smoke}
-verbose=()
-case "${1:-}" in
-    -v|--verbose) verbose=(-v) ;;
-    "") ;;
-    *) echo "usage: $0 [-v]" >&2; exit 2 ;;
-esac
-
-skip() { echo "SKIP: $*"; exit 77; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+vm_args "[-v]" - -- "$@"
 
 # Facilities; in CI all of them are installed.
-command -v qemu-system-x86_64 >/dev/null ||
-    skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
-qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg ||
-    skip "qemu-system-x86_64 has no TCG accelerator"
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
-    skip "no static busybox (apt-get install busybox-static)"
-fi
-command -v cpio >/dev/null || skip "cpio not found (apt-get install cpio)"
+vm_need_rig
 
 t_all=$(now)
 mkdir -p "$work"
 
 t=$(now)
-rc=0
-"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" || rc=$?
-[ "$rc" -ne 77 ] || skip "no guest kernel (see the get-kernel.sh message above)"
-[ "$rc" -eq 0 ] || { echo "smoke: get-kernel.sh failed ($rc)" >&2; exit 1; }
+vm_get_kernel
 t_kernel=$(since "$t")
 
 bins=()

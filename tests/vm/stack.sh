@@ -17,27 +17,12 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo_root=$(cd "$script_dir/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$script_dir/lib.sh"
-export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+. "$script_dir/lib.sh" # repo_root, USNET_VM_CACHE, skip, vm_args ...
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/stack}
-verbose=() build=""
-for a in "$@"; do
-    case "$a" in
-        -v|--verbose) verbose=(-v) ;;
-        -h|--help) sed -n '2,19s/^# \{0,1\}//p' "$0"; exit 0 ;;
-        -*) echo "usage: $0 [-v] [BUILD_DIR]" >&2; exit 2 ;;
-        *) build=$a ;;
-    esac
-done
-build=$(cd "${build:-$repo_root/build-test}" 2>/dev/null && pwd) ||
-    { echo "stack.sh: build directory not found (pass BUILD_DIR)" >&2; exit 2; }
-skip() { echo "SKIP: $*"; exit 77; }
+vm_args "[-v] [BUILD_DIR]" "$repo_root/build-test" -- "$@"
+vm_need_rig
 
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found"
-command -v cpio >/dev/null || skip "cpio not found"
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then skip "no static busybox"; fi
 [ "$(id -u)" = 0 ] || skip "needs root (TAP devices, network namespaces)"
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
 command -v ping >/dev/null || skip "ping not found"
@@ -45,10 +30,7 @@ command -v python3 >/dev/null || skip "python3 not found"
 [ -x "$build/tools/usnet-udpecho" ] || { echo "stack.sh: $build/tools/usnet-udpecho not built" >&2; exit 2; }
 
 mkdir -p "$work"
-rc=0
-"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null 2>&1 || rc=$?
-[ "$rc" -ne 77 ] || skip "no guest kernel (run tests/vm/get-kernel.sh to see why)"
-[ "$rc" -eq 0 ] || { echo "stack.sh: get-kernel.sh failed ($rc)" >&2; exit 1; }
+vm_get_kernel
 "$script_dir/mkinitramfs.sh" "$work/initramfs.cpio.gz" --script "$script_dir/guest/stack-test.sh" \
     --bin "$build/tools/usnet-udpecho" --hugepages 64 >/dev/null
 
@@ -107,17 +89,10 @@ host_out=$work/host.txt
 : >"$host_out"
 declare -A moved=() started=()
 for nic in "${nics[@]}"; do
-    for _ in $(seq 1 300); do
-        [ -e "/sys/class/net/${tap[$nic]}" ] && break
-        kill -0 "$vm" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ip link set "${tap[$nic]}" netns "${ns[$nic]}" 2>"$work/ip.err"; then
-        ip -n "${ns[$nic]}" addr add "198.18.${net[$nic]}.1/24" dev "${tap[$nic]}"
-        ip -n "${ns[$nic]}" link set "${tap[$nic]}" up
+    if vm_move_tap "${tap[$nic]}" "${ns[$nic]}" "198.18.${net[$nic]}.1/24" "$vm" 2>"$work/ip.err"; then
         moved[$nic]=1
     else
-        echo "VMTEST FAIL stack-host-$nic: TAP ${tap[$nic]} not there to move: $(cat "$work/ip.err")" >>"$host_out"
+        echo "VMTEST FAIL stack-host-$nic: TAP ${tap[$nic]} not moved: $(cat "$work/ip.err")" >>"$host_out"
     fi
 done
 deadline=$((SECONDS + 150))

@@ -40,35 +40,17 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo_root=$(cd "$script_dir/../.." && pwd)
-export USNET_VM_CACHE=${USNET_VM_CACHE:-$repo_root/build/vm-cache}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$script_dir/lib.sh" # repo_root, USNET_VM_CACHE, skip, vm_args ...
 work=${USNET_VM_WORK:-$repo_root/build/vm-test/virtio}
 N_TX=${N_TX:-10000} N_RX=${N_RX:-2000} N_FAULT=${N_FAULT:-20} RX_PPS=${RX_PPS:-5000}
 N_MQ=${N_MQ:-400} MQ_TX=${MQ_TX:-100}
 MAC=52:54:00:12:34:01 # run-vm.sh gives the virtio NIC this MAC
 
-verbose=() build=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -v|--verbose) verbose=(-v) ;;
-        -h|--help) sed -n '2,39s/^# \{0,1\}//p' "$0"; exit 0 ;;
-        -*) echo "virtio.sh: unknown option $1" >&2; exit 2 ;;
-        *) build=$1 ;;
-    esac
-    shift
-done
-build=$(cd "${build:-$repo_root/build-test}" 2>/dev/null && pwd) ||
-    { echo "virtio.sh: build directory not found (pass BUILD_DIR)" >&2; exit 2; }
+vm_args "[-v] [BUILD_DIR]" "$repo_root/build-test" -- "$@"
 
-skip() { echo "SKIP: $*"; exit 77; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+vm_need_rig
 
-command -v qemu-system-x86_64 >/dev/null ||
-    skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
-    skip "no static busybox (apt-get install busybox-static)"
-fi
 for t in cpio python3 cc; do
     command -v "$t" >/dev/null || skip "$t not found"
 done
@@ -79,10 +61,7 @@ done
 
 t_all=$(now)
 mkdir -p "$work"
-rc=0
-"$script_dir/get-kernel.sh" "$USNET_VM_CACHE" >/dev/null 2>&1 || rc=$?
-[ "$rc" -ne 77 ] || skip "no guest kernel (run tests/vm/get-kernel.sh to see why)"
-[ "$rc" -eq 0 ] || { echo "virtio.sh: get-kernel.sh failed ($rc)" >&2; exit 1; }
+vm_get_kernel
 
 # The guest helper links the static library, with the sanitizers if the
 # build has them.
