@@ -226,8 +226,9 @@ static uint16_t afp_take_pending(struct afp_rxq *q, struct usnet_pkt **pkts, uin
 
 /*
  * Cut a GSO frame (vh says so) into q->pend. A frame the segmenter refuses
- * (gso.h: lengths that disagree, more than USNET_GSO_MAX_SEGS segments) or
- * whose segments do not fit a packet is counted in rx_errors. When the pool
+ * (gso.h: lengths that disagree, more than USNET_GSO_MAX_SEGS segments),
+ * whose segments do not fit a packet or whose checksum is bad is counted in
+ * rx_errors. When the pool
  * runs dry part way, every packet taken for it goes back and the frame is
  * dropped whole, counted in rx_gso_dropped: waiting for a pool that may
  * never hold that many free buffers at once could stall the queue forever,
@@ -251,7 +252,12 @@ static void afp_rx_gso(struct afp_port *ap, uint16_t queue, const struct tpacket
 		src = q->scratch;
 		len += AFP_VLAN_HLEN;
 	}
-	if (usnet_gso_plan(src, len, vh, &plan) != 0 || plan.seg_max > ap->rx_room) {
+	/* A checksum neither left partial by a local sender nor verified by
+	 * the device is checked here: its segments are marked partial, which
+	 * the stack does not check. */
+	if (usnet_gso_plan(src, len, vh, &plan) != 0 || plan.seg_max > ap->rx_room ||
+	    (!(vh->flags & (USNET_VNET_F_NEEDS_CSUM | USNET_VNET_F_DATA_VALID)) &&
+	     !usnet_gso_csum_ok(src, &plan))) {
 		st->rx_errors++;
 		return;
 	}

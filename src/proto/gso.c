@@ -149,6 +149,17 @@ int usnet_gso_plan(const uint8_t *frame, size_t len, const struct usnet_vnet_hdr
 	return 0;
 }
 
+bool usnet_gso_csum_ok(const uint8_t *frame, const struct usnet_gso_plan *plan)
+{
+	const uint8_t *ip = frame + plan->l3;
+	uint32_t l4len = (uint32_t)(plan->hdr_len - plan->l4) + plan->payload;
+	uint32_t sum =
+	    plan->ipv == 4 ? usnet_csum_add(0, ip + 12, 8) : usnet_csum_add(0, ip + 8, 32);
+
+	sum += plan->l4proto + l4len;
+	return usnet_csum_fold(usnet_csum_add(sum, frame + plan->l4, l4len)) == 0;
+}
+
 static inline uint32_t gso_seg_payload(const struct usnet_gso_plan *plan, unsigned i)
 {
 	uint32_t off = (uint32_t)i * plan->mss;

@@ -27,6 +27,7 @@
 #ifndef USNET_GSO_H
 #define USNET_GSO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,6 +83,12 @@ struct usnet_gso_plan {
  */
 int usnet_gso_plan(const uint8_t *frame, size_t len, const struct usnet_vnet_hdr *vh,
 		   struct usnet_gso_plan *plan);
+
+/* Whether the super-frame's own TCP/UDP checksum verifies (RFC 1071, over
+ * its pseudo-header): for a frame whose virtio-net header has neither
+ * NEEDS_CSUM (a partial checksum, made on this host) nor DATA_VALID
+ * (verified by the device), before its segments are marked partial. */
+bool usnet_gso_csum_ok(const uint8_t *frame, const struct usnet_gso_plan *plan);
 
 /* The length of segment i (< plan->nsegs). */
 size_t usnet_gso_seg_len(const struct usnet_gso_plan *plan, unsigned i);

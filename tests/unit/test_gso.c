@@ -189,6 +189,35 @@ static void check_segments(const struct shape *sh, uint16_t mss)
 	CHECK(memcmp(joined, frame + h, sh->payload) == 0);
 }
 
+/* usnet_gso_csum_ok(): a super-frame with its full checksum in place. */
+static void test_csum_ok(void)
+{
+	static const struct shape shapes[] = {
+	    {.payload = 5001, .opt = 12, .flags = 0x10},
+	    {.v6 = true, .vlan = true, .payload = 3000, .flags = 0x18},
+	    {.udp = true, .payload = 4000},
+	};
+
+	for (unsigned k = 0; k < 3; k++) {
+		const struct shape *sh = &shapes[k];
+		size_t n = build(sh), l4 = l4_of(sh), at = l4 + (sh->udp ? 6 : 16);
+		struct usnet_vnet_hdr vh = vnet(sh, 1448);
+		struct usnet_gso_plan plan;
+		uint32_t s = sh->v6 ? naive_sum(0, frame + l3_of(sh) + 8, 32)
+				    : naive_sum(0, frame + l3_of(sh) + 12, 8);
+		unsigned c;
+
+		s += (sh->udp ? 17u : 6u) + (uint32_t)(n - l4);
+		c = (~naive_fold(naive_sum(s, frame + l4, n - l4))) & 0xffff;
+		frame[at] = (uint8_t)(c >> 8);
+		frame[at + 1] = (uint8_t)c;
+		CHECK_EQ(usnet_gso_plan(frame, n, &vh, &plan), 0);
+		CHECK(usnet_gso_csum_ok(frame, &plan));
+		frame[n - 1] ^= 0x40; /* one bit of the last segment's payload */
+		CHECK(!usnet_gso_csum_ok(frame, &plan));
+	}
+}
+
 static void test_shapes(void)
 {
 	static const struct shape shapes[] = {
@@ -276,5 +305,6 @@ int main(void)
 	test_vnet_decode();
 	test_shapes();
 	test_refused();
+	test_csum_ok();
 	return check_done("test_gso");
 }
