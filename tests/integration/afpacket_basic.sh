@@ -97,6 +97,9 @@ expect_error "bad tx=" "afpacket:$A,tx=fast" "expected tx=ring or tx=mmsg"
 expect_error "bad blocks=" "afpacket:$A,blocks=1" "option blocks=1 is not a number in [2,"
 expect_error "bad block_size=" "afpacket:$A,block_size=5000" "not a multiple of the page size"
 expect_error "unknown option" "afpacket:$A,bogus=1" "unknown option 'bogus'"
+expect_error "bad gso=" "afpacket:$A,gso=maybe" "expected gso=on or gso=off"
+expect_error "gso=on, blocks too small for 64 KiB" "afpacket:$A,gso=on,block_size=65536" \
+	"gso=on needs block_size=73728 or more"
 # A veth end that is down (its peer stays down too).
 if ip -n "$NS" link add afpdown0 type veth peer name afpdown1 2>/dev/null; then
 	expect_error "interface down" "afpacket:afpdown0" \

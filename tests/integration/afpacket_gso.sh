@@ -12,11 +12,11 @@
 #  2. tcp_kpeer (the kernel) sends BYTES to usnet-tcpperf on afpacket: (the
 #     default options); SHA-256 equal on both ends; the port counted cut
 #     frames (rx_gso_frames > 0), no rx_errors, none dropped whole.
-#  3. The same with gso=on named.
-# (VLAN-tagged super-frames: tests/unit/test_gso.c; usnet's stack speaks
-# untagged Ethernet.)
-# Sizes: BYTES (default 256M, 32M in a sanitizer build). Speed is not
-# asserted; the throughput is logged.
+# gso= and its errors: afpacket_basic.sh. VLAN-tagged super-frames:
+# tests/unit/test_gso.c (usnet's stack speaks untagged Ethernet).
+# Size: BYTES (default 64M, 8M in a sanitizer build: within the test's
+# budget on a loaded machine). Speed is not asserted; the throughput is
+# logged.
 # Usage: afpacket_gso.sh BUILD_DIR     (exit 77 = skipped)
 set -u
 BUILD=${1:?usage: afpacket_gso.sh BUILD_DIR}
@@ -25,7 +25,7 @@ tv_init afpacket_gso
 . "$(dirname "$0")/stack_lib.sh"
 . "$(dirname "$0")/tcp_lib.sh"
 K=198.18.23.1 U=198.18.23.2
-if tcp_sanitized; then BYTES=${BYTES:-32M}; else BYTES=${BYTES:-256M}; fi
+if tcp_sanitized; then BYTES=${BYTES:-8M}; else BYTES=${BYTES:-64M}; fi
 N=$(python3 -c 'import sys; s=sys.argv[1]; m={"K":10,"M":20,"G":30}; print(int(s[:-1]) << m[s[-1]] if s[-1] in m else int(s))' "$BYTES")
 XT=120
 
@@ -72,9 +72,6 @@ from_kernel() {
 
 # --- 2. kernel -> usnet, untagged -----------------------------------------------------
 from_kernel "kernel (TSO) -> usnet" "$U" "afpacket:$UIF" 5001
-
-# --- 3. gso=on named ----------------------------------------------------------------
-from_kernel "kernel (TSO) -> usnet, gso=on" "$U" "afpacket:$UIF,gso=on" 5002
 
 [ "$fails" -eq 0 ] && { echo "PASS"; exit 0; }
 echo "FAILED: $fails check(s)"
