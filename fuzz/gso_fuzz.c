@@ -25,35 +25,15 @@
 #include <usnet/proto.h>
 
 #include "../src/proto/gso.h"
+#include "../tests/common/csum_ref.h"
 #include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static unsigned rd16(const uint8_t *p)
-{
-	return (unsigned)(p[0] << 8 | p[1]);
-}
-
-static uint32_t naive_sum(uint32_t s, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += rd16(p + i);
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	return s;
-}
-
-static unsigned naive_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return s;
-}
-
 /* Where IP starts in a frame csum_finish accepted (it checked the lengths). */
 static size_t l3_off(const uint8_t *f)
 {
-	return rd16(f + 12) == 0x8100 ? 18 : 14;
+	return ref_rd16(f + 12) == 0x8100 ? 18 : 14;
 }
 
 /* The frame's TCP/UDP checksum verifies over its pseudo-header; the frame
@@ -66,17 +46,17 @@ static bool l4_verifies(const uint8_t *f)
 
 	if ((f[l3] >> 4) == 4) {
 		l4 = l3 + (size_t)(f[l3] & 0xf) * 4;
-		l4len = rd16(f + l3 + 2) - (l4 - l3);
+		l4len = ref_rd16(f + l3 + 2) - (l4 - l3);
 		proto = f[l3 + 9];
-		s = naive_sum(0, f + l3 + 12, 8);
+		s = ref_sum(0, f + l3 + 12, 8);
 	} else {
 		l4 = l3 + 40;
-		l4len = rd16(f + l3 + 4);
+		l4len = ref_rd16(f + l3 + 4);
 		proto = f[l3 + 6];
-		s = naive_sum(0, f + l3 + 8, 32);
+		s = ref_sum(0, f + l3 + 8, 32);
 	}
 	/* A UDP sum of 0 sent as 0xffff (RFC 768) verifies as well. */
-	return naive_fold(naive_sum(s + proto + (uint32_t)l4len, f + l4, l4len)) == 0xffff;
+	return ref_fold(ref_sum(s + proto + (uint32_t)l4len, f + l4, l4len)) == 0xffff;
 }
 
 static void fuzz_segment(const uint8_t *raw, size_t len)
@@ -106,12 +86,12 @@ static void fuzz_segment(const uint8_t *raw, size_t len)
 		if (memcmp(s + plan.hdr_len, frame + plan.hdr_len + joined, plen))
 			abort();
 		joined += plen;
-		if (plan.ipv == 4 && (rd16(s + l3 + 2) != sl - l3 ||
-				      naive_fold(naive_sum(0, s + l3, plan.l4 - l3)) != 0xffff))
+		if (plan.ipv == 4 && (ref_rd16(s + l3 + 2) != sl - l3 ||
+				      ref_fold(ref_sum(0, s + l3, plan.l4 - l3)) != 0xffff))
 			abort();
-		if (plan.ipv == 6 && rd16(s + l3 + 4) != sl - plan.l4)
+		if (plan.ipv == 6 && ref_rd16(s + l3 + 4) != sl - plan.l4)
 			abort();
-		if (plan.l4proto == USNET_IPPROTO_UDP && rd16(s + plan.l4 + 4) != sl - plan.l4)
+		if (plan.l4proto == USNET_IPPROTO_UDP && ref_rd16(s + plan.l4 + 4) != sl - plan.l4)
 			abort();
 		if (usnet_frame_csum_finish(s, sl) != 0 || !l4_verifies(s))
 			abort();

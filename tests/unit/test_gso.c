@@ -12,6 +12,7 @@
 #include <usnet/proto.h>
 
 #include "../../src/proto/gso.h"
+#include "../common/csum_ref.h"
 #include "check.h"
 
 #define MAX_FRAME (65535 + 18)
@@ -27,31 +28,9 @@ struct shape {
 	uint8_t flags;	  /* TCP flags of the super-frame */
 };
 
-static unsigned rd16(const uint8_t *p)
-{
-	return (unsigned)(p[0] << 8 | p[1]);
-}
-
 static uint32_t rd32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* RFC 1071, one big-endian word at a time. */
-static uint32_t naive_sum(uint32_t s, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += rd16(p + i);
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	return s;
-}
-
-static unsigned naive_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return s;
 }
 
 static size_t l3_of(const struct shape *sh)
@@ -132,10 +111,10 @@ static struct usnet_vnet_hdr vnet(const struct shape *sh, uint16_t mss)
 static bool l4_verifies(const struct shape *sh, const uint8_t *f, size_t n)
 {
 	size_t l3 = l3_of(sh), l4 = l4_of(sh);
-	uint32_t s = sh->v6 ? naive_sum(0, f + l3 + 8, 32) : naive_sum(0, f + l3 + 12, 8);
+	uint32_t s = sh->v6 ? ref_sum(0, f + l3 + 8, 32) : ref_sum(0, f + l3 + 12, 8);
 
 	s += (sh->udp ? 17u : 6u) + (uint32_t)(n - l4);
-	return naive_fold(naive_sum(s, f + l4, n - l4)) == 0xffff;
+	return ref_fold(ref_sum(s, f + l4, n - l4)) == 0xffff;
 }
 
 static void check_segments(const struct shape *sh, uint16_t mss)
@@ -161,14 +140,14 @@ static void check_segments(const struct shape *sh, uint16_t mss)
 		memcpy(joined + at, seg + h, plen);
 		at += plen;
 		if (sh->v6) {
-			CHECK_EQ(rd16(seg + l3 + 4), len - l4);
+			CHECK_EQ(ref_rd16(seg + l3 + 4), len - l4);
 		} else {
-			CHECK_EQ(rd16(seg + l3 + 2), len - l3);
-			CHECK_EQ(rd16(seg + l3 + 4), (0xfffeu + i) & 0xffff);
-			CHECK_EQ(naive_fold(naive_sum(0, seg + l3, 20)), 0xffff);
+			CHECK_EQ(ref_rd16(seg + l3 + 2), len - l3);
+			CHECK_EQ(ref_rd16(seg + l3 + 4), (0xfffeu + i) & 0xffff);
+			CHECK_EQ(ref_fold(ref_sum(0, seg + l3, 20)), 0xffff);
 		}
 		if (sh->udp) {
-			CHECK_EQ(rd16(seg + l4 + 4), len - l4);
+			CHECK_EQ(ref_rd16(seg + l4 + 4), len - l4);
 		} else {
 			uint8_t f = seg[l4 + 13];
 
@@ -203,12 +182,12 @@ static void test_csum_ok(void)
 		size_t n = build(sh), l4 = l4_of(sh), at = l4 + (sh->udp ? 6 : 16);
 		struct usnet_vnet_hdr vh = vnet(sh, 1448);
 		struct usnet_gso_plan plan;
-		uint32_t s = sh->v6 ? naive_sum(0, frame + l3_of(sh) + 8, 32)
-				    : naive_sum(0, frame + l3_of(sh) + 12, 8);
+		uint32_t s = sh->v6 ? ref_sum(0, frame + l3_of(sh) + 8, 32)
+				    : ref_sum(0, frame + l3_of(sh) + 12, 8);
 		unsigned c;
 
 		s += (sh->udp ? 17u : 6u) + (uint32_t)(n - l4);
-		c = (~naive_fold(naive_sum(s, frame + l4, n - l4))) & 0xffff;
+		c = (~ref_fold(ref_sum(s, frame + l4, n - l4))) & 0xffff;
 		frame[at] = (uint8_t)(c >> 8);
 		frame[at + 1] = (uint8_t)c;
 		CHECK_EQ(usnet_gso_plan(frame, n, &vh, &plan), 0);
