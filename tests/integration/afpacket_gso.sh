@@ -26,7 +26,7 @@ tv_init afpacket_gso
 . "$(dirname "$0")/tcp_lib.sh"
 K=198.18.23.1 U=198.18.23.2
 if tcp_sanitized; then BYTES=${BYTES:-8M}; else BYTES=${BYTES:-64M}; fi
-N=$(python3 -c 'import sys; s=sys.argv[1]; m={"K":10,"M":20,"G":30}; print(int(s[:-1]) << m[s[-1]] if s[-1] in m else int(s))' "$BYTES")
+N=$(tcp_bytes "$BYTES")
 XT=120
 
 st_pair ag "$K"

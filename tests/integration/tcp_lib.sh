@@ -59,5 +59,8 @@ tcp_sha() { sed -n 's/^sha256 \([0-9a-f]\{64\}\)$/\1/p' "$1" | tail -n 1; }
 # FILE.json (for tv_json).
 tcp_json() { grep '^{' "$1" | tail -n 1 >"$1.json"; }
 
+# tcp_bytes SIZE: SIZE with an optional K, M or G suffix (powers of 2), in bytes.
+tcp_bytes() { python3 -c 'import sys; s=sys.argv[1]; m={"K":10,"M":20,"G":30}; print(int(s[:-1]) << m[s[-1]] if s[-1] in m else int(s))' "$1"; }
+
 # tcp_sanitized: whether BUILD is a sanitizer build (slower: smaller sizes).
 tcp_sanitized() { grep -q '^USNET_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; }
