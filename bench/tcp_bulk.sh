@@ -93,7 +93,7 @@ ip -n "$NB" addr add 198.18.32.2/24 dev b0
 ip -n "$NA" link set a0 up
 ip -n "$NB" link set b0 up
 # A second pair with TSO, GSO and GRO off (ETHTOOL_STSO, _SGSO, _SGRO by
-# SIOCETHTOOL, as tests/integration/stack_lib.sh st_no_gso): the kernel
+# SIOCETHTOOL; stack_lib.sh st_offloads reads them): the kernel
 # then handles every 1500-byte frame as usnet does, a per-segment yardstick.
 ip -n "$NA" link add a1 type veth peer name b1 netns "$NB"
 ip -n "$NA" addr add 198.18.34.1/24 dev a1
