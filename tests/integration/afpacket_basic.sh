@@ -3,7 +3,8 @@
 # afpacket: ports on both ends of a veth pair, in a namespace of our own:
 # 1000 frames cross intact and in order with tx=mmsg and tx=ring, with and
 # without qdisc_bypass, and with a 2-queue fanout receiver; the kernel's
-# interface counters agree; errors say what is wrong.
+# interface counters agree; a GSO super-frame is cut up (or, the pool too
+# small, dropped whole and counted); errors say what is wrong.
 # Usage: afpacket_basic.sh BUILD_DIR     (exit 77 = skipped)
 set -u
 BUILD=${1:?usage: afpacket_basic.sh BUILD_DIR}
@@ -77,6 +78,21 @@ wire "802.1Q-tagged, VID 42" "afpacket:$A" "afpacket:$B" -v 42
 # drops most, and every drop must show in rx_dropped.
 wire "RX ring overflow, drops counted" "afpacket:$A" "afpacket:$B,blocks=2,block_size=4096" -D
 wire "2 RX queues (fanout), 16 flows" "afpacket:$A" "afpacket:$B,blocks=4,block_size=65536" -f 16 -q 2
+
+# One GSO super-frame of 28 segments sent through a PACKET_VNET_HDR socket
+# (the kernel carries it whole over the veth): cut up by the port (gso=on
+# by default), read 8 at a time; with a pool of 16 it is dropped whole,
+# counted in rx_gso_dropped, every packet back in the pool.
+gso() { # DESCRIPTION SPEC POOL
+	local out
+	if out=$(nsx "$HELPER" gso "$A" "$2" "$3" 2>&1); then
+		ok "$1: $(grep '^gso:' <<<"$out")"
+	else
+		fail "$1: $out"
+	fi
+}
+gso "GSO frame cut into 28 segments" "afpacket:$B" 256
+gso "GSO frame, pool of 16: dropped whole" "afpacket:$B" 16
 
 # --- errors -------------------------------------------------------------------
 expect_error() { # DESCRIPTION SPEC MESSAGE [command prefix...]
