@@ -228,11 +228,10 @@ static uint16_t afp_take_pending(struct afp_rxq *q, struct usnet_pkt **pkts, uin
  * Cut a GSO frame (vh says so) into q->pend. A frame the segmenter refuses
  * (gso.h: lengths that disagree, more than USNET_GSO_MAX_SEGS segments),
  * whose segments do not fit a packet or whose checksum is bad is counted in
- * rx_errors. When the pool
- * runs dry part way, every packet taken for it goes back and the frame is
- * dropped whole, counted in rx_gso_dropped: waiting for a pool that may
- * never hold that many free buffers at once could stall the queue forever,
- * and TCP resends what is lost.
+ * rx_errors. When the pool runs dry part way, every packet taken for it
+ * goes back and the frame is dropped whole, counted in rx_gso_dropped:
+ * waiting for a pool that may never hold that many free buffers at once
+ * could stall the queue forever, and TCP resends what is lost.
  */
 static void afp_rx_gso(struct afp_port *ap, uint16_t queue, const struct tpacket3_hdr *h,
 		       bool tagged, const struct usnet_vnet_hdr *vh)
