@@ -57,7 +57,7 @@ bench_veth() {
 
 # bench_ethtool_off NS DEV CMD...: each ethtool set command (SIOCETHTOOL
 # with the value 0) on DEV: 0x1f TSO, 0x24 GSO, 0x2c GRO, 0x17 TX checksums
-# (as tests/integration/stack_lib.sh st_no_gso, st_no_tx_csum).
+# (st_no_tx_csum in tests/integration/stack_lib.sh does the same for a test).
 bench_ethtool_off() {
 	ip netns exec "$1" python3 - "${@:2}" <<'EOF'
 import ctypes, fcntl, socket, struct, sys

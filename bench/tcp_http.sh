@@ -13,8 +13,9 @@
 # Both answer 200 with the same body (BODY_SIZE bytes, default 1024);
 # nginx's head is longer (Server, Date, Last-Modified, ETag,
 # Accept-Ranges), the per-request work it implies is part of what it does.
-# The kernel's veth end has TSO/GSO/GRO off for both (usnet's afpacket:
-# needs that; see tests/integration/tcp_lib.sh).
+# The kernel's veth end has TSO/GSO/GRO off for both, as when the numbers
+# in bench/README.md were taken (usnet's afpacket: no longer needs it: it
+# cuts TSO super-frames itself, gso=on, docs/ports.md).
 #
 # Reported per run: requests/s (wrk), latency p50/p99 (wrk --latency), the
 # server's CPU-seconds (getrusage) and requests per server CPU-second. The

@@ -225,6 +225,9 @@ void tool_host_json(struct tool_json *j, struct tool_host *host)
 	tool_json_u64(j, "rx_packets", st.rx_packets);
 	tool_json_u64(j, "rx_dropped", st.rx_dropped);
 	tool_json_u64(j, "rx_nobuf", st.rx_nobuf);
+	tool_json_u64(j, "rx_errors", st.rx_errors);
+	tool_json_u64(j, "rx_gso_frames", st.rx_gso_frames);
+	tool_json_u64(j, "rx_gso_dropped", st.rx_gso_dropped);
 	tool_json_u64(j, "tx_packets", st.tx_packets);
 	tool_json_u64(j, "tx_full", st.tx_full);
 	tool_json_u64(j, "tx_errors", st.tx_errors);

@@ -136,7 +136,8 @@ void tool_host_drops_line(struct tool_host *host, char *buf, size_t size);
 
 /*
  * Into an open JSON object: "stack": {every counter by name}, and
- * "port": {rx_packets, rx_dropped, rx_nobuf, tx_packets, tx_full, tx_errors}.
+ * "port_stats": {rx_packets, rx_dropped, rx_nobuf, rx_errors, rx_gso_frames,
+ * rx_gso_dropped, tx_packets, tx_full, tx_errors} of queue 0.
  */
 void tool_host_json(struct tool_json *j, struct tool_host *host);
 

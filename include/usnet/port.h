@@ -70,6 +70,11 @@ struct usnet_queue_stats {
 	uint64_t tx_bytes;   /* their bytes */
 	uint64_t tx_full;    /* packets refused (left with the caller) because the queue was full */
 	uint64_t tx_errors;  /* packets taken but not sent (too long, device error) */
+	/* afpacket: with gso=on: GSO/GRO frames of several segments cut back into
+	   MTU-sized frames (counted in rx_packets once per segment), and such
+	   frames dropped whole because the pool ran dry part way. */
+	uint64_t rx_gso_frames;
+	uint64_t rx_gso_dropped;
 };
 
 /* 0 or -errno; on failure usnet_last_error() says why. conf may be NULL. */

@@ -13,6 +13,15 @@
  * RX queue the sockets form a PACKET_FANOUT_HASH group, so a flow always
  * lands on the same queue.
  *
+ * GSO (`gso=on`, the default when a block holds 64 KiB): the RX sockets
+ * set PACKET_VNET_HDR, so the kernel writes a struct virtio_net_hdr just
+ * before each frame's MAC header (tpacket_rcv(): at tp_mac - 10). A frame
+ * the kernel holds as several segments (TSO/GSO from a local sender on a
+ * veth, GRO on a NIC: up to 64 KiB) is cut back into MTU-sized frames by
+ * src/proto/gso.c, each in a packet of its own; those rx_burst cannot hand
+ * out at once wait in the queue (pend) for the next call. The TX sockets
+ * are separate and never set PACKET_VNET_HDR: TX frames carry no header.
+ *
  * TX: one socket per TX queue, bound with protocol 0 so that it receives
  * nothing. `tx=ring`: a TPACKET_V2 TX ring; tx_burst copies frames into
  * ring slots, marks them TP_STATUS_SEND_REQUEST and kicks the kernel once
@@ -46,6 +55,7 @@
 
 #include <usnet/proto.h>
 
+#include "../proto/gso.h"
 #include "port_impl.h"
 
 /* Linux 6.2; older kernels accept the flag and ignore it, see afp_rx_burst(). */
@@ -66,6 +76,12 @@
 #define AFP_RX_SLL_OFF TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
 #define AFP_VLAN_HLEN 4u
 #define AFP_TX_MAX_SLOT (16u << 10) /* tx=ring slots: jumbo frames, not lo's 64 KiB */
+/* The largest GSO frame: 64 KiB of IP datagram, Ethernet and a tag. */
+#define AFP_GSO_MAX_FRAME (65535u + USNET_ETH_HLEN + AFP_VLAN_HLEN)
+/* The least block_size that holds one: the frame, the block descriptor,
+ * the frame header, sockaddr_ll and the virtio-net header (tpacket_rcv():
+ * max_frame_len is the block size less the descriptor). */
+#define AFP_GSO_MIN_BLOCK (72u << 10)
 
 enum afp_tx_mode { AFP_TX_RING, AFP_TX_MMSG };
 
@@ -79,6 +95,11 @@ struct afp_rxq {
 	uint32_t left;		/* frames not yet taken from it; 0: not started */
 	uint8_t *frame;		/* the next of those frames */
 	bool stalled;		/* a frame waits for a buffer; counted in rx_nobuf */
+	/* Segments of a GSO frame not handed out yet: pend[pend_next..npend). */
+	struct usnet_pkt *pend[USNET_GSO_MAX_SEGS];
+	uint16_t npend;
+	uint16_t pend_next;
+	uint8_t *scratch; /* gso=on: a tagged GSO frame, tag put back */
 };
 
 struct afp_txq {
@@ -104,6 +125,7 @@ struct afp_port {
 	enum afp_tx_mode tx_mode;
 	uint32_t max_frame;	/* mtu + 14: the longest untagged frame we send */
 	uint32_t rx_room;	/* the longest frame an RX packet holds */
+	bool gso;		/* PACKET_VNET_HDR on the RX sockets */
 	struct afp_rxq rxq[USNET_MAX_QUEUES];
 	struct afp_txq txq[USNET_MAX_QUEUES];
 };
@@ -188,6 +210,74 @@ static inline void afp_copy_frame(uint8_t *dst, const struct tpacket3_hdr *h, co
 	memcpy(dst + 16, src + 12, len - 12);
 }
 
+/* Hand out segments a GSO frame left for this call. */
+static uint16_t afp_take_pending(struct afp_rxq *q, struct usnet_pkt **pkts, uint16_t n)
+{
+	uint16_t k = (uint16_t)(q->npend - q->pend_next);
+
+	if (k > n)
+		k = n;
+	memcpy(pkts, q->pend + q->pend_next, k * sizeof(*pkts));
+	q->pend_next = (uint16_t)(q->pend_next + k);
+	if (q->pend_next == q->npend)
+		q->npend = q->pend_next = 0;
+	return k;
+}
+
+/*
+ * Cut a GSO frame (vh says so) into q->pend. A frame the segmenter refuses
+ * (gso.h: lengths that disagree, more than USNET_GSO_MAX_SEGS segments),
+ * whose segments do not fit a packet or whose checksum is bad is counted in
+ * rx_errors. When the pool runs dry part way, every packet taken for it
+ * goes back and the frame is dropped whole, counted in rx_gso_dropped:
+ * waiting for a pool that may never hold that many free buffers at once
+ * could stall the queue forever, and TCP resends what is lost.
+ */
+static void afp_rx_gso(struct afp_port *ap, uint16_t queue, const struct tpacket3_hdr *h,
+		       bool tagged, const struct usnet_vnet_hdr *vh)
+{
+	struct afp_rxq *q = &ap->rxq[queue];
+	struct usnet_queue_stats *st = &ap->port.stats[queue];
+	const uint8_t *src = q->frame + h->tp_mac;
+	size_t len = h->tp_snaplen;
+	struct usnet_gso_plan plan;
+
+	if (tagged) {
+		if (len + AFP_VLAN_HLEN > AFP_GSO_MAX_FRAME) {
+			st->rx_errors++;
+			return;
+		}
+		afp_copy_frame(q->scratch, h, src, true);
+		src = q->scratch;
+		len += AFP_VLAN_HLEN;
+	}
+	/* A checksum neither left partial by a local sender nor verified by
+	 * the device is checked here: its segments are marked partial, which
+	 * the stack does not check. */
+	if (usnet_gso_plan(src, len, vh, &plan) != 0 || plan.seg_max > ap->rx_room ||
+	    (!(vh->flags & (USNET_VNET_F_NEEDS_CSUM | USNET_VNET_F_DATA_VALID)) &&
+	     !usnet_gso_csum_ok(src, &plan))) {
+		st->rx_errors++;
+		return;
+	}
+	for (unsigned i = 0; i < plan.nsegs; i++) {
+		struct usnet_pkt *p = usnet_pkt_alloc(ap->port.pool[queue]);
+
+		if (!p) {
+			usnet_pkt_free_bulk(q->pend, i);
+			st->rx_gso_dropped++;
+			return;
+		}
+		usnet_gso_segment(src, &plan, i, usnet_pkt_data(p));
+		p->len = (uint16_t)usnet_gso_seg_len(&plan, i);
+		p->flags |= USNET_PKT_F_CSUM_PARTIAL;
+		q->pend[i] = p;
+	}
+	q->npend = plan.nsegs;
+	q->pend_next = 0;
+	st->rx_gso_frames++;
+}
+
 static uint16_t afp_rx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
 			     uint16_t n)
 {
@@ -197,6 +287,11 @@ static uint16_t afp_rx_burst(struct usnet_port *port, uint16_t queue, struct usn
 	uint16_t got = 0;
 
 	while (got < n) {
+		if (q->npend) {
+			got =
+			    (uint16_t)(got + afp_take_pending(q, pkts + got, (uint16_t)(n - got)));
+			continue;
+		}
 		if (!q->left) {
 			struct tpacket_block_desc *bd = afp_block(q, q->block);
 			/* Acquire: the frames and the block header are read after
@@ -223,6 +318,7 @@ static uint16_t afp_rx_burst(struct usnet_port *port, uint16_t queue, struct usn
 			(const struct sockaddr_ll *)(q->frame + AFP_RX_SLL_OFF);
 		bool tagged = h->tp_status & TP_STATUS_VLAN_VALID;
 		uint32_t len = h->tp_snaplen + (tagged ? AFP_VLAN_HLEN : 0);
+		struct usnet_vnet_hdr vh = {0};
 		struct usnet_pkt *p;
 
 		/* Our own transmissions: PACKET_IGNORE_OUTGOING keeps them out,
@@ -231,10 +327,23 @@ static uint16_t afp_rx_burst(struct usnet_port *port, uint16_t queue, struct usn
 			afp_next_frame(q, h);
 			continue;
 		}
-		/* Clamped by the kernel (longer than a block), or too long for
-		 * our buffers, or shorter than an Ethernet header. */
-		if (h->tp_snaplen < h->tp_len || len > ap->rx_room ||
-		    h->tp_snaplen < USNET_ETH_HLEN) {
+		/* Clamped by the kernel (longer than a block: it wrote no
+		 * virtio-net header then), or shorter than an Ethernet header. */
+		if (h->tp_snaplen < h->tp_len || h->tp_snaplen < USNET_ETH_HLEN) {
+			st->rx_errors++;
+			afp_next_frame(q, h);
+			continue;
+		}
+		if (ap->gso) {
+			usnet_vnet_hdr_decode(q->frame + h->tp_mac - USNET_VNET_HDR_LEN, &vh);
+			if (vh.gso_type != USNET_VNET_GSO_NONE) {
+				afp_rx_gso(ap, queue, h, tagged, &vh);
+				afp_next_frame(q, h);
+				continue;
+			}
+		}
+		/* Too long for our buffers. */
+		if (len > ap->rx_room) {
 			st->rx_errors++;
 			afp_next_frame(q, h);
 			continue;
@@ -252,7 +361,7 @@ static uint16_t afp_rx_burst(struct usnet_port *port, uint16_t queue, struct usn
 		p->len = (uint16_t)len;
 		/* packet(7): "the checksum will be computed in hardware" that
 		 * this frame never reaches (a local sender on a veth). */
-		if (h->tp_status & TP_STATUS_CSUMNOTREADY)
+		if ((h->tp_status & TP_STATUS_CSUMNOTREADY) || (vh.flags & USNET_VNET_F_NEEDS_CSUM))
 			p->flags |= USNET_PKT_F_CSUM_PARTIAL;
 		pkts[got++] = p;
 		afp_next_frame(q, h);
@@ -278,7 +387,7 @@ static bool afp_arm(struct usnet_port *port, uint16_t queue)
 
 	afp_read_drops(port, queue, q->fd);
 	(void)getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-	return q->left ||
+	return q->left || q->npend ||
 	       (ring_load_acquire(&afp_block(q, q->block)->hdr.bh1.block_status) & TP_STATUS_USER);
 }
 
@@ -531,6 +640,7 @@ struct afp_opts {
 	uint32_t blocks;
 	uint32_t retire_ms;
 	uint32_t qdisc_bypass;
+	bool gso;
 	enum afp_tx_mode tx_mode;
 };
 
@@ -550,6 +660,16 @@ static int afp_setup_rxq(struct afp_port *ap, uint16_t qi, const struct afp_opts
 
 	if (q->fd < 0 && (err = afp_socket(ifname, &q->fd)) != 0)
 		return err;
+	/* Before the version and the ring, or the kernel refuses it (EBUSY,
+	 * packet_setsockopt()). */
+	if (ap->gso) {
+		if ((err = afp_setopt(q->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one), ifname,
+				      "PACKET_VNET_HDR (gso=off does without)")) != 0)
+			return err;
+		q->scratch = malloc(AFP_GSO_MAX_FRAME);
+		if (!q->scratch)
+			return usnet_error(ENOMEM, "afpacket:%s: out of memory", ifname);
+	}
 	/* The ring goes in before bind(), so that no frame ever waits in the
 	 * socket's ordinary receive queue. */
 	if ((err = afp_setopt(q->fd, SOL_PACKET, PACKET_VERSION, &v3, sizeof(v3), ifname,
@@ -717,6 +837,9 @@ static void afp_free(struct afp_port *ap)
 		struct afp_rxq *rq = &ap->rxq[i];
 		struct afp_txq *tq = &ap->txq[i];
 
+		usnet_pkt_free_bulk(rq->pend + rq->pend_next,
+				    (uint32_t)(rq->npend - rq->pend_next));
+		free(rq->scratch);
 		if (rq->ring)
 			munmap(rq->ring, rq->ring_len);
 		if (rq->fd >= 0)
@@ -743,7 +866,7 @@ static void afp_close(struct usnet_port *port)
 static int afp_parse_opts(struct usnet_spec *spec, const struct usnet_port_conf *conf,
 			  struct afp_opts *o)
 {
-	const char *tx = usnet_spec_opt(spec, "tx");
+	const char *tx = usnet_spec_opt(spec, "tx"), *gso = usnet_spec_opt(spec, "gso");
 	long page = sysconf(_SC_PAGESIZE);
 	uint64_t dflt_blocks = AFP_DFLT_BLOCKS;
 	int err;
@@ -772,6 +895,17 @@ static int afp_parse_opts(struct usnet_spec *spec, const struct usnet_port_conf 
 	if ((uint64_t)o->block_size * o->blocks > AFP_MAX_RING_BYTES)
 		return usnet_error(EINVAL, "afpacket:%s: an RX ring of %u blocks of %u bytes is "
 				   "larger than 1 GiB", spec->name, o->blocks, o->block_size);
+	/* gso: on unless asked off or a block cannot hold a 64 KiB frame (the
+	 * kernel would cut such frames short; they are counted in rx_errors). */
+	if (gso && strcmp(gso, "on") && strcmp(gso, "off"))
+		return usnet_error(EINVAL, "afpacket:%s: option gso=%s: expected gso=on or gso=off",
+				   spec->name, gso);
+	o->gso = gso ? !strcmp(gso, "on") : o->block_size >= AFP_GSO_MIN_BLOCK;
+	if (o->gso && o->block_size < AFP_GSO_MIN_BLOCK)
+		return usnet_error(EINVAL,
+				   "afpacket:%s: gso=on needs block_size=%u or more (a "
+				   "block holds a whole 64 KiB frame); block_size=%u",
+				   spec->name, AFP_GSO_MIN_BLOCK, o->block_size);
 	if (!tx || !strcmp(tx, "mmsg"))
 		o->tx_mode = AFP_TX_MMSG;
 	else if (!strcmp(tx, "ring"))
@@ -847,6 +981,7 @@ static int afp_open(struct usnet_port **out, struct usnet_spec *spec,
 		ap->rxq[i].fd = ap->txq[i].fd = -1;
 	memcpy(ap->ifname, spec->name, strlen(spec->name) + 1); /* length checked above */
 	ap->tx_mode = o.tx_mode;
+	ap->gso = o.gso;
 	err = usnet_port_setup(&ap->port, &usnet_afpacket_ops, spec, conf, USNET_MAX_QUEUES,
 			       AFP_DFLT_POOL);
 	if (err) {
@@ -883,14 +1018,14 @@ static uint16_t afp_tx_burst(struct usnet_port *port, uint16_t queue, struct usn
 }
 
 const struct usnet_port_ops usnet_afpacket_ops = {
-	.kind = "afpacket",
-	.usage = "afpacket:IFNAME[,OPTS]   Linux interface via AF_PACKET (tx=mmsg|ring, "
-		 "qdisc_bypass=1, blocks=, block_size=, retire_ms=)",
-	.open = afp_open,
-	.close = afp_close,
-	.rx_burst = afp_rx_burst,
-	.tx_burst = afp_tx_burst,
-	.queue_fd = afp_queue_fd,
-	.arm = afp_arm,
-	.link = afp_link,
+    .kind = "afpacket",
+    .usage = "afpacket:IFNAME[,OPTS]   Linux interface via AF_PACKET (tx=mmsg|ring, "
+	     "qdisc_bypass=1, blocks=, block_size=, retire_ms=, gso=on|off)",
+    .open = afp_open,
+    .close = afp_close,
+    .rx_burst = afp_rx_burst,
+    .tx_burst = afp_tx_burst,
+    .queue_fd = afp_queue_fd,
+    .arm = afp_arm,
+    .link = afp_link,
 };

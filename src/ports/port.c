@@ -333,6 +333,8 @@ int usnet_port_stats(const struct usnet_port *port, int queue, struct usnet_queu
 		st->tx_bytes += s->tx_bytes;
 		st->tx_full += s->tx_full;
 		st->tx_errors += s->tx_errors;
+		st->rx_gso_frames += s->rx_gso_frames;
+		st->rx_gso_dropped += s->rx_gso_dropped;
 	}
 	return 0;
 }

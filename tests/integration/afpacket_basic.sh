@@ -3,7 +3,8 @@
 # afpacket: ports on both ends of a veth pair, in a namespace of our own:
 # 1000 frames cross intact and in order with tx=mmsg and tx=ring, with and
 # without qdisc_bypass, and with a 2-queue fanout receiver; the kernel's
-# interface counters agree; errors say what is wrong.
+# interface counters agree; a GSO super-frame is cut up (or, the pool too
+# small, dropped whole and counted); errors say what is wrong.
 # Usage: afpacket_basic.sh BUILD_DIR     (exit 77 = skipped)
 set -u
 BUILD=${1:?usage: afpacket_basic.sh BUILD_DIR}
@@ -78,6 +79,21 @@ wire "802.1Q-tagged, VID 42" "afpacket:$A" "afpacket:$B" -v 42
 wire "RX ring overflow, drops counted" "afpacket:$A" "afpacket:$B,blocks=2,block_size=4096" -D
 wire "2 RX queues (fanout), 16 flows" "afpacket:$A" "afpacket:$B,blocks=4,block_size=65536" -f 16 -q 2
 
+# One GSO super-frame of 28 segments sent through a PACKET_VNET_HDR socket
+# (the kernel carries it whole over the veth): cut up by the port (gso=on
+# by default), read 8 at a time; with a pool of 16 it is dropped whole,
+# counted in rx_gso_dropped, every packet back in the pool.
+gso() { # DESCRIPTION SPEC POOL
+	local out
+	if out=$(nsx "$HELPER" gso "$A" "$2" "$3" 2>&1); then
+		ok "$1: $(grep '^gso:' <<<"$out")"
+	else
+		fail "$1: $out"
+	fi
+}
+gso "GSO frame cut into 28 segments" "afpacket:$B" 256
+gso "GSO frame, pool of 16: dropped whole" "afpacket:$B" 16
+
 # --- errors -------------------------------------------------------------------
 expect_error() { # DESCRIPTION SPEC MESSAGE [command prefix...]
 	local what=$1 spec=$2 msg=$3 out
@@ -97,6 +113,9 @@ expect_error "bad tx=" "afpacket:$A,tx=fast" "expected tx=ring or tx=mmsg"
 expect_error "bad blocks=" "afpacket:$A,blocks=1" "option blocks=1 is not a number in [2,"
 expect_error "bad block_size=" "afpacket:$A,block_size=5000" "not a multiple of the page size"
 expect_error "unknown option" "afpacket:$A,bogus=1" "unknown option 'bogus'"
+expect_error "bad gso=" "afpacket:$A,gso=maybe" "expected gso=on or gso=off"
+expect_error "gso=on, blocks too small for 64 KiB" "afpacket:$A,gso=on,block_size=65536" \
+	"gso=on needs block_size=73728 or more"
 # A veth end that is down (its peer stays down too).
 if ip -n "$NS" link add afpdown0 type veth peer name afpdown1 2>/dev/null; then
 	expect_error "interface down" "afpacket:afpdown0" \

@@ -29,6 +29,17 @@
  *	for our buffers). After close, -g: the device must be gone, -k: it
  *	must still exist.
  *
+ *   port_roundtrip gso TXIF RXSPEC POOL
+ *	open RXSPEC (an afpacket: port on the other end of a veth from TXIF,
+ *	pool_size POOL), then send one TCP/IPv4 super-frame of 40000 bytes
+ *	of payload (28 segments of 1448) on TXIF through a packet socket with
+ *	PACKET_VNET_HDR, so that the kernel carries it as one GSO skb. POOL
+ *	of 28 or more: the port returns the 28 segments (read 8 at a time,
+ *	so the rest wait between calls), each with its length, sequence
+ *	number, flags and payload, and a TCP checksum that verifies after
+ *	usnet_pkt_csum_finish(); rx_gso_frames 1. POOL below 28: nothing
+ *	arrives, rx_gso_dropped 1 and every packet back in the pool.
+ *
  * Every wait is bounded; exit status 0 only if every check passed.
  */
 #include <arpa/inet.h>
@@ -38,6 +49,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <sys/socket.h>
 
 #include <usnet/log.h>
 #include <usnet/port.h>
@@ -605,6 +620,153 @@ static int cmd_tap(int argc, char **argv)
 	return check_done("tap") == EXIT_SUCCESS ? 0 : 1;
 }
 
+#define GSO_PAYLOAD 40000u
+#define GSO_MSS	    1448u
+#define GSO_SEGS    ((GSO_PAYLOAD + GSO_MSS - 1) / GSO_MSS)
+#define GSO_SEQ	    0x10000000u
+
+/* A virtio-net header (virtio 1.2 5.1.6, little endian) and an
+ * Ethernet/IPv4/TCP frame to dst whose checksum is left partial. */
+static size_t gso_frame(uint8_t *b, const uint8_t dst[6])
+{
+	struct usnet_ipv4_hdr *ip = (struct usnet_ipv4_hdr *)(b + 10 + 14);
+	struct usnet_tcp_hdr *tcp = (struct usnet_tcp_hdr *)(ip + 1);
+	uint32_t pseudo;
+	uint16_t partial;
+
+	memset(b, 0, 10 + 54);
+	b[0] = 1;  /* VIRTIO_NET_HDR_F_NEEDS_CSUM */
+	b[1] = 1;  /* VIRTIO_NET_HDR_GSO_TCPV4 */
+	b[2] = 54; /* hdr_len */
+	b[4] = GSO_MSS & 0xff, b[5] = GSO_MSS >> 8;
+	b[6] = 34; /* csum_start */
+	b[8] = 16; /* csum_offset */
+	memcpy(b + 10, dst, 6);
+	memcpy(b + 16, "\x02\0\0\0\0\x01\x08\x00", 8);
+	ip->ver_ihl = 0x45;
+	ip->total_len = htons(40 + GSO_PAYLOAD);
+	ip->id = htons(0x1234);
+	ip->frag_off = htons(0x4000);
+	ip->ttl = 64;
+	ip->proto = USNET_IPPROTO_TCP;
+	ip->src = htonl(0xc6120001);
+	ip->dst = htonl(0xc6120002);
+	ip->csum = usnet_ipv4_csum(ip);
+	tcp->sport = htons(1000);
+	tcp->dport = htons(2000);
+	tcp->seq = htonl(GSO_SEQ);
+	tcp->ack = htonl(1);
+	tcp->off = 5 << 4;
+	tcp->flags = 0x18 | 0x01; /* ACK PSH FIN */
+	tcp->wnd = htons(1000);
+	pseudo = usnet_csum_add(0, &ip->src, 8) + USNET_IPPROTO_TCP + 20 + GSO_PAYLOAD;
+	partial = (uint16_t)~usnet_csum_fold(pseudo);
+	memcpy(&tcp->csum, &partial, 2);
+	for (unsigned i = 0; i < GSO_PAYLOAD; i++)
+		b[10 + 54 + i] = (uint8_t)(i * 13);
+	return 10 + 54 + GSO_PAYLOAD;
+}
+
+static int gso_send(const char *ifname, const uint8_t *b, size_t len)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW, 0), one = 1;
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET,
+				  .sll_protocol = htons(ETH_P_IP),
+				  .sll_ifindex = (int)if_nametoindex(ifname)};
+	ssize_t n;
+
+	if (fd < 0 || setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) < 0) {
+		perror("gso: packet socket with PACKET_VNET_HDR");
+		return -1;
+	}
+	n = sendto(fd, b, len, 0, (struct sockaddr *)&sll, sizeof(sll));
+	if (n != (ssize_t)len)
+		perror("gso: sendto");
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+/* One segment as the port returned it: everything but its index checked. */
+static void gso_check_seg(struct usnet_pkt *p, unsigned *bytes)
+{
+	uint8_t *f = usnet_pkt_data(p);
+	struct usnet_ipv4_hdr *ip = (struct usnet_ipv4_hdr *)(f + 14);
+	struct usnet_tcp_hdr *tcp = (struct usnet_tcp_hdr *)(ip + 1);
+	uint32_t off = ntohl(tcp->seq) - GSO_SEQ, plen = p->len - 54u;
+	bool last = off + plen == GSO_PAYLOAD;
+	unsigned bad = 0;
+
+	CHECK(p->flags & USNET_PKT_F_CSUM_PARTIAL);
+	CHECK_EQ(off, *bytes); /* in order, none missing */
+	CHECK_EQ(plen, last ? GSO_PAYLOAD - off : GSO_MSS);
+	CHECK_EQ(ntohs(ip->total_len), p->len - 14u);
+	CHECK_EQ(ntohs(ip->id), 0x1234u + off / GSO_MSS);
+	CHECK_EQ(usnet_csum_fold(usnet_csum_add(0, ip, 20)), 0);
+	CHECK_EQ(tcp->flags, last ? 0x19 : 0x10);
+	for (uint32_t i = 0; i < plen; i++)
+		bad += f[54 + i] != (uint8_t)((off + i) * 13);
+	CHECK_EQ(bad, 0);
+	usnet_pkt_csum_finish(p);
+	CHECK_EQ(usnet_csum_fold(usnet_csum_add(usnet_csum_add(0, &ip->src, 8) + USNET_IPPROTO_TCP +
+						    p->len - 34u,
+						tcp, p->len - 34u)),
+		 0);
+	*bytes += plen;
+}
+
+static int cmd_gso(int argc, char **argv)
+{
+	static uint8_t buf[10 + 54 + GSO_PAYLOAD];
+	struct usnet_port_conf conf = {0};
+	struct usnet_queue_stats st;
+	struct usnet_port *port;
+	struct usnet_pkt *pkts[8];
+	unsigned bytes = 0, segs = 0;
+	uint64_t deadline;
+	bool fits;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: port_roundtrip gso TXIF RXSPEC POOL\n");
+		return 2;
+	}
+	conf.pool_size = (uint32_t)atoi(argv[3]);
+	fits = conf.pool_size >= GSO_SEGS;
+	if (open_port(&port, argv[2], &conf))
+		return 1;
+	if (gso_send(argv[1], buf, gso_frame(buf, usnet_port_info(port)->mac))) {
+		usnet_port_close(port);
+		return 1;
+	}
+	deadline = usnet_now_ns() + 5000000000ull;
+	do {
+		uint16_t n = usnet_rx_burst(port, 0, pkts, 8);
+
+		for (uint16_t i = 0; i < n; i++) {
+			gso_check_seg(pkts[i], &bytes);
+			usnet_pkt_free(pkts[i]);
+		}
+		segs += n;
+		usnet_port_stats(port, 0, &st);
+		if (!n)
+			usleep(1000);
+	} while ((fits ? bytes < GSO_PAYLOAD : !st.rx_gso_dropped) && usnet_now_ns() < deadline);
+	usleep(100000); /* anything more would arrive now */
+	segs += usnet_rx_burst(port, 0, pkts, 8);
+	usnet_port_stats(port, 0, &st);
+	printf("gso: %u segments, %u bytes; rx_gso_frames %llu rx_gso_dropped %llu rx_errors "
+	       "%llu\n",
+	       segs, bytes, (unsigned long long)st.rx_gso_frames,
+	       (unsigned long long)st.rx_gso_dropped, (unsigned long long)st.rx_errors);
+	CHECK_EQ(segs, fits ? GSO_SEGS : 0);
+	CHECK_EQ(bytes, fits ? GSO_PAYLOAD : 0);
+	CHECK_EQ(st.rx_gso_frames, fits ? 1 : 0);
+	CHECK_EQ(st.rx_gso_dropped, fits ? 0 : 1);
+	CHECK_EQ(st.rx_errors, 0);
+	CHECK(pool_full(usnet_port_pool(port, 0)));
+	usnet_port_close(port);
+	return check_done("gso") == EXIT_SUCCESS ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "open"))
@@ -614,6 +776,10 @@ int main(int argc, char **argv)
 		return cmd_wire(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "tap"))
 		return cmd_tap(argc - 1, argv + 1);
-	fprintf(stderr, "usage: port_roundtrip open SPEC | wire ... | tap ... (see the source)\n");
+	if (argc >= 2 && !strcmp(argv[1], "gso"))
+		return cmd_gso(argc - 1, argv + 1);
+	fprintf(
+	    stderr,
+	    "usage: port_roundtrip open SPEC | wire ... | tap ... | gso ... (see the source)\n");
 	return 2;
 }

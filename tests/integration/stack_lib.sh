@@ -162,17 +162,20 @@ EOF
 	esac
 }
 
-# st_no_gso NS IF: no TSO, GSO or GRO on IF (ETHTOOL_STSO, _SGSO, _SGRO
-# through SIOCETHTOOL, as st_no_tx_csum). A kernel TCP sender on a veth
-# otherwise hands the other end frames of several segments (up to 64 KB),
-# which an afpacket: port drops as longer than its MTU.
-st_no_gso() {
-	tv_x "$1" python3 - "$2" <<'EOF2' || fail "cannot turn off TSO/GSO/GRO on $2"
+# st_offloads NS IF: "tso=N gso=N gro=N" of IF, 1 = on (ETHTOOL_GTSO,
+# _GGSO, _GGRO through SIOCETHTOOL, as st_no_tx_csum: ethtool is not
+# installed). A kernel TCP sender with TSO/GSO on hands the other end of a
+# veth frames of several segments (up to 64 KB); an afpacket: port cuts
+# them up again (gso=on, its default).
+st_offloads() {
+	tv_x "$1" python3 - "$2" <<'EOF2'
 import ctypes, fcntl, socket, struct, sys
-SIOCETHTOOL = 0x8946
-for cmd in (0x1f, 0x24, 0x2c):
+SIOCETHTOOL, out = 0x8946, []
+for name, cmd in (("tso", 0x1e), ("gso", 0x23), ("gro", 0x2b)):
     val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
     ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
     fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), SIOCETHTOOL, ifr)
+    out.append("%s=%d" % (name, struct.unpack("II", val.raw[:8])[1]))
+print(" ".join(out))
 EOF2
 }

@@ -38,9 +38,8 @@ BUILD=${1:?usage: tcp_impair.sh BUILD_DIR}
 tv_init tcp_impair
 . "$(dirname "$0")/stack_lib.sh"
 . "$(dirname "$0")/tcp_lib.sh"
-bytes_n() { python3 -c 'import sys; s=sys.argv[1]; m={"K":10,"M":20,"G":30}; print(int(s[:-1]) << m[s[-1]] if s[-1] in m else int(s))' "$1"; }
 if tcp_sanitized; then SIZE=${IMPAIR_BYTES:-4M}; else SIZE=${IMPAIR_BYTES:-16M}; fi
-N=$(bytes_n "$SIZE")
+N=$(tcp_bytes "$SIZE")
 PROFILES=${IMPAIR_PROFILES:-loss1 reorder5 dup05 delay20j5 loss1d20}
 DIRS=${IMPAIR_DIRS:-to from}
 # Each transfer is bounded (ctest's TIMEOUT bounds the whole): far beyond

@@ -12,17 +12,14 @@ for b in "$KPEER" "$PERF"; do
 done
 command -v nstat >/dev/null || skip "nstat (iproute2) is not installed"
 
-# tcp_pair NAME KADDR: st_pair, then TSO, GSO and GRO off on both veth
-# ends (stack_lib.sh st_no_gso). With them on, the kernel hands the veth
-# segments of up to 64 KB and usnet's AF_PACKET socket receives them whole:
-# longer than its MTU, they are dropped (a NIC would cut them into
-# MSS-sized frames on the wire; a veth does not). Checksum offload stays
-# on: the kernel's segments reach usnet with the checksum left to the
-# offload (USNET_PKT_F_CSUM_PARTIAL), as in stack_veth.sh.
+# tcp_pair NAME KADDR: st_pair with the veth's default offloads. The
+# kernel's TCP sends TSO/GSO segments of up to 64 KB, which usnet's
+# afpacket: port receives whole and cuts up (gso=on, docs/ports.md);
+# afpacket_gso.sh checks that path alone. Checksum offload stays on: the
+# kernel's segments reach usnet with the checksum left to the offload
+# (USNET_PKT_F_CSUM_PARTIAL), as in stack_veth.sh.
 tcp_pair() {
 	st_pair "$@"
-	st_no_gso "$SK" "$KIF"
-	st_no_gso "$SU" "$UIF"
 }
 
 # tcp_nstat NS: the kernel's TCP counters in NS, one "Name value" a line.
@@ -61,6 +58,9 @@ tcp_sha() { sed -n 's/^sha256 \([0-9a-f]\{64\}\)$/\1/p' "$1" | tail -n 1; }
 # tcp_json FILE: the last line of FILE that is a JSON object, as a file
 # FILE.json (for tv_json).
 tcp_json() { grep '^{' "$1" | tail -n 1 >"$1.json"; }
+
+# tcp_bytes SIZE: SIZE with an optional K, M or G suffix (powers of 2), in bytes.
+tcp_bytes() { python3 -c 'import sys; s=sys.argv[1]; m={"K":10,"M":20,"G":30}; print(int(s[:-1]) << m[s[-1]] if s[-1] in m else int(s))' "$1"; }
 
 # tcp_sanitized: whether BUILD is a sanitizer build (slower: smaller sizes).
 tcp_sanitized() { grep -q '^USNET_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; }

@@ -34,8 +34,7 @@ tv_init tcp_veth
 . "$(dirname "$0")/tcp_lib.sh"
 K=198.18.22.1 U=198.18.22.2
 if tcp_sanitized; then BYTES=${BYTES:-64M}; else BYTES=${BYTES:-1G}; fi
-bytes_n() { python3 -c 'import sys; s=sys.argv[1]; m={"K":10,"M":20,"G":30}; print(int(s[:-1]) << m[s[-1]] if s[-1] in m else int(s))' "$1"; }
-N=$(bytes_n "$BYTES")
+N=$(tcp_bytes "$BYTES")
 CC_BYTES=${CC_BYTES:-$((N / 4))}
 # Each transfer is bounded: 600 s is far beyond what any build needs for
 # 1 GiB here; ctest's own TIMEOUT bounds the whole.
