@@ -767,6 +767,19 @@ static unsigned peer_acks(struct harness *h, uint32_t *last)
 	return n;
 }
 
+/* n full segments from the peer's next sequence number in one receive
+ * burst; the ACKs the stack sent for them, *last the highest ack. */
+static unsigned in_order_burst(struct harness *h, struct conn *k, uint32_t n, uint32_t *last)
+{
+	static const uint8_t data[1448];
+
+	for (uint32_t i = 0; i < n; i++)
+		queue_full_seg(h, k, i, data);
+	usnet_stack_poll(h->st);
+	k->snd += n * 1448;
+	return peer_acks(h, last);
+}
+
 /* In-order segments that arrive in one receive burst get one stretch ACK
  * at its end (tcp_ack_schedule), at most TCP_STRETCH_MAX (44) segments
  * apart; one at a time they get one ACK per two; an out-of-order one in a
@@ -787,11 +800,7 @@ static void test_stretch_ack(void)
 	if (!k.s)
 		goto out;
 	/* Ten segments, one burst: one ACK for all of them. */
-	for (uint32_t i = 0; i < 10; i++)
-		queue_full_seg(&h, &k, i, data);
-	usnet_stack_poll(h.st);
-	k.snd += 10 * 1448;
-	CHECK_EQ(peer_acks(&h, &ack), 1);
+	CHECK_EQ(in_order_burst(&h, &k, 10, &ack), 1);
 	CHECK_EQ(ack, k.snd);
 	/* One per poll: every second one is acknowledged, as before. */
 	for (uint32_t i = 0; i < 4; i++) {
@@ -802,12 +811,8 @@ static void test_stretch_ack(void)
 	CHECK_EQ(peer_acks(&h, &ack), 2);
 	CHECK_EQ(ack, k.snd);
 	/* 50 in one burst: an ACK at the 44th, one for the rest at its end. */
-	for (uint32_t i = 0; i < 50; i++)
-		queue_full_seg(&h, &k, i, data);
-	usnet_stack_poll(h.st);
-	CHECK_EQ(peer_acks(&h, &ack), 2);
-	CHECK_EQ(ack, k.snd + 50 * 1448);
-	k.snd += 50 * 1448;
+	CHECK_EQ(in_order_burst(&h, &k, 50, &ack), 2);
+	CHECK_EQ(ack, k.snd);
 	/* Two in order, one beyond a hole, in one burst: the out-of-order one
 	 * is acknowledged at once (a duplicate ACK), and nothing is owed at
 	 * the end. */
@@ -824,11 +829,7 @@ static void test_stretch_ack(void)
 	CHECK_EQ(peer_acks(&h, &ack), 1);
 	CHECK_EQ(ack, k.snd + 4 * 1448);
 	k.snd += 4 * 1448;
-	for (uint32_t i = 0; i < 10; i++)
-		queue_full_seg(&h, &k, i, data);
-	usnet_stack_poll(h.st);
-	k.snd += 10 * 1448;
-	CHECK_EQ(peer_acks(&h, &ack), 5);
+	CHECK_EQ(in_order_burst(&h, &k, 10, &ack), 5);
 	CHECK_EQ(ack, k.snd);
 	while (usnet_tcp_recv(k.s, buf, sizeof(buf)) > 0)
 		;
