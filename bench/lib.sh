@@ -93,7 +93,8 @@ calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 # cpu_s PID: utime + stime in seconds.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 
-# timed OUT CMD...: run CMD, its user+system seconds (getrusage of the
+# timed OUT CMD...: run CMD; its user and system seconds and voluntary and
+# involuntary context switches (getrusage of the
 # waited-for child) into OUT.cpu; SIGINT/SIGTERM are passed on. In the
 # background (timed ... &) $! is the subshell, not the wrapper: use
 # timed_exec there when a signal to $! must reach CMD.
@@ -104,7 +105,7 @@ for s in (signal.SIGINT, signal.SIGTERM):
     signal.signal(s, lambda n, f: p.send_signal(n))
 rc = p.wait()
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
-open(sys.argv[1], "w").write("%f %f\n" % (u.ru_utime, u.ru_stime))
+open(sys.argv[1], "w").write("%f %f %d %d\n" % (u.ru_utime, u.ru_stime, u.ru_nvcsw, u.ru_nivcsw))
 sys.exit(rc if rc >= 0 else 128 - rc)'
 timed() {
 	local out=$1

@@ -28,8 +28,14 @@
 #
 #   sudo bench/tcp_bulk.sh BUILD_DIR
 #
+# Each run of A also prints an ACCT line: data segments, ACKs, and for
+# sender, receiver and usnetd the user+system microseconds and the
+# voluntary+involuntary context switches per 1000 segments.
+#
 # Environment: SECS (5), ROUNDS (3), BUSY (0), KCC (kernel default),
-# FULL (1). Output: per-run RESULT lines and a table.
+# FULL (1), PARTS ("A B C": which of A, B, C to run; "A B" for usnet
+# against the veth alone). Output: per-run RESULT and ACCT lines and a
+# table.
 set -uo pipefail
 
 BUILD=${1:?usage: $0 BUILD_DIR}
@@ -39,6 +45,7 @@ SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-3}
 BUSY=${BUSY:-0}
 FULL=${FULL:-1}
+PARTS=${PARTS:-A B C}
 KCC=${KCC:-}
 PERF=$BUILD/tools/usnet-tcpperf
 KPEER=$BUILD/tests/tcp_kpeer
@@ -50,6 +57,20 @@ bench_init tcp_bulk INT "$NA" "$NB"
 for b in "$PERF" "$KPEER" "$USNETD"; do [ -x "$b" ] || die "$b not built"; done
 btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
 [ "$btype" = Release ] || echo "warning: $BUILD is a '$btype' build; numbers are meant for Release" >&2
+
+# usnetd's user and system seconds and its voluntary and involuntary
+# context switches so far, as a .cpu file has them.
+proc_acct() {
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%f %f ", $14 / hz, $15 / hz }' "/proc/$1/stat"
+	awk '/^voluntary_ctxt/ { v = $2 } /^nonvoluntary_ctxt/ { n = $2 } END { print v, n }' "/proc/$1/status"
+}
+# acct NAME FILE SEGS: "NAME user U sys S us/seg, csw V+I per 1000 segs"
+# from a .cpu file ("user sys voluntary involuntary", as timed writes it).
+acct() {
+	awk -v n="$1" -v segs="$3" '{ printf "%s %.2f+%.2f us/seg csw %.1f+%.1f/kseg", n, $1 * 1e6 / segs,
+		$2 * 1e6 / segs, $3 * 1000 / segs, $4 * 1000 / segs }' "$2"
+}
+jstack() { python3 -c 'import json,sys; j=[l for l in open(sys.argv[1]) if l.startswith("{")][-1]; print(json.loads(j)["stack"][sys.argv[2]])' "$1" "$2" 2>/dev/null; }
 
 bench_netns
 bench_veth "$NA" a0 "$NB" b0 198.18.32.1/24 198.18.32.2/24
@@ -66,6 +87,7 @@ usnet_run() { # ROUND MODE(sleep|busy)
 	local r=$1 mode=$2 o=$WORK/A.$1.$2 d0 d1 sargs=(--sleep) port=$((5000 + r))
 	[ "$mode" = busy ] && sargs=()
 	d0=$(cpu_s "$upid")
+	proc_acct "$upid" >"$o.d0"
 	timed "$o.srv" taskset -c 0 "$PERF" -p "memif:$WORK/d.sock,id=1" --mac 02:75:00:00:00:01 \
 		--ip 198.18.33.1/24 -l "$port" --one-off --sleep --json -i 3600 >"$o.srv" 2>"$o.srv.err" &
 	local spid=$!
@@ -79,7 +101,9 @@ usnet_run() { # ROUND MODE(sleep|busy)
 	wait "$spid"
 	local src=$?
 	d1=$(cpu_s "$upid")
-	local bytes secs gbps cpu dcpu
+	proc_acct "$upid" >"$o.d1"
+	paste "$o.d0" "$o.d1" | awk '{ print $5 - $1, $6 - $2, $7 - $3, $8 - $4 }' >"$o.usnetd.cpu"
+	local bytes secs gbps cpu dcpu segs acks
 	bytes=$(jget "$o.srv" bytes) secs=$(jget "$o.srv" seconds)
 	if [ "$crc" != 0 ] || [ "$src" != 0 ] || [ -z "$bytes" ]; then
 		echo "RESULT tcp_bulk usnet-usnetd-$mode round=$r FAILED (client exit $crc, server exit $src): $(tail -n 2 "$o.cli.err" "$o.srv.err" | tr '\n' ' ')"
@@ -89,6 +113,14 @@ usnet_run() { # ROUND MODE(sleep|busy)
 	cpu=$(calc "$(tcpu "$o.srv") + $(tcpu "$o.cli") + $dcpu")
 	gbps=$(calc "$bytes * 8 / $secs / 1e9")
 	echo "RESULT tcp_bulk usnet-usnetd-$mode round=$r gbps=$gbps bytes=$bytes seconds=$secs cpu_s=$cpu (sender $(tcpu "$o.cli") receiver $(tcpu "$o.srv") usnetd $dcpu) gbps_per_cpu=$(calc "$bytes * 8 / 1e9 / $cpu") retransmits=$(jget "$o.cli" retransmits)"
+	# Where the CPU goes, per data segment the sender sent: user+system
+	# microseconds and voluntary+involuntary context switches per 1000
+	# segments of each process, and the ACKs (segments the receiver sent).
+	segs=$(jstack "$o.cli" tcp_tx_segs) acks=$(jstack "$o.srv" tcp_tx_segs)
+	[ -n "$segs" ] && [ "$segs" -gt 0 ] &&
+		echo "ACCT tcp_bulk usnet-usnetd-$mode round=$r segs=$segs acks=$acks segs_per_ack=$(calc "$segs / ($acks + 1)" 1)" \
+			"| $(acct sender "$o.cli.cpu" "$segs") | $(acct receiver "$o.srv.cpu" "$segs")" \
+			"| $(acct usnetd "$o.usnetd.cpu" "$segs")"
 }
 
 # ---- B, C. the kernel -------------------------------------------------------------------
@@ -114,14 +146,19 @@ kernel_run() { # ROUND NAME NS_SENDER NS_RECEIVER ADDR
 	echo "RESULT tcp_bulk kernel-$name round=$r gbps=$(calc "$bytes * 8 / $secs / 1e9") bytes=$bytes seconds=$secs cpu_s=$cpu (sender $(tcpu "$o.cli") receiver $(tcpu "$o.srv")) gbps_per_cpu=$(calc "$bytes * 8 / 1e9 / $cpu") retransmits=$(jget "$o.cli" retransmits) cc=${KCC:-default}"
 }
 
-echo "== tcp_bulk: SECS=$SECS ROUNDS=$ROUNDS $(where)"
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+echo "== tcp_bulk: PARTS=$PARTS SECS=$SECS ROUNDS=$ROUNDS $(where)"
 echo "   kernel default congestion control: $(sysctl -n net.ipv4.tcp_congestion_control)"
 for r in $(seq "$ROUNDS"); do
-	usnet_run "$r" sleep
-	[ "$BUSY" = 1 ] && usnet_run "$r" busy
-	kernel_run "$r" veth "$NA" "$NB" 198.18.32.2
-	kernel_run "$r" veth-nogso "$NA" "$NB" 198.18.34.2
-	kernel_run "$r" lo "$NA" "$NA" 127.0.0.1
+	if part A; then
+		usnet_run "$r" sleep
+		[ "$BUSY" = 1 ] && usnet_run "$r" busy
+	fi
+	if part B; then
+		kernel_run "$r" veth "$NA" "$NB" 198.18.32.2
+		kernel_run "$r" veth-nogso "$NA" "$NB" 198.18.34.2
+	fi
+	part C && kernel_run "$r" lo "$NA" "$NA" 127.0.0.1
 done | tee "$WORK/results"
 
 medians_heading "$ROUNDS"

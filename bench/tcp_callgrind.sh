@@ -15,18 +15,22 @@
 # sender's poll taking the ACK), and inside them xmit, tcp_sndq_append,
 # tcp_on_ack and tcp_input.
 #
-# Environment: N (100000), KEEP=1 keeps the profile. Not a test.
+# Environment: N (100000), BATCH (1: segments sent before each of the
+# receiver's polls, up to 32; 16 is closer to a stream through usnetd,
+# whose receive bursts get one stretch ACK), KEEP=1 keeps the profile.
+# Not a test.
 set -euo pipefail
 
 BUILD=${1:?usage: $0 BUILD_DIR}
 N=${N:-100000}
+BATCH=${BATCH:-1}
 BIN=$BUILD/bench/tcp_cost
 die() { echo "tcp_callgrind: $*" >&2; exit 1; }
 command -v valgrind >/dev/null || die "valgrind not installed"
 [[ -x $BIN ]] || die "$BIN is not built (cmake --build $BUILD --target tcp_cost)"
 OUT=$(mktemp /tmp/tcp-cg.XXXXXX)
 trap '[[ ${KEEP:-0} == 1 ]] && echo "kept: $OUT" || rm -f "$OUT"' EXIT
-valgrind --tool=callgrind --callgrind-out-file="$OUT" "$BIN" "$N" >/dev/null 2>&1 ||
+valgrind --tool=callgrind --callgrind-out-file="$OUT" "$BIN" "$N" "$BATCH" >/dev/null 2>&1 ||
 	die "tcp_cost failed under valgrind"
 callgrind_annotate --inclusive=yes "$OUT" 2>/dev/null | python3 -c '
 import re, sys

@@ -14,6 +14,11 @@
  * (usnet_tcp_recv: the copy out) and ack_poll (A's usnet_stack_poll: the
  * ACK in, tcp_on_ack, freeing the acknowledged buffers). Not a test: it
  * fails only if bytes went missing.
+ *
+ * ./tcp_cost N BATCH: A sends BATCH segments before each of B's polls, so
+ * that they arrive in one receive burst as a stream's do through usnetd
+ * (one stretch ACK per burst, tcp_ack_schedule); BATCH 1 (the default) is
+ * the one-segment round trip.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -64,6 +69,7 @@ __attribute__((noipa)) static int ack_poll(struct usnet_stack *st)
 int main(int argc, char **argv)
 {
 	unsigned long n = argc > 1 ? strtoul(argv[1], NULL, 0) : 100000;
+	unsigned long batch = argc > 2 ? strtoul(argv[2], NULL, 0) : 1;
 	static uint8_t out[SEG], in[65536];
 	struct usnet_port *pa, *pb;
 	struct usnet_stack *a, *b;
@@ -71,6 +77,10 @@ int main(int argc, char **argv)
 	unsigned long long sent = 0, got = 0;
 	long r;
 
+	if (batch < 1 || batch > 32 || n % batch) {
+		fprintf(stderr, "tcp_cost: BATCH must be 1 to 32 and divide N\n");
+		return 1;
+	}
 	if (open_side(&pa, &a, 0xc6120001u, 1) || open_side(&pb, &b, 0xc6120002u, 2) ||
 	    usnet_tcp_open(b, &l, NULL) || usnet_tcp_bind(l, 0, 5001) || usnet_tcp_listen(l, 4) ||
 	    usnet_tcp_open(a, &ca, NULL) || usnet_tcp_set_nodelay(ca, true) ||
@@ -87,11 +97,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tcp_cost: no connection\n");
 		return 1;
 	}
-	for (unsigned long i = 0; i < n; i++) {
-		memset(out, (int)i, sizeof(out));
-		r = send_seg(ca, out);
-		if (r > 0)
-			sent += (unsigned long long)r;
+	for (unsigned long i = 0; i < n; i += batch) {
+		for (unsigned long k = 0; k < batch; k++) {
+			memset(out, (int)(i + k), sizeof(out));
+			r = send_seg(ca, out);
+			if (r > 0)
+				sent += (unsigned long long)r;
+		}
 		rx_poll(b);
 		while ((r = recv_seg(cb, in)) > 0)
 			got += (unsigned long long)r;

@@ -359,6 +359,7 @@ int usnet_stack_poll(struct usnet_stack *st)
 	int total = 0;
 
 	st->now = st->conf.clock(st->conf.clock_ctx);
+	tcp_burst_begin(st);
 	for (unsigned i = 0; i < st->nifc; i++) {
 		struct stk_iface *ifc = &st->ifc[i];
 		uint16_t n = usnet_rx_burst(ifc->port, ifc->queue, pkts, st->conf.rx_burst);
@@ -370,6 +371,7 @@ int usnet_stack_poll(struct usnet_stack *st)
 		}
 		total += n;
 	}
+	tcp_burst_end(st); /* the stretch ACKs of the burst (tcp_ack_schedule) */
 	run_timers(st);
 	stk_flush_all(st);
 	return total;

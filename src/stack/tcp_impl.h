@@ -188,6 +188,11 @@ struct tcp_stack {
 	uint64_t isn_key[2], cookie_key[2], ts_key[2]; /* SipHash keys (getrandom) */
 	/* send side: owned by tcp_output.c / tcp_timer.c */
 	struct tcp_timer *timers;
+	/* Inside usnet_stack_poll()'s receive burst (tcp_burst_begin/end):
+	 * ACKs owed for in-order data wait for its end, on this list
+	 * (ack_next), one stretch ACK per connection (tcp_ack_schedule). */
+	bool in_burst;
+	struct usnet_tcp *ack_head;
 	/* Challenge ACK / RST rate limit (RFC 5961 7): the time the bucket of
 	 * CHACK_PER_S sends is full again ("theoretical arrival time"). */
 	uint64_t chack_tat;
@@ -264,8 +269,11 @@ struct usnet_tcp {
 	uint8_t cc_kind; /* enum usnet_tcp_cc */
 	struct tcp_timer_node timer[TCP_T_COUNT];
 	uint32_t ka_idle_ms, ka_intvl_ms, ka_count, ka_sent;
-	bool ack_now;	/* send an ACK at the next tcp_output() */
-	uint8_t delack; /* segments received not yet acknowledged */
+	bool ack_now;	   /* send an ACK at the next tcp_output() */
+	uint8_t delack;	   /* segments received not yet acknowledged */
+	bool ack_deferred; /* on tcp_stack.ack_head's list */
+	uint8_t quickack;  /* in-order segments still ACKed every second one (no stretch ACKs) */
+	struct usnet_tcp *ack_next;
 	uint8_t backoff;
 
 	struct usnet_tcp_info stats; /* counters kept as we go */
@@ -311,8 +319,14 @@ int tcp_send_bare(struct usnet_stack *st, const struct tcp_bare *b);
 /* Send what the windows allow, and any ACK owed; 0 or -errno. */
 int tcp_output(struct usnet_tcp *c);
 /* Data arrived: ACK now (out of order, every second full segment, PSH...)
- * or arm the delayed ACK. */
+ * or arm the delayed ACK; inside a receive burst, the ACK for in-order
+ * data waits for the burst's end (a stretch ACK, at most TCP_STRETCH_MAX
+ * segments). */
 void tcp_ack_schedule(struct usnet_tcp *c, bool now);
+/* usnet_stack_poll(): the frames of one receive burst come between these
+ * two; tcp_burst_end() sends the ACKs the burst deferred. */
+void tcp_burst_begin(struct usnet_stack *st);
+void tcp_burst_end(struct usnet_stack *st);
 /* A bare segment that is no connection's: RST or ACK as RFC 9293 3.10.7.1
  * says, from the received segment (rate limit shared with challenge ACKs). */
 void tcp_send_reset(struct usnet_stack *st, const struct tcp_seg *seg);

@@ -107,10 +107,25 @@ static void release_pkt(void *ctx, void *pkt)
 	usnet_pkt_free(pkt);
 }
 
+/* Off the list of deferred ACKs (tcp_ack_schedule), if on it. */
+static void ack_undefer(struct usnet_tcp *c)
+{
+	struct usnet_tcp **pp = &c->s.st->tcp->ack_head;
+
+	if (!c->ack_deferred)
+		return;
+	while (*pp != c)
+		pp = &(*pp)->ack_next;
+	*pp = c->ack_next;
+	c->ack_deferred = false;
+	c->ack_next = NULL;
+}
+
 void tcp_send_fini(struct usnet_tcp *c)
 {
 	struct tcp_sndq *q = c->sq;
 
+	ack_undefer(c);
 	for (int k = 0; k < TCP_T_COUNT; k++)
 		tcp_timer_stop(c, (enum tcp_timer_kind)k);
 	if (!q)
@@ -622,21 +637,70 @@ int tcp_output(struct usnet_tcp *c)
 	return 0;
 }
 
+/* Stretch ACKs (tcp_ack_schedule): at most this many segments per ACK,
+ * ~64 KiB of full segments, the most Linux's GRO merges into one. */
+#define TCP_STRETCH_MAX 44
+/* After out-of-order data or a filled hole (a loss, or recovery from one),
+ * this many in-order segments are acknowledged every second one again:
+ * a sender in recovery, with a small window, gets every ACK it can (as
+ * Linux's quick-ACK mode after out-of-order data). */
+#define TCP_QUICKACK_SEGS 255
+
 void tcp_ack_schedule(struct usnet_tcp *c, bool now)
 {
 	struct usnet_stack *st = c->s.st;
+	struct tcp_stack *t = st->tcp;
 
 	/* RFC 5681 4.2 / RFC 1122 4.2.3.2: at least every second segment,
 	 * at once for out-of-order data or a filled gap, else within
-	 * tcp_delack_ms. */
+	 * tcp_delack_ms. In-order segments that arrived in one receive burst
+	 * are acknowledged together at its end, microseconds later: one
+	 * stretch ACK, as Linux sends for the segments GRO merged (RFC 9293
+	 * 3.8.6.3 lets an implementation ACK fewer than every second segment;
+	 * the sender's byte counting, RFC 3465, sees the same bytes acked). */
 	if (c->delack < 255)
 		c->delack++;
+	if (now)
+		c->quickack = TCP_QUICKACK_SEGS;
+	else if (c->quickack)
+		c->quickack--;
+	if (!now && c->delack >= 2 && t->in_burst && !c->quickack && c->delack < TCP_STRETCH_MAX) {
+		if (!c->ack_deferred) {
+			c->ack_deferred = true;
+			c->ack_next = t->ack_head;
+			t->ack_head = c;
+		}
+		return;
+	}
 	if (now || c->delack >= 2) {
 		c->ack_now = true;
 		return;
 	}
 	if (!c->timer[TCP_T_DELACK].when)
 		tcp_timer_set(c, TCP_T_DELACK, st->now + ms_ns(st->conf.tcp_delack_ms));
+}
+
+void tcp_burst_begin(struct usnet_stack *st)
+{
+	st->tcp->in_burst = true;
+}
+
+void tcp_burst_end(struct usnet_stack *st)
+{
+	struct tcp_stack *t = st->tcp;
+	struct usnet_tcp *c;
+
+	t->in_burst = false;
+	while ((c = t->ack_head)) {
+		t->ack_head = c->ack_next;
+		c->ack_deferred = false;
+		c->ack_next = NULL;
+		/* A segment sent since (data, a window update) carried the ACK. */
+		if (c->delack >= 2 && !c->ack_now) {
+			c->ack_now = true;
+			tcp_output(c);
+		}
+	}
 }
 
 /* --- ACKs in --- */

@@ -82,8 +82,9 @@ static inline void harness_close(struct harness *h)
 	usnet_port_close(h->port);
 }
 
-/* The peer sends len bytes as one frame (padded to 60) and the stack polls. */
-static inline void inject(struct harness *h, const void *frame, size_t len)
+/* The peer sends len bytes as one frame (padded to 60); the stack has not
+ * polled yet: frames queued so alike arrive in one receive burst. */
+static inline void peer_queue(struct harness *h, const void *frame, size_t len)
 {
 	struct usnet_pkt *p = usnet_pkt_alloc(usnet_port_pool(h->peer, 0));
 
@@ -100,8 +101,13 @@ static inline void inject(struct harness *h, const void *frame, size_t len)
 	if (usnet_tx_burst(h->peer, 0, &p, 1) != 1) {
 		usnet_pkt_free(p);
 		CHECK(!"peer tx refused");
-		return;
 	}
+}
+
+/* The peer sends len bytes as one frame (padded to 60) and the stack polls. */
+static inline void inject(struct harness *h, const void *frame, size_t len)
+{
+	peer_queue(h, frame, len);
 	usnet_stack_poll(h->st);
 }
 

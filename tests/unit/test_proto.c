@@ -206,6 +206,34 @@ static void test_csum_lengths(void)
 	}
 }
 
+/* usnet_csum_add() adds 64-bit words with their carries kept apart: the
+ * most carries (every byte 0xff, and words just below a carry) and frame
+ * and jumbo lengths at every alignment, against the 16-bit reference. */
+static void test_csum_carries(void)
+{
+	static uint8_t buf[65536 + 8];
+	static const size_t lens[] = {1448, 1468, 1500, 1514, 9000, 65535, 65536};
+	static const uint8_t fill[] = {0xff, 0xfe, 0x80, 0x01};
+
+	for (size_t f = 0; f < sizeof(fill); f++) {
+		memset(buf, fill[f], sizeof(buf));
+		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+			for (size_t off = 0; off < 8; off += 3) {
+				const uint8_t *parts[1] = {buf + off};
+				size_t n[1] = {lens[k]};
+				uint32_t sum = usnet_csum_add(0xffffffffu, buf + off, lens[k]);
+
+				CHECK_EQ(
+				    ntohs(usnet_csum_fold(usnet_csum_add(0, buf + off, lens[k]))),
+				    naive_csum(parts, n, 1));
+				/* A caller's running sum of 0xffffffff adds 0x1fffe: 0xffff
+				 * once folded, the one's-complement zero. */
+				CHECK_EQ(ntohs(usnet_csum_fold(sum)), naive_csum(parts, n, 1));
+			}
+		}
+	}
+}
+
 /* A frame with a TCP or UDP segment whose checksum field holds only the
  * pseudo-header sum, as a local Linux sender hands it to a veth. */
 static size_t partial_frame(uint8_t *f, bool v6, bool vlan, uint8_t proto, size_t plen)
@@ -335,6 +363,7 @@ static void test_csum_finish(void)
 int main(void)
 {
 	test_csum_lengths();
+	test_csum_carries();
 	test_known_vector();
 	test_udp_frames();
 	test_build_limits();

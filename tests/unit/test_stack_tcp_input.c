@@ -742,6 +742,103 @@ static void test_arp_fails(void)
 	harness_close(&h);
 }
 
+/* The peer's full segment number i from k->snd, queued (not yet polled). */
+static void queue_full_seg(struct harness *h, struct conn *k, uint32_t i, const uint8_t *data)
+{
+	struct tcp_opts o = ts_opt(k);
+	uint8_t f[1700];
+
+	peer_queue(
+	    h, f,
+	    make_tcp(f, k->sport, 80, k->snd + 1448u * i, k->rcv, TCP_ACK, 4096, &o, data, 1448));
+}
+
+/* The ACKs the stack sent since the last look; *last the highest ack. */
+static unsigned peer_acks(struct harness *h, uint32_t *last)
+{
+	struct tseg r;
+	unsigned n = 0;
+
+	while (peer_tcp(h, &r)) {
+		CHECK_EQ(r.len, 0);
+		*last = r.ack;
+		n++;
+	}
+	return n;
+}
+
+/* n full segments from the peer's next sequence number in one receive
+ * burst; the ACKs the stack sent for them, *last the highest ack. */
+static unsigned in_order_burst(struct harness *h, struct conn *k, uint32_t n, uint32_t *last)
+{
+	static const uint8_t data[1448];
+
+	for (uint32_t i = 0; i < n; i++)
+		queue_full_seg(h, k, i, data);
+	usnet_stack_poll(h->st);
+	k->snd += n * 1448;
+	return peer_acks(h, last);
+}
+
+/* In-order segments that arrive in one receive burst get one stretch ACK
+ * at its end (tcp_ack_schedule), at most TCP_STRETCH_MAX (44) segments
+ * apart; one at a time they get one ACK per two; an out-of-order one in a
+ * burst is acknowledged at once, and for TCP_QUICKACK_SEGS after it there
+ * are no stretch ACKs. */
+static void test_stretch_ack(void)
+{
+	struct usnet_stack_conf conf = {.rx_burst = 64, .tcp_rcvbuf = 1 << 20};
+	static uint8_t data[1448], buf[1 << 17];
+	struct usnet_tcp *ls;
+	struct harness h;
+	struct conn k;
+	uint32_t ack = 0;
+
+	CHECK_EQ(harness_open(&h, "tcp_stretch", &conf), 0);
+	ls = listener(&h);
+	peer_open(&h, ls, &k, 3004);
+	if (!k.s)
+		goto out;
+	/* Ten segments, one burst: one ACK for all of them. */
+	CHECK_EQ(in_order_burst(&h, &k, 10, &ack), 1);
+	CHECK_EQ(ack, k.snd);
+	/* One per poll: every second one is acknowledged, as before. */
+	for (uint32_t i = 0; i < 4; i++) {
+		queue_full_seg(&h, &k, i, data);
+		usnet_stack_poll(h.st);
+	}
+	k.snd += 4 * 1448;
+	CHECK_EQ(peer_acks(&h, &ack), 2);
+	CHECK_EQ(ack, k.snd);
+	/* 50 in one burst: an ACK at the 44th, one for the rest at its end. */
+	CHECK_EQ(in_order_burst(&h, &k, 50, &ack), 2);
+	CHECK_EQ(ack, k.snd);
+	/* Two in order, one beyond a hole, in one burst: the out-of-order one
+	 * is acknowledged at once (a duplicate ACK), and nothing is owed at
+	 * the end. */
+	queue_full_seg(&h, &k, 0, data);
+	queue_full_seg(&h, &k, 1, data);
+	queue_full_seg(&h, &k, 3, data);
+	usnet_stack_poll(h.st);
+	CHECK_EQ(peer_acks(&h, &ack), 1);
+	CHECK_EQ(ack, k.snd + 2 * 1448);
+	/* The hole filled: acknowledged at once; then, a loss having been
+	 * seen, quick-ACK mode: ten in one burst get an ACK every second. */
+	queue_full_seg(&h, &k, 2, data);
+	usnet_stack_poll(h.st);
+	CHECK_EQ(peer_acks(&h, &ack), 1);
+	CHECK_EQ(ack, k.snd + 4 * 1448);
+	k.snd += 4 * 1448;
+	CHECK_EQ(in_order_burst(&h, &k, 10, &ack), 5);
+	CHECK_EQ(ack, k.snd);
+	while (usnet_tcp_recv(k.s, buf, sizeof(buf)) > 0)
+		;
+	usnet_tcp_close(k.s);
+out:
+	usnet_tcp_close(ls);
+	harness_close(&h);
+}
+
 int main(void)
 {
 	test_header_checks();
@@ -753,5 +850,6 @@ int main(void)
 	test_active_open();
 	test_zero_window();
 	test_arp_fails();
+	test_stretch_ack();
 	return check_done("test_stack_tcp_input");
 }
