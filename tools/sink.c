@@ -67,7 +67,9 @@ static const char help_tail[] =
     "       counters. JSON fields: tool, port, stop (count, time, idle, signal),\n"
     "       seconds, frames, bytes, pps, mbps, received, unique, lost, duplicated,\n"
     "       reordered, bad_csum, malformed, other, untracked, max_seq (null before the\n"
-    "       first test frame), port_drops, and with --expect: expect, expect_ok.\n"
+    "       first test frame), gaps (where the lost numbers are: the first 8 runs,\n"
+    "       \"A-B,C,...\"; \"\" when none is lost), port_drops, and with --expect:\n"
+    "       expect, expect_ok.\n"
     "\n"
     "EXAMPLES\n"
     "       usnet-sink -p afpacket:veth1 --idle-timeout 1000\n"
@@ -211,7 +213,7 @@ static bool expect_ok(const struct opts *o, const struct counts *c)
 static void report(const struct opts *o, const struct counts *c, const struct tool_meter *m)
 {
 	double pps = tool_rate(m->pkts, c->seconds), mbps = tool_rate(m->bytes, c->seconds) * 8e-6;
-	char seq[256];
+	char seq[256], gaps[256];
 
 	if (c->seq.untracked)
 		tool_msg("note: %llu frames had sequence numbers of 2^27 or more (or the bitmap "
@@ -242,6 +244,8 @@ static void report(const struct opts *o, const struct counts *c, const struct to
 			tool_json_u64(&j, "max_seq", c->seq.max_seq);
 		else
 			tool_json_null(&j, "max_seq");
+		tool_seq_gaps(&c->seq, 8, gaps, sizeof(gaps));
+		tool_json_str(&j, "gaps", gaps);
 		tool_json_u64(&j, "port_drops", c->port_drops);
 		if (o->expect_set) {
 			tool_json_u64(&j, "expect", o->expect);
