@@ -68,8 +68,9 @@ static const char help_tail[] =
     "       seconds, frames, bytes, pps, mbps, received, unique, lost, duplicated,\n"
     "       reordered, bad_csum, malformed, other, untracked, max_seq (null before the\n"
     "       first test frame), gaps (where the lost numbers are: the first 8 runs,\n"
-    "       \"A-B,C,...\"; \"\" when none is lost), port_drops, and with --expect:\n"
-    "       expect, expect_ok.\n"
+    "       \"A-B,C,...\"; \"\" when none is lost), port_drops, port_errors (frames the\n"
+    "       port discarded as bad: its rx_errors), and with --expect: expect,\n"
+    "       expect_ok.\n"
     "\n"
     "EXAMPLES\n"
     "       usnet-sink -p afpacket:veth1 --idle-timeout 1000\n"
@@ -109,6 +110,7 @@ struct counts {
 	struct tool_seq seq;
 	uint64_t bad_csum, malformed, other;
 	uint64_t port_drops;
+	uint64_t port_errors; /* frames the port discarded as bad (rx_errors) */
 	double seconds;
 	const char *stop;
 };
@@ -147,6 +149,7 @@ static void receive_loop(const struct opts *o, struct usnet_port *port, struct c
 			 struct tool_meter *meter)
 {
 	struct usnet_pkt *pkts[BURST];
+	struct usnet_queue_stats st;
 	struct usnet_idle idle = {0};
 	struct tool_run run;
 	uint64_t now, last_seq_ns = 0;
@@ -202,6 +205,8 @@ static void receive_loop(const struct opts *o, struct usnet_port *port, struct c
 	}
 	c->seconds = tool_run_seconds(&run, now);
 	c->port_drops = meter->drops = tool_port_rx_drops(port);
+	usnet_port_stats(port, 0, &st);
+	c->port_errors = st.rx_errors;
 }
 
 static bool expect_ok(const struct opts *o, const struct counts *c)
@@ -247,6 +252,7 @@ static void report(const struct opts *o, const struct counts *c, const struct to
 		tool_seq_gaps(&c->seq, 8, gaps, sizeof(gaps));
 		tool_json_str(&j, "gaps", gaps);
 		tool_json_u64(&j, "port_drops", c->port_drops);
+		tool_json_u64(&j, "port_errors", c->port_errors);
 		if (o->expect_set) {
 			tool_json_u64(&j, "expect", o->expect);
 			tool_json_bool(&j, "expect_ok", expect_ok(o, c));

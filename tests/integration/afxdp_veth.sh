@@ -89,14 +89,14 @@ xfer() {
 	brx=$(($(tv_counter "$tns" "$tif" rx_packets) - brx0))
 	brxd=$(($(tv_counter "$tns" "$tif" rx_dropped) - brxd0))
 	dropped=$((atxd + brxd))
-	tv_json "sink ($what): in order, none duplicated/bad" "$TMP/sink.json" \
-		"j['duplicated'] == 0 and j['reordered'] == 0 and j['bad_csum'] == 0 and j['malformed'] == 0 and j['untracked'] == 0 and j['bytes'] == j['received'] * $size"
+	tv_json "sink ($what): in order, none duplicated/bad/discarded by the port" "$TMP/sink.json" \
+		"j['duplicated'] == 0 and j['reordered'] == 0 and j['bad_csum'] == 0 and j['malformed'] == 0 and j['untracked'] == 0 and j['port_errors'] == 0 and j['bytes'] == j['received'] * $size"
 	unique=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["unique"])' \
 		"$TMP/sink.json" 2>/dev/null)
 	local counts="$fif tx_packets +$atx tx_dropped +$atxd, $tif rx_packets +$brx rx_dropped +$brxd, sink $(python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
-print("unique %d port_drops %d gaps \"%s\"" % (j["unique"], j["port_drops"], j["gaps"]))' "$TMP/sink.json" 2>&1)"
+print("unique %d port_drops %d port_errors %d gaps \"%s\"" % (j["unique"], j["port_drops"], j["port_errors"], j["gaps"]))' "$TMP/sink.json" 2>&1)"
 	if [ "$unique" = "$n" ]; then
 		ok "sink ($what): all $n frames, none lost"
 	elif [ -n "$unique" ] && [ "$unique" -lt "$n" ] && [ $((n - unique)) -le $dropped ]; then
