@@ -669,6 +669,48 @@ void tool_seq_free(struct tool_seq *s)
 }
 
 /* Cover seq in the bitmap: double until it fits, at most up to cap. */
+static bool seq_seen(const struct tool_seq *s, uint64_t seq)
+{
+	return s->bits[seq / 64] & (1ull << (seq % 64));
+}
+
+void tool_seq_gaps(const struct tool_seq *s, unsigned max, char *buf, size_t size)
+{
+	uint64_t end = s->unique ? s->max_seq : 0, a = 0;
+	size_t len = 0;
+	unsigned runs = 0;
+
+	if (size)
+		buf[0] = '\0';
+	while (s->unique && a < end) {
+		uint64_t b;
+		int w;
+
+		/* Whole words seen at once: a 2^27 bitmap is scanned quickly. */
+		if (a % 64 == 0 && s->bits[a / 64] == UINT64_MAX) {
+			a += 64;
+			continue;
+		}
+		if (seq_seen(s, a)) {
+			a++;
+			continue;
+		}
+		for (b = a; b + 1 < end && !seq_seen(s, b + 1); b++)
+			;
+		if (runs++ == max) {
+			w = snprintf(buf + len, size - len, ",...");
+		} else {
+			w = snprintf(buf + len, size - len, b > a ? "%s%llu-%llu" : "%s%llu",
+				     runs > 1 ? "," : "", (unsigned long long)a,
+				     (unsigned long long)b);
+		}
+		if (w < 0 || (size_t)w >= size - len || runs > max)
+			return;
+		len += (size_t)w;
+		a = b + 1;
+	}
+}
+
 static bool seq_grow(struct tool_seq *s, uint64_t seq)
 {
 	uint64_t n = s->nbits, old_words = (s->nbits + 63) / 64, words;

@@ -339,5 +339,10 @@ static inline uint64_t tool_seq_lost(const struct tool_seq *s)
 {
 	return s->unique ? s->max_seq + 1 - s->unique : 0;
 }
+/* The first max runs of numbers in [0, max_seq] not seen, into buf as
+ * "A-B,C,..." (A-B a run, C a single number), with ",..." when more runs
+ * follow; "" when none is missing. Says where frames were lost (a burst at
+ * the start, holes in the middle). */
+void tool_seq_gaps(const struct tool_seq *s, unsigned max, char *buf, size_t size);
 
 #endif

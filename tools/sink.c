@@ -67,7 +67,10 @@ static const char help_tail[] =
     "       counters. JSON fields: tool, port, stop (count, time, idle, signal),\n"
     "       seconds, frames, bytes, pps, mbps, received, unique, lost, duplicated,\n"
     "       reordered, bad_csum, malformed, other, untracked, max_seq (null before the\n"
-    "       first test frame), port_drops, and with --expect: expect, expect_ok.\n"
+    "       first test frame), gaps (where the lost numbers are: the first 8 runs,\n"
+    "       \"A-B,C,...\"; \"\" when none is lost), port_drops, port_errors (frames the\n"
+    "       port discarded as bad: its rx_errors), and with --expect: expect,\n"
+    "       expect_ok.\n"
     "\n"
     "EXAMPLES\n"
     "       usnet-sink -p afpacket:veth1 --idle-timeout 1000\n"
@@ -107,6 +110,7 @@ struct counts {
 	struct tool_seq seq;
 	uint64_t bad_csum, malformed, other;
 	uint64_t port_drops;
+	uint64_t port_errors; /* frames the port discarded as bad (rx_errors) */
 	double seconds;
 	const char *stop;
 };
@@ -145,6 +149,7 @@ static void receive_loop(const struct opts *o, struct usnet_port *port, struct c
 			 struct tool_meter *meter)
 {
 	struct usnet_pkt *pkts[BURST];
+	struct usnet_queue_stats st;
 	struct usnet_idle idle = {0};
 	struct tool_run run;
 	uint64_t now, last_seq_ns = 0;
@@ -200,6 +205,8 @@ static void receive_loop(const struct opts *o, struct usnet_port *port, struct c
 	}
 	c->seconds = tool_run_seconds(&run, now);
 	c->port_drops = meter->drops = tool_port_rx_drops(port);
+	usnet_port_stats(port, 0, &st);
+	c->port_errors = st.rx_errors;
 }
 
 static bool expect_ok(const struct opts *o, const struct counts *c)
@@ -211,7 +218,7 @@ static bool expect_ok(const struct opts *o, const struct counts *c)
 static void report(const struct opts *o, const struct counts *c, const struct tool_meter *m)
 {
 	double pps = tool_rate(m->pkts, c->seconds), mbps = tool_rate(m->bytes, c->seconds) * 8e-6;
-	char seq[256];
+	char seq[256], gaps[256];
 
 	if (c->seq.untracked)
 		tool_msg("note: %llu frames had sequence numbers of 2^27 or more (or the bitmap "
@@ -242,7 +249,10 @@ static void report(const struct opts *o, const struct counts *c, const struct to
 			tool_json_u64(&j, "max_seq", c->seq.max_seq);
 		else
 			tool_json_null(&j, "max_seq");
+		tool_seq_gaps(&c->seq, 8, gaps, sizeof(gaps));
+		tool_json_str(&j, "gaps", gaps);
 		tool_json_u64(&j, "port_drops", c->port_drops);
+		tool_json_u64(&j, "port_errors", c->port_errors);
 		if (o->expect_set) {
 			tool_json_u64(&j, "expect", o->expect);
 			tool_json_bool(&j, "expect_ok", expect_ok(o, c));

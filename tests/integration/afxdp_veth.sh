@@ -54,17 +54,23 @@ xdp_attached() { ip -n "$1" -d link show "$2" | grep -q 'prog/xdp'; }
 
 # xfer FROM_NS FROM_IF TO_NS TO_IF N SIZE [RATE [OPTS]]: pktgen -> sink, every
 # check; OPTS (",k=v...") go on both ports' specs.
-# 5000 pps by default: a veth with an XDP program queues at most 256 frames
-# for its NAPI poll and drops the rest without backpressure, so the rate must
-# leave the receiver's softirq 50 ms of slack even on a loaded machine (at
-# 20000 pps a loaded run lost 1778 of 5000 there); speed is for bench/.
+# 5000 pps by default (speed is for bench/). Every frame pktgen sent must
+# reach the sink or be counted dropped by a named kernel counter: the
+# sending veth's tx_dropped (the peer's XDP queue of 256 frames was full) or
+# the receiving veth's rx_dropped (the redirect into the socket failed: no
+# fill buffer or a full RX ring, which the port's XDP_STATISTICS, port_drops,
+# count too). "none lost" when nothing was counted; a loss no counter
+# explains fails with where it was (the sink's gaps) and each hop's counts.
 xfer() {
 	local fns=$1 fif=$2 tns=$3 tif=$4 n=$5 size=$6 opts=${8:-} status pid
-	local what="$2 -> $4, $5 x $6 B${8:+, $8}"
+	local what="$2 -> $4, $5 x $6 B${8:+, $8}" atx0 atxd0 brx0 brxd0 atx brxd atxd brx
+	local unique dropped
 	tv_bg "$TMP/sink.json" "$TMP/sink.err" "$tns" "$T/usnet-sink" -p "afxdp:$tif,prog=all$opts" \
-		-n "$n" --idle-timeout 3000 -t 60 --expect "$n" --json
+		-n "$n" --idle-timeout 3000 -t 60 --json
 	pid=$TV_PID
 	tv_wait_line "$TMP/sink.err" "receiving on" || return
+	atx0=$(tv_counter "$fns" "$fif" tx_packets) atxd0=$(tv_counter "$fns" "$fif" tx_dropped)
+	brx0=$(tv_counter "$tns" "$tif" rx_packets) brxd0=$(tv_counter "$tns" "$tif" rx_dropped)
 	tv_x "$fns" "$T/usnet-pktgen" -p "afxdp:$fif,prog=all$opts" -n "$n" -s "$size" -r "${7:-5000}" \
 		--json -q >"$TMP/pktgen.json" 2>"$TMP/pktgen.err"
 	status=$?
@@ -75,8 +81,31 @@ xfer() {
 	status=$?
 	tv_sane "sink ($what)" $status "$TMP/sink.err"
 	[ $status -eq 0 ] || fail "sink ($what): exit status $status: $(tail -3 "$TMP/sink.err")"
-	tv_json "sink ($what): $n frames in order, none lost/duplicated/bad" "$TMP/sink.json" \
-		"j['received'] == $n and j['unique'] == $n and j['lost'] == 0 and j['duplicated'] == 0 and j['reordered'] == 0 and j['bad_csum'] == 0 and j['malformed'] == 0 and j['bytes'] == $n * $size"
+	atx=$(($(tv_counter "$fns" "$fif" tx_packets) - atx0))
+	atxd=$(($(tv_counter "$fns" "$fif" tx_dropped) - atxd0))
+	brx=$(($(tv_counter "$tns" "$tif" rx_packets) - brx0))
+	brxd=$(($(tv_counter "$tns" "$tif" rx_dropped) - brxd0))
+	dropped=$((atxd + brxd))
+	tv_json "sink ($what): in order, none duplicated/bad/discarded by the port" "$TMP/sink.json" \
+		"j['duplicated'] == 0 and j['reordered'] == 0 and j['bad_csum'] == 0 and j['malformed'] == 0 and j['untracked'] == 0 and j['port_errors'] == 0 and j['bytes'] == j['received'] * $size"
+	unique=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["unique"])' \
+		"$TMP/sink.json" 2>/dev/null)
+	local counts="$fif tx_packets +$atx tx_dropped +$atxd, $tif rx_packets +$brx rx_dropped +$brxd, sink $(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print("unique %d port_drops %d port_errors %d gaps \"%s\"" % (j["unique"], j["port_drops"], j["port_errors"], j["gaps"]))' "$TMP/sink.json" 2>&1)"
+	if [ "$unique" = "$n" ]; then
+		ok "sink ($what): all $n frames, none lost"
+	elif [ -n "$unique" ] && [ "$unique" -lt "$n" ] && [ $((n - unique)) -le $dropped ]; then
+		ok "sink ($what): $((n - unique)) of $n lost, every one counted by the kernel ($counts)"
+	elif [ $brx -ge "$n" ]; then
+		# Seen in section 4 under load: a burst at the start crossed the veth
+		# and went to $tif's IP stack instead of its XDP program (kfree_skb
+		# OTHERHOST in a trace); no interface or socket counter has them.
+		fail "sink ($what): ${unique:-?} of $n arrived, all $n reached $tif but not the socket, none counted dropped ($counts)"
+	else
+		fail "sink ($what): ${unique:-?} of $n arrived; counted dropped: $dropped ($counts)"
+	fi
 	if xdp_attached "$tns" "$tif" || xdp_attached "$fns" "$fif"; then
 		fail "($what): an XDP program is still attached after both closed"
 	else

@@ -197,6 +197,36 @@ static void test_seq_track(void)
 	tool_seq_free(&s);
 }
 
+/* Where the holes are: runs, single numbers, the cut after max runs. */
+static void test_seq_gaps(void)
+{
+	struct tool_seq s;
+	char buf[64];
+
+	CHECK_EQ(tool_seq_init(&s, 1u << 20), 0);
+	tool_seq_gaps(&s, 8, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "")); /* nothing seen: nothing known missing */
+	for (uint64_t i = 0; i < 200; i++)
+		if (i != 0 && (i < 3 || i > 5) && i != 64 && (i < 100 || i > 170))
+			tool_seq_add(&s, i);
+	tool_seq_gaps(&s, 8, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "0,3-5,64,100-170"));
+	tool_seq_gaps(&s, 2, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "0,3-5,..."));
+	tool_seq_add(&s, 0);
+	tool_seq_add(&s, 64);
+	tool_seq_gaps(&s, 8, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "3-5,100-170"));
+	for (uint64_t i = 3; i <= 170; i++)
+		tool_seq_add(&s, i);
+	tool_seq_gaps(&s, 8, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "")); /* complete */
+	tool_seq_add(&s, 1000);
+	tool_seq_gaps(&s, 8, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "200-999")); /* up to, not including, max_seq */
+	tool_seq_free(&s);
+}
+
 static void test_json(void)
 {
 	struct tool_json j;
@@ -411,6 +441,7 @@ int main(void)
 	test_parse_seconds();
 	test_seq_stamp();
 	test_seq_track();
+	test_seq_gaps();
 	test_json();
 	test_run_clock();
 	test_parse_table();
