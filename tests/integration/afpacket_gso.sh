@@ -35,12 +35,12 @@ tv_need_afpacket "$SU" "$UIF"
 # --- 1. default offloads ------------------------------------------------------------
 # A veth's defaults: TSO and GSO on, GRO off (veth GROs only with XDP or
 # threaded NAPI). The sender's TSO/GSO make the super-frames.
-offl=$(st_offloads "$SK" "$KIF" 2>&1)
+offl=$(tv_offloads "$SK" "$KIF" 2>&1)
 case $offl in
 "tso=1 gso=1 "*) ok "offloads of the kernel's end $KIF: $offl" ;;
 *) fail "offloads of the kernel's end $KIF are not the defaults this test needs: $offl" ;;
 esac
-echo "log: offloads of usnet's end $UIF: $(st_offloads "$SU" "$UIF" 2>&1)"
+echo "log: offloads of usnet's end $UIF: $(tv_offloads "$SU" "$UIF" 2>&1)"
 
 # from_kernel LABEL DEST SPEC PORT: tcp_kpeer sends N bytes to usnet-tcpperf on SPEC.
 from_kernel() {

@@ -69,6 +69,8 @@ xfer() {
 		-n "$n" --idle-timeout 3000 -t 60 --json
 	pid=$TV_PID
 	tv_wait_line "$TMP/sink.err" "receiving on" || return
+	tv_wait_no_tso "$fns" "$fif" ||
+		fail "($what): $fif's TSO still on 3 s after the sink attached: $(tv_offloads "$fns" "$fif" 2>&1)"
 	atx0=$(tv_counter "$fns" "$fif" tx_packets) atxd0=$(tv_counter "$fns" "$fif" tx_dropped)
 	brx0=$(tv_counter "$tns" "$tif" rx_packets) brxd0=$(tv_counter "$tns" "$tif" rx_dropped)
 	tv_x "$fns" "$T/usnet-pktgen" -p "afxdp:$fif,prog=all$opts" -n "$n" -s "$size" -r "${7:-5000}" \

@@ -162,20 +162,3 @@ EOF
 	esac
 }
 
-# st_offloads NS IF: "tso=N gso=N gro=N" of IF, 1 = on (ETHTOOL_GTSO,
-# _GGSO, _GGRO through SIOCETHTOOL, as st_no_tx_csum: ethtool is not
-# installed). A kernel TCP sender with TSO/GSO on hands the other end of a
-# veth frames of several segments (up to 64 KB); an afpacket: port cuts
-# them up again (gso=on, its default).
-st_offloads() {
-	tv_x "$1" python3 - "$2" <<'EOF2'
-import ctypes, fcntl, socket, struct, sys
-SIOCETHTOOL, out = 0x8946, []
-for name, cmd in (("tso", 0x1e), ("gso", 0x23), ("gro", 0x2b)):
-    val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
-    ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
-    fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), SIOCETHTOOL, ifr)
-    out.append("%s=%d" % (name, struct.unpack("II", val.raw[:8])[1]))
-print(" ".join(out))
-EOF2
-}

@@ -159,3 +159,34 @@ tv_json() {
 		fail "$1: not ($3): $r: $(head -c 800 "$2")"
 	fi
 }
+
+# tv_offloads NS IF: "tso=N gso=N gro=N" of IF, 1 = on (ETHTOOL_GTSO,
+# _GGSO, _GGRO through SIOCETHTOOL: ethtool is not
+# installed). A kernel TCP sender with TSO/GSO on hands the other end of a
+# veth frames of several segments (up to 64 KB); an afpacket: port cuts
+# them up again (gso=on, its default).
+tv_offloads() {
+	tv_x "$1" python3 - "$2" <<'EOF2'
+import ctypes, fcntl, socket, struct, sys
+SIOCETHTOOL, out = 0x8946, []
+for name, cmd in (("tso", 0x1e), ("gso", 0x23), ("gro", 0x2b)):
+    val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
+    ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)).ljust(40, b"\0")
+    fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), SIOCETHTOOL, ifr)
+    out.append("%s=%d" % (name, struct.unpack("II", val.raw[:8])[1]))
+print(" ".join(out))
+EOF2
+}
+
+# tv_wait_no_tso NS IF: until IF's TSO is off (at most 3 s); 0 if it is. A
+# veth turns its peer's TSO off while an XDP program is attached to it, and
+# only then does it hand the peer's frames to that program's NAPI path
+# (drivers/net/veth.c veth_skb_is_eligible_for_gro); with TSO on they reach
+# the kernel's IP stack instead, uncounted.
+tv_wait_no_tso() {
+	for _ in $(seq 60); do
+		[[ $(tv_offloads "$1" "$2" 2>/dev/null) == tso=0* ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
