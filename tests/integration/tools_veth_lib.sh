@@ -103,10 +103,18 @@ tv_need_afpacket() {
 # tv_bg OUT ERR NS CMD...: start a tool in the background; TV_PID is its pid.
 # Not through tv_x: a backgrounded function is a subshell, and $! would be
 # that shell (which ignores SIGINT) instead of timeout, which passes signals on.
+# --foreground: without it, timeout(1) follows each signal it passes on with
+# a SIGCONT to the tool, and a SIGCONT discards a pending SIGSTOP (signal(7)).
+# On a loaded machine that SIGCONT can come late, when a sanitizer build's
+# tool has already stopped and is in LeakSanitizer's exit check, whose ptrace
+# attach is such a SIGSTOP: the check then waits forever for a stop that
+# never comes, and -k kills the tool 5 s later (status 137). Every timeout
+# whose pid a test signals has --foreground (tcp_bg, tcp_hostile.sh,
+# tcp_cli.sh, echo_tap.sh, tools_errors.sh).
 tv_bg() {
 	local out=$1 err=$2 ns=$3
 	shift 3
-	timeout -k 5 120 ip netns exec "$ns" "$@" >"$out" 2>"$err" &
+	timeout --foreground -k 5 120 ip netns exec "$ns" "$@" >"$out" 2>"$err" &
 	TV_PID=$!
 	TV_PIDS+=("$TV_PID")
 }
