@@ -85,9 +85,13 @@ tv_json "usnet-tcpperf: $CONNS connections, $CONNS complete, none failed, $CONNS
 	"j['conns'] == $CONNS and j['completed'] == $CONNS and j['failed'] == 0 and j['requests'] == $CONNS"
 python3 - "$TMP/p.out.json" <<'EOF'
 import json, sys
-s = json.load(open(sys.argv[1])).get("stack", {})
+j = json.load(open(sys.argv[1]))
+s = j.get("stack", {})
 moved = {k: v for k, v in s.items() if k.startswith("tcp_") and v}
 print("log: usnet's TCP counters:", " ".join(f"{k}={v}" for k, v in sorted(moved.items())))
+# Frames the afpacket ring dropped (rx_dropped: the kernel found it full)
+# explain retransmissions on either side.
+print("log: usnet's port:", " ".join(f"{k}={v}" for k, v in sorted(j.get("port_stats", {}).items())))
 EOF
 
 # --- memory ----------------------------------------------------------------------------------
