@@ -85,6 +85,26 @@ tv_x() {
 	timeout -k 5 120 ip netns exec "$ns" "$@"
 }
 
+# tv_ping NS COUNT ADDR [PING_ARGS...]: COUNT kernel pings of ADDR, one at a
+# time, each to be answered within 5 s; prints "COUNT of COUNT answered, rtt
+# ..." or the output of the first ping not answered (status 1). One at a
+# time: ping -c N -W S waits S seconds only while no reply has come; after
+# the first it waits two round trips, so on a loaded machine a reply a little
+# later than the others counted as lost.
+tv_ping() {
+	local ns=$1 count=$2 addr=$3 out rtts=
+	shift 3
+	for i in $(seq "$count"); do
+		if ! out=$(tv_x "$ns" ping -c 1 -W 5 "$@" "$addr" 2>&1) ||
+			! grep -q "1 packets transmitted, 1 received" <<<"$out"; then
+			echo "ping $i of $count not answered within 5 s: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+			return 1
+		fi
+		rtts+=" $(sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out" | head -n 1)"
+	done
+	echo "$count of $count answered, rtt ms:$rtts"
+}
+
 # tv_counter NS IF NAME: the kernel's interface statistic.
 tv_counter() {
 	tv_x "$1" cat "/sys/class/net/$2/statistics/$3"
