@@ -42,7 +42,7 @@ tv_x "$SK" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" ||
 	fail "cannot widen the kernel namespace's ephemeral ports"
 
 # --- the usnet server ----------------------------------------------------------------
-tcp_bg 240 "$TMP/p.out" "$TMP/p.err" "$SU" "$PERF" -p "afpacket:$UIF" --ip "$U/24" \
+tcp_bg 240 "$TMP/p.out" "$TMP/p.err" "$SU" "$PERF" -p "afpacket:$UIF$TV_RXOPT" --ip "$U/24" \
 	-l "$PORT" -m rr -s 64 --conns "$CONNS" --one-off --json -i 5
 ppid=$TV_PID
 tv_wait_line "$TMP/p.err" "server on" || exit 1
