@@ -167,6 +167,23 @@ static void child_setup(struct usnet_tcp *c, struct usnet_tcp *l, const struct t
 	c->state = USNET_TCP_SYN_RECEIVED;
 }
 
+/* The MSS a SYN cookie encodes: the peer's, at most our interface's. */
+static uint16_t cookie_mss(const struct tcp_seg *seg)
+{
+	uint16_t mss = seg->d->ifc->mtu - 40;
+
+	if (seg->opt.mss_ok && seg->opt.mss < mss)
+		mss = seg->opt.mss;
+	return mss;
+}
+
+/* Whether l answered a SYN with a cookie in the last 128 s (two cookie
+ * periods: as long as such a cookie's final ACK is valid). */
+static bool cookies_recent(const struct usnet_tcp *l, uint64_t now)
+{
+	return l->cookie_at && now - l->cookie_at < 128ull * 1000000000u;
+}
+
 static void listen_syn(struct usnet_tcp *l, struct tcp_seg *seg)
 {
 	struct usnet_stack *st = l->s.st;
@@ -180,7 +197,6 @@ static void listen_syn(struct usnet_tcp *l, struct tcp_seg *seg)
 	if (l->syn_n >= st->conf.tcp_syn_backlog) {
 		/* A SYN cookie answers: no state until the final ACK. */
 		struct tcp_opts o = {0};
-		uint16_t mss = seg->d->ifc->mtu - 40;
 		uint32_t cookie;
 		struct tcp_bare b = {.src = seg->dst,
 				     .dst = seg->src,
@@ -191,9 +207,8 @@ static void listen_syn(struct usnet_tcp *l, struct tcp_seg *seg)
 				     .wnd = (uint16_t)(l->rcvbuf < 65535 ? l->rcvbuf : 65535),
 				     .opt = &o};
 
-		if (seg->opt.mss_ok && seg->opt.mss < mss)
-			mss = seg->opt.mss;
-		cookie = tcp_cookie_make(st->tcp->cookie_key, &tu, seg->seq, mss, st->now);
+		cookie =
+		    tcp_cookie_make(st->tcp->cookie_key, &tu, seg->seq, cookie_mss(seg), st->now);
 		b.seq = cookie;
 		o.mss_ok = true;
 		(void)tcp_cookie_check(st->tcp->cookie_key, &tu, seg->seq, cookie, st->now, &o.mss);
@@ -220,7 +235,14 @@ static void listen_syn(struct usnet_tcp *l, struct tcp_seg *seg)
 	child_setup(c, l, seg);
 	c->ws_on = c->sack_on = c->ts_on = true;
 	syn_options(c, seg);
-	c->iss = tcp_isn(st->tcp->isn_key, &tu, st->now);
+	/* While cookies go out, this SYN may be a retransmission of one that
+	 * got a cookie, whose SYN-ACK the peer may still take: the same ISS
+	 * lets its ACK complete this connection instead of drawing a RST. */
+	if (cookies_recent(l, st->now))
+		c->iss =
+		    tcp_cookie_make(st->tcp->cookie_key, &tu, seg->seq, cookie_mss(seg), st->now);
+	else
+		c->iss = tcp_isn(st->tcp->isn_key, &tu, st->now);
 	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
 	snd_wnd_update(c, seg, true);
 	tcp_hash_add(c);
@@ -293,7 +315,7 @@ static void listen_input(struct usnet_tcp *l, struct tcp_seg *seg)
 			conn_input(c, seg);
 			return;
 		}
-		if (l->cookie_at && st->now - l->cookie_at < 128ull * 1000000000u)
+		if (cookies_recent(l, st->now))
 			st->c.tcp_syn_cookies_bad++;
 		else
 			st->c.tcp_listen_bad++;

@@ -295,9 +295,22 @@ void tcp_sb_mark_head_lost(struct tcp_sb *sb)
 		mark_lost(sb, s);
 }
 
+/* A bare FIN (the last segment, len 0) marked lost and not resent: sb->lost
+ * counts bytes, and it adds none. */
+static bool fin_lost(const struct tcp_sb *sb)
+{
+	const struct tcp_sseg *s;
+
+	if (!sb->nsent)
+		return false;
+	s = tcp_sb_at(sb, sb->nsent - 1);
+	return !s->len && (s->fl & (TCP_SEG_FIN | TCP_SEG_LOST | TCP_SEG_RETRANS)) ==
+			      (TCP_SEG_FIN | TCP_SEG_LOST);
+}
+
 int32_t tcp_sb_next_lost(struct tcp_sb *sb)
 {
-	if (!sb->lost)
+	if (!sb->lost && !fin_lost(sb))
 		return -1;
 	/* The segments below lost_next are no candidates (resent or not
 	 * lost); marking one lost resets it, so each segment is passed over

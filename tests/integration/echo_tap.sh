@@ -28,7 +28,8 @@ tv_ns "$NS"
 ip -n "$NS" tuntap add dev "$T" mode tap || skip "ip tuntap add failed"
 ip -n "$NS" addr add "$KERN/24" dev "$T"
 
-ip netns exec "$NS" timeout -k 5 60 "$ECHO" -p "tap:$T" --ip "$OURS" -u -t 50 --json \
+# --foreground: stopped with SIGINT below (see tv_bg in tools_veth_lib.sh).
+ip netns exec "$NS" timeout --foreground -k 5 60 "$ECHO" -p "tap:$T" --ip "$OURS" -u -t 50 --json \
 	>"$TMP/out" 2>"$TMP/err" &
 pid=$!
 TV_PIDS+=("$pid") # stopped by tv_cleanup if the test ends early

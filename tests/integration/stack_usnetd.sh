@@ -43,15 +43,15 @@ for srv in 1 2; do
 	cli=$((3 - srv))
 	# shellcheck disable=SC2046
 	st_echo_start "$SK" $(host "$srv") -t 100 || exit 1
-	if out=$(tv_x "$SK" ping -c 5 -i 0.05 -W 2 "${ip[$srv]}" 2>&1) &&
-		grep -q "5 packets transmitted, 5 received" <<<"$out"; then
-		ok "kernel pings app $srv (${ip[$srv]})"
+	if out=$(tv_ping "$SK" 5 "${ip[$srv]}"); then
+		ok "kernel pings app $srv (${ip[$srv]}): $out"
 	else
-		fail "kernel ping of app $srv: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
+		fail "kernel ping of app $srv: $out"
 	fi
-	lladdr=$(ip -n "$SK" neigh show "${ip[$srv]}" dev "$KIF" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p')
+	neigh=$(ip -n "$SK" neigh show "${ip[$srv]}" dev "$KIF")
+	lladdr=$(sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p' <<<"$neigh")
 	[ "$lladdr" = "${mac[$srv]}" ] && ok "ip neigh: ${ip[$srv]} at $lladdr (interface $srv's MAC)" ||
-		fail "ip neigh: ${ip[$srv]} at '$lladdr', expected ${mac[$srv]}"
+		fail "ip neigh: ${ip[$srv]} at '$lladdr', expected ${mac[$srv]} (ip neigh: '$neigh')"
 	if out=$(st_udp "$SK" "${ip[$srv]}" 7 1 1472 8000 2>&1); then
 		ok "kernel UDP to app $srv: $out"
 	else
@@ -61,7 +61,9 @@ for srv in 1 2; do
 		for size in 64 8000; do
 			n=$((size == 64 ? 500 : 20))
 			# shellcheck disable=SC2046
-			timeout -k 5 60 "$T/usnet-udpperf" $(host "$cli") -n "$n" -s "$size" -q --json "$dest" \
+			# --lost-ms 10000: a late echo on a loaded machine is late,
+			# not lost; a lost one still fails the exact counts.
+			timeout -k 5 60 "$T/usnet-udpperf" $(host "$cli") -n "$n" -s "$size" --lost-ms 10000 -q --json "$dest" \
 				>"$TMP/perf.json" 2>"$TMP/perf.err"
 			rc=$?
 			tv_sane "usnet-udpperf app $cli -> $dest" "$rc" "$TMP/perf.err"

@@ -39,21 +39,20 @@ umac=$(ip netns exec "$SU" cat "/sys/class/net/$UIF/address")
 # --- 1. the kernel as the client of usnet-udpecho ------------------------------
 st_echo_start "$SU" -p "afpacket:$UIF" --ip "$U/24" -t 100 || exit 1
 d0=$(st_dump)
-if out=$(tv_x "$SK" ping -c 10 -i 0.05 -W 2 "$U" 2>&1) &&
-	grep -q "10 packets transmitted, 10 received, 0% packet loss" <<<"$out"; then
-	ok "kernel ping: $(grep transmitted <<<"$out")"
+if out=$(tv_ping "$SK" 10 "$U"); then
+	ok "kernel ping: $out"
 else
-	fail "kernel ping: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+	fail "kernel ping: $out"
 fi
-lladdr=$(ip -n "$SK" neigh show "$U" dev "$KIF" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p')
+neigh=$(ip -n "$SK" neigh show "$U" dev "$KIF")
+lladdr=$(sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p' <<<"$neigh")
 [ "$lladdr" = "$umac" ] && ok "ip neigh: $U lladdr $lladdr (usnet's)" ||
-	fail "ip neigh: $U lladdr '$lladdr', expected $umac"
+	fail "ip neigh: $U lladdr '$lladdr', expected $umac (ip neigh: '$neigh')"
 for size in 8000 60000; do
-	if out=$(tv_x "$SK" ping -c 3 -i 0.2 -W 3 -s "$size" "$U" 2>&1) &&
-		grep -q "3 packets transmitted, 3 received, 0% packet loss" <<<"$out"; then
-		ok "kernel ping -s $size (fragmented both ways): $(grep transmitted <<<"$out")"
+	if out=$(tv_ping "$SK" 3 "$U" -s "$size"); then
+		ok "kernel ping -s $size (fragmented both ways): $out"
 	else
-		fail "kernel ping -s $size: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+		fail "kernel ping -s $size: $out"
 	fi
 done
 sizes="1 1472 1473 8000 60000 65507"

@@ -142,7 +142,9 @@ st=$?
 sane "httpd -t 0.5" $st "$TMP/h.err"
 [ $st -eq 0 ] && [ ! -s "$TMP/h.err" ] && ok "usnet-httpd -t 0.5: exit 0" || fail "usnet-httpd -t 0.5: status $st: $(head -c 300 "$TMP/h.err")"
 expect_json "usnet-httpd JSON" "$TMP/h.json" "j['requests'] == 0 and j['conns']['accepted'] == 0 and j['body_bytes'] == 1024 and j['path'] == '/'"
-timeout -k 5 30 "$T/usnet-httpd" $P -l 8080 >"$TMP/h2.out" 2>"$TMP/h2.err" &
+# --foreground: a SIGINT from timeout(1) would be followed by a SIGCONT that
+# can hang LeakSanitizer's exit check (see tv_bg in tools_veth_lib.sh).
+timeout --foreground -k 5 30 "$T/usnet-httpd" $P -l 8080 >"$TMP/h2.out" 2>"$TMP/h2.err" &
 pid=$!
 for _ in $(seq 100); do grep -q "serving " "$TMP/h2.err" && break; sleep 0.1; done
 kill -INT $pid

@@ -42,7 +42,8 @@ umac=$(ip netns exec "$SU" cat "/sys/class/net/$UIF/address")
 ip netns exec "$SK" sysctl -qw net.ipv4.ip_forward=0
 
 OUT=$TMP/target.out ERR=$TMP/target.err
-timeout -k 5 280 ip netns exec "$SU" "$TARGET" -p "afpacket:$UIF$TV_RXOPT" --ip "$U/24" \
+# --foreground: stopped with SIGINT below (see tv_bg in tools_veth_lib.sh).
+timeout --foreground -k 5 280 ip netns exec "$SU" "$TARGET" -p "afpacket:$UIF$TV_RXOPT" --ip "$U/24" \
 	--gw "$K" --syn-backlog 16 --retries 5 --max-rto 1000 --keepalive 1000,500,3 -t 270 >"$OUT" 2>"$ERR" &
 TPID=$!
 TV_PIDS+=("$TPID")

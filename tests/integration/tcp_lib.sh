@@ -43,11 +43,12 @@ tcp_nstat_delta() {
 # tcp_nstat_get DUMP NAME: one counter's value from a tcp_nstat dump.
 tcp_nstat_get() { printf '%s\n' "$1" | awk -v n="$2" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }'; }
 
-# tcp_bg TIMEOUT OUT ERR NS CMD...: like tv_bg with a timeout of its own.
+# tcp_bg TIMEOUT OUT ERR NS CMD...: like tv_bg with a timeout of its own
+# (--foreground: see tv_bg).
 tcp_bg() {
 	local to=$1 out=$2 err=$3 ns=$4
 	shift 4
-	timeout -k 5 "$to" ip netns exec "$ns" "$@" >"$out" 2>"$err" &
+	timeout --foreground -k 5 "$to" ip netns exec "$ns" "$@" >"$out" 2>"$err" &
 	TV_PID=$!
 	TV_PIDS+=("$TV_PID")
 }

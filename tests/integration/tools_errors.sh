@@ -112,7 +112,8 @@ fi
 # wait=1 before usnetd starts: waiting, connected when it comes, a warning
 # when it goes (usnetd's shutdown reason), the tool unharmed.
 wlog=$TMP/wait.log
-timeout -k 5 60 "$T/usnet-sink" -p "memif:$TMP/w.sock,id=1,wait=1" -t 30 -q >/dev/null 2>"$wlog" &
+# --foreground: stopped with SIGINT below (see tv_bg in tools_veth_lib.sh).
+timeout --foreground -k 5 60 "$T/usnet-sink" -p "memif:$TMP/w.sock,id=1,wait=1" -t 30 -q >/dev/null 2>"$wlog" &
 spid=$!
 pids+=($spid)
 wait_line() { # FILE FIXED-STRING: up to 10 s

@@ -87,6 +87,26 @@ tv_x() {
 	timeout -k 5 120 ip netns exec "$ns" "$@"
 }
 
+# tv_ping NS COUNT ADDR [PING_ARGS...]: COUNT kernel pings of ADDR, one at a
+# time, each to be answered within 5 s; prints "COUNT of COUNT answered, rtt
+# ..." or the output of the first ping not answered (status 1). One at a
+# time: ping -c N -W S waits S seconds only while no reply has come; after
+# the first it waits two round trips, so on a loaded machine a reply a little
+# later than the others counted as lost.
+tv_ping() {
+	local ns=$1 count=$2 addr=$3 out rtts=
+	shift 3
+	for i in $(seq "$count"); do
+		if ! out=$(tv_x "$ns" ping -c 1 -W 5 "$@" "$addr" 2>&1) ||
+			! grep -q "1 packets transmitted, 1 received" <<<"$out"; then
+			echo "ping $i of $count not answered within 5 s: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+			return 1
+		fi
+		rtts+=" $(sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out" | head -n 1)"
+	done
+	echo "$count of $count answered, rtt ms:$rtts"
+}
+
 # tv_counter NS IF NAME: the kernel's interface statistic.
 tv_counter() {
 	tv_x "$1" cat "/sys/class/net/$2/statistics/$3"
@@ -105,10 +125,18 @@ tv_need_afpacket() {
 # tv_bg OUT ERR NS CMD...: start a tool in the background; TV_PID is its pid.
 # Not through tv_x: a backgrounded function is a subshell, and $! would be
 # that shell (which ignores SIGINT) instead of timeout, which passes signals on.
+# --foreground: without it, timeout(1) follows each signal it passes on with
+# a SIGCONT to the tool, and a SIGCONT discards a pending SIGSTOP (signal(7)).
+# On a loaded machine that SIGCONT can come late, when a sanitizer build's
+# tool has already stopped and is in LeakSanitizer's exit check, whose ptrace
+# attach is such a SIGSTOP: the check then waits forever for a stop that
+# never comes, and -k kills the tool 5 s later (status 137). Every timeout
+# whose pid a test signals has --foreground (tcp_bg, tcp_hostile.sh,
+# tcp_cli.sh, echo_tap.sh, tools_errors.sh).
 tv_bg() {
 	local out=$1 err=$2 ns=$3
 	shift 3
-	timeout -k 5 120 ip netns exec "$ns" "$@" >"$out" 2>"$err" &
+	timeout --foreground -k 5 120 ip netns exec "$ns" "$@" >"$out" 2>"$err" &
 	TV_PID=$!
 	TV_PIDS+=("$TV_PID")
 }
