@@ -5,13 +5,12 @@
 
 #include <usnet/proto.h>
 
+#include "frame_ip.h"
 #include "gso.h"
 
-#define ETHERTYPE_VLAN 0x8100 /* IEEE 802.1Q */
-#define ETHERTYPE_IPV6 0x86dd
-#define TCP_FIN	       0x01 /* RFC 9293 3.1 */
-#define TCP_PSH	       0x08
-#define TCP_CWR	       0x80 /* RFC 3168 6.1.2 */
+#define TCP_FIN 0x01 /* RFC 9293 3.1 */
+#define TCP_PSH 0x08
+#define TCP_CWR 0x80 /* RFC 3168 6.1.2 */
 
 static inline uint16_t rd16(const uint8_t *p)
 {
@@ -39,58 +38,22 @@ void usnet_vnet_hdr_decode(const uint8_t *raw, struct usnet_vnet_hdr *h)
 	h->csum_offset = rd16le(raw + 8);
 }
 
-/* Ethernet, an optional 802.1Q tag, then IPv4 or IPv6: fill l3, l4, ipv
- * and l4proto; *end is where the IP datagram ends (the frame may be longer:
- * padding is not carried into the segments). */
+/* Ethernet, an optional 802.1Q tag, then IPv4 or IPv6 (frame_ip.h): fill
+ * l3, l4, ipv and l4proto; *end is where the IP datagram ends (the frame
+ * may be longer: padding is not carried into the segments). */
 static int gso_parse_ip(const uint8_t *f, size_t len, struct usnet_gso_plan *pl, size_t *end)
 {
-	size_t l3 = USNET_ETH_HLEN;
-	uint16_t type;
+	struct usnet_frame_ip fi;
+	int err = usnet_frame_ip_parse(f, len, &fi);
 
-	if (len < USNET_ETH_HLEN)
-		return -EBADMSG;
-	type = rd16(f + 12);
-	if (type == ETHERTYPE_VLAN) {
-		if (len < USNET_ETH_HLEN + 4)
-			return -EBADMSG;
-		type = rd16(f + 16);
-		l3 += 4;
-	}
-	pl->l3 = (uint16_t)l3;
-	if (type == USNET_ETHERTYPE_IPV4) {
-		const uint8_t *ip = f + l3;
-		size_t ihl, total;
-
-		if (len < l3 + 20 || (ip[0] >> 4) != 4)
-			return -EBADMSG;
-		ihl = (size_t)(ip[0] & 0xf) * 4;
-		total = rd16(ip + 2);
-		if (ihl < 20 || total < ihl || len < l3 + total)
-			return -EBADMSG;
-		if ((ip[6] & 0x3f) || ip[7]) /* MF or an offset: a fragment */
-			return -EPROTO;
-		pl->ipv = 4;
-		pl->l4proto = ip[9];
-		pl->l4 = (uint16_t)(l3 + ihl);
-		*end = l3 + total;
-		return 0;
-	}
-	if (type == ETHERTYPE_IPV6) { /* RFC 8200 3: no extension headers */
-		const uint8_t *ip = f + l3;
-		size_t plen;
-
-		if (len < l3 + 40 || (ip[0] >> 4) != 6)
-			return -EBADMSG;
-		plen = rd16(ip + 4);
-		if (len < l3 + 40 + plen)
-			return -EBADMSG;
-		pl->ipv = 6;
-		pl->l4proto = ip[6];
-		pl->l4 = (uint16_t)(l3 + 40);
-		*end = l3 + 40 + plen;
-		return 0;
-	}
-	return -EPROTO;
+	if (err)
+		return err;
+	pl->l3 = fi.l3;
+	pl->l4 = fi.l4;
+	pl->ipv = fi.ipv;
+	pl->l4proto = fi.l4proto;
+	*end = fi.end;
+	return 0;
 }
 
 /* The transport header the GSO type names: where it ends (hdr_len). */
@@ -151,12 +114,9 @@ int usnet_gso_plan(const uint8_t *frame, size_t len, const struct usnet_vnet_hdr
 
 bool usnet_gso_csum_ok(const uint8_t *frame, const struct usnet_gso_plan *plan)
 {
-	const uint8_t *ip = frame + plan->l3;
 	uint32_t l4len = (uint32_t)(plan->hdr_len - plan->l4) + plan->payload;
-	uint32_t sum =
-	    plan->ipv == 4 ? usnet_csum_add(0, ip + 12, 8) : usnet_csum_add(0, ip + 8, 32);
+	uint32_t sum = usnet_ip_pseudo_sum(frame + plan->l3, plan->ipv, plan->l4proto, l4len);
 
-	sum += plan->l4proto + l4len;
 	return usnet_csum_fold(usnet_csum_add(sum, frame + plan->l4, l4len)) == 0;
 }
 
@@ -188,10 +148,10 @@ static uint32_t gso_fix_ip(uint8_t *out, const struct usnet_gso_plan *plan, unsi
 		memset(ip + 10, 0, 2);
 		csum = usnet_csum_fold(usnet_csum_add(0, ip, (size_t)(plan->l4 - plan->l3)));
 		memcpy(ip + 10, &csum, 2);
-		return usnet_csum_add(0, ip + 12, 8) + plan->l4proto + l4len;
+	} else {
+		wr16(ip + 4, l4len);
 	}
-	wr16(ip + 4, l4len);
-	return usnet_csum_add(0, ip + 8, 32) + plan->l4proto + l4len;
+	return usnet_ip_pseudo_sum(ip, plan->ipv, plan->l4proto, l4len);
 }
 
 void usnet_gso_segment(const uint8_t *frame, const struct usnet_gso_plan *plan, unsigned i,

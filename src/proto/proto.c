@@ -8,6 +8,8 @@
 #include <usnet/pkt.h>
 #include <usnet/proto.h>
 
+#include "frame_ip.h"
+
 /* s + x, the carry out added to *c (an add and an add-with-carry). */
 static inline uint64_t csum_add64(uint64_t s, const uint8_t *p, uint64_t *c)
 {
@@ -135,12 +137,10 @@ static int l4_csum_off(uint8_t proto, size_t l4len, size_t *off)
 	return l4len < (proto == USNET_IPPROTO_TCP ? 20u : 8u) ? -EBADMSG : 0;
 }
 
-int usnet_frame_csum_finish(uint8_t *frame, size_t len)
+int usnet_frame_ip_parse(const uint8_t *frame, size_t len, struct usnet_frame_ip *fi)
 {
-	size_t l3 = USNET_ETH_HLEN, off, l4len;
+	size_t l3 = USNET_ETH_HLEN;
 	uint16_t type;
-	uint32_t sum;
-	int err;
 
 	if (len < USNET_ETH_HLEN)
 		return -EBADMSG;
@@ -151,6 +151,7 @@ int usnet_frame_csum_finish(uint8_t *frame, size_t len)
 		type = (uint16_t)(frame[16] << 8 | frame[17]);
 		l3 += 4;
 	}
+	fi->l3 = (uint16_t)l3;
 	if (type == USNET_ETHERTYPE_IPV4) {
 		const uint8_t *ip = frame + l3;
 		size_t ihl, total;
@@ -163,32 +164,55 @@ int usnet_frame_csum_finish(uint8_t *frame, size_t len)
 			return -EBADMSG;
 		if ((ip[6] & 0x3f) || ip[7]) /* MF or an offset: a fragment */
 			return -EPROTO;
-		l4len = total - ihl;
-		err = l4_csum_off(ip[9], l4len, &off);
-		if (err)
-			return err;
-		/* RFC 768 / RFC 9293 3.1: source, destination, zero, protocol, length */
-		sum = usnet_csum_add(0, ip + 12, 8) + ip[9] + (uint32_t)l4len;
-		l4_csum_store(frame + l3 + ihl, l4len, off, sum, ip[9] == USNET_IPPROTO_UDP);
+		fi->ipv = 4;
+		fi->l4proto = ip[9];
+		fi->l4 = (uint16_t)(l3 + ihl);
+		fi->end = (uint32_t)(l3 + total);
 		return 0;
 	}
-	if (type == 0x86dd) { /* IPv6, RFC 8200 */
+	if (type == 0x86dd) { /* IPv6, RFC 8200 3 */
 		const uint8_t *ip = frame + l3;
+		size_t plen;
 
 		if (len < l3 + 40 || (ip[0] >> 4) != 6)
 			return -EBADMSG;
-		l4len = (size_t)(ip[4] << 8 | ip[5]);
-		if (len < l3 + 40 + l4len)
+		plen = (size_t)(ip[4] << 8 | ip[5]);
+		if (len < l3 + 40 + plen)
 			return -EBADMSG;
-		err = l4_csum_off(ip[6], l4len, &off);
-		if (err)
-			return err;
-		/* RFC 8200 8.1: source, destination, 32-bit length, next header */
-		sum = usnet_csum_add(0, ip + 8, 32) + ip[6] + (uint32_t)l4len;
-		l4_csum_store(frame + l3 + 40, l4len, off, sum, ip[6] == USNET_IPPROTO_UDP);
+		fi->ipv = 6;
+		fi->l4proto = ip[6];
+		fi->l4 = (uint16_t)(l3 + 40);
+		fi->end = (uint32_t)(l3 + 40 + plen);
 		return 0;
 	}
 	return -EPROTO;
+}
+
+uint32_t usnet_ip_pseudo_sum(const uint8_t *ip, uint8_t ipv, uint8_t proto, uint32_t l4len)
+{
+	/* IPv4: source, destination, zero, protocol, length; IPv6: source,
+	 * destination, 32-bit length, three zero bytes, next header. */
+	uint32_t sum = ipv == 4 ? usnet_csum_add(0, ip + 12, 8) : usnet_csum_add(0, ip + 8, 32);
+
+	return sum + proto + l4len;
+}
+
+int usnet_frame_csum_finish(uint8_t *frame, size_t len)
+{
+	struct usnet_frame_ip fi;
+	size_t off, l4len;
+	int err = usnet_frame_ip_parse(frame, len, &fi);
+
+	if (err)
+		return err;
+	l4len = fi.end - fi.l4;
+	err = l4_csum_off(fi.l4proto, l4len, &off);
+	if (err)
+		return err;
+	l4_csum_store(frame + fi.l4, l4len, off,
+		      usnet_ip_pseudo_sum(frame + fi.l3, fi.ipv, fi.l4proto, (uint32_t)l4len),
+		      fi.l4proto == USNET_IPPROTO_UDP);
+	return 0;
 }
 
 void usnet_pkt_csum_finish_slow(struct usnet_pkt *p)
