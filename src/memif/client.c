@@ -257,6 +257,7 @@ static void client_try_connect(struct usnet_memif_client *cl, uint64_t now)
 		USNET_DEBUG("memif: timerfd read failed");
 	c->fd = fd;
 	c->connect_errno = 0;
+	c->dials++;
 	c->state = MEMIF_ST_HELLO;
 	cl->deadline_ns = now + HANDSHAKE_NS;
 }

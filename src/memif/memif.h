@@ -97,6 +97,7 @@ struct usnet_memif_conn {
 	char peer_if_name[MEMIF_NAME_SZ + 1]; /* from CONNECT or CONNECTED */
 	char reason[MEMIF_REASON_SZ + 1];     /* why the last connection ended */
 	int connect_errno;		      /* client: errno of the last failed connect(), 0 */
+	uint64_t dials;			      /* client: connect() calls that succeeded */
 	pid_t peer_pid;			      /* server: SO_PEERCRED of the client */
 	uid_t peer_uid;
 	gid_t peer_gid;

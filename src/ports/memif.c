@@ -208,16 +208,20 @@ static int log2_of(struct usnet_spec *spec, uint16_t ring_size, uint32_t rsize, 
 
 /*
  * The open's view of a client after a poll: 1 while the attempt goes on,
- * 0 once up, else -errno with why (reached: a connect() succeeded).
+ * 0 once up, else -errno with why (reached: a connect() succeeded). A
+ * server that answers at once can connect and refuse the client within one
+ * poll, so reached is the count of connects, not an open socket seen
+ * between polls: else the refusal is missed, the client dials again every
+ * 100 ms, and the open ends in "did not answer".
  */
 static int first_verdict(const struct usnet_memif_conn *c, const char *path, bool *reached)
 {
 	if (usnet_memif_up(c))
 		return 0;
-	if (c->fd >= 0) {
+	if (c->dials)
 		*reached = true;
+	if (c->fd >= 0)
 		return 1;
-	}
 	if (*reached && !strcmp(c->reason, "Handshake timeout"))
 		return usnet_error(ETIMEDOUT,
 				   "memif: the server at '%s' accepted but did not complete the "

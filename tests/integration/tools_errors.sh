@@ -184,6 +184,18 @@ expect 1 "usnet-pktgen: cannot open port 'memif:$TMP/d.sock,id=2': memif: 'usnet
 	"$T/usnet-pktgen" -p "memif:$TMP/d.sock,id=2" -n 10
 expect 1 "usnet-pktgen: cannot open port 'memif:$TMP/d.sock,id=9': memif: 'usnetd' at '$TMP/d.sock' refused interface id 9: ID not found" \
 	"$T/usnet-pktgen" -p "memif:$TMP/d.sock,id=9" -n 10
+# Each refused client dialled once. One that missed its refusal (usnetd
+# connected and refused it within one poll of the client) dialled again
+# every 100 ms, and on a loaded machine its open ended in "did not answer
+# in 6 s".
+checks=$((checks + 1))
+st=$(python3 -c 'import json,sys; u = json.loads(sys.argv[1])["usnetd"]; print(u["accepted"], u["refused"])' \
+	"$("$T/usnetctl" --socket "$TMP/d.ctl" stats --json 2>&1)" 2>&1)
+if [ "$st" = "4 4" ]; then
+	echo "ok: four refused clients: usnetd accepted 4 connections and refused 4"
+else
+	fail "four refused clients: usnetd accepted and refused '$st', expected '4 4'"
+fi
 # A refusal that did not come (seen twice under load, cause not found:
 # "did not answer in 6 s", the client's connect() kept failing): usnetd's
 # own account, and its socket's accept queue, for the next reader.
