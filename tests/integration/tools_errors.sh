@@ -196,9 +196,8 @@ if [ "$st" = "4 4" ]; then
 else
 	fail "four refused clients: usnetd accepted and refused '$st', expected '4 4'"
 fi
-# A refusal that did not come (seen twice under load, cause not found:
-# "did not answer in 6 s", the client's connect() kept failing): usnetd's
-# own account, and its socket's accept queue, for the next reader.
+# When a check of this section failed: usnetd's own account, and its
+# socket's accept queue, for the next reader.
 if [ "$fails" -gt 0 ]; then
 	echo "usnetd's log after the refusals:"
 	sed 's/^/    /' "$TMP/usnetd.log" | tail -20
