@@ -109,6 +109,7 @@ static bool fake_port_ready(const struct usnet_port *port)
 }
 
 #include "fake_port.h"
+#include "../src/proto/be.h"
 
 uint16_t usnet_rx_burst(struct usnet_port *port, uint16_t queue, struct usnet_pkt **pkts,
 			uint16_t n)
@@ -136,28 +137,6 @@ static uint8_t *rx_slot(uint16_t len)
 		return NULL;
 	fport.rx_len[fport.rx_n] = len;
 	return fport.rx[fport.rx_n++];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
 }
 
 static void eth_hdr(uint8_t *f, uint16_t type)

@@ -5,23 +5,13 @@
 
 #include <usnet/proto.h>
 
+#include "be.h"
 #include "frame_ip.h"
 #include "gso.h"
 
 #define TCP_FIN 0x01 /* RFC 9293 3.1 */
 #define TCP_PSH 0x08
 #define TCP_CWR 0x80 /* RFC 3168 6.1.2 */
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline void wr16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 static inline uint16_t rd16le(const uint8_t *p)
 {
@@ -80,7 +70,7 @@ static int gso_parse_l4(const uint8_t *f, uint8_t gso_type, struct usnet_gso_pla
 	case USNET_VNET_GSO_UDP_L4:
 		if (pl->l4proto != USNET_IPPROTO_UDP)
 			return -EPROTO;
-		if (end < (size_t)pl->l4 + 8 || rd16(l4 + 4) != end - pl->l4)
+		if (end < (size_t)pl->l4 + 8 || get16(l4 + 4) != end - pl->l4)
 			return -EBADMSG;
 		pl->hdr_len = (uint16_t)(pl->l4 + 8);
 		return 0;
@@ -143,13 +133,13 @@ static uint32_t gso_fix_ip(uint8_t *out, const struct usnet_gso_plan *plan, unsi
 	if (plan->ipv == 4) {
 		uint16_t csum;
 
-		wr16(ip + 2, (uint32_t)(seg_len - plan->l3));
-		wr16(ip + 4, rd16(ip + 4) + i); /* Linux: ID + 1 per segment */
+		put16(ip + 2, (uint16_t)(seg_len - plan->l3));
+		put16(ip + 4, (uint16_t)(get16(ip + 4) + i)); /* Linux: ID + 1 per segment */
 		memset(ip + 10, 0, 2);
 		csum = usnet_csum_fold(usnet_csum_add(0, ip, (size_t)(plan->l4 - plan->l3)));
 		memcpy(ip + 10, &csum, 2);
 	} else {
-		wr16(ip + 4, l4len);
+		put16(ip + 4, (uint16_t)l4len);
 	}
 	return usnet_ip_pseudo_sum(ip, plan->ipv, plan->l4proto, l4len);
 }
@@ -180,7 +170,7 @@ void usnet_gso_segment(const uint8_t *frame, const struct usnet_gso_plan *plan, 
 		if (i)
 			l4[13] &= (uint8_t)~TCP_CWR;
 	} else {
-		wr16(l4 + 4, (uint32_t)(seg_len - plan->l4));
+		put16(l4 + 4, (uint16_t)(seg_len - plan->l4));
 	}
 	/* The pseudo-header sum, folded, not complemented: Linux's
 	 * CHECKSUM_PARTIAL convention (usnet_csum_fold() complements). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tcp_impl.h"
+#include "../proto/be.h"
 
 /* Option kinds and their fixed lengths. */
 #define OPT_EOL	       0
@@ -17,30 +18,6 @@
 #define OPT_SACK       5  /* RFC 2018 3: 2 + 8n */
 #define OPT_TS	       8  /* RFC 7323 3.2: length 10 */
 #define TCP_MAX_WSCALE 14 /* RFC 7323 2.3 */
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* One option of kind k with its length octet l (the whole option at p):
  * false if l is wrong for k. Options that belong only on a SYN are

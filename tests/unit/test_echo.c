@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "echo_proto.h"
+#include "../../src/proto/be.h"
 
 static const uint8_t our_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
@@ -38,28 +39,6 @@ static uint16_t naive_sum(const uint8_t *p, size_t len, uint32_t s)
 			s = (s & 0xffff) + 1;
 	}
 	return (uint16_t)s;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
 }
 
 static size_t eth(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], uint16_t type)
